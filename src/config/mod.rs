@@ -1,0 +1,254 @@
+//! The configuration: one serde struct, read from TOML or JSON, validated into a
+//! [`Policy`] that cannot hold nonsense.
+//!
+//! Every field has a default (ARCHITECTURE.md's policy), so an empty file is the
+//! `default` preset. Durations are human ("250ms", "30s", "5m"). Unknown fields are
+//! rejected, and every validation error names the field and the rule it broke.
+//!
+//! ```
+//! let policy = redial::config::Config::from_toml_str(r#"
+//!     [budget]
+//!     max_attempts = 3
+//!     [backoff]
+//!     base = "100ms"
+//!     cap = "5s"
+//!     [close_codes]
+//!     "4000-4099" = "stop"
+//! "#).unwrap().validate().unwrap();
+//! assert_eq!(policy.config().budget.max_attempts, 3);
+//!
+//! let err = redial::config::Config::from_toml_str("[backoff]\ncap = \"1ms\"")
+//!     .unwrap().validate().unwrap_err();
+//! assert_eq!(err.field(), Some("backoff.cap"));
+//! ```
+
+mod presets;
+mod validate;
+
+pub use presets::Preset;
+pub use validate::{CodeRange, ConfigError, Policy};
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::policy::{Action, BackoffConfig, Strategy};
+
+/// Which transport the client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// WebSockets first, the fallback when the policy says so, and back by re-probing.
+    #[default]
+    Auto,
+    /// WebSockets only: decisions to fall back stop instead.
+    Websocket,
+    /// The fallback only: never dial WebSockets.
+    Https,
+}
+
+/// The whole configuration, as written in a file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `auto`, `websocket` or `https`.
+    pub transport: Transport,
+    /// Seed of the jitter RNG; when absent the driver draws one per client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The retry budget.
+    pub budget: BudgetConfig,
+    /// The backoff between dials.
+    pub backoff: BackoffConfig,
+    /// Delays that some classes impose.
+    pub delays: DelayConfig,
+    /// Dial and close timeouts.
+    pub timeouts: TimeoutConfig,
+    /// Pings while idle.
+    pub heartbeat: HeartbeatConfig,
+    /// The fallback transport and the return to WebSockets.
+    pub fallback: FallbackConfig,
+    /// The bounded queue of messages waiting for an open connection.
+    pub queue: QueueConfig,
+    /// Per-code or per-range overrides of the action after a close: keys are a code
+    /// (`"4001"`) or an inclusive range (`"4000-4099"`); the narrowest range wins.
+    pub close_codes: BTreeMap<String, Action>,
+}
+
+/// Limits on dials between two stable connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Dials allowed between two stable connections (the first dial included).
+    pub max_attempts: u32,
+    /// Give up once retrying would take longer than this since the first failure.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_elapsed: Option<Duration>,
+    /// A connection is stable once open this long, or once a server message arrived;
+    /// only a stable connection resets the budget.
+    #[serde(with = "humantime_serde")]
+    pub min_uptime: Duration,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            max_attempts: 5,
+            max_elapsed: None,
+            min_uptime: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Delays imposed by classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DelayConfig {
+    /// Start of the window a 1012 (service restart) retry is drawn from.
+    #[serde(with = "humantime_serde")]
+    pub restart_min: Duration,
+    /// End of that window.
+    #[serde(with = "humantime_serde")]
+    pub restart_max: Duration,
+    /// The least delay after 1013 (try again later) or a 429 without `Retry-After`.
+    #[serde(with = "humantime_serde")]
+    pub overload_min: Duration,
+    /// The longest `Retry-After` honoured; longer requests are shortened to this.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_after: Duration,
+}
+
+impl Default for DelayConfig {
+    fn default() -> Self {
+        DelayConfig {
+            restart_min: Duration::from_secs(1),
+            restart_max: Duration::from_secs(5),
+            overload_min: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Timeouts of a dial and of a graceful close.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutConfig {
+    /// DNS, TCP connect and TLS.
+    #[serde(with = "humantime_serde")]
+    pub connect: Duration,
+    /// The HTTP upgrade.
+    #[serde(with = "humantime_serde")]
+    pub handshake: Duration,
+    /// How long a graceful close waits for the server's close frame.
+    #[serde(with = "humantime_serde")]
+    pub close_grace: Duration,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        TimeoutConfig {
+            connect: Duration::from_secs(10),
+            handshake: Duration::from_secs(10),
+            close_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Pings while the connection is idle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatConfig {
+    /// Send a ping after this long without a frame from the server; absent: never.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub ping_interval: Option<Duration>,
+    /// No frame this long after a ping means the connection is dead (like 1006).
+    #[serde(with = "humantime_serde")]
+    pub pong_timeout: Duration,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            ping_interval: Some(Duration::from_secs(20)),
+            pong_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The fallback transport and the quiet return to WebSockets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FallbackConfig {
+    /// Whether falling back is allowed. The driver also needs a fallback transport:
+    /// without one it behaves as if this were `false`.
+    pub enabled: bool,
+    /// How long the fallback is sticky before one quiet WebSocket probe; absent: never
+    /// probe (stay on the fallback for the rest of the session).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub reprobe_after: Option<Duration>,
+    /// The cap of the re-probe wait, which doubles after each failed probe.
+    #[serde(with = "humantime_serde")]
+    pub reprobe_max: Duration,
+}
+
+impl Default for FallbackConfig {
+    fn default() -> Self {
+        FallbackConfig {
+            enabled: true,
+            reprobe_after: Some(Duration::from_secs(5 * 60)),
+            reprobe_max: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// Bounds of the queue of messages waiting for an open connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Messages at most.
+    pub max_messages: usize,
+    /// Bytes at most (payload sizes added up).
+    pub max_bytes: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_messages: 256,
+            max_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// Parse TOML. Unknown fields and malformed values are errors naming the field.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                    ConfigError::Toml(format!("line {line_no} (`{line}`): {message}"))
+                }
+                None => ConfigError::Toml(message),
+            }
+        })
+    }
+
+    /// Parse JSON. Unknown fields and malformed values are errors naming the field.
+    pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))
+    }
+
+    /// Render as TOML (the format `from_toml_str` reads back).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Check every rule and give the validated policy.
+    pub fn validate(self) -> Result<Policy, ConfigError> {
+        Policy::new(self)
+    }
+}

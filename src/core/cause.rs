@@ -1,0 +1,435 @@
+//! Causes: why the core did what it did, as data and as a sentence a person can read.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::policy::{
+    close_code_name, fmt_duration, Class, DelayBasis, DialFailure, Spent, Why,
+};
+
+/// The most bytes of a close reason the core keeps (the RFC 6455 limit is 123).
+pub const MAX_REASON_BYTES: usize = 123;
+
+/// A close frame's reason, as received: kept lossily as text, with a note when the
+/// bytes were not UTF-8 (which RFC 6455 forbids) or longer than a close frame allows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CloseReason {
+    text: String,
+    valid_utf8: bool,
+    truncated: bool,
+}
+
+impl CloseReason {
+    /// Keep at most [`MAX_REASON_BYTES`] of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> CloseReason {
+        let truncated = bytes.len() > MAX_REASON_BYTES;
+        let kept = &bytes[..bytes.len().min(MAX_REASON_BYTES)];
+        let valid_utf8 = std::str::from_utf8(bytes).is_ok();
+        CloseReason {
+            text: String::from_utf8_lossy(kept).into_owned(),
+            valid_utf8,
+            truncated,
+        }
+    }
+
+    /// The reason as text (invalid bytes replaced by U+FFFD).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the server sent no reason.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Whether the reason was valid UTF-8.
+    pub fn is_valid_utf8(&self) -> bool {
+        self.valid_utf8
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.text.is_empty() {
+            return f.write_str("empty reason");
+        }
+        write!(f, "reason {:?}", self.text)?;
+        match (self.valid_utf8, self.truncated) {
+            (false, _) => f.write_str(" (not valid UTF-8)"),
+            (true, true) => f.write_str(" (truncated)"),
+            (true, false) => Ok(()),
+        }
+    }
+}
+
+/// What went wrong with a dial or a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server sent a close frame.
+    Closed {
+        /// The raw code on the wire; `None` when the frame had no status code (1005).
+        code: Option<u16>,
+        /// The reason.
+        reason: CloseReason,
+        /// The class of the code.
+        class: Class,
+        /// Time from the upgrade to the close frame.
+        after_upgrade: Duration,
+        /// Whether any server data message had arrived.
+        received: bool,
+    },
+    /// The connection ended without a close frame (reported as 1006).
+    Dropped {
+        /// What the driver saw.
+        detail: String,
+        /// Time from the upgrade to the drop.
+        after_upgrade: Duration,
+        /// Whether any server data message had arrived.
+        received: bool,
+    },
+    /// No frame arrived within the pong timeout after a ping (treated as 1006).
+    PongTimeout {
+        /// The pong timeout.
+        waited: Duration,
+        /// Time from the upgrade to the verdict.
+        after_upgrade: Duration,
+    },
+    /// A dial did not reach an open WebSocket.
+    Dial {
+        /// What failed.
+        failure: DialFailure,
+        /// Its class.
+        class: Class,
+        /// Which dial since the last stable connection (0 for a quiet re-probe).
+        attempt: u32,
+        /// Time from the dial to the failure.
+        after: Duration,
+    },
+}
+
+impl Failure {
+    /// The class that decided what followed.
+    pub fn class(&self) -> Class {
+        match self {
+            Failure::Closed { class, .. } | Failure::Dial { class, .. } => *class,
+            Failure::Dropped { .. } | Failure::PongTimeout { .. } => Class::Transient,
+        }
+    }
+
+    /// The close code: the raw one for a close frame (1005 for none), 1006 for a drop.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Failure::Closed { code, .. } => Some(code.unwrap_or(1005)),
+            Failure::Dropped { .. } | Failure::PongTimeout { .. } => Some(1006),
+            Failure::Dial { .. } => None,
+        }
+    }
+
+    /// The HTTP status of a failed upgrade.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Failure::Dial { failure, .. } => failure.status(),
+            _ => None,
+        }
+    }
+
+    /// The close reason, when a close frame had one.
+    pub fn reason(&self) -> Option<&CloseReason> {
+        match self {
+            Failure::Closed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+fn received_phrase(received: bool) -> &'static str {
+    if received {
+        "after server messages had arrived"
+    } else {
+        "before any server message"
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Closed {
+                code,
+                reason,
+                after_upgrade,
+                received,
+                ..
+            } => {
+                match code {
+                    Some(c) => write!(
+                        f,
+                        "server closed the WebSocket with {c} ({})",
+                        close_code_name(*c)
+                    )?,
+                    None => f.write_str("server closed the WebSocket without a status code (1005)")?,
+                }
+                write!(
+                    f,
+                    ", {reason}, {} after the upgrade, {}",
+                    fmt_duration(*after_upgrade),
+                    received_phrase(*received)
+                )
+            }
+            Failure::Dropped {
+                detail,
+                after_upgrade,
+                received,
+            } => write!(
+                f,
+                "connection dropped without a close frame (1006: {detail}), {} after the upgrade, {}",
+                fmt_duration(*after_upgrade),
+                received_phrase(*received)
+            ),
+            Failure::PongTimeout {
+                waited,
+                after_upgrade,
+            } => write!(
+                f,
+                "no pong or other frame within {} of a ping (treated as 1006), {} after the upgrade",
+                fmt_duration(*waited),
+                fmt_duration(*after_upgrade)
+            ),
+            Failure::Dial {
+                failure,
+                attempt,
+                after,
+                ..
+            } => {
+                if *attempt == 0 {
+                    write!(f, "quiet re-probe failed after {}: {failure}", fmt_duration(*after))
+                } else {
+                    write!(f, "dial {attempt} failed after {}: {failure}", fmt_duration(*after))
+                }
+            }
+        }
+    }
+}
+
+fn why_phrase(why: &Why, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match why {
+        Why::Class(Class::Policy) => f.write_str("policy violations are not retried"),
+        Why::Class(Class::Protocol) => {
+            f.write_str("protocol errors are not retried over WebSockets")
+        }
+        Why::Class(Class::Rejected) => {
+            f.write_str("the server does not offer WebSockets at this URL")
+        }
+        Why::Class(Class::Certificate) => {
+            f.write_str("a rejected certificate is never retried or bypassed")
+        }
+        Why::Class(c) => write!(f, "class {c} says {}", c.default_action()),
+        Why::Override(a) => write!(f, "the config's close_codes says {a}"),
+        Why::Spent(Spent::Attempts { dials, max }) => write!(
+            f,
+            "{dials} of {max} dials failed without a stable connection"
+        ),
+        Why::Spent(Spent::Elapsed { elapsed, max }) => write!(
+            f,
+            "retrying would take {}, past budget.max_elapsed ({})",
+            fmt_duration(*elapsed),
+            fmt_duration(*max)
+        ),
+        Why::StillUnauthorized => f.write_str("still unauthorized after re-authenticating"),
+    }
+}
+
+/// Why the core changed state: every retry, fall-back and stop names the failure and
+/// the decision, and renders as a sentence (`Display`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The application asked for a connection.
+    Started,
+    /// The upgrade succeeded.
+    Connected {
+        /// Which dial.
+        attempt: u32,
+        /// How long the dial took.
+        took: Duration,
+    },
+    /// The backoff delay elapsed; dialing again.
+    BackoffElapsed {
+        /// The dial about to start.
+        attempt: u32,
+    },
+    /// A failure, retried after a delay.
+    Retry {
+        /// What failed.
+        failure: Failure,
+        /// The delay before the next dial.
+        delay: Duration,
+        /// How the delay was chosen.
+        basis: DelayBasis,
+        /// The next dial's number.
+        next_attempt: u32,
+        /// The budget.
+        max_attempts: u32,
+    },
+    /// A failure that asks for fresh credentials.
+    Reauthenticate {
+        /// What failed.
+        failure: Failure,
+    },
+    /// The application supplied fresh credentials.
+    Reauthenticated,
+    /// The application could not supply fresh credentials.
+    ReauthFailed,
+    /// A failure after which the fallback transport is used.
+    FallBack {
+        /// What failed.
+        failure: Failure,
+        /// Why not retry.
+        why: Why,
+    },
+    /// A failure after which the client stops.
+    Stop {
+        /// What failed.
+        failure: Failure,
+        /// Why not retry.
+        why: Why,
+        /// Whether it would have fallen back, had a fallback been available.
+        fallback_unavailable: bool,
+    },
+    /// The server closed a stable connection normally; reconnect when next needed.
+    WaitForDemand {
+        /// The close.
+        failure: Failure,
+    },
+    /// The application closed the client.
+    UserClose,
+    /// The server did not answer the application's close in time.
+    CloseGraceElapsed {
+        /// The grace period.
+        waited: Duration,
+    },
+    /// `transport = "https"`: WebSockets are never dialed.
+    ForcedFallback,
+    /// The fallback transport failed too.
+    FallbackFailed {
+        /// What the fallback reported.
+        detail: String,
+    },
+    /// A quiet re-probe reached an open WebSocket.
+    Recovered {
+        /// Time spent on the fallback.
+        after: Duration,
+    },
+}
+
+impl Cause {
+    /// The failure behind this cause, if any.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Cause::Retry { failure, .. }
+            | Cause::Reauthenticate { failure }
+            | Cause::FallBack { failure, .. }
+            | Cause::Stop { failure, .. }
+            | Cause::WaitForDemand { failure } => Some(failure),
+            _ => None,
+        }
+    }
+
+    /// The close code behind this cause (see [`Failure::code`]).
+    pub fn code(&self) -> Option<u16> {
+        self.failure().and_then(Failure::code)
+    }
+
+    /// The class behind this cause.
+    pub fn class(&self) -> Option<Class> {
+        self.failure().map(Failure::class)
+    }
+
+    /// The HTTP status behind this cause.
+    pub fn status(&self) -> Option<u16> {
+        self.failure().and_then(Failure::status)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Started => f.write_str("the application asked for a connection"),
+            Cause::Connected { attempt, took } => write!(
+                f,
+                "dial {attempt} reached an open WebSocket in {}",
+                fmt_duration(*took)
+            ),
+            Cause::BackoffElapsed { attempt } => {
+                write!(f, "backoff elapsed; dialing again (dial {attempt})")
+            }
+            Cause::Retry {
+                failure,
+                delay,
+                basis,
+                next_attempt,
+                max_attempts,
+            } => {
+                write!(
+                    f,
+                    "{failure}; retrying in {} (dial {next_attempt} of {max_attempts}",
+                    fmt_duration(*delay)
+                )?;
+                match basis {
+                    DelayBasis::Backoff => f.write_str(")"),
+                    DelayBasis::OverloadMinimum => f.write_str(", overload minimum)"),
+                    DelayBasis::RestartWindow => f.write_str(", service-restart window)"),
+                    DelayBasis::RetryAfter { capped: false, .. } => {
+                        f.write_str(", as Retry-After asked)")
+                    }
+                    DelayBasis::RetryAfter { asked, capped: true } => write!(
+                        f,
+                        ", Retry-After {} shortened to delays.max_retry_after)",
+                        fmt_duration(*asked)
+                    ),
+                }
+            }
+            Cause::Reauthenticate { failure } => {
+                write!(f, "{failure}; asking the application to re-authenticate, then retrying once")
+            }
+            Cause::Reauthenticated => f.write_str("the application re-authenticated; dialing again"),
+            Cause::ReauthFailed => f.write_str("the application could not re-authenticate; stopping"),
+            Cause::FallBack { failure, why } => {
+                write!(f, "{failure}; ")?;
+                why_phrase(why, f)?;
+                f.write_str(": switching to the HTTPS fallback")
+            }
+            Cause::Stop {
+                failure,
+                why,
+                fallback_unavailable,
+            } => {
+                write!(f, "{failure}; ")?;
+                why_phrase(why, f)?;
+                if *fallback_unavailable {
+                    f.write_str(" and no fallback is available")?;
+                }
+                f.write_str(": stopping")
+            }
+            Cause::WaitForDemand { failure } => write!(
+                f,
+                "{failure}; the connection had been stable: reconnecting when next needed"
+            ),
+            Cause::UserClose => f.write_str("closed by the application"),
+            Cause::CloseGraceElapsed { waited } => write!(
+                f,
+                "closed by the application; the server did not answer the close within {}",
+                fmt_duration(*waited)
+            ),
+            Cause::ForcedFallback => {
+                f.write_str("transport = \"https\": using the fallback without dialing WebSockets")
+            }
+            Cause::FallbackFailed { detail } => {
+                write!(f, "the HTTPS fallback failed too ({detail}): stopping")
+            }
+            Cause::Recovered { after } => write!(
+                f,
+                "a quiet re-probe reached an open WebSocket after {} on the fallback: switching back",
+                fmt_duration(*after)
+            ),
+        }
+    }
+}

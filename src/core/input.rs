@@ -1,0 +1,49 @@
+//! What the driver tells the core.
+
+use crate::policy::{DialFailure, DialPhase};
+
+/// One thing that happened, handed to [`Core::handle_input`](super::Core::handle_input)
+/// together with the time it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The application wants a connection (at start, or again after an idle period).
+    Start,
+    /// The dial reached a new phase (TCP and TLS are up: the upgrade starts).
+    DialProgress(DialPhase),
+    /// The upgrade was answered with 101: the WebSocket is open.
+    DialSucceeded,
+    /// The dial failed.
+    DialFailed(DialFailure),
+    /// The server sent a close frame.
+    PeerClosed {
+        /// The raw status code from the wire; `None` when the frame had none.
+        code: Option<u16>,
+        /// The raw reason bytes (may be empty, long, or not UTF-8).
+        reason: Vec<u8>,
+    },
+    /// The connection ended without a close frame (reset, EOF, I/O error).
+    Dropped {
+        /// What the driver saw, for the diagnosis.
+        detail: String,
+    },
+    /// A data message (text or binary) arrived from the server.
+    Received,
+    /// A pong or another control frame arrived from the server.
+    Pong,
+    /// The application closes the client.
+    UserClose,
+    /// The fallback transport is ready.
+    FallbackReady,
+    /// The fallback transport failed.
+    FallbackFailed {
+        /// What failed.
+        detail: String,
+    },
+    /// The application answered [`Output::Reauthenticate`](super::Output::Reauthenticate).
+    ReauthDone {
+        /// Whether fresh credentials were obtained.
+        ok: bool,
+    },
+    /// A deadline from `poll_timeout` may have passed (same as `handle_timeout`).
+    Timeout,
+}

@@ -1,0 +1,92 @@
+//! State-local data: what each state owns (statig state fields), and its deadlines.
+
+use std::time::{Duration, Instant};
+
+use crate::policy::DialPhase;
+
+/// `now + d`, saturating at `now` for the impossible overflow (durations are validated
+/// to at most a day).
+pub(crate) fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d).unwrap_or(now)
+}
+
+/// A dial in flight (Connecting, or a quiet re-probe in FellBack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dial {
+    pub attempt: u32,
+    pub probe: bool,
+    pub started: Instant,
+    pub phase: DialPhase,
+    pub deadline: Instant,
+}
+
+/// The heartbeat of an open connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heartbeat {
+    /// Pings are disabled.
+    Off,
+    /// Ping when the server has been silent until then.
+    PingAt(Instant),
+    /// A ping is out; the connection is dead if nothing arrives by `deadline`.
+    AwaitPong { deadline: Instant },
+}
+
+impl Heartbeat {
+    pub fn deadline(self) -> Option<Instant> {
+        match self {
+            Heartbeat::Off => None,
+            Heartbeat::PingAt(t) | Heartbeat::AwaitPong { deadline: t } => Some(t),
+        }
+    }
+}
+
+/// An open WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub attempt: u32,
+    pub since: Instant,
+    pub stable: bool,
+    pub stable_at: Instant,
+    pub received: bool,
+    pub heartbeat: Heartbeat,
+}
+
+impl Link {
+    pub fn deadline(&self) -> Option<Instant> {
+        let stable = (!self.stable).then_some(self.stable_at);
+        match (stable, self.heartbeat.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The wait before the next dial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Wait {
+    pub until: Instant,
+}
+
+/// A graceful close in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grace {
+    pub deadline: Instant,
+    pub waited: Duration,
+}
+
+/// Life on the fallback transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fallback {
+    pub since: Instant,
+    pub reprobe_at: Option<Instant>,
+    pub probe: Option<Dial>,
+}
+
+impl Fallback {
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.probe {
+            Some(d) => Some(d.deadline),
+            None => self.reprobe_at,
+        }
+    }
+}

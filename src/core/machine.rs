@@ -1,0 +1,523 @@
+//! The statig state machine. Handlers are named after the states; every transition goes
+//! through [`Machine::go`], which checks it against the transition table and records
+//! `(from, trigger, to, cause)` as a `StateChanged` event.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use statig::prelude::*;
+
+use super::cause::{Cause, CloseReason, Failure};
+use super::input::Input;
+use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Wait};
+use super::output::Output;
+use super::transition::{is_documented, StateName as S, Trigger as T};
+use crate::config::{Policy, Transport};
+use crate::event::Event;
+use crate::policy::{
+    classify_close, classify_dial_failure, decide, Backoff, Budget, Decision, DialPhase,
+};
+
+/// The context of one dispatch: the time it happens at and where outputs go.
+pub(crate) struct Ctx<'a> {
+    pub now: Instant,
+    pub out: &'a mut VecDeque<Output>,
+}
+
+impl Ctx<'_> {
+    fn emit(&mut self, output: Output) {
+        self.out.push_back(output);
+    }
+
+    fn event(&mut self, event: Event) {
+        self.out.push_back(Output::Event(event));
+    }
+}
+
+/// Shared storage: the policy and what outlives a single state (the budget).
+pub(crate) struct Machine {
+    pub policy: Policy,
+    backoff: Backoff,
+    /// Dials since the last stable connection (quiet re-probes excluded).
+    pub dials: u32,
+    /// When the first dial since the last stable connection started.
+    streak_start: Option<Instant>,
+    reauth_used: bool,
+    /// The current re-probe wait; doubles after each failed probe or relapse.
+    reprobe_wait: Option<Duration>,
+    fell_back_since_stable: bool,
+    pub last_cause: Option<Cause>,
+}
+
+impl Machine {
+    pub fn new(policy: Policy, seed: u64) -> Machine {
+        let backoff = Backoff::new(policy.config().backoff.clone(), seed);
+        let reprobe_wait = policy.config().fallback.reprobe_after;
+        Machine {
+            policy,
+            backoff,
+            dials: 0,
+            streak_start: None,
+            reauth_used: false,
+            reprobe_wait,
+            fell_back_since_stable: false,
+            last_cause: None,
+        }
+    }
+}
+
+impl State {
+    /// The public name of this state.
+    pub(crate) fn name(&self) -> S {
+        match self {
+            State::Idle {} => S::Idle,
+            State::Connecting { .. } => S::Connecting,
+            State::Open { .. } => S::Open,
+            State::Closing { .. } => S::Closing,
+            State::Backoff { .. } => S::Backoff,
+            State::Reauthenticating {} => S::Reauthenticating,
+            State::FellBack { .. } => S::FellBack,
+            State::Stopped { .. } => S::Stopped,
+        }
+    }
+
+    /// The next deadline this state waits for.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            State::Connecting { dial } => Some(dial.deadline),
+            State::Open { link } => link.deadline(),
+            State::Closing { grace } => Some(grace.deadline),
+            State::Backoff { wait } => Some(wait.until),
+            State::FellBack { fallback } => fallback.deadline(),
+            State::Idle {} | State::Reauthenticating {} | State::Stopped { .. } => None,
+        }
+    }
+}
+
+#[state_machine(
+    initial = "State::idle()",
+    state(derive(Debug, Clone)),
+    context_identifier = "ctx",
+    event_identifier = "input",
+    visibility = "pub(crate)"
+)]
+impl Machine {
+    #[state]
+    fn idle(&mut self, ctx: &mut Ctx<'_>, input: &Input) -> Outcome<State> {
+        match input {
+            Input::Start if self.policy.config().transport == Transport::Https => {
+                let fallback = self.new_fallback(ctx.now);
+                self.go(ctx, S::Idle, T::Start, Cause::ForcedFallback, State::fell_back(fallback))
+            }
+            Input::Start => {
+                let dial = self.new_dial(ctx.now, false);
+                self.go(ctx, S::Idle, T::Start, Cause::Started, State::connecting(dial))
+            }
+            Input::UserClose => self.stop(ctx, S::Idle, T::UserClose, Cause::UserClose),
+            _ => Handled,
+        }
+    }
+
+    #[state(entry_action = "enter_connecting")]
+    fn connecting(&mut self, ctx: &mut Ctx<'_>, dial: &mut Dial, input: &Input) -> Outcome<State> {
+        let now = ctx.now;
+        match input {
+            Input::Timeout if now >= dial.deadline => {
+                ctx.emit(Output::AbortDial);
+                let failure = self.dial_failure(now, dial, crate::policy::DialFailure::Timeout(dial.phase));
+                ctx.event(Event::HandshakeFailed { failure: failure.clone() });
+                self.fail(ctx, S::Connecting, T::DialTimeout, failure, false)
+            }
+            Input::DialProgress(DialPhase::Handshake) if dial.phase == DialPhase::Connect => {
+                self.advance(now, dial);
+                Handled
+            }
+            Input::DialSucceeded => {
+                let took = now.saturating_duration_since(dial.started);
+                ctx.event(Event::Connected { attempt: dial.attempt, probe: false, took });
+                let link = self.new_link(now, dial.attempt);
+                let cause = Cause::Connected { attempt: dial.attempt, took };
+                self.go(ctx, S::Connecting, T::DialOk, cause, State::open(link))
+            }
+            Input::DialFailed(f) => {
+                let failure = self.dial_failure(now, dial, f.clone());
+                ctx.event(Event::HandshakeFailed { failure: failure.clone() });
+                self.fail(ctx, S::Connecting, T::DialFailed, failure, false)
+            }
+            Input::UserClose => {
+                ctx.emit(Output::AbortDial);
+                self.stop(ctx, S::Connecting, T::UserClose, Cause::UserClose)
+            }
+            _ => Handled,
+        }
+    }
+
+    #[action]
+    fn enter_connecting(&mut self, ctx: &mut Ctx<'_>, dial: &mut Dial) {
+        ctx.emit(Output::Dial { attempt: dial.attempt, probe: false });
+        ctx.event(Event::Dial {
+            attempt: dial.attempt,
+            max_attempts: self.policy.max_attempts(),
+            probe: false,
+        });
+    }
+
+    #[state]
+    fn open(&mut self, ctx: &mut Ctx<'_>, link: &mut Link, input: &Input) -> Outcome<State> {
+        let now = ctx.now;
+        let since = now.saturating_duration_since(link.since);
+        match input {
+            Input::Timeout => {
+                if !link.stable && now >= link.stable_at {
+                    self.mark_stable(ctx, link, false);
+                }
+                match link.heartbeat {
+                    Heartbeat::AwaitPong { deadline } if now >= deadline => {
+                        ctx.emit(Output::DropConnection);
+                        let waited = self.policy.config().heartbeat.pong_timeout;
+                        let failure = Failure::PongTimeout { waited, after_upgrade: since };
+                        ctx.event(Event::Closed { failure: failure.clone() });
+                        return self.fail(ctx, S::Open, T::PongTimeout, failure, link.stable);
+                    }
+                    Heartbeat::PingAt(at) if now >= at => {
+                        ctx.emit(Output::SendPing);
+                        let pong = self.policy.config().heartbeat.pong_timeout;
+                        link.heartbeat = Heartbeat::AwaitPong { deadline: after(now, pong) };
+                    }
+                    _ => {}
+                }
+                Handled
+            }
+            Input::Received => {
+                if !link.received {
+                    link.received = true;
+                    if !link.stable {
+                        self.mark_stable(ctx, link, true);
+                    }
+                }
+                link.heartbeat = self.heartbeat(now);
+                Handled
+            }
+            Input::Pong => {
+                link.heartbeat = self.heartbeat(now);
+                Handled
+            }
+            Input::PeerClosed { code, reason } => {
+                let failure = Failure::Closed {
+                    code: *code,
+                    reason: CloseReason::from_bytes(reason),
+                    class: classify_close(*code),
+                    after_upgrade: since,
+                    received: link.received,
+                };
+                ctx.event(Event::Closed { failure: failure.clone() });
+                self.fail(ctx, S::Open, T::RecvClose, failure, link.stable)
+            }
+            Input::Dropped { detail } => {
+                let failure = Failure::Dropped {
+                    detail: detail.clone(),
+                    after_upgrade: since,
+                    received: link.received,
+                };
+                ctx.event(Event::Closed { failure: failure.clone() });
+                self.fail(ctx, S::Open, T::Dropped, failure, link.stable)
+            }
+            Input::UserClose => {
+                ctx.emit(Output::SendClose { code: 1000, reason: String::new() });
+                let waited = self.policy.config().timeouts.close_grace;
+                let grace = Grace { deadline: after(now, waited), waited };
+                self.go(ctx, S::Open, T::UserClose, Cause::UserClose, State::closing(grace))
+            }
+            _ => Handled,
+        }
+    }
+
+    #[state]
+    fn closing(&mut self, ctx: &mut Ctx<'_>, grace: &mut Grace, input: &Input) -> Outcome<State> {
+        match input {
+            Input::PeerClosed { .. } | Input::Dropped { .. } => {
+                self.stop(ctx, S::Closing, T::Closed, Cause::UserClose)
+            }
+            Input::Timeout if ctx.now >= grace.deadline => {
+                ctx.emit(Output::DropConnection);
+                let cause = Cause::CloseGraceElapsed { waited: grace.waited };
+                self.stop(ctx, S::Closing, T::CloseGraceElapsed, cause)
+            }
+            _ => Handled,
+        }
+    }
+
+    #[state]
+    fn backoff(&mut self, ctx: &mut Ctx<'_>, wait: &mut Wait, input: &Input) -> Outcome<State> {
+        match input {
+            Input::Timeout if ctx.now >= wait.until => {
+                let dial = self.new_dial(ctx.now, false);
+                let cause = Cause::BackoffElapsed { attempt: dial.attempt };
+                self.go(ctx, S::Backoff, T::BackoffElapsed, cause, State::connecting(dial))
+            }
+            Input::UserClose => self.stop(ctx, S::Backoff, T::UserClose, Cause::UserClose),
+            _ => Handled,
+        }
+    }
+
+    #[state(entry_action = "enter_reauthenticating")]
+    fn reauthenticating(&mut self, ctx: &mut Ctx<'_>, input: &Input) -> Outcome<State> {
+        match input {
+            Input::ReauthDone { ok: true } => {
+                let dial = self.new_dial(ctx.now, false);
+                let to = State::connecting(dial);
+                self.go(ctx, S::Reauthenticating, T::ReauthDone, Cause::Reauthenticated, to)
+            }
+            Input::ReauthDone { ok: false } => {
+                self.stop(ctx, S::Reauthenticating, T::ReauthFailed, Cause::ReauthFailed)
+            }
+            Input::UserClose => self.stop(ctx, S::Reauthenticating, T::UserClose, Cause::UserClose),
+            _ => Handled,
+        }
+    }
+
+    #[action]
+    fn enter_reauthenticating(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.emit(Output::Reauthenticate);
+    }
+
+    #[state(entry_action = "enter_fell_back")]
+    fn fell_back(&mut self, ctx: &mut Ctx<'_>, fallback: &mut Fallback, input: &Input) -> Outcome<State> {
+        let now = ctx.now;
+        match input {
+            Input::Timeout => {
+                match &fallback.probe {
+                    Some(dial) if now >= dial.deadline => {
+                        ctx.emit(Output::AbortDial);
+                        let f = crate::policy::DialFailure::Timeout(dial.phase);
+                        let failure = self.dial_failure(now, dial, f);
+                        self.probe_failed(ctx, fallback, failure);
+                    }
+                    None if fallback.reprobe_at.is_some_and(|at| now >= at) => {
+                        let dial = self.new_dial(now, true);
+                        ctx.emit(Output::Dial { attempt: 0, probe: true });
+                        ctx.event(Event::Dial {
+                            attempt: 0,
+                            max_attempts: self.policy.max_attempts(),
+                            probe: true,
+                        });
+                        fallback.probe = Some(dial);
+                    }
+                    _ => {}
+                }
+                Handled
+            }
+            Input::DialProgress(DialPhase::Handshake) => {
+                if let Some(dial) = fallback.probe.as_mut().filter(|d| d.phase == DialPhase::Connect) {
+                    self.advance(now, dial);
+                }
+                Handled
+            }
+            Input::DialSucceeded => match fallback.probe.take() {
+                Some(dial) => {
+                    let took = now.saturating_duration_since(dial.started);
+                    ctx.event(Event::Connected { attempt: 0, probe: true, took });
+                    let cause = Cause::Recovered {
+                        after: now.saturating_duration_since(fallback.since),
+                    };
+                    let link = self.new_link(now, 0);
+                    let outcome = self.go(ctx, S::FellBack, T::ProbeOk, cause.clone(), State::open(link));
+                    ctx.emit(Output::StopFallback);
+                    ctx.event(Event::Recovered { cause });
+                    outcome
+                }
+                None => Handled,
+            },
+            Input::DialFailed(f) => {
+                if let Some(dial) = fallback.probe.take() {
+                    let failure = self.dial_failure(now, &dial, f.clone());
+                    self.probe_failed(ctx, fallback, failure);
+                }
+                Handled
+            }
+            Input::FallbackReady => {
+                ctx.event(Event::FallbackReady);
+                Handled
+            }
+            Input::FallbackFailed { detail } => {
+                if fallback.probe.take().is_some() {
+                    ctx.emit(Output::AbortDial);
+                }
+                ctx.emit(Output::StopFallback);
+                let cause = Cause::FallbackFailed { detail: detail.clone() };
+                self.stop(ctx, S::FellBack, T::FallbackFailed, cause)
+            }
+            Input::UserClose => {
+                if fallback.probe.take().is_some() {
+                    ctx.emit(Output::AbortDial);
+                }
+                ctx.emit(Output::StopFallback);
+                self.stop(ctx, S::FellBack, T::UserClose, Cause::UserClose)
+            }
+            _ => Handled,
+        }
+    }
+
+    #[action]
+    fn enter_fell_back(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.emit(Output::StartFallback);
+        if let Some(cause) = self.last_cause.clone() {
+            ctx.event(Event::FellBack { cause });
+        }
+    }
+
+    #[state(entry_action = "enter_stopped")]
+    fn stopped(cause: &mut Cause, input: &Input) -> Outcome<State> {
+        let _ = (cause, input);
+        Handled
+    }
+
+    #[action]
+    fn enter_stopped(ctx: &mut Ctx<'_>, cause: &mut Cause) {
+        if !matches!(cause, Cause::UserClose | Cause::CloseGraceElapsed { .. }) {
+            ctx.event(Event::GaveUp { cause: cause.clone() });
+        }
+    }
+}
+
+impl Machine {
+    /// The one place transitions happen: check the row, record the cause, tell observers.
+    fn go(&mut self, ctx: &mut Ctx<'_>, from: S, trigger: T, cause: Cause, to: State) -> Outcome<State> {
+        let to_name = to.name();
+        debug_assert!(
+            is_documented(from, trigger, to_name),
+            "undocumented transition {from} --{trigger}--> {to_name}"
+        );
+        ctx.event(Event::StateChanged { from, to: to_name, trigger, cause: cause.clone() });
+        self.last_cause = Some(cause);
+        Transition(to)
+    }
+
+    fn stop(&mut self, ctx: &mut Ctx<'_>, from: S, trigger: T, cause: Cause) -> Outcome<State> {
+        self.go(ctx, from, trigger, cause.clone(), State::stopped(cause))
+    }
+
+    /// Apply the policy to a failure of the dial or connection.
+    fn fail(&mut self, ctx: &mut Ctx<'_>, from: S, trigger: T, failure: Failure, was_stable: bool) -> Outcome<State> {
+        let now = ctx.now;
+        let class = failure.class();
+        let override_action = failure.code().and_then(|c| self.policy.override_for(c));
+        let budget = Budget {
+            dials: self.dials,
+            streak: self.streak_start.map_or(Duration::ZERO, |s| now.saturating_duration_since(s)),
+            reauth_used: self.reauth_used,
+            was_stable,
+        };
+        let retry_after = match &failure {
+            Failure::Dial { failure, .. } => failure.retry_after(),
+            _ => None,
+        };
+        let decision = decide(class, override_action, &budget, retry_after, &self.policy, &mut self.backoff);
+        match decision {
+            Decision::Retry { delay, basis } => {
+                let max_attempts = self.policy.max_attempts();
+                let next_attempt = self.dials + 1;
+                let cause = Cause::Retry { failure, delay, basis, next_attempt, max_attempts };
+                let wait = Wait { until: after(now, delay) };
+                let outcome = self.go(ctx, from, trigger, cause.clone(), State::backoff(wait));
+                ctx.event(Event::RetryScheduled { attempt: next_attempt, max_attempts, delay, class, cause });
+                outcome
+            }
+            Decision::Reauthenticate => {
+                self.reauth_used = true;
+                let cause = Cause::Reauthenticate { failure };
+                self.go(ctx, from, trigger, cause, State::reauthenticating())
+            }
+            Decision::FallBack(why) => {
+                let fallback = self.new_fallback(now);
+                self.go(ctx, from, trigger, Cause::FallBack { failure, why }, State::fell_back(fallback))
+            }
+            Decision::Stop { why, fallback_unavailable } => {
+                self.stop(ctx, from, trigger, Cause::Stop { failure, why, fallback_unavailable })
+            }
+            Decision::WaitForDemand => {
+                self.go(ctx, from, trigger, Cause::WaitForDemand { failure }, State::idle())
+            }
+        }
+    }
+
+    fn new_dial(&mut self, now: Instant, probe: bool) -> Dial {
+        let attempt = if probe {
+            0
+        } else {
+            self.dials = self.dials.saturating_add(1);
+            self.streak_start.get_or_insert(now);
+            self.dials
+        };
+        let connect = self.policy.config().timeouts.connect;
+        Dial { attempt, probe, started: now, phase: DialPhase::Connect, deadline: after(now, connect) }
+    }
+
+    fn advance(&self, now: Instant, dial: &mut Dial) {
+        dial.phase = DialPhase::Handshake;
+        dial.deadline = after(now, self.policy.config().timeouts.handshake);
+    }
+
+    fn dial_failure(&self, now: Instant, dial: &Dial, failure: crate::policy::DialFailure) -> Failure {
+        Failure::Dial {
+            class: classify_dial_failure(&failure),
+            failure,
+            attempt: dial.attempt,
+            after: now.saturating_duration_since(dial.started),
+        }
+    }
+
+    fn new_link(&self, now: Instant, attempt: u32) -> Link {
+        Link {
+            attempt,
+            since: now,
+            stable: false,
+            stable_at: after(now, self.policy.config().budget.min_uptime),
+            received: false,
+            heartbeat: self.heartbeat(now),
+        }
+    }
+
+    fn heartbeat(&self, now: Instant) -> Heartbeat {
+        match self.policy.config().heartbeat.ping_interval {
+            Some(interval) => Heartbeat::PingAt(after(now, interval)),
+            None => Heartbeat::Off,
+        }
+    }
+
+    /// A stable connection resets the budget, the backoff and the re-probe wait.
+    fn mark_stable(&mut self, ctx: &mut Ctx<'_>, link: &mut Link, by_message: bool) {
+        link.stable = true;
+        self.dials = 0;
+        self.streak_start = None;
+        self.reauth_used = false;
+        self.backoff.reset();
+        self.reprobe_wait = self.policy.config().fallback.reprobe_after;
+        self.fell_back_since_stable = false;
+        let after_upgrade = ctx.now.saturating_duration_since(link.since);
+        ctx.event(Event::Stable { after_upgrade, by_message });
+    }
+
+    fn new_fallback(&mut self, now: Instant) -> Fallback {
+        let max = self.policy.config().fallback.reprobe_max;
+        if self.fell_back_since_stable {
+            self.reprobe_wait = self.reprobe_wait.map(|w| (w * 2).min(max));
+        }
+        self.fell_back_since_stable = true;
+        let reprobe = self.policy.config().transport == Transport::Auto;
+        Fallback {
+            since: now,
+            reprobe_at: self.reprobe_wait.filter(|_| reprobe).map(|w| after(now, w)),
+            probe: None,
+        }
+    }
+
+    fn probe_failed(&mut self, ctx: &mut Ctx<'_>, fallback: &mut Fallback, failure: Failure) {
+        let max = self.policy.config().fallback.reprobe_max;
+        self.reprobe_wait = self.reprobe_wait.map(|w| (w * 2).min(max));
+        let wait = self.reprobe_wait.unwrap_or(max);
+        fallback.probe = None;
+        fallback.reprobe_at = Some(after(ctx.now, wait));
+        ctx.event(Event::ProbeFailed { failure, next_probe_in: wait });
+    }
+}

@@ -1,0 +1,160 @@
+//! The sans-IO core: a synchronous state machine with no I/O, no clock and no global
+//! randomness.
+//!
+//! # Contract
+//!
+//! In the style of quinn-proto's `Connection` and str0m's `Rtc`:
+//!
+//! 1. Feed **one** input with the time it happened: [`Core::handle_input`]
+//!    (or [`Core::handle_timeout`] when the deadline from `poll_timeout` has passed).
+//! 2. Drain [`Core::poll_output`] until it returns `None`, and carry out each
+//!    [`Output`] (dial, ping, close, fall back, …; events are for observers).
+//! 3. Wait for the next input or until [`Core::poll_timeout`], then go to 1.
+//!
+//! Time only moves forward: a `now` earlier than the last one is taken as the last one.
+//! Deadlines that passed before an input are handled first, so `poll_timeout` is never
+//! earlier than the last `now`. A timeout call before any deadline does nothing. No input
+//! in any state, in any order, panics.
+//!
+//! ```text
+//!            start                dial_ok                 user_close
+//!   Idle ──────────► Connecting ──────────► Open ──────────────────► Closing ──► Stopped
+//!    ▲                 ▲   │ dial_failed      │ recv_close / dropped /
+//!    │ recv_close      │   │ dial_timeout     │ pong_timeout
+//!    │ (1000, stable)  │   ▼                  ▼
+//!    └──────────────── │ Backoff ◄──── (retry) ─── policy decision ───► FellBack ─► Stopped
+//!                      └─backoff_elapsed─┘                              (probe_ok ─► Open)
+//! ```
+//!
+//! The full table is [`TRANSITIONS`]; `docs/state-machine.md` draws it.
+
+mod cause;
+mod input;
+mod local;
+mod machine;
+mod output;
+mod transition;
+
+pub use cause::{Cause, CloseReason, Failure, MAX_REASON_BYTES};
+pub use input::Input;
+pub use output::Output;
+pub use transition::{is_documented, StateName, Transition, Trigger, TRANSITIONS};
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use statig::blocking::{IntoStateMachineExt, StateMachine};
+
+use crate::config::Policy;
+use machine::{Ctx, Machine};
+
+/// The reconnect state machine. See the [module docs](self) for the drive loop.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use redial::core::{Core, Input, Output, StateName};
+/// use redial::config::Config;
+///
+/// let t0 = Instant::now(); // the driver's clock, never read inside the core
+/// let mut core = Core::new(Config::default().validate().unwrap(), 7);
+/// core.handle_input(t0, Input::Start);
+/// assert!(std::iter::from_fn(|| core.poll_output())
+///     .any(|o| matches!(o, Output::Dial { attempt: 1, .. })));
+///
+/// // 101, then the server closes with 1008 and an empty reason, 3 ms later.
+/// core.handle_input(t0 + Duration::from_millis(2), Input::DialSucceeded);
+/// core.handle_input(
+///     t0 + Duration::from_millis(5),
+///     Input::PeerClosed { code: Some(1008), reason: vec![] },
+/// );
+/// let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
+/// assert!(outputs.contains(&Output::StartFallback));
+/// assert_eq!(core.state(), StateName::FellBack);
+/// let cause = core.last_cause().unwrap().to_string();
+/// assert!(cause.contains("1008 (policy violation), empty reason, 3 ms after the upgrade"), "{cause}");
+/// ```
+pub struct Core {
+    machine: StateMachine<Machine>,
+    out: VecDeque<Output>,
+    now: Option<Instant>,
+}
+
+impl Core {
+    /// A core in `Idle`, with jitter drawn from an RNG seeded with `seed`.
+    pub fn new(policy: Policy, seed: u64) -> Core {
+        Core {
+            machine: Machine::new(policy, seed).state_machine(),
+            out: VecDeque::with_capacity(16),
+            now: None,
+        }
+    }
+
+    /// Handle one input that happened at `now`. Deadlines at or before `now` are
+    /// handled first.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        let now = match self.now {
+            Some(last) if now < last => last,
+            _ => now,
+        };
+        self.now = Some(now);
+        if input != Input::Timeout && self.poll_timeout().is_some_and(|t| t <= now) {
+            self.dispatch(now, &Input::Timeout);
+        }
+        self.dispatch(now, &input);
+    }
+
+    /// Handle the passing of time; does nothing before the next deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_input(now, Input::Timeout);
+    }
+
+    /// The next thing to do, if any. Drain until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`handle_timeout`](Core::handle_timeout) is next due, if anything waits for time.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.machine.state().deadline()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> StateName {
+        self.machine.state().name()
+    }
+
+    /// Dials since the last stable connection (quiet re-probes excluded).
+    pub fn attempt(&self) -> u32 {
+        self.machine.inner().dials
+    }
+
+    /// The cause of the last transition.
+    pub fn last_cause(&self) -> Option<&Cause> {
+        self.machine.inner().last_cause.as_ref()
+    }
+
+    /// The validated policy the core runs.
+    pub fn policy(&self) -> &Policy {
+        &self.machine.inner().policy
+    }
+
+    fn dispatch(&mut self, now: Instant, input: &Input) {
+        let mut ctx = Ctx {
+            now,
+            out: &mut self.out,
+        };
+        self.machine.handle_with_context(input, &mut ctx);
+    }
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("state", &self.state())
+            .field("attempt", &self.attempt())
+            .field("deadline", &self.poll_timeout())
+            .field("pending_outputs", &self.out.len())
+            .finish()
+    }
+}

@@ -1,0 +1,222 @@
+//! Observer events, and their one-line JSON form (ARCHITECTURE.md, "CLI event lines").
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::core::{Cause, Failure, StateName, Trigger};
+use crate::policy::Class;
+
+/// Something observers may want to know. Every state change carries its cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The core changed state.
+    StateChanged {
+        /// The state left.
+        from: StateName,
+        /// The state entered.
+        to: StateName,
+        /// What caused it.
+        trigger: Trigger,
+        /// Why, as data and as a sentence.
+        cause: Cause,
+    },
+    /// A dial starts.
+    Dial {
+        /// Which dial since the last stable connection; 0 for a quiet re-probe.
+        attempt: u32,
+        /// The budget.
+        max_attempts: u32,
+        /// Whether it is a quiet re-probe from the fallback.
+        probe: bool,
+    },
+    /// The upgrade succeeded.
+    Connected {
+        /// Which dial.
+        attempt: u32,
+        /// Whether it was a quiet re-probe.
+        probe: bool,
+        /// How long the dial took.
+        took: Duration,
+    },
+    /// The connection became stable: the retry budget is reset.
+    Stable {
+        /// Time since the upgrade.
+        after_upgrade: Duration,
+        /// Whether a server message (rather than `min_uptime`) made it stable.
+        by_message: bool,
+    },
+    /// An open connection ended (close frame, drop, or heartbeat timeout).
+    Closed {
+        /// What happened.
+        failure: Failure,
+    },
+    /// A dial failed (DNS, TCP, TLS, timeout, HTTP status).
+    HandshakeFailed {
+        /// What happened.
+        failure: Failure,
+    },
+    /// A retry is scheduled.
+    RetryScheduled {
+        /// The next dial's number.
+        attempt: u32,
+        /// The budget.
+        max_attempts: u32,
+        /// The wait before it.
+        delay: Duration,
+        /// The class of the failure.
+        class: Class,
+        /// Why.
+        cause: Cause,
+    },
+    /// Traffic moves to the fallback transport.
+    FellBack {
+        /// Why.
+        cause: Cause,
+    },
+    /// The fallback transport is working.
+    FallbackReady,
+    /// A quiet re-probe failed; the fallback stays.
+    ProbeFailed {
+        /// What failed.
+        failure: Failure,
+        /// When the next probe is due.
+        next_probe_in: Duration,
+    },
+    /// A quiet re-probe succeeded: traffic is back on WebSockets.
+    Recovered {
+        /// Why.
+        cause: Cause,
+    },
+    /// The client stopped for a reason other than the application's close.
+    GaveUp {
+        /// Why.
+        cause: Cause,
+    },
+}
+
+impl Event {
+    /// The value of the `event` field of the JSON line.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::StateChanged { .. } => "state",
+            Event::Dial { .. } => "dial",
+            Event::Connected { .. } => "connected",
+            Event::Stable { .. } => "stable",
+            Event::Closed { .. } => "closed",
+            Event::HandshakeFailed { .. } => "handshake_failed",
+            Event::RetryScheduled { .. } => "retry",
+            Event::FellBack { .. } => "fell_back",
+            Event::FallbackReady => "fallback_ready",
+            Event::ProbeFailed { .. } => "probe_failed",
+            Event::Recovered { .. } => "recovered",
+            Event::GaveUp { .. } => "gave_up",
+        }
+    }
+
+    /// The event as one JSON object with ARCHITECTURE.md's field names; fields that do
+    /// not apply are omitted.
+    pub fn to_json(&self, t: Duration) -> Value {
+        let mut m = Map::new();
+        m.insert("t_ms".into(), json!(t.as_millis() as u64));
+        m.insert("event".into(), json!(self.kind()));
+        match self {
+            Event::StateChanged {
+                from,
+                to,
+                trigger,
+                cause,
+            } => {
+                m.insert("from".into(), json!(from.name()));
+                m.insert("to".into(), json!(to.name()));
+                m.insert("trigger".into(), json!(trigger.name()));
+                cause_fields(&mut m, cause);
+            }
+            Event::Dial {
+                attempt,
+                max_attempts,
+                probe,
+            } => {
+                m.insert("attempt".into(), json!(attempt));
+                m.insert("max_attempts".into(), json!(max_attempts));
+                m.insert("transport".into(), json!("websocket"));
+                if *probe {
+                    m.insert("probe".into(), json!(true));
+                }
+            }
+            Event::Connected {
+                attempt,
+                probe,
+                took,
+            } => {
+                m.insert("attempt".into(), json!(attempt));
+                m.insert("delay_ms".into(), json!(took.as_millis() as u64));
+                m.insert("transport".into(), json!("websocket"));
+                if *probe {
+                    m.insert("probe".into(), json!(true));
+                }
+            }
+            Event::Stable { after_upgrade, .. } => {
+                m.insert("delay_ms".into(), json!(after_upgrade.as_millis() as u64));
+            }
+            Event::Closed { failure } | Event::HandshakeFailed { failure } => {
+                failure_fields(&mut m, failure);
+                m.insert("cause".into(), json!(failure.to_string()));
+            }
+            Event::RetryScheduled {
+                attempt,
+                max_attempts,
+                delay,
+                cause,
+                ..
+            } => {
+                m.insert("attempt".into(), json!(attempt));
+                m.insert("max_attempts".into(), json!(max_attempts));
+                m.insert("delay_ms".into(), json!(delay.as_millis() as u64));
+                cause_fields(&mut m, cause);
+            }
+            Event::FellBack { cause } => {
+                m.insert("transport".into(), json!("https"));
+                cause_fields(&mut m, cause);
+            }
+            Event::FallbackReady => {
+                m.insert("transport".into(), json!("https"));
+            }
+            Event::ProbeFailed {
+                failure,
+                next_probe_in,
+            } => {
+                failure_fields(&mut m, failure);
+                m.insert("delay_ms".into(), json!(next_probe_in.as_millis() as u64));
+                m.insert("cause".into(), json!(failure.to_string()));
+            }
+            Event::Recovered { cause } => {
+                m.insert("transport".into(), json!("websocket"));
+                cause_fields(&mut m, cause);
+            }
+            Event::GaveUp { cause } => cause_fields(&mut m, cause),
+        }
+        Value::Object(m)
+    }
+}
+
+fn failure_fields(m: &mut Map<String, Value>, failure: &Failure) {
+    if let Some(code) = failure.code() {
+        m.insert("code".into(), json!(code));
+    }
+    if let Some(reason) = failure.reason() {
+        m.insert("reason".into(), json!(reason.as_str()));
+    }
+    if let Some(status) = failure.status() {
+        m.insert("status".into(), json!(status));
+    }
+    m.insert("class".into(), json!(failure.class().name()));
+}
+
+fn cause_fields(m: &mut Map<String, Value>, cause: &Cause) {
+    if let Some(f) = cause.failure() {
+        failure_fields(m, f);
+    }
+    m.insert("cause".into(), json!(cause.to_string()));
+}

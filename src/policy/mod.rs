@@ -1,0 +1,203 @@
+//! The pure policy: classify what happened, then decide what to do.
+//!
+//! [`classify_close`] and [`classify_dial_failure`] map a close code or a dial failure to
+//! a [`Class`]; the class's default [`Action`] (or a per-code override from the config)
+//! and the retry [`Budget`] give a [`Decision`] through [`decide`]. Nothing here does I/O
+//! or reads a clock; randomness comes from the seeded [`Backoff`].
+
+mod backoff;
+mod close_code;
+mod decide;
+mod dial_failure;
+
+pub use backoff::{Backoff, BackoffConfig, Strategy, MAX_DELAY};
+pub use close_code::{classify_close, close_code_name};
+pub use decide::{decide, Budget, DelayBasis, Decision, Spent, Why};
+pub use dial_failure::{classify_dial_failure, classify_status, status_name, DialFailure, DialPhase};
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of ending a close code or dial failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// 1000: the server is done; reconnect when next needed.
+    Done,
+    /// 1001, 1005, 1006, 1011, 1014, network failures, 5xx: retry with backoff.
+    Transient,
+    /// 1012: the service restarts; retry after a randomized window.
+    Restart,
+    /// 1013 and 429 without `Retry-After`: retry with a longer backoff.
+    Overload,
+    /// 429, or 503 with `Retry-After`: wait as asked (capped), at least the backoff.
+    RateLimited,
+    /// 1008: policy violation; never retried over WebSockets.
+    Policy,
+    /// Protocol errors and codes that must never be on the wire; never retried over WebSockets.
+    Protocol,
+    /// 3000, 3003 and HTTP 401: re-authenticate once.
+    Auth,
+    /// Other 3000–4999 codes: per the config, by default retried.
+    Application,
+    /// An upgrade answered with 400, 403, 404, 405, 426 or another non-101 status:
+    /// WebSockets are not offered here.
+    Rejected,
+    /// The TLS certificate was rejected: stop, never fall back around it.
+    Certificate,
+}
+
+impl Class {
+    /// Every class, in table order.
+    pub const ALL: [Class; 11] = [
+        Class::Done,
+        Class::Transient,
+        Class::Restart,
+        Class::Overload,
+        Class::RateLimited,
+        Class::Policy,
+        Class::Protocol,
+        Class::Auth,
+        Class::Application,
+        Class::Rejected,
+        Class::Certificate,
+    ];
+
+    /// The action taken for this class when the config does not override it.
+    pub fn default_action(self) -> Action {
+        match self {
+            Class::Done => Action::ReconnectLazily,
+            Class::Transient | Class::Application | Class::RateLimited => Action::Retry,
+            Class::Restart => Action::RetryAfterRestart,
+            Class::Overload => Action::RetrySlow,
+            Class::Policy | Class::Protocol | Class::Rejected => Action::FallBack,
+            Class::Auth => Action::Reauthenticate,
+            Class::Certificate => Action::Stop,
+        }
+    }
+
+    /// The snake_case name used in configs and event lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Done => "done",
+            Class::Transient => "transient",
+            Class::Restart => "restart",
+            Class::Overload => "overload",
+            Class::RateLimited => "rate_limited",
+            Class::Policy => "policy",
+            Class::Protocol => "protocol",
+            Class::Auth => "auth",
+            Class::Application => "application",
+            Class::Rejected => "rejected",
+            Class::Certificate => "certificate",
+        }
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to do about a class of ending; the value of a `close_codes` override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Retry with the backoff.
+    Retry,
+    /// Retry with at least the overload minimum delay.
+    RetrySlow,
+    /// Retry after a delay drawn from the restart window.
+    RetryAfterRestart,
+    /// Ask the application for fresh credentials, then retry once.
+    Reauthenticate,
+    /// Switch to the fallback transport at once (stop when there is none).
+    FallBack,
+    /// Stop.
+    Stop,
+    /// Reconnect when the application next needs a connection (counts as a failed attempt,
+    /// and is retried with backoff, when the connection was not yet stable).
+    ReconnectLazily,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 7] = [
+        Action::Retry,
+        Action::RetrySlow,
+        Action::RetryAfterRestart,
+        Action::Reauthenticate,
+        Action::FallBack,
+        Action::Stop,
+        Action::ReconnectLazily,
+    ];
+
+    /// The snake_case name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Retry => "retry",
+            Action::RetrySlow => "retry_slow",
+            Action::RetryAfterRestart => "retry_after_restart",
+            Action::Reauthenticate => "reauthenticate",
+            Action::FallBack => "fall_back",
+            Action::Stop => "stop",
+            Action::ReconnectLazily => "reconnect_lazily",
+        }
+    }
+
+    /// Whether this action dials again over WebSockets.
+    pub fn retries(self) -> bool {
+        matches!(
+            self,
+            Action::Retry | Action::RetrySlow | Action::RetryAfterRestart
+        )
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A duration as people read it: "0 ms", "180 ms", "1.5 s", "2 min 30 s".
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        let tenths = (ms + 50) / 100;
+        if tenths % 10 == 0 {
+            format!("{} s", tenths / 10)
+        } else {
+            format!("{}.{} s", tenths / 10, tenths % 10)
+        }
+    } else {
+        let s = (ms + 500) / 1000;
+        match (s / 60, s % 60) {
+            (m, 0) => format!("{m} min"),
+            (m, s) => format!("{m} min {s} s"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        let f = |ms| fmt_duration(Duration::from_millis(ms));
+        assert_eq!(f(0), "0 ms");
+        assert_eq!(f(3), "3 ms");
+        assert_eq!(f(999), "999 ms");
+        assert_eq!(f(1000), "1 s");
+        assert_eq!(f(1540), "1.5 s");
+        assert_eq!(f(6200), "6.2 s");
+        assert_eq!(f(300_000), "5 min");
+        assert_eq!(f(150_000), "2 min 30 s");
+    }
+}

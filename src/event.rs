@@ -151,14 +151,14 @@ impl Event {
                 took,
             } => {
                 m.insert("attempt".into(), json!(attempt));
-                m.insert("delay_ms".into(), json!(took.as_millis() as u64));
+                m.insert("took_ms".into(), json!(took.as_millis() as u64));
                 m.insert("transport".into(), json!("websocket"));
                 if *probe {
                     m.insert("probe".into(), json!(true));
                 }
             }
             Event::Stable { after_upgrade, .. } => {
-                m.insert("delay_ms".into(), json!(after_upgrade.as_millis() as u64));
+                m.insert("uptime_ms".into(), json!(after_upgrade.as_millis() as u64));
             }
             Event::Closed { failure } | Event::HandshakeFailed { failure } => {
                 failure_fields(&mut m, failure);
@@ -219,4 +219,48 @@ fn cause_fields(m: &mut Map<String, Value>, cause: &Cause) {
         failure_fields(m, f);
     }
     m.insert("cause".into(), json!(cause.to_string()));
+}
+
+impl std::fmt::Display for Event {
+    /// A one-line summary for a readable timeline (causes are in the JSON form and in
+    /// the retry, fall-back, recovery and give-up lines).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::policy::fmt_duration as d;
+        match self {
+            Event::StateChanged {
+                from, to, trigger, ..
+            } => write!(f, "{from} → {to} on {trigger}"),
+            Event::Dial { probe: true, .. } => f.write_str("quiet re-probe: dialing WebSockets"),
+            Event::Dial {
+                attempt,
+                max_attempts,
+                ..
+            } => write!(f, "dial {attempt} of {max_attempts}"),
+            Event::Connected { took, .. } => write!(f, "upgrade answered 101 after {}", d(*took)),
+            Event::Stable {
+                after_upgrade,
+                by_message,
+            } => {
+                let by = if *by_message { "a server message" } else { "min_uptime" };
+                write!(f, "connection stable after {} ({by}): budget reset", d(*after_upgrade))
+            }
+            Event::Closed { failure } | Event::HandshakeFailed { failure } => {
+                write!(f, "{failure} [class {}]", failure.class())
+            }
+            Event::RetryScheduled {
+                attempt,
+                max_attempts,
+                delay,
+                ..
+            } => write!(f, "dial {attempt} of {max_attempts} in {}", d(*delay)),
+            Event::FellBack { cause } => write!(f, "fell back to HTTPS: {cause}"),
+            Event::FallbackReady => f.write_str("HTTPS fallback ready"),
+            Event::ProbeFailed {
+                failure,
+                next_probe_in,
+            } => write!(f, "{failure}; next quiet probe in {}", d(*next_probe_in)),
+            Event::Recovered { cause } => write!(f, "recovered: {cause}"),
+            Event::GaveUp { cause } => write!(f, "gave up: {cause}"),
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub mod config;
 pub mod core;
 pub mod event;
 pub mod policy;
+pub mod sim;
 
 /// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.
 pub mod backoff {

@@ -48,8 +48,8 @@ const TABLE: &[Row] = &[
     // 1002, 1003, 1007, 1009, 1010, 1015, <1000, 1004, 1016–2999, ≥5000 | protocol
     Row {
         codes: &[
-            1002, 1003, 1007, 1009, 1010, 1015, 0, 1, 500, 999, 1004, 1016, 1500, 2000, 2999,
-            5000, 6000, 65534, 65535,
+            1002, 1003, 1007, 1009, 1010, 1015, 0, 1, 500, 999, 1004, 1016, 1500, 2000, 2999, 5000,
+            6000, 65534, 65535,
         ],
         class: Class::Protocol,
         action: Action::FallBack,
@@ -139,20 +139,20 @@ fn never_retried_over_websockets_after_policy_or_protocol() {
 
 /// The classification of every `u16`, written out as ranges from ARCHITECTURE.md.
 const REFERENCE: &[(u16, u16, Class)] = &[
-    (0, 999, Class::Protocol),       // must never be on the wire
-    (1000, 1000, Class::Done),       // normal closure
-    (1001, 1001, Class::Transient),  // going away
-    (1002, 1004, Class::Protocol),   // protocol error, unsupported data, reserved
-    (1005, 1006, Class::Transient),  // no status, abnormal closure
-    (1007, 1007, Class::Protocol),   // invalid payload data
-    (1008, 1008, Class::Policy),     // policy violation
-    (1009, 1010, Class::Protocol),   // message too big, mandatory extension
-    (1011, 1011, Class::Transient),  // internal error
-    (1012, 1012, Class::Restart),    // service restart
-    (1013, 1013, Class::Overload),   // try again later
-    (1014, 1014, Class::Transient),  // bad gateway
-    (1015, 2999, Class::Protocol),   // TLS handshake (never sent), then unassigned
-    (3000, 3000, Class::Auth),       // unauthorized
+    (0, 999, Class::Protocol),      // must never be on the wire
+    (1000, 1000, Class::Done),      // normal closure
+    (1001, 1001, Class::Transient), // going away
+    (1002, 1004, Class::Protocol),  // protocol error, unsupported data, reserved
+    (1005, 1006, Class::Transient), // no status, abnormal closure
+    (1007, 1007, Class::Protocol),  // invalid payload data
+    (1008, 1008, Class::Policy),    // policy violation
+    (1009, 1010, Class::Protocol),  // message too big, mandatory extension
+    (1011, 1011, Class::Transient), // internal error
+    (1012, 1012, Class::Restart),   // service restart
+    (1013, 1013, Class::Overload),  // try again later
+    (1014, 1014, Class::Transient), // bad gateway
+    (1015, 2999, Class::Protocol),  // TLS handshake (never sent), then unassigned
+    (3000, 3000, Class::Auth),      // unauthorized
     (3001, 3002, Class::Application),
     (3003, 3003, Class::Auth), // forbidden
     (3004, 4999, Class::Application),
@@ -239,8 +239,8 @@ fn registered_codes_have_their_names() {
 #[test]
 fn named_codes_have_distinct_names() {
     let named = [
-        1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
-        1014, 1015, 3000, 3003,
+        1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
+        1015, 3000, 3003,
     ];
     let mut names: Vec<&str> = named.iter().map(|&c| close_code_name(c)).collect();
     names.sort_unstable();
@@ -255,7 +255,9 @@ fn only_1000_is_called_normal() {
         let name = close_code_name(code).to_lowercase();
         assert!(!name.is_empty(), "{code} has an empty name");
         // As a word: 1006 is rightly "abnormal".
-        let normal = name.split(|c: char| !c.is_alphanumeric()).any(|w| w == "normal");
+        let normal = name
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == "normal");
         assert_eq!(normal, code == 1000, "{code}: {name:?}");
     }
 }

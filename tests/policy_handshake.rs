@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use redial::config::{Config, Policy, Strategy, Transport};
 use redial::policy::{
-    classify_close, classify_dial_failure, classify_status, decide, Action, Backoff, Budget,
-    Class, Decision, DelayBasis, DialFailure, DialPhase, Spent, Why,
+    classify_close, classify_dial_failure, classify_status, decide, Action, Backoff, Budget, Class,
+    Decision, DelayBasis, DialFailure as F, DialPhase, Spent, Why,
 };
 
 fn ms(n: u64) -> Duration {
@@ -34,8 +34,8 @@ enum Expect {
     StopNoFallback,
 }
 
-fn status(status: u16, retry_after: Option<Duration>) -> DialFailure {
-    DialFailure::Status {
+fn status(status: u16, retry_after: Option<Duration>) -> F {
+    F::Status {
         status,
         retry_after,
     }
@@ -44,51 +44,34 @@ fn status(status: u16, retry_after: Option<Duration>) -> DialFailure {
 const RA: Duration = Duration::from_secs(7);
 
 /// Every row of the upgrade-failure table, with the class the row implies.
-fn table() -> Vec<(&'static str, DialFailure, Class, Expect)> {
+fn table() -> Vec<(&'static str, F, Class, Expect)> {
+    use Class::{Auth, Certificate, Overload, RateLimited, Rejected, Transient};
+    use DialPhase::{Connect, Handshake};
     use Expect::*;
-    let fb = FallBackElseStop;
+    let (fb, retry) = (FallBackElseStop, Backoff);
+    let cert = F::Certificate("expired".into());
     vec![
-        ("401", status(401, None), Class::Auth, Reauthenticate),
-        ("403", status(403, None), Class::Rejected, fb),
-        ("400", status(400, None), Class::Rejected, fb),
-        ("404", status(404, None), Class::Rejected, fb),
-        ("405", status(405, None), Class::Rejected, fb),
-        ("426", status(426, None), Class::Rejected, fb),
-        ("429+RA", status(429, Some(RA)), Class::RateLimited, RetryAfter),
-        ("429", status(429, None), Class::Overload, Slow),
-        ("503+RA", status(503, Some(RA)), Class::RateLimited, RetryAfter),
-        ("503", status(503, None), Class::Transient, Backoff),
-        ("500", status(500, None), Class::Transient, Backoff),
-        ("502", status(502, None), Class::Transient, Backoff),
-        ("504", status(504, None), Class::Transient, Backoff),
-        ("599", status(599, None), Class::Transient, Backoff),
-        ("dns", DialFailure::Dns("nx".into()), Class::Transient, Backoff),
-        ("refused", DialFailure::Refused, Class::Transient, Backoff),
-        ("reset", DialFailure::Reset, Class::Transient, Backoff),
-        (
-            "connect timeout",
-            DialFailure::Timeout(DialPhase::Connect),
-            Class::Transient,
-            Backoff,
-        ),
-        (
-            "handshake timeout",
-            DialFailure::Timeout(DialPhase::Handshake),
-            Class::Transient,
-            Backoff,
-        ),
-        (
-            "certificate",
-            DialFailure::Certificate("unknown issuer".into()),
-            Class::Certificate,
-            StopNoFallback,
-        ),
-        (
-            "other tls",
-            DialFailure::Tls("alert".into()),
-            Class::Transient,
-            Backoff,
-        ),
+        ("401", status(401, None), Auth, Reauthenticate),
+        ("403", status(403, None), Rejected, fb),
+        ("400", status(400, None), Rejected, fb),
+        ("404", status(404, None), Rejected, fb),
+        ("405", status(405, None), Rejected, fb),
+        ("426", status(426, None), Rejected, fb),
+        ("429+RA", status(429, Some(RA)), RateLimited, RetryAfter),
+        ("429", status(429, None), Overload, Slow),
+        ("503+RA", status(503, Some(RA)), RateLimited, RetryAfter),
+        ("503", status(503, None), Transient, retry),
+        ("500", status(500, None), Transient, retry),
+        ("502", status(502, None), Transient, retry),
+        ("504", status(504, None), Transient, retry),
+        ("599", status(599, None), Transient, retry),
+        ("dns", F::Dns("nx".into()), Transient, retry),
+        ("refused", F::Refused, Transient, retry),
+        ("reset", F::Reset, Transient, retry),
+        ("connect t/o", F::Timeout(Connect), Transient, retry),
+        ("handshake t/o", F::Timeout(Handshake), Transient, retry),
+        ("certificate", cert, Certificate, StopNoFallback),
+        ("other tls", F::Tls("alert".into()), Transient, retry),
     ]
 }
 
@@ -102,20 +85,49 @@ fn policy(transport: Transport) -> Policy {
     policy_with(|c| c.transport = transport)
 }
 
+/// With a fallback (`auto`) and without (`websocket`).
+fn both() -> [Policy; 2] {
+    [policy(Transport::Auto), policy(Transport::Websocket)]
+}
+
 fn backoff(p: &Policy, seed: u64) -> Backoff {
     Backoff::new(p.config().backoff.clone(), seed)
 }
 
-fn first_failure() -> Budget {
+fn dials(n: u32) -> Budget {
     Budget {
-        dials: 1,
+        dials: n,
         ..Budget::default()
     }
 }
 
-fn decide_dial(f: &DialFailure, budget: &Budget, p: &Policy, seed: u64) -> Decision {
-    let class = classify_dial_failure(f);
-    decide(class, None, budget, f.retry_after(), p, &mut backoff(p, seed))
+fn stop(why: Why, fallback_unavailable: bool) -> Decision {
+    Decision::Stop {
+        why,
+        fallback_unavailable,
+    }
+}
+
+/// Fall back when the policy has a fallback, else stop saying so.
+fn fall_back_else_stop(p: &Policy, why: Why) -> Decision {
+    if p.fallback_available() {
+        Decision::FallBack(why)
+    } else {
+        stop(why, true)
+    }
+}
+
+fn attempts_spent(n: u32) -> Why {
+    Why::Spent(Spent::Attempts { dials: n, max: n })
+}
+
+fn ra(asked: Duration, capped: bool) -> DelayBasis {
+    DelayBasis::RetryAfter { asked, capped }
+}
+
+fn decide_dial(f: &F, budget: &Budget, p: &Policy, seed: u64) -> Decision {
+    let (class, mut b) = (classify_dial_failure(f), backoff(p, seed));
+    decide(class, None, budget, f.retry_after(), p, &mut b)
 }
 
 fn decide_close(code: Option<u16>, budget: &Budget, p: &Policy, b: &mut Backoff) -> Decision {
@@ -123,73 +135,58 @@ fn decide_close(code: Option<u16>, budget: &Budget, p: &Policy, b: &mut Backoff)
     decide(classify_close(code), over, budget, None, p, b)
 }
 
+fn is_backoff_retry(d: Decision) -> bool {
+    matches!(
+        d,
+        Decision::Retry {
+            basis: DelayBasis::Backoff,
+            ..
+        }
+    )
+}
+
 #[test]
 fn every_row_classifies_as_the_table_says() {
     for (name, failure, class, _) in table() {
         assert_eq!(classify_dial_failure(&failure), class, "{name}");
-        if let DialFailure::Status {
+        if let F::Status {
             status,
             retry_after,
         } = failure
         {
-            assert_eq!(classify_status(status, retry_after.is_some()), class, "{name}");
+            let got = classify_status(status, retry_after.is_some());
+            assert_eq!(got, class, "{name}");
         }
     }
 }
 
 #[test]
 fn every_row_decides_as_the_table_says_with_and_without_fallback() {
-    let (auto, ws) = (policy(Transport::Auto), policy(Transport::Websocket));
-    assert!(auto.fallback_available());
-    assert!(!ws.fallback_available());
+    let [auto, ws] = both();
+    assert!(auto.fallback_available() && !ws.fallback_available());
     // Default backoff: full jitter, base 200 ms, so a first retry waits at most 200 ms.
-    let base = ms(200);
     for seed in 0..20 {
         for (name, failure, class, expect) in table() {
             for p in [&auto, &ws] {
-                let d = decide_dial(&failure, &first_failure(), p, seed);
+                let d = decide_dial(&failure, &dials(1), p, seed);
                 let ctx = format!("{name}, fallback {}: {d:?}", p.fallback_available());
-                match expect {
-                    Expect::Backoff => assert!(
-                        matches!(d, Decision::Retry { delay, basis: DelayBasis::Backoff } if delay <= base),
-                        "{ctx}"
-                    ),
-                    Expect::Slow => assert!(
-                        matches!(d, Decision::Retry { delay, .. } if delay >= s(5)),
-                        "{ctx}"
-                    ),
-                    Expect::RetryAfter => assert_eq!(
-                        d,
-                        Decision::Retry {
-                            delay: RA,
-                            basis: DelayBasis::RetryAfter {
-                                asked: RA,
-                                capped: false
-                            }
-                        },
-                        "{ctx}"
-                    ),
-                    Expect::Reauthenticate => assert_eq!(d, Decision::Reauthenticate, "{ctx}"),
-                    Expect::FallBackElseStop if p.fallback_available() => {
-                        assert_eq!(d, Decision::FallBack(Why::Class(class)), "{ctx}")
+                let ok = match expect {
+                    Expect::Backoff => {
+                        is_backoff_retry(d)
+                            && matches!(d, Decision::Retry { delay, .. } if delay <= ms(200))
                     }
-                    Expect::FallBackElseStop => assert_eq!(
-                        d,
-                        Decision::Stop {
-                            why: Why::Class(class),
-                            fallback_unavailable: true
-                        },
-                        "{ctx}"
-                    ),
-                    Expect::StopNoFallback => assert_eq!(
-                        d,
-                        Decision::Stop {
-                            why: Why::Class(Class::Certificate),
-                            fallback_unavailable: false
-                        },
-                        "{ctx}"
-                    ),
-                }
+                    Expect::Slow => matches!(d, Decision::Retry { delay, .. } if delay >= s(5)),
+                    Expect::RetryAfter => {
+                        d == Decision::Retry {
+                            delay: RA,
+                            basis: ra(RA, false),
+                        }
+                    }
+                    Expect::Reauthenticate => d == Decision::Reauthenticate,
+                    Expect::FallBackElseStop => d == fall_back_else_stop(p, Why::Class(class)),
+                    Expect::StopNoFallback => d == stop(Why::Class(Class::Certificate), false),
+                };
+                assert!(ok, "{ctx}");
             }
         }
     }
@@ -199,31 +196,17 @@ fn every_row_decides_as_the_table_says_with_and_without_fallback() {
 fn fallback_disabled_stops_like_websocket_only() {
     let p = policy_with(|c| c.fallback.enabled = false);
     assert!(!p.fallback_available());
-    let d = decide_dial(&status(426, None), &first_failure(), &p, 1);
-    let why = Why::Class(Class::Rejected);
-    assert_eq!(
-        d,
-        Decision::Stop {
-            why,
-            fallback_unavailable: true
-        }
-    );
+    let d = decide_dial(&status(426, None), &dials(1), &p, 1);
+    assert_eq!(d, stop(Why::Class(Class::Rejected), true));
 }
 
 #[test]
 fn certificate_never_falls_back_even_when_the_budget_is_spent() {
-    let cert = DialFailure::Certificate("expired".into());
-    for p in [policy(Transport::Auto), policy(Transport::Websocket)] {
-        for dials in [1, 5, 100] {
-            let budget = Budget {
-                dials,
-                ..Budget::default()
-            };
-            let d = decide_dial(&cert, &budget, &p, 3);
-            assert!(
-                matches!(d, Decision::Stop { fallback_unavailable: false, .. }),
-                "{dials}: {d:?}"
-            );
+    let cert = F::Certificate("wrong name".into());
+    for p in both() {
+        for n in [1, 5, 100] {
+            let d = decide_dial(&cert, &dials(n), &p, 3);
+            assert_eq!(d, stop(Why::Class(Class::Certificate), false), "{n}");
         }
     }
 }
@@ -235,55 +218,50 @@ fn a_second_401_stops_still_unauthorized() {
         reauth_used: true,
         ..Budget::default()
     };
-    let still = Decision::Stop {
-        why: Why::StillUnauthorized,
-        fallback_unavailable: false,
-    };
-    for p in [policy(Transport::Auto), policy(Transport::Websocket)] {
+    let still = stop(Why::StillUnauthorized, false);
+    for p in both() {
         assert_eq!(decide_dial(&status(401, None), &used, &p, 0), still);
         // Close codes 3000 and 3003 are the same auth class.
         for code in [3000, 3003] {
-            assert_eq!(decide_close(Some(code), &used, &p, &mut backoff(&p, 0)), still);
+            let b = &mut backoff(&p, 0);
+            assert_eq!(
+                decide_close(Some(code), &dials(1), &p, b),
+                Decision::Reauthenticate
+            );
+            assert_eq!(decide_close(Some(code), &used, &p, b), still);
         }
     }
 }
 
 #[test]
 fn reauthentication_respects_the_attempt_budget() {
-    let p = policy(Transport::Auto);
-    let spent = Budget {
-        dials: 5,
-        ..Budget::default()
-    };
-    let want = Decision::FallBack(Why::Spent(Spent::Attempts { dials: 5, max: 5 }));
-    assert_eq!(decide_dial(&status(401, None), &spent, &p, 0), want);
-}
-
-/// A policy without jitter (delay = base × 2^n), so the backoff is known exactly.
-fn no_jitter(base: Duration, max_retry_after: Duration) -> Policy {
-    policy_with(|c| {
-        c.backoff.strategy = Strategy::None;
-        c.backoff.base = base;
-        c.delays.max_retry_after = max_retry_after;
-    })
+    for p in both() {
+        let d = decide_dial(&status(401, None), &dials(5), &p, 0);
+        assert_eq!(d, fall_back_else_stop(&p, attempts_spent(5)));
+    }
 }
 
 #[test]
 fn retry_after_is_the_larger_of_itself_and_the_backoff_capped_by_max_retry_after() {
     // (base, max_retry_after, backoff steps already taken, Retry-After, delay, basis)
-    let ra = |asked, capped| DelayBasis::RetryAfter { asked, capped };
+    let (base, max) = (ms(200), s(120));
     let cases = [
-        (ms(200), s(120), 0, s(7), s(7), ra(s(7), false)),
-        (ms(200), s(120), 0, s(300), s(120), ra(s(300), true)),
-        (ms(200), s(120), 0, s(120), s(120), ra(s(120), false)),
-        (ms(200), s(10), 0, s(11), s(10), ra(s(11), true)),
-        (ms(200), s(120), 0, ms(50), ms(200), DelayBasis::Backoff),
+        (base, max, 0, s(7), s(7), ra(s(7), false)),
+        (base, max, 0, s(300), max, ra(s(300), true)),
+        (base, max, 0, max, max, ra(max, false)),
+        (base, s(10), 0, s(11), s(10), ra(s(11), true)),
+        (base, max, 0, ms(50), base, DelayBasis::Backoff),
         // base 1 s, three steps taken: the backoff is 8 s, larger than Retry-After 5 s.
-        (s(1), s(120), 3, s(5), s(8), DelayBasis::Backoff),
-        (s(1), s(120), 3, s(9), s(9), ra(s(9), false)),
+        (s(1), max, 3, s(5), s(8), DelayBasis::Backoff),
+        (s(1), max, 3, s(9), s(9), ra(s(9), false)),
     ];
     for (base, max_ra, steps, asked, delay, basis) in cases {
-        let p = no_jitter(base, max_ra);
+        // No jitter: the backoff is exactly base × 2^steps.
+        let p = policy_with(|c| {
+            c.backoff.strategy = Strategy::None;
+            c.backoff.base = base;
+            c.delays.max_retry_after = max_ra;
+        });
         for code in [429, 503] {
             let mut b = backoff(&p, 0);
             for _ in 0..steps {
@@ -291,8 +269,9 @@ fn retry_after_is_the_larger_of_itself_and_the_backoff_capped_by_max_retry_after
             }
             let f = status(code, Some(asked));
             let class = classify_dial_failure(&f);
-            let d = decide(class, None, &first_failure(), f.retry_after(), &p, &mut b);
-            assert_eq!(d, Decision::Retry { delay, basis }, "{code} asked {asked:?}");
+            let d = decide(class, None, &dials(1), f.retry_after(), &p, &mut b);
+            let want = Decision::Retry { delay, basis };
+            assert_eq!(d, want, "{code} asked {asked:?}");
         }
     }
 }
@@ -303,12 +282,8 @@ fn overload_1013_waits_at_least_overload_min() {
         let p = policy_with(|c| c.delays.overload_min = overload_min);
         for seed in 0..100 {
             let mut b = backoff(&p, seed);
-            for dials in 1..5 {
-                let budget = Budget {
-                    dials,
-                    ..Budget::default()
-                };
-                match decide_close(Some(1013), &budget, &p, &mut b) {
+            for n in 1..5 {
+                match decide_close(Some(1013), &dials(n), &p, &mut b) {
                     Decision::Retry { delay, .. } => assert!(delay >= overload_min, "{delay:?}"),
                     d => panic!("1013 should retry, got {d:?}"),
                 }
@@ -321,49 +296,36 @@ fn overload_1013_waits_at_least_overload_min() {
 fn restart_1012_waits_within_the_restart_window() {
     let (lo, hi) = (s(1), s(5));
     let p = policy(Transport::Auto);
-    assert_eq!((p.config().delays.restart_min, p.config().delays.restart_max), (lo, hi));
-    let mut seen_distinct = std::collections::BTreeSet::new();
+    let delays = &p.config().delays;
+    assert_eq!((delays.restart_min, delays.restart_max), (lo, hi));
+    let mut seen = std::collections::BTreeSet::new();
     for seed in 0..200 {
-        let d = decide_close(Some(1012), &first_failure(), &p, &mut backoff(&p, seed));
-        match d {
+        match decide_close(Some(1012), &dials(1), &p, &mut backoff(&p, seed)) {
             Decision::Retry {
                 delay,
                 basis: DelayBasis::RestartWindow,
             } => {
                 assert!(lo <= delay && delay <= hi, "{delay:?}");
-                seen_distinct.insert(delay);
+                seen.insert(delay);
             }
             d => panic!("1012 should retry in the window, got {d:?}"),
         }
     }
-    assert!(seen_distinct.len() > 100, "the window is randomized");
+    assert!(seen.len() > 100, "the window is randomized");
 }
 
 #[test]
 fn attempt_budget_spent_falls_back_or_stops() {
-    let spent = Why::Spent(Spent::Attempts { dials: 5, max: 5 });
-    let transient = [
-        DialFailure::Refused,
-        DialFailure::Timeout(DialPhase::Handshake),
+    for f in &[
+        F::Refused,
+        F::Timeout(DialPhase::Handshake),
         status(502, None),
-    ];
-    for f in &transient {
-        let under = Budget {
-            dials: 4,
-            ..Budget::default()
-        };
-        let at = Budget {
-            dials: 5,
-            ..Budget::default()
-        };
-        let (auto, ws) = (policy(Transport::Auto), policy(Transport::Websocket));
-        assert!(matches!(decide_dial(f, &under, &auto, 0), Decision::Retry { .. }));
-        assert_eq!(decide_dial(f, &at, &auto, 0), Decision::FallBack(spent));
-        let stop = Decision::Stop {
-            why: spent,
-            fallback_unavailable: true,
-        };
-        assert_eq!(decide_dial(f, &at, &ws, 0), stop);
+    ] {
+        for p in both() {
+            assert!(is_backoff_retry(decide_dial(f, &dials(4), &p, 0)), "{f}");
+            let want = fall_back_else_stop(&p, attempts_spent(5));
+            assert_eq!(decide_dial(f, &dials(5), &p, 0), want, "{f}");
+        }
     }
 }
 
@@ -373,15 +335,21 @@ fn max_elapsed_spent_counts_the_next_delay() {
         c.backoff.strategy = Strategy::None; // first delay exactly 200 ms
         c.budget.max_elapsed = Some(s(10));
     });
-    let at = |streak| Budget {
-        dials: 2,
-        streak,
-        ..Budget::default()
+    let elapsed = |elapsed| {
+        Decision::FallBack(Why::Spent(Spent::Elapsed {
+            elapsed,
+            max: s(10),
+        }))
     };
-    let elapsed = |elapsed| Decision::FallBack(Why::Spent(Spent::Elapsed { elapsed, max: s(10) }));
-    let d = |streak| decide_dial(&DialFailure::Reset, &at(streak), &p, 0);
+    let d = |streak| {
+        let budget = Budget { streak, ..dials(2) };
+        decide_dial(&F::Reset, &budget, &p, 0)
+    };
     assert!(matches!(d(s(9)), Decision::Retry { delay, .. } if delay == ms(200)));
-    assert!(matches!(d(ms(9_800)), Decision::Retry { .. }), "exactly 10 s is allowed");
+    assert!(
+        matches!(d(ms(9_800)), Decision::Retry { .. }),
+        "exactly 10 s is allowed"
+    );
     assert_eq!(d(ms(9_900)), elapsed(ms(10_100)));
     assert_eq!(d(s(11)), elapsed(s(11)));
 }
@@ -389,18 +357,12 @@ fn max_elapsed_spent_counts_the_next_delay() {
 #[test]
 fn policy_and_protocol_closes_fall_back_whatever_the_budget() {
     for code in [1008, 1002, 1015, 999, 5000] {
-        let class = classify_close(Some(code));
-        for p in [policy(Transport::Auto), policy(Transport::Websocket)] {
-            let d = decide_close(Some(code), &first_failure(), &p, &mut backoff(&p, 0));
-            let want = if p.fallback_available() {
-                Decision::FallBack(Why::Class(class))
-            } else {
-                Decision::Stop {
-                    why: Why::Class(class),
-                    fallback_unavailable: true,
-                }
-            };
-            assert_eq!(d, want, "{code}");
+        let why = Why::Class(classify_close(Some(code)));
+        for p in both() {
+            for n in [1, 3] {
+                let d = decide_close(Some(code), &dials(n), &p, &mut backoff(&p, 0));
+                assert_eq!(d, fall_back_else_stop(&p, why), "{code}");
+            }
         }
     }
 }
@@ -409,21 +371,18 @@ fn policy_and_protocol_closes_fall_back_whatever_the_budget() {
 fn normal_close_waits_for_demand_only_when_stable() {
     let p = policy(Transport::Auto);
     let stable = Budget {
-        dials: 1,
         was_stable: true,
-        ..Budget::default()
+        ..dials(1)
     };
     let b = &mut backoff(&p, 0);
-    assert_eq!(decide_close(Some(1000), &stable, &p, b), Decision::WaitForDemand);
-    let d = decide_close(Some(1000), &first_failure(), &p, b);
-    assert!(matches!(d, Decision::Retry { basis: DelayBasis::Backoff, .. }), "{d:?}");
+    assert_eq!(
+        decide_close(Some(1000), &stable, &p, b),
+        Decision::WaitForDemand
+    );
+    assert!(is_backoff_retry(decide_close(Some(1000), &dials(1), &p, b)));
     // Unstable 1000 counts as a failed attempt: it spends the budget like any other.
-    let spent = Budget {
-        dials: 5,
-        ..Budget::default()
-    };
-    let d = decide_close(Some(1000), &spent, &p, b);
-    assert!(matches!(d, Decision::FallBack(Why::Spent(Spent::Attempts { .. }))), "{d:?}");
+    let d = decide_close(Some(1000), &dials(5), &p, b);
+    assert_eq!(d, Decision::FallBack(attempts_spent(5)));
 }
 
 #[test]
@@ -452,18 +411,14 @@ fn close_code_overrides_change_the_action_narrowest_range_wins() {
         assert_eq!(p.override_for(code), want, "{code}");
     }
     let b = backoff(&p, 0);
-    let d = |code| decide_close(Some(code), &first_failure(), &p, &mut b.clone());
+    let d = |code| decide_close(Some(code), &dials(1), &p, &mut b.clone());
     assert_eq!(d(4050), Decision::FallBack(Why::Override(Action::FallBack)));
-    let stop = Decision::Stop {
-        why: Why::Override(Action::Stop),
-        fallback_unavailable: false,
-    };
-    assert_eq!(d(4500), stop);
+    assert_eq!(d(4500), stop(Why::Override(Action::Stop), false));
     assert!(matches!(d(4001), Decision::Retry { delay, .. } if delay >= s(5)));
     // 1008 is never retried by default; the override makes it a plain retry.
-    assert!(matches!(d(1008), Decision::Retry { basis: DelayBasis::Backoff, .. }));
+    assert!(is_backoff_retry(d(1008)));
     // Without an override, application codes retry with backoff.
-    assert!(matches!(d(3500), Decision::Retry { basis: DelayBasis::Backoff, .. }));
+    assert!(is_backoff_retry(d(3500)));
 }
 
 #[test]
@@ -471,10 +426,6 @@ fn overrides_still_respect_the_attempt_budget() {
     let p = policy_with(|c| {
         c.close_codes.insert("0-65535".into(), Action::Retry);
     });
-    let spent = Budget {
-        dials: 5,
-        ..Budget::default()
-    };
-    let d = decide_close(Some(1008), &spent, &p, &mut backoff(&p, 0));
-    assert_eq!(d, Decision::FallBack(Why::Spent(Spent::Attempts { dials: 5, max: 5 })));
+    let d = decide_close(Some(1008), &dials(5), &p, &mut backoff(&p, 0));
+    assert_eq!(d, Decision::FallBack(attempts_spent(5)));
 }

@@ -1,8 +1,9 @@
 //! The configuration: one serde struct, read from TOML or JSON, validated into a
 //! [`Policy`] that cannot hold nonsense.
 //!
-//! Every field has a default (ARCHITECTURE.md's policy), so an empty file is the
-//! `default` preset. Durations are human ("250ms", "30s", "5m"). Unknown fields are
+//! Every field has a default (ARCHITECTURE.md's policy), so an empty TOML file (or `{}`
+//! in JSON) is the `default` preset. Durations are human ("250ms", "30s", "5m");
+//! optional ones also take `"none"`. Unknown fields are
 //! rejected, and every validation error names the field and the rule it broke.
 //!
 //! ```
@@ -22,6 +23,7 @@
 //! assert_eq!(err.field(), Some("backoff.cap"));
 //! ```
 
+pub(crate) mod optional_duration;
 mod presets;
 mod validate;
 
@@ -82,8 +84,9 @@ pub struct Config {
 pub struct BudgetConfig {
     /// Dials allowed between two stable connections (the first dial included).
     pub max_attempts: u32,
-    /// Give up once retrying would take longer than this since the first failure.
-    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    /// Give up once retrying would take longer than this since the first dial after the
+    /// last stable connection; `"none"`: no time limit.
+    #[serde(with = "crate::config::optional_duration")]
     pub max_elapsed: Option<Duration>,
     /// A connection is stable once open this long, or once a server message arrived;
     /// only a stable connection resets the budget.
@@ -159,8 +162,8 @@ impl Default for TimeoutConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeartbeatConfig {
-    /// Send a ping after this long without a frame from the server; absent: never.
-    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    /// Send a ping after this long without a frame from the server; `"none"`: never.
+    #[serde(with = "crate::config::optional_duration")]
     pub ping_interval: Option<Duration>,
     /// No frame this long after a ping means the connection is dead (like 1006).
     #[serde(with = "humantime_serde")]
@@ -183,9 +186,9 @@ pub struct FallbackConfig {
     /// Whether falling back is allowed. The driver also needs a fallback transport:
     /// without one it behaves as if this were `false`.
     pub enabled: bool,
-    /// How long the fallback is sticky before one quiet WebSocket probe; absent: never
-    /// probe (stay on the fallback for the rest of the session).
-    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    /// How long the fallback is sticky before one quiet WebSocket probe;
+    /// `"none"`: never probe (stay on the fallback for the rest of the session).
+    #[serde(with = "crate::config::optional_duration")]
     pub reprobe_after: Option<Duration>,
     /// The cap of the re-probe wait, which doubles after each failed probe.
     #[serde(with = "humantime_serde")]

@@ -101,6 +101,7 @@ impl Policy {
             }
         }
         for (field, d) in [
+            ("budget.min_uptime", c.budget.min_uptime),
             ("timeouts.connect", c.timeouts.connect),
             ("timeouts.handshake", c.timeouts.handshake),
             ("timeouts.close_grace", c.timeouts.close_grace),

@@ -53,8 +53,9 @@ pub struct BackoffConfig {
     pub base: Duration,
     /// Growth of the envelope per attempt (at least 1).
     pub factor: f64,
-    /// The largest delay; `None` means no cap (then [`MAX_DELAY`] bounds it).
-    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    /// The largest delay; `None` (`"none"` in a file) means no cap (then [`MAX_DELAY`]
+    /// bounds it).
+    #[serde(with = "crate::config::optional_duration")]
     pub cap: Option<Duration>,
     /// For [`Strategy::Spread`]: the relative spread, in `[0, 1]` (0.1 is ±10 %).
     pub spread: f64,

@@ -104,8 +104,10 @@ pub enum Decision {
 /// `override_action` is the config's `close_codes` entry for the code, if any. The
 /// budget is checked before any retry or re-authentication: dials between two stable
 /// connections never exceed `max_attempts`, whatever the class. `backoff` supplies the
-/// delay (and the randomness of the restart window) and advances only when a retry is
-/// decided.
+/// delay (and the randomness of the restart window); it advances whenever a delay is
+/// drawn, even when that delay would pass `max_elapsed` and the decision becomes a
+/// fall-back or stop. `Retry-After` is a floor: the delay is the larger of the backoff
+/// and `min(Retry-After, max_retry_after)`.
 pub fn decide(
     class: Class,
     override_action: Option<Action>,

@@ -19,9 +19,14 @@
 
 pub mod config;
 pub mod core;
+pub mod diagram;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod event;
 pub mod policy;
 pub mod sim;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 /// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.
 pub mod backoff {

@@ -1,0 +1,369 @@
+//! The application's side: a builder, a cloneable [`Client`] handle, and the
+//! [`Driver`] future that owns the socket.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use futures_lite::Stream;
+
+use super::dial::Target;
+use super::fallback::{Fallback, HttpsSse};
+use super::message::Message;
+use super::queue::{Queue, SendError};
+use super::request::{PendingRequest, RequestError, RequestStream, Terminal};
+use super::secret::{Headers, Redacted};
+use super::task::Driver;
+use super::tls::{client_config, TlsOptions};
+use crate::config::{Config, ConfigError};
+use crate::core::{Core, StateName};
+use crate::event::Event;
+
+/// What a client's observers receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// An event of the core (state changes with causes, retries, fall-backs, …).
+    Core(Event),
+    /// A message accepted by `send` that could not be delivered, handed back.
+    Undelivered(Message),
+}
+
+/// Async re-authentication: returns fresh headers (e.g. `Authorization`), or `None`
+/// when it could not.
+pub type ReauthFn =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Headers>> + Send>> + Send + Sync>;
+
+/// Why a client could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The URL is invalid.
+    #[error("{0}")]
+    Url(String),
+    /// The TLS setup failed.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+/// State shared between the handles and the driver.
+pub(crate) struct Shared {
+    pub queue: Mutex<Queue>,
+    pub state: Mutex<StateName>,
+    pub subscribers: Mutex<Vec<async_channel::Sender<ClientEvent>>>,
+}
+
+/// Commands from handles to the driver.
+pub(crate) enum Command {
+    Request(PendingRequest),
+    Close,
+}
+
+/// Builds a [`Client`] and its [`Driver`].
+pub struct ClientBuilder {
+    url: String,
+    config: Config,
+    headers: Headers,
+    tls: TlsOptions,
+    fallback: Option<Arc<dyn Fallback>>,
+    fallback_url: Option<String>,
+    reauth: Option<ReauthFn>,
+    terminal: Terminal,
+    ws_config: WebSocketConfig,
+    replay_unanswered: bool,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = url::Url::parse(&self.url);
+        f.debug_struct("ClientBuilder")
+            .field("url", &url.as_ref().map(|u| Redacted(u).to_string()).unwrap_or_default())
+            .field("headers", &self.headers)
+            .field("fallback", &self.fallback.as_ref().map(|f| f.describe()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// A client for `url` (`ws://` or `wss://`) with the default config.
+    pub fn new(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            url: url.into(),
+            config: Config::default(),
+            headers: Headers::default(),
+            tls: TlsOptions::default(),
+            fallback: None,
+            fallback_url: None,
+            reauth: None,
+            terminal: Terminal::default(),
+            ws_config: WebSocketConfig::default(),
+            replay_unanswered: true,
+        }
+    }
+
+    /// The reconnect policy.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// A request header sent with every upgrade (and fallback request).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push(name, value);
+        self
+    }
+
+    /// Trust this CA certificate (DER) as well as the default roots.
+    pub fn root_certificate(mut self, der: Vec<u8>) -> Self {
+        self.tls.extra_roots.push(der);
+        self
+    }
+
+    /// All TLS options at once.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Fall back to HTTPS POST + Server-Sent Events at `url`.
+    pub fn fallback_url(mut self, url: impl Into<String>) -> Self {
+        self.fallback_url = Some(url.into());
+        self
+    }
+
+    /// Fall back to a transport of your own.
+    pub fn fallback(mut self, fallback: impl Fallback) -> Self {
+        self.fallback = Some(Arc::new(fallback));
+        self
+    }
+
+    /// Called when the server asks for fresh credentials (401, close 3000/3003).
+    pub fn on_reauth<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Headers>> + Send + 'static,
+    {
+        self.reauth = Some(Arc::new(move || Box::pin(f())));
+        self
+    }
+
+    /// Which message ends a request's response (default: JSON `type` =
+    /// `response.completed`).
+    pub fn terminal(mut self, terminal: Terminal) -> Self {
+        self.terminal = terminal;
+        self
+    }
+
+    /// Limits on received messages and frames (bounded memory against hostile peers).
+    pub fn max_message_size(mut self, message: usize, frame: usize) -> Self {
+        self.ws_config = self
+            .ws_config
+            .max_message_size(Some(message))
+            .max_frame_size(Some(frame));
+        self
+    }
+
+    /// Whether a request interrupted before any response arrived is sent again on the
+    /// next connection or the fallback (default `true`); otherwise it ends with
+    /// [`RequestError::Interrupted`].
+    pub fn replay_unanswered(mut self, replay: bool) -> Self {
+        self.replay_unanswered = replay;
+        self
+    }
+
+    /// Check everything and give the handle and the driver future; run the driver on
+    /// any executor (`async_std::task::spawn(driver.run())`, `smol::spawn(..)`).
+    pub fn build(self) -> Result<(Client, Driver), BuildError> {
+        let target = Target::parse(&self.url).map_err(BuildError::Url)?;
+        let mut config = self.config;
+        let fallback = match (self.fallback, self.fallback_url) {
+            (Some(f), _) => Some(f),
+            (None, Some(url)) => Some(Arc::new(HttpsSse::new(&url, &self.tls).map_err(BuildError::Url)?) as Arc<dyn Fallback>),
+            (None, None) => None,
+        };
+        if fallback.is_none() {
+            config.fallback.enabled = false;
+            if config.transport == crate::config::Transport::Https {
+                return Err(BuildError::Url(
+                    "transport = \"https\" needs a fallback URL or transport".into(),
+                ));
+            }
+        }
+        let seed = config.seed.unwrap_or_else(random_seed);
+        let policy = config.validate()?;
+        let tls = client_config(&self.tls).map_err(|e| BuildError::Tls(e.to_string()))?;
+        let q = &policy.config().queue;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::new(q.max_messages, q.max_bytes)),
+            state: Mutex::new(StateName::Idle),
+            subscribers: Mutex::new(Vec::new()),
+        });
+        let (commands_tx, commands_rx) = async_channel::bounded(64);
+        let (wake_tx, wake_rx) = async_channel::bounded(1);
+        let (inbound_tx, inbound_rx) = async_channel::bounded(1024);
+        let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+        let driver = Driver {
+            core: Core::new(policy, seed),
+            target,
+            headers: self.headers,
+            tls,
+            warn_insecure: self.tls.danger_accept_invalid_certs,
+            ws_config: self.ws_config,
+            fallback,
+            reauth: self.reauth,
+            terminal: self.terminal,
+            replay_unanswered: self.replay_unanswered,
+            shared: shared.clone(),
+            commands: Box::pin(commands_rx),
+            wake: Box::pin(wake_rx),
+            inbound: inbound_tx,
+            requests: VecDeque::new(),
+            io: Default::default(),
+            deferred: VecDeque::new(),
+            _done: done_tx,
+        };
+        let client = Client {
+            inner: Arc::new(Inner {
+                shared,
+                commands: commands_tx,
+                wake: wake_tx,
+                messages: inbound_rx,
+                done: done_rx,
+            }),
+        };
+        Ok((client, driver))
+    }
+
+    /// Build, and run the driver on the async-std executor.
+    #[cfg(feature = "async-std")]
+    pub fn spawn(self) -> Result<Client, BuildError> {
+        let (client, driver) = self.build()?;
+        async_std::task::spawn(driver.run());
+        Ok(client)
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    // Without OS randomness, the clock's nanoseconds still differ between clients,
+    // which is all jitter needs.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        return t.map(|d| d.as_nanos() as u64).unwrap_or(0);
+    }
+    u64::from_le_bytes(b)
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    commands: async_channel::Sender<Command>,
+    wake: async_channel::Sender<()>,
+    messages: async_channel::Receiver<Message>,
+    done: async_channel::Receiver<()>,
+}
+
+/// A handle to a reconnecting WebSocket client. Cheap to clone; every clone talks to the
+/// same driver. The client closes when [`close`](Client::close) is called or when every
+/// handle is dropped.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("state", &self.state()).finish()
+    }
+}
+
+impl Client {
+    /// A builder for a client of `url`.
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    /// Queue a message; it is written as soon as a connection is open, or carried by
+    /// the fallback. Fails at once when the queue is full or the client stopped, handing
+    /// the message back.
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let pushed = match self.inner.shared.queue.lock() {
+            Ok(mut q) => q.push(message.into()),
+            Err(poisoned) => poisoned.into_inner().push(message.into()),
+        };
+        pushed?;
+        let _ = self.inner.wake.try_send(());
+        Ok(())
+    }
+
+    /// Send one request and read its response until the terminal message.
+    pub async fn request(&self, body: impl Into<Message>) -> Result<RequestStream, RequestError> {
+        let (pending, stream) = PendingRequest::new(body.into());
+        self.inner
+            .commands
+            .send(Command::Request(pending))
+            .await
+            .map_err(|_| RequestError::Stopped("the driver has ended".into()))?;
+        Ok(stream)
+    }
+
+    /// Messages received outside requests, in order. Meant for one reader: clones of
+    /// the stream share the messages between them.
+    pub fn messages(&self) -> Messages {
+        Messages(Box::pin(self.inner.messages.clone()))
+    }
+
+    /// Subscribe to events from now on. A subscriber that falls more than 1024 events
+    /// behind misses the newest ones.
+    pub fn events(&self) -> Events {
+        let (tx, rx) = async_channel::bounded(1024);
+        if let Ok(mut subs) = self.inner.shared.subscribers.lock() {
+            subs.push(tx);
+        }
+        Events(Box::pin(rx))
+    }
+
+    /// The core's current state.
+    pub fn state(&self) -> StateName {
+        self.inner.shared.state.lock().map(|s| *s).unwrap_or(StateName::Stopped)
+    }
+
+    /// Close gracefully (close frame, or stop the fallback) and wait until the driver
+    /// has ended. Unsent messages are handed back as [`ClientEvent::Undelivered`].
+    pub async fn close(&self) {
+        let _ = self.inner.commands.send(Command::Close).await;
+        let _ = self.inner.done.recv().await;
+    }
+
+    /// Wait until the driver has ended (closed or given up).
+    pub async fn closed(&self) {
+        let _ = self.inner.done.recv().await;
+    }
+}
+
+/// The stream of received messages.
+pub struct Messages(Pin<Box<async_channel::Receiver<Message>>>);
+
+impl Stream for Messages {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// The stream of events.
+pub struct Events(Pin<Box<async_channel::Receiver<ClientEvent>>>);
+
+impl Stream for Events {
+    type Item = ClientEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}

@@ -1,0 +1,32 @@
+//! The async driver: runs the [core](crate::core) over real sockets.
+//!
+//! async-tungstenite's generic `client_async_with_config` over an async-net TCP stream
+//! and futures-rustls (rustls with the `ring` provider), timers from async-io, an
+//! HTTPS + Server-Sent-Events fallback on hyper. Runtime-agnostic: [`Driver::run`] is a
+//! future for any executor; [`ClientBuilder::spawn`] runs it on async-std.
+//!
+//! One task owns the socket: it waits on the socket, the core's deadline, commands, a
+//! dial in progress, the fallback and re-authentication, feeds exactly one input to the
+//! core per wake-up, and carries out the outputs.
+
+mod client;
+mod dial;
+mod fallback;
+mod message;
+mod queue;
+mod raw_close;
+mod request;
+mod secret;
+mod task;
+mod tls;
+
+pub use client::{BuildError, Client, ClientBuilder, ClientEvent, Events, Messages, ReauthFn};
+pub use dial::parse_retry_after;
+pub use fallback::{Fallback, FallbackError, FallbackStream, HttpsSse};
+pub use message::Message;
+pub use queue::SendError;
+pub use raw_close::{CloseSniffer, FrameScanner, RawClose};
+pub use request::{RequestError, RequestStream, Terminal};
+pub use secret::Headers;
+pub use task::Driver;
+pub use tls::TlsOptions;

@@ -1,0 +1,455 @@
+//! The driver: one task that owns the socket. Each wake-up (socket, timer, command,
+//! dial progress, fallback, re-authentication) feeds exactly one input to the core;
+//! then the outputs are drained and carried out.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::Message as WsMessage;
+use futures_lite::Stream;
+use futures_rustls::rustls::ClientConfig;
+use tracing::Instrument;
+
+use super::client::{ClientEvent, Command, ReauthFn, Shared};
+use super::dial::{connect, handshake, MaybeTls, Target, Ws};
+use super::fallback::{Fallback, FallbackStream};
+use super::message::Message;
+use super::raw_close::FrameScanner;
+use super::request::{PendingRequest, RequestError, Terminal};
+use super::secret::{Headers, Redacted};
+use crate::core::{Core, Input, Output, StateName};
+use crate::event::Event;
+use crate::policy::{DialFailure, DialPhase};
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A dial in flight.
+enum Dialing {
+    Connect(BoxFut<Result<MaybeTls, DialFailure>>),
+    Handshake(BoxFut<Result<(Ws, Arc<Mutex<FrameScanner>>), DialFailure>>),
+}
+
+/// One job on the fallback: a request, or a plain message whose response events go to
+/// the message stream.
+struct FallbackJob {
+    stream: FallbackStream,
+    request: Option<PendingRequest>,
+}
+
+/// Live I/O owned by the driver.
+#[derive(Default)]
+pub(crate) struct Io {
+    dialing: Option<Dialing>,
+    ws: Option<(Ws, Arc<Mutex<FrameScanner>>)>,
+    timer: Option<(Instant, Timer)>,
+    reauth: Option<BoxFut<Option<Headers>>>,
+    fallback_on: bool,
+    job: Option<FallbackJob>,
+}
+
+/// What woke the driver.
+enum Wake {
+    Deferred(Input),
+    Command(Option<Command>),
+    Queued,
+    Connected(Result<MaybeTls, DialFailure>),
+    Upgraded(Result<(Ws, Arc<Mutex<FrameScanner>>), DialFailure>),
+    Ws(Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>),
+    Fallback(Option<Result<String, super::fallback::FallbackError>>),
+    Reauth(Option<Headers>),
+    Timer,
+}
+
+/// The future that runs a client: spawn [`Driver::run`] on any executor.
+pub struct Driver {
+    pub(crate) core: Core,
+    pub(crate) target: Target,
+    pub(crate) headers: Headers,
+    pub(crate) tls: Arc<ClientConfig>,
+    pub(crate) warn_insecure: bool,
+    pub(crate) ws_config: WebSocketConfig,
+    pub(crate) fallback: Option<Arc<dyn Fallback>>,
+    pub(crate) reauth: Option<ReauthFn>,
+    pub(crate) terminal: Terminal,
+    pub(crate) replay_unanswered: bool,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) commands: Pin<Box<async_channel::Receiver<Command>>>,
+    pub(crate) wake: Pin<Box<async_channel::Receiver<()>>>,
+    pub(crate) inbound: async_channel::Sender<Message>,
+    pub(crate) requests: VecDeque<PendingRequest>,
+    pub(crate) io: Io,
+    pub(crate) deferred: VecDeque<Input>,
+    pub(crate) _done: async_channel::Sender<()>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("target", &self.target)
+            .field("core", &self.core)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// Run until the client is closed or gives up; returns the final state's cause as
+    /// a sentence.
+    pub async fn run(mut self) -> Option<String> {
+        self.input(Input::Start);
+        loop {
+            self.carry_out().await;
+            if self.core.state() == StateName::Stopped {
+                break;
+            }
+            self.flush().await;
+            self.arm_timer();
+            let wake = futures_lite::future::poll_fn(|cx| self.poll_wake(cx)).await;
+            self.on_wake(wake).await;
+        }
+        self.finish().await;
+        self.core.last_cause().map(|c| c.to_string())
+    }
+
+    fn input(&mut self, input: Input) {
+        self.core.handle_input(Instant::now(), input);
+    }
+
+    fn arm_timer(&mut self) {
+        match (self.core.poll_timeout(), &mut self.io.timer) {
+            (Some(at), Some((armed, timer))) => {
+                if *armed != at {
+                    timer.set_at(at);
+                    *armed = at;
+                }
+            }
+            (Some(at), slot) => *slot = Some((at, Timer::at(at))),
+            (None, slot) => *slot = None,
+        }
+    }
+
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        if let Some(input) = self.deferred.pop_front() {
+            return Poll::Ready(Wake::Deferred(input));
+        }
+        if let Poll::Ready(c) = self.commands.as_mut().poll_next(cx) {
+            return Poll::Ready(Wake::Command(c));
+        }
+        let io = &mut self.io;
+        if let Some((ws, _)) = io.ws.as_mut() {
+            if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
+                return Poll::Ready(Wake::Ws(m));
+            }
+        }
+        match io.dialing.as_mut() {
+            Some(Dialing::Connect(f)) => {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Connected(r));
+                }
+            }
+            Some(Dialing::Handshake(f)) => {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Upgraded(r));
+                }
+            }
+            None => {}
+        }
+        if let Some(job) = io.job.as_mut() {
+            if let Poll::Ready(item) = job.stream.as_mut().poll_next(cx) {
+                return Poll::Ready(Wake::Fallback(item));
+            }
+        }
+        if let Some(f) = io.reauth.as_mut() {
+            if let Poll::Ready(h) = f.as_mut().poll(cx) {
+                io.reauth = None;
+                return Poll::Ready(Wake::Reauth(h));
+            }
+        }
+        if let Some((_, timer)) = io.timer.as_mut() {
+            if Pin::new(timer).poll(cx).is_ready() {
+                io.timer = None;
+                return Poll::Ready(Wake::Timer);
+            }
+        }
+        if let Poll::Ready(Some(())) = self.wake.as_mut().poll_next(cx) {
+            return Poll::Ready(Wake::Queued);
+        }
+        Poll::Pending
+    }
+
+    async fn on_wake(&mut self, wake: Wake) {
+        match wake {
+            Wake::Deferred(input) => self.input(input),
+            Wake::Command(Some(Command::Request(r))) => self.requests.push_back(r),
+            // Every handle dropped, or an explicit close.
+            Wake::Command(None) | Wake::Command(Some(Command::Close)) => self.input(Input::UserClose),
+            Wake::Queued => {}
+            Wake::Connected(Ok(stream)) => {
+                let (target, headers, config) = (self.target.clone(), self.headers.clone(), self.ws_config);
+                let fut = async move { handshake(&target, stream, &headers, config).await };
+                self.io.dialing = Some(Dialing::Handshake(Box::pin(fut)));
+                self.input(Input::DialProgress(DialPhase::Handshake));
+            }
+            Wake::Connected(Err(f)) | Wake::Upgraded(Err(f)) => {
+                self.io.dialing = None;
+                self.input(Input::DialFailed(f));
+            }
+            Wake::Upgraded(Ok(ws)) => {
+                self.io.dialing = None;
+                self.io.ws = Some(ws);
+                self.input(Input::DialSucceeded);
+            }
+            Wake::Ws(item) => self.on_ws(item).await,
+            Wake::Fallback(item) => self.on_fallback(item).await,
+            Wake::Reauth(headers) => {
+                let ok = headers.is_some();
+                if let Some(h) = headers {
+                    self.headers.merge(h);
+                }
+                self.input(Input::ReauthDone { ok });
+            }
+            Wake::Timer => self.core.handle_timeout(Instant::now()),
+        }
+    }
+
+    async fn on_ws(&mut self, item: Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>) {
+        let message = match item {
+            Some(Ok(WsMessage::Text(t))) => Message::Text(t.as_str().to_string()),
+            Some(Ok(WsMessage::Binary(b))) => Message::Binary(b.to_vec()),
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => return self.input(Input::Pong),
+            Some(Ok(WsMessage::Frame(_))) => return,
+            Some(Ok(WsMessage::Close(frame))) => {
+                let raw = self.io.ws.as_ref().and_then(|(_, s)| s.lock().ok()?.last_close().cloned());
+                let (code, reason) = match (raw, frame) {
+                    (Some(raw), _) => (raw.code, raw.reason),
+                    (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),
+                    (None, None) => (None, Vec::new()),
+                };
+                self.end_connection(&format!("closed with {}", code.unwrap_or(1005)));
+                return self.input(Input::PeerClosed { code, reason });
+            }
+            None => {
+                let detail = "the server ended the TCP connection without a close frame".to_string();
+                self.end_connection(&detail);
+                return self.input(Input::Dropped { detail });
+            }
+            Some(Err(e)) => {
+                let detail = e.to_string();
+                self.end_connection(&detail);
+                return self.input(Input::Dropped { detail });
+            }
+        };
+        self.input(Input::Received);
+        self.deliver(message).await;
+    }
+
+    /// Route a received message to the request in flight, or to the message stream.
+    async fn deliver(&mut self, message: Message) {
+        match self.requests.front_mut() {
+            Some(r) if r.sent => {
+                let done = self.terminal.is_terminal(&message);
+                r.deliver(Ok(message)).await;
+                if done {
+                    self.requests.pop_front();
+                }
+            }
+            _ => {
+                let _ = self.inbound.send(message).await;
+            }
+        }
+    }
+
+    async fn on_fallback(&mut self, item: Option<Result<String, super::fallback::FallbackError>>) {
+        let Some(job) = self.io.job.as_mut() else { return };
+        match (item, job.request.as_mut()) {
+            (Some(Ok(data)), Some(r)) => {
+                let message = Message::Text(data);
+                let done = self.terminal.is_terminal(&message);
+                r.deliver(Ok(message)).await;
+                if done {
+                    self.io.job = None;
+                }
+            }
+            (Some(Ok(data)), None) => {
+                let _ = self.inbound.send(Message::Text(data)).await;
+            }
+            (Some(Err(e)), Some(r)) => {
+                r.deliver(Err(RequestError::Fallback(e))).await;
+                self.io.job = None;
+            }
+            (Some(Err(e)), None) => {
+                tracing::warn!(error = %e, "fallback delivery failed");
+                self.io.job = None;
+            }
+            (None, _) => self.io.job = None,
+        }
+    }
+
+    /// The connection is gone: drop it, and settle the request in flight.
+    fn end_connection(&mut self, cause: &str) {
+        self.io.ws = None;
+        if let Some(r) = self.requests.front_mut().filter(|r| r.sent) {
+            if !r.started && self.replay_unanswered {
+                r.sent = false;
+            } else {
+                let error = r.interrupted(cause);
+                let _ = r.tx.try_send(Err(error));
+                self.requests.pop_front();
+            }
+        }
+    }
+
+    /// Carry out every output of the core.
+    async fn carry_out(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Dial { attempt, probe } => self.dial(attempt, probe),
+                Output::AbortDial => self.io.dialing = None,
+                Output::SendPing => {
+                    if let Some((ws, _)) = self.io.ws.as_mut() {
+                        let _ = ws.send(WsMessage::Ping(Default::default())).await;
+                    }
+                }
+                Output::SendClose { code, reason } => {
+                    if let Some((ws, _)) = self.io.ws.as_mut() {
+                        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                        let _ = ws.close(Some(frame)).await;
+                    }
+                }
+                Output::DropConnection => self.end_connection("the connection was dropped"),
+                Output::StartFallback => self.io.fallback_on = true,
+                Output::StopFallback => self.io.fallback_on = false,
+                Output::Reauthenticate => match &self.reauth {
+                    Some(f) => self.io.reauth = Some(f()),
+                    None => self.deferred.push_back(Input::ReauthDone { ok: false }),
+                },
+                Output::Event(event) => self.publish(event),
+            }
+        }
+    }
+
+    fn dial(&mut self, attempt: u32, probe: bool) {
+        if self.warn_insecure {
+            tracing::warn!(url = %Redacted(&self.target.url), "TLS certificate verification is OFF (danger_accept_invalid_certs)");
+        }
+        let span = tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
+        let tls = self.target.tls.then(|| self.tls.clone());
+        let target = self.target.clone();
+        let fut = async move { connect(&target, tls).await }.instrument(span);
+        self.io.dialing = Some(Dialing::Connect(Box::pin(fut)));
+    }
+
+    fn publish(&mut self, event: Event) {
+        if let Event::StateChanged { to, cause, .. } = &event {
+            tracing::info!(state = %to, cause = %cause, "redial state");
+            if let Ok(mut s) = self.shared.state.lock() {
+                *s = *to;
+            }
+        }
+        self.broadcast(ClientEvent::Core(event));
+    }
+
+    fn broadcast(&self, event: ClientEvent) {
+        if let Ok(mut subs) = self.shared.subscribers.lock() {
+            subs.retain(|s| !s.is_closed());
+            for s in subs.iter() {
+                let _ = s.try_send(event.clone());
+            }
+        }
+    }
+
+    fn pop_queued(&self) -> Option<Message> {
+        self.shared.queue.lock().ok()?.pop()
+    }
+
+    /// Write what waits: the next request, then queued messages (over the open socket,
+    /// or one at a time over the fallback).
+    async fn flush(&mut self) {
+        if self.core.state() == StateName::Open {
+            let Some((ws, _)) = self.io.ws.as_mut() else { return };
+            if let Some(r) = self.requests.front_mut().filter(|r| !r.sent) {
+                if ws.send(to_ws(r.body.clone())).await.is_ok() {
+                    r.sent = true;
+                }
+            }
+            let shared = self.shared.clone();
+            while let Some(m) = shared.queue.lock().ok().and_then(|mut q| q.pop()) {
+                if let Err(e) = ws.send(to_ws(m.clone())).await {
+                    tracing::debug!(error = %e, "write failed; message kept for the next connection");
+                    if let Ok(mut q) = shared.queue.lock() {
+                        q.push_front(m);
+                    }
+                    break;
+                }
+            }
+        } else if self.io.fallback_on && self.io.job.is_none() {
+            let Some(fallback) = self.fallback.clone() else { return };
+            let mut request = self.requests.front().is_some_and(|r| !r.sent).then(|| self.requests.pop_front()).flatten();
+            let body = match &mut request {
+                Some(r) => {
+                    r.sent = true;
+                    Some(r.body.clone())
+                }
+                None => self.pop_queued(),
+            };
+            match body {
+                Some(Message::Text(text)) => {
+                    let stream = fallback.request(text, &self.headers);
+                    self.io.job = Some(FallbackJob { stream, request });
+                }
+                Some(binary) => match request {
+                    Some(mut r) => {
+                        let e = RequestError::Unsupported("a binary body over the HTTPS fallback".into());
+                        r.deliver(Err(e)).await;
+                    }
+                    None => self.broadcast(ClientEvent::Undelivered(binary)),
+                },
+                None => {}
+            }
+        }
+    }
+
+    /// The core stopped: hand back what is left, end requests, let go of the socket.
+    async fn finish(&mut self) {
+        let cause = self.core.last_cause().map(|c| c.to_string()).unwrap_or_default();
+        if let Some((mut ws, _)) = self.io.ws.take() {
+            let closing = async {
+                let _ = ws.close(None).await;
+            };
+            let _ = futures_lite::future::or(closing, async {
+                Timer::after(Duration::from_millis(200)).await;
+            })
+            .await;
+        }
+        self.io = Io::default();
+        let leftovers = match self.shared.queue.lock() {
+            Ok(mut q) => q.close(),
+            Err(_) => Vec::new(),
+        };
+        for m in leftovers {
+            self.broadcast(ClientEvent::Undelivered(m));
+        }
+        for mut r in self.requests.drain(..) {
+            let e = if r.sent { r.interrupted(&cause) } else { RequestError::Stopped(cause.clone()) };
+            r.deliver(Err(e)).await;
+        }
+        self.commands.close();
+        self.inbound.close();
+        if let Ok(mut subs) = self.shared.subscribers.lock() {
+            subs.clear();
+        }
+    }
+}
+
+fn to_ws(m: Message) -> WsMessage {
+    match m {
+        Message::Text(t) => WsMessage::text(t),
+        Message::Binary(b) => WsMessage::binary(b),
+    }
+}

@@ -1,0 +1,42 @@
+//! Loopback servers for tests, the demo and benchmarks (feature `testkit`).
+//!
+//! - [`WsServer`]: a scripted WebSocket server (plain or TLS). A script picks a
+//!   [`Behavior`] for every connection: answer the upgrade and play [`Act`]s, reject it
+//!   with an HTTP status, stall the handshake, or reset the TCP connection.
+//! - [`SseServer`]: an HTTPS server that answers every POST with a Server-Sent-Events
+//!   stream, as the HTTPS fallback expects; [`echo_responder`] is the usual responder.
+//! - [`TestCert`]: a self-signed certificate for `localhost` and `127.0.0.1`, made at run
+//!   time, with matching rustls server and client configurations (ring provider).
+//!
+//! Every server binds `127.0.0.1` on a free port, runs its tasks on the async-std
+//! executor (so a test body may run under `async_std::test` or `smol::block_on`), and
+//! stops by itself when its handle is dropped: the listener closes and every
+//! connection task ends. [`WsServer::shutdown`] and [`SseServer::shutdown`] also wait
+//! until all of that has happened.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use redial::testkit::{Act, Behavior, WsServer};
+//! // First connection: 101, then close with 1008 at once. Later ones: echo.
+//! let server = WsServer::start(|conn| {
+//!     if conn.index == 1 {
+//!         Behavior::Accept(vec![Act::Close { code: Some(1008), reason: String::new() }])
+//!     } else {
+//!         Behavior::Accept(vec![Act::Echo])
+//!     }
+//! })
+//! .await?;
+//! println!("dial {}", server.url());
+//! # Ok(())
+//! # }
+//! ```
+
+mod cert;
+mod lifecycle;
+mod sse_server;
+mod ws_conn;
+mod ws_server;
+
+pub use cert::TestCert;
+pub use sse_server::{echo_responder, SseServer};
+pub use ws_server::{Act, Behavior, ConnInfo, Received, WsServer};

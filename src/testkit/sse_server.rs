@@ -1,0 +1,209 @@
+//! An HTTPS server that answers POSTs with Server-Sent Events, on loopback.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_rustls::TlsAcceptor;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use smol_hyper::rt::FuturesIo;
+
+use super::cert::TestCert;
+use super::lifecycle::{self, lock, Changes, Running};
+
+type Responder = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// Headers and body of one POST.
+type Post = (Vec<(String, String)>, String);
+
+#[derive(Default)]
+struct Record {
+    requests: Mutex<Vec<Post>>,
+    changes: Changes,
+}
+
+/// An HTTPS (HTTP/1.1 over TLS) server on `127.0.0.1` that answers every POST with
+/// `200 text/event-stream`.
+///
+/// Dropping it (or [`SseServer::stop`]) stops it: the listener and every connection
+/// close. [`SseServer::shutdown`] also waits for that to be done.
+pub struct SseServer {
+    addr: SocketAddr,
+    record: Arc<Record>,
+    running: Running,
+}
+
+impl fmt::Debug for SseServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseServer")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SseServer {
+    /// HTTPS (TLS with `cert`) HTTP/1.1 server: every POST gets `200 text/event-stream`
+    /// whose events are `responder(body)` — each string sent as one SSE event
+    /// `data: <string>\n\n` (a string with newlines becomes several `data:` lines of
+    /// one event), flushed one by one. Any path is served; other methods get `405`.
+    pub async fn start(
+        cert: &TestCert,
+        responder: impl Fn(&str) -> Vec<String> + Send + Sync + 'static,
+    ) -> std::io::Result<SseServer> {
+        let (listener, addr) = lifecycle::bind_loopback().await?;
+        let mut config = (*cert.server_config()).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let record = Arc::new(Record::default());
+        let responder: Responder = Arc::new(responder);
+        let task_record = record.clone();
+        let running = lifecycle::spawn_accept_loop(listener, move |tcp| {
+            let (acceptor, record) = (acceptor.clone(), task_record.clone());
+            let responder = responder.clone();
+            async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |request| {
+                    handle(request, record.clone(), responder.clone())
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(FuturesIo::new(tls), service)
+                    .await;
+            }
+        });
+        Ok(SseServer {
+            addr,
+            record,
+            running,
+        })
+    }
+
+    /// The listening address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://localhost:PORT/v1/responses` (the certificate's name; the server listens
+    /// on 127.0.0.1 only, so connect to [`SseServer::addr`]).
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}/v1/responses", self.addr.port())
+    }
+
+    /// Headers (names in lower case) and body of each POST, in order. A request is
+    /// recorded before its response starts.
+    pub fn requests(&self) -> Vec<(Vec<(String, String)>, String)> {
+        lock(&self.record.requests).clone()
+    }
+
+    /// Waits until at least `n` POSTs have been received. No timeout: wrap it in one.
+    pub async fn wait_requests(&self, n: usize) {
+        let record = &self.record;
+        record
+            .changes
+            .wait_until(|| lock(&record.requests).len() >= n)
+            .await;
+    }
+
+    /// Stops the server (the same as dropping it): the listener and every connection
+    /// close promptly, in the background.
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    /// Stops the server and waits until the listener is closed and every connection
+    /// task has ended.
+    pub async fn shutdown(self) {
+        self.running.shutdown().await;
+    }
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    record: Arc<Record>,
+    responder: Responder,
+) -> Result<Response<Body>, Infallible> {
+    if request.method() != Method::POST {
+        let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return Ok(response);
+    }
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    let body = match request.into_body().collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        Err(_) => {
+            let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(response);
+        }
+    };
+    let events = responder(&body);
+    lock(&record.requests).push((headers, body));
+    record.changes.notify();
+
+    let frames = futures_lite::stream::unfold((events.into_iter(), true), |(mut rest, first)| {
+        async move {
+            if !first {
+                // Let hyper flush the previous event before the next one is ready.
+                futures_lite::future::yield_now().await;
+            }
+            let event = rest.next()?;
+            let frame = Frame::data(Bytes::from(sse_event(&event)));
+            Some((Ok::<_, Infallible>(frame), (rest, false)))
+        }
+    });
+    let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// One SSE event carrying `data` (one `data:` line per line of `data`).
+fn sse_event(data: &str) -> String {
+    let mut event = String::with_capacity(data.len() + 8);
+    for line in data.split('\n') {
+        event.push_str("data: ");
+        event.push_str(line.strip_suffix('\r').unwrap_or(line));
+        event.push('\n');
+    }
+    event.push('\n');
+    event
+}
+
+/// The responder the demo and tests use: for a body, a few
+/// `{"type":"response.output_text.delta","delta":...}` events echoing the body, then
+/// `{"type":"response.completed"}`.
+///
+/// The body is cut into at most three pieces on character boundaries (none for an
+/// empty body); the deltas, joined, give the body back.
+pub fn echo_responder(body: &str) -> Vec<String> {
+    let chars: Vec<char> = body.chars().collect();
+    let piece = chars.len().div_ceil(3).max(1);
+    let mut events: Vec<String> = chars
+        .chunks(piece)
+        .map(|chunk| {
+            let delta: String = chunk.iter().collect();
+            serde_json::json!({ "type": "response.output_text.delta", "delta": delta }).to_string()
+        })
+        .collect();
+    events.push(serde_json::json!({ "type": "response.completed" }).to_string());
+    events
+}

@@ -1,0 +1,99 @@
+//! Shared setup of the driver tests: short timeouts, loopback servers, and event
+//! collection bounded by a deadline.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use redial::core::StateName;
+use redial::driver::{Client, ClientBuilder, ClientEvent, Events};
+use redial::testkit::{TestCert, WsServer};
+use redial::{Config, Event, Preset};
+
+/// The default policy with timeouts short enough for tests.
+pub fn fast(mut c: Config) -> Config {
+    let ms = Duration::from_millis;
+    c.backoff.base = ms(10);
+    c.backoff.cap = Some(ms(100));
+    c.budget.min_uptime = ms(500);
+    c.delays.restart_min = ms(200);
+    c.delays.restart_max = ms(300);
+    c.delays.overload_min = ms(400);
+    c.timeouts.connect = ms(500);
+    c.timeouts.handshake = ms(300);
+    c.timeouts.close_grace = ms(300);
+    c.heartbeat.ping_interval = Some(ms(200));
+    c.heartbeat.pong_timeout = ms(200);
+    if c.fallback.reprobe_after.is_some() {
+        c.fallback.reprobe_after = Some(ms(300));
+        c.fallback.reprobe_max = ms(600);
+    }
+    c
+}
+
+/// The default preset, fast.
+pub fn fast_default() -> Config {
+    fast(Preset::Default.config())
+}
+
+/// A builder for `server` that trusts `cert`.
+pub fn builder(server: &WsServer, cert: &TestCert, config: Config) -> ClientBuilder {
+    Client::builder(server.url())
+        .config(config)
+        .root_certificate(cert.cert_der.clone())
+}
+
+/// Build, subscribe to events, and spawn the driver on async-std.
+pub fn spawn(b: ClientBuilder) -> (Client, Events) {
+    let (client, driver) = b.build().expect("valid client");
+    let events = client.events();
+    async_std::task::spawn(driver.run());
+    (client, events)
+}
+
+/// Fail the test when `fut` takes longer than `limit` (a guard, not a synchronisation).
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    let guard = async {
+        async_io::Timer::after(limit).await;
+        panic!("timed out after {limit:?} waiting for {what}");
+    };
+    futures_lite::future::or(fut, guard).await
+}
+
+/// Collect core events until one matches `stop` (included).
+pub async fn until(events: &mut Events, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let collect = async {
+        while let Some(e) = events.next().await {
+            if let ClientEvent::Core(e) = e {
+                let done = stop(&e);
+                seen.push(e);
+                if done {
+                    return;
+                }
+            }
+        }
+    };
+    within(Duration::from_secs(20), "an event", collect).await;
+    seen
+}
+
+/// Collect events until the client enters `state`.
+pub async fn until_state(events: &mut Events, state: StateName) -> Vec<Event> {
+    until(events, |e| matches!(e, Event::StateChanged { to, .. } if *to == state)).await
+}
+
+/// Count events of a kind (`Event::kind()`).
+pub fn count(events: &[Event], kind: &str) -> usize {
+    events.iter().filter(|e| e.kind() == kind).count()
+}
+
+/// The cause sentence of the first event of `kind` that has one.
+pub fn cause_of(events: &[Event], kind: &str) -> String {
+    events
+        .iter()
+        .filter(|e| e.kind() == kind)
+        .find_map(|e| e.to_json(Duration::ZERO)["cause"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("no {kind} event with a cause in {events:#?}"))
+}

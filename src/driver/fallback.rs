@@ -106,10 +106,8 @@ impl HttpsSse {
             futures_lite::pin!(send);
             let mut conn_done = false;
             futures_lite::future::poll_fn(|cx| {
-                if !conn_done {
-                    if let std::task::Poll::Ready(_) = driving.as_mut().poll_next(cx) {
-                        conn_done = true;
-                    }
+                if !conn_done && driving.as_mut().poll_next(cx).is_ready() {
+                    conn_done = true;
                 }
                 send.as_mut().poll(cx)
             })

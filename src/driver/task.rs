@@ -30,10 +30,13 @@ use crate::policy::{DialFailure, DialPhase};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// An open WebSocket with the scanner of its raw close frames.
+type Conn = (Ws, Arc<Mutex<FrameScanner>>);
+
 /// A dial in flight.
 enum Dialing {
     Connect(BoxFut<Result<MaybeTls, DialFailure>>),
-    Handshake(BoxFut<Result<(Ws, Arc<Mutex<FrameScanner>>), DialFailure>>),
+    Handshake(BoxFut<Result<Box<Conn>, DialFailure>>),
 }
 
 /// One job on the fallback: a request, or a plain message whose response events go to
@@ -47,7 +50,7 @@ struct FallbackJob {
 #[derive(Default)]
 pub(crate) struct Io {
     dialing: Option<Dialing>,
-    ws: Option<(Ws, Arc<Mutex<FrameScanner>>)>,
+    ws: Option<Box<Conn>>,
     timer: Option<(Instant, Timer)>,
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
@@ -60,7 +63,7 @@ enum Wake {
     Command(Option<Command>),
     Queued,
     Connected(Result<MaybeTls, DialFailure>),
-    Upgraded(Result<(Ws, Arc<Mutex<FrameScanner>>), DialFailure>),
+    Upgraded(Result<Box<Conn>, DialFailure>),
     Ws(Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>),
     Fallback(Option<Result<String, super::fallback::FallbackError>>),
     Reauth(Option<Headers>),
@@ -142,7 +145,8 @@ impl Driver {
             return Poll::Ready(Wake::Command(c));
         }
         let io = &mut self.io;
-        if let Some((ws, _)) = io.ws.as_mut() {
+        if let Some(conn) = io.ws.as_mut() {
+            let ws = &mut conn.0;
             if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
                 return Poll::Ready(Wake::Ws(m));
             }
@@ -192,7 +196,7 @@ impl Driver {
             Wake::Queued => {}
             Wake::Connected(Ok(stream)) => {
                 let (target, headers, config) = (self.target.clone(), self.headers.clone(), self.ws_config);
-                let fut = async move { handshake(&target, stream, &headers, config).await };
+                let fut = async move { handshake(&target, stream, &headers, config).await.map(Box::new) };
                 self.io.dialing = Some(Dialing::Handshake(Box::pin(fut)));
                 self.input(Input::DialProgress(DialPhase::Handshake));
             }
@@ -225,7 +229,7 @@ impl Driver {
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => return self.input(Input::Pong),
             Some(Ok(WsMessage::Frame(_))) => return,
             Some(Ok(WsMessage::Close(frame))) => {
-                let raw = self.io.ws.as_ref().and_then(|(_, s)| s.lock().ok()?.last_close().cloned());
+                let raw = self.io.ws.as_ref().and_then(|c| c.1.lock().ok()?.last_close().cloned());
                 let (code, reason) = match (raw, frame) {
                     (Some(raw), _) => (raw.code, raw.reason),
                     (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),
@@ -312,14 +316,14 @@ impl Driver {
                 Output::Dial { attempt, probe } => self.dial(attempt, probe),
                 Output::AbortDial => self.io.dialing = None,
                 Output::SendPing => {
-                    if let Some((ws, _)) = self.io.ws.as_mut() {
-                        let _ = ws.send(WsMessage::Ping(Default::default())).await;
+                    if let Some(conn) = self.io.ws.as_mut() {
+                        let _ = conn.0.send(WsMessage::Ping(Default::default())).await;
                     }
                 }
                 Output::SendClose { code, reason } => {
-                    if let Some((ws, _)) = self.io.ws.as_mut() {
+                    if let Some(conn) = self.io.ws.as_mut() {
                         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                        let _ = ws.close(Some(frame)).await;
+                        let _ = conn.0.close(Some(frame)).await;
                     }
                 }
                 Output::DropConnection => self.end_connection("the connection was dropped"),
@@ -372,7 +376,8 @@ impl Driver {
     /// or one at a time over the fallback).
     async fn flush(&mut self) {
         if self.core.state() == StateName::Open {
-            let Some((ws, _)) = self.io.ws.as_mut() else { return };
+            let Some(conn) = self.io.ws.as_mut() else { return };
+            let ws = &mut conn.0;
             if let Some(r) = self.requests.front_mut().filter(|r| !r.sent) {
                 if ws.send(to_ws(r.body.clone())).await.is_ok() {
                     r.sent = true;
@@ -418,9 +423,9 @@ impl Driver {
     /// The core stopped: hand back what is left, end requests, let go of the socket.
     async fn finish(&mut self) {
         let cause = self.core.last_cause().map(|c| c.to_string()).unwrap_or_default();
-        if let Some((mut ws, _)) = self.io.ws.take() {
+        if let Some(mut conn) = self.io.ws.take() {
             let closing = async {
-                let _ = ws.close(None).await;
+                let _ = conn.0.close(None).await;
             };
             let _ = futures_lite::future::or(closing, async {
                 Timer::after(Duration::from_millis(200)).await;

@@ -97,3 +97,8 @@ pub fn cause_of(events: &[Event], kind: &str) -> String {
         .find_map(|e| e.to_json(Duration::ZERO)["cause"].as_str().map(String::from))
         .unwrap_or_else(|| panic!("no {kind} event with a cause in {events:#?}"))
 }
+
+/// Collect events until one of `kind` (`Event::kind()`, e.g. "fell_back", "gave_up").
+pub async fn until_kind(events: &mut Events, kind: &str) -> Vec<Event> {
+    until(events, |e| e.kind() == kind).await
+}

@@ -1,0 +1,66 @@
+//! Issue scenario 14: messages sent while reconnecting arrive after the reconnect, in
+//! order; a full queue rejects `send` at once; what is left at the end is handed back.
+
+mod driver_support;
+
+use driver_support::*;
+use futures_lite::StreamExt;
+use redial::driver::{ClientEvent, Message, SendError};
+use redial::testkit::{Act, Behavior, Received, TestCert, WsServer};
+
+#[async_std::test]
+async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refuses() {
+    let ws = WsServer::start(|c| {
+        if c.index == 1 {
+            Behavior::ResetBeforeUpgrade
+        } else {
+            Behavior::Accept(vec![Act::Hold])
+        }
+    })
+    .await
+    .unwrap();
+    let cert = TestCert::localhost();
+    let mut config = fast_default();
+    config.queue.max_messages = 5;
+    let (client, mut events) = spawn(builder(&ws, &cert, config));
+    // The first dial fails: the client is reconnecting (Backoff) now.
+    until_kind(&mut events, "retry").await;
+    for i in 0..5 {
+        client.send(format!("m{i}")).unwrap();
+    }
+    match client.send("m5") {
+        Err(SendError::Full { message, messages: 5, .. }) => assert_eq!(message, Message::from("m5")),
+        other => panic!("expected Full, got {other:?}"),
+    }
+    within(std::time::Duration::from_secs(10), "5 messages", ws.wait_received(5)).await;
+    let got: Vec<_> = ws.received().into_iter().map(|(conn, m)| (conn, m)).collect();
+    let want: Vec<_> = (0..5).map(|i| (2, Received::Text(format!("m{i}")))).collect();
+    assert_eq!(got, want);
+    // Room again once written.
+    client.send("m6").unwrap();
+    within(std::time::Duration::from_secs(10), "m6", ws.wait_received(6)).await;
+    client.close().await;
+}
+
+#[async_std::test]
+async fn byte_bound_refuses_and_leftovers_are_handed_back() {
+    let ws = WsServer::start(|_| Behavior::StallHandshake).await.unwrap();
+    let cert = TestCert::localhost();
+    let mut config = fast_default();
+    config.queue.max_bytes = 10;
+    let (client, driver) = builder(&ws, &cert, config).build().unwrap();
+    let mut events = client.events();
+    client.send("0123456789").unwrap();
+    assert!(matches!(client.send("x"), Err(SendError::Full { bytes: 10, .. })));
+    async_std::task::spawn(driver.run());
+    within(std::time::Duration::from_secs(10), "a dial", ws.wait_connections(1)).await;
+    client.close().await;
+    let mut handed_back = Vec::new();
+    while let Some(e) = events.next().await {
+        if let ClientEvent::Undelivered(m) = e {
+            handed_back.push(m);
+        }
+    }
+    assert_eq!(handed_back, [Message::from("0123456789")]);
+    assert!(matches!(client.send("late"), Err(SendError::Stopped { .. })));
+}

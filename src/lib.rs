@@ -11,7 +11,76 @@
 //!
 //! ## Drive loop
 //!
-//! One input, drain outputs, wait for `poll_timeout`, repeat: see [`core::Core`].
+//! The [`Core`] never does I/O and never reads a clock. Whoever drives it (the async
+//! driver, the [`sim`], a test, or your own loop) keeps to one contract:
+//!
+//! 1. **One input.** Feed one [`Input`] with the time it happened:
+//!    [`Core::handle_input`]`(now, input)`, or [`Core::handle_timeout`]`(now)` once the
+//!    deadline has passed.
+//! 2. **Drain the outputs.** Call [`Core::poll_output`] until it returns `None`, and carry
+//!    out each [`Output`]: dial, ping, send a close frame, drop the connection, start or
+//!    stop the fallback, ask for fresh credentials. [`Output::Event`]s are for observers.
+//! 3. **Wait.** Wait for the next thing that happens (socket, application), or until
+//!    [`Core::poll_timeout`], whichever comes first; then go to 1.
+//!
+//! ```text
+//! loop {
+//!     let input = next_event_or_deadline(core.poll_timeout());  // socket, app, timer
+//!     core.handle_input(now(), input);                           // 1. one input
+//!     while let Some(output) = core.poll_output() {              // 2. drain
+//!         carry_out(output);
+//!     }
+//! }                                                              // 3. wait, repeat
+//! ```
+//!
+//! Driven by hand through the failure this crate was written for: the server accepts
+//! the upgrade (101), then at once closes with 1008 (policy violation) and an empty
+//! reason. The core does not retry; it falls back, and says why.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use redial::{Config, Core, Input, Output, StateName};
+//!
+//! let ms = Duration::from_millis;
+//! let t0 = Instant::now(); // the driver's clock; the core never reads one
+//! let policy = Config::default().validate().expect("the default config is valid");
+//! let mut core = Core::new(policy, 42);
+//!
+//! // 1. One input: the application wants a connection.
+//! core.handle_input(t0, Input::Start);
+//! // 2. Drain: the core asks for a dial (attempt 1 of the budget).
+//! let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
+//! assert!(outputs.iter().any(|o| matches!(o, Output::Dial { attempt: 1, probe: false })));
+//! assert_eq!(core.state(), StateName::Connecting);
+//! // 3. Wait: the connect timeout is the next deadline.
+//! assert!(core.poll_timeout().is_some_and(|t| t > t0));
+//!
+//! // The upgrade is answered with 101 ...
+//! core.handle_input(t0 + ms(2), Input::DialSucceeded);
+//! while core.poll_output().is_some() {}
+//! assert_eq!(core.state(), StateName::Open);
+//!
+//! // ... and 3 ms later the server closes with 1008 and an empty reason.
+//! core.handle_input(t0 + ms(5), Input::PeerClosed { code: Some(1008), reason: Vec::new() });
+//! let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
+//! assert!(outputs.contains(&Output::StartFallback));
+//! assert!(!outputs.iter().any(|o| matches!(o, Output::Dial { .. })), "no retry after 1008");
+//! assert_eq!(core.state(), StateName::FellBack);
+//!
+//! // The cause names the real close code, never "closed normally".
+//! let cause = core.last_cause().expect("every transition has a cause").to_string();
+//! assert!(cause.contains("1008 (policy violation), empty reason"), "{cause}");
+//! assert!(!cause.contains("normal"), "{cause}");
+//! ```
+//!
+//! ## State machine
+//!
+//! Every state and transition is a row of [`core::TRANSITIONS`]; [`diagram`] draws it.
+//! The generated [docs/state-machine.md](docs/state-machine.md) in the repository shows
+//! the diagram, the table and what each state waits for; `docs/close-codes.md`,
+//! `docs/handshake.md` and `docs/invariants.md` give the policy for every close code
+//! and handshake outcome, and the tests behind each invariant. Regenerate them with
+//! `scripts/gen-docs`.
 //!
 //! [statig]: https://docs.rs/statig
 #![forbid(unsafe_code)]
@@ -36,3 +105,8 @@ pub mod backoff {
 pub use crate::config::{Config, Policy, Preset, Transport};
 pub use crate::core::{Cause, Core, Input, Output, StateName};
 pub use crate::event::Event;
+
+/// The README's code blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

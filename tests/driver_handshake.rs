@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driver_support::*;
-use redial::core::StateName;
 use redial::driver::Headers;
 use redial::testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 use redial::Event;

@@ -33,6 +33,34 @@ pub enum ClientEvent {
     Undelivered(Message),
 }
 
+/// Which transport carried a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// The WebSocket.
+    Websocket,
+    /// The HTTPS fallback.
+    Https,
+}
+
+impl TransportKind {
+    /// `websocket` or `https`, as in the event lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Websocket => "websocket",
+            TransportKind::Https => "https",
+        }
+    }
+}
+
+/// A received message with the transport that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The message.
+    pub message: Message,
+    /// Where it came from.
+    pub transport: TransportKind,
+}
+
 /// Async re-authentication: returns fresh headers (e.g. `Authorization`), or `None`
 /// when it could not.
 pub type ReauthFn =
@@ -264,7 +292,7 @@ struct Inner {
     shared: Arc<Shared>,
     commands: async_channel::Sender<Command>,
     wake: async_channel::Sender<()>,
-    messages: async_channel::Receiver<Message>,
+    messages: async_channel::Receiver<Incoming>,
     done: async_channel::Receiver<()>,
 }
 
@@ -347,12 +375,30 @@ impl Client {
 }
 
 /// The stream of received messages.
-pub struct Messages(Pin<Box<async_channel::Receiver<Message>>>);
+pub struct Messages(Pin<Box<async_channel::Receiver<Incoming>>>);
+
+impl Messages {
+    /// The same stream, with the transport of each message.
+    pub fn tagged(self) -> Tagged {
+        Tagged(self.0)
+    }
+}
 
 impl Stream for Messages {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.0.as_mut().poll_next(cx).map(|i| i.map(|i| i.message))
+    }
+}
+
+/// Received messages with their transport.
+pub struct Tagged(Pin<Box<async_channel::Receiver<Incoming>>>);
+
+impl Stream for Tagged {
+    type Item = Incoming;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         self.0.as_mut().poll_next(cx)
     }
 }

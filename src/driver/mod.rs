@@ -20,7 +20,10 @@ mod secret;
 mod task;
 mod tls;
 
-pub use client::{BuildError, Client, ClientBuilder, ClientEvent, Events, Messages, ReauthFn};
+pub use client::{
+    BuildError, Client, ClientBuilder, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged,
+    TransportKind,
+};
 pub use dial::parse_retry_after;
 pub use fallback::{Fallback, FallbackError, FallbackStream, HttpsSse};
 pub use message::Message;

@@ -17,7 +17,7 @@ use futures_lite::Stream;
 use futures_rustls::rustls::ClientConfig;
 use tracing::Instrument;
 
-use super::client::{ClientEvent, Command, ReauthFn, Shared};
+use super::client::{ClientEvent, Command, Incoming, ReauthFn, Shared, TransportKind};
 use super::dial::{connect, handshake, MaybeTls, Target, Ws};
 use super::fallback::{Fallback, FallbackStream};
 use super::message::Message;
@@ -85,7 +85,7 @@ pub struct Driver {
     pub(crate) shared: Arc<Shared>,
     pub(crate) commands: Pin<Box<async_channel::Receiver<Command>>>,
     pub(crate) wake: Pin<Box<async_channel::Receiver<()>>>,
-    pub(crate) inbound: async_channel::Sender<Message>,
+    pub(crate) inbound: async_channel::Sender<Incoming>,
     pub(crate) requests: VecDeque<PendingRequest>,
     pub(crate) io: Io,
     pub(crate) deferred: VecDeque<Input>,
@@ -264,7 +264,8 @@ impl Driver {
                 }
             }
             _ => {
-                let _ = self.inbound.send(message).await;
+                let incoming = Incoming { message, transport: TransportKind::Websocket };
+                let _ = self.inbound.send(incoming).await;
             }
         }
     }
@@ -281,7 +282,8 @@ impl Driver {
                 }
             }
             (Some(Ok(data)), None) => {
-                let _ = self.inbound.send(Message::Text(data)).await;
+                let incoming = Incoming { message: Message::Text(data), transport: TransportKind::Https };
+                let _ = self.inbound.send(incoming).await;
             }
             (Some(Err(e)), Some(r)) => {
                 r.deliver(Err(RequestError::Fallback(e))).await;

@@ -29,16 +29,36 @@ async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refus
         client.send(format!("m{i}")).unwrap();
     }
     match client.send("m5") {
-        Err(SendError::Full { message, messages: 5, .. }) => assert_eq!(message, Message::from("m5")),
+        Err(SendError::Full {
+            message,
+            messages: 5,
+            ..
+        }) => assert_eq!(message, Message::from("m5")),
         other => panic!("expected Full, got {other:?}"),
     }
-    within(std::time::Duration::from_secs(10), "5 messages", ws.wait_received(5)).await;
-    let got: Vec<_> = ws.received().into_iter().map(|(conn, m)| (conn, m)).collect();
-    let want: Vec<_> = (0..5).map(|i| (2, Received::Text(format!("m{i}")))).collect();
+    within(
+        std::time::Duration::from_secs(10),
+        "5 messages",
+        ws.wait_received(5),
+    )
+    .await;
+    let got: Vec<_> = ws
+        .received()
+        .into_iter()
+        .map(|(conn, m)| (conn, m))
+        .collect();
+    let want: Vec<_> = (0..5)
+        .map(|i| (2, Received::Text(format!("m{i}"))))
+        .collect();
     assert_eq!(got, want);
     // Room again once written.
     client.send("m6").unwrap();
-    within(std::time::Duration::from_secs(10), "m6", ws.wait_received(6)).await;
+    within(
+        std::time::Duration::from_secs(10),
+        "m6",
+        ws.wait_received(6),
+    )
+    .await;
     client.close().await;
 }
 
@@ -51,9 +71,17 @@ async fn byte_bound_refuses_and_leftovers_are_handed_back() {
     let (client, driver) = builder(&ws, &cert, config).build().unwrap();
     let mut events = client.events();
     client.send("0123456789").unwrap();
-    assert!(matches!(client.send("x"), Err(SendError::Full { bytes: 10, .. })));
+    assert!(matches!(
+        client.send("x"),
+        Err(SendError::Full { bytes: 10, .. })
+    ));
     async_std::task::spawn(driver.run());
-    within(std::time::Duration::from_secs(10), "a dial", ws.wait_connections(1)).await;
+    within(
+        std::time::Duration::from_secs(10),
+        "a dial",
+        ws.wait_connections(1),
+    )
+    .await;
     client.close().await;
     let mut handed_back = Vec::new();
     while let Some(e) = events.next().await {
@@ -62,5 +90,49 @@ async fn byte_bound_refuses_and_leftovers_are_handed_back() {
         }
     }
     assert_eq!(handed_back, [Message::from("0123456789")]);
-    assert!(matches!(client.send("late"), Err(SendError::Stopped { .. })));
+    assert!(matches!(
+        client.send("late"),
+        Err(SendError::Stopped { .. })
+    ));
+}
+
+#[async_std::test]
+async fn after_a_normal_close_the_next_send_reconnects() {
+    let ws = WsServer::start(|c| {
+        if c.index == 1 {
+            Behavior::Accept(vec![
+                Act::Text("hello".into()),
+                Act::Close {
+                    code: Some(1000),
+                    reason: "done".into(),
+                },
+            ])
+        } else {
+            Behavior::Accept(vec![Act::Hold])
+        }
+    })
+    .await
+    .unwrap();
+    let cert = TestCert::localhost();
+    let (client, mut events) = spawn(builder(&ws, &cert, fast_default()));
+    until(&mut events, |e| {
+        matches!(
+            e,
+            redial::Event::StateChanged {
+                to: redial::StateName::Idle,
+                ..
+            }
+        )
+    })
+    .await;
+    assert_eq!(ws.connections(), 1);
+    client.send("again").unwrap();
+    within(
+        std::time::Duration::from_secs(10),
+        "the resend",
+        ws.wait_received(1),
+    )
+    .await;
+    assert_eq!(ws.received(), [(2, Received::Text("again".into()))]);
+    client.close().await;
 }

@@ -111,7 +111,12 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = url::Url::parse(&self.url);
         f.debug_struct("ClientBuilder")
-            .field("url", &url.as_ref().map(|u| Redacted(u).to_string()).unwrap_or_default())
+            .field(
+                "url",
+                &url.as_ref()
+                    .map(|u| Redacted(u).to_string())
+                    .unwrap_or_default(),
+            )
             .field("headers", &self.headers)
             .field("fallback", &self.fallback.as_ref().map(|f| f.describe()))
             .finish_non_exhaustive()
@@ -212,7 +217,9 @@ impl ClientBuilder {
         let mut config = self.config;
         let fallback = match (self.fallback, self.fallback_url) {
             (Some(f), _) => Some(f),
-            (None, Some(url)) => Some(Arc::new(HttpsSse::new(&url, &self.tls).map_err(BuildError::Url)?) as Arc<dyn Fallback>),
+            (None, Some(url)) => Some(Arc::new(
+                HttpsSse::new(&url, &self.tls).map_err(BuildError::Url)?,
+            ) as Arc<dyn Fallback>),
             (None, None) => None,
         };
         if fallback.is_none() {
@@ -306,7 +313,9 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("state", &self.state()).finish()
+        f.debug_struct("Client")
+            .field("state", &self.state())
+            .finish()
     }
 }
 
@@ -358,7 +367,12 @@ impl Client {
 
     /// The core's current state.
     pub fn state(&self) -> StateName {
-        self.inner.shared.state.lock().map(|s| *s).unwrap_or(StateName::Stopped)
+        self.inner
+            .shared
+            .state
+            .lock()
+            .map(|s| *s)
+            .unwrap_or(StateName::Stopped)
     }
 
     /// Close gracefully (close frame, or stop the fallback) and wait until the driver

@@ -46,7 +46,11 @@ impl Target {
         let tls = match url.scheme() {
             "wss" | "https" => true,
             "ws" | "http" => false,
-            other => return Err(format!("unsupported URL scheme `{other}` (use ws, wss, http or https)")),
+            other => {
+                return Err(format!(
+                    "unsupported URL scheme `{other}` (use ws, wss, http or https)"
+                ))
+            }
         };
         let host = url
             .host_str()
@@ -54,8 +58,15 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
-        Ok(Target { url, host, port, tls })
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
+        Ok(Target {
+            url,
+            host,
+            port,
+            tls,
+        })
     }
 
     /// The same URL with a WebSocket scheme.
@@ -91,7 +102,10 @@ fn io_failure(e: &io::Error) -> DialFailure {
 }
 
 /// Resolve, connect, and (for `wss`) run the TLS handshake.
-pub async fn connect(target: &Target, tls: Option<Arc<ClientConfig>>) -> Result<MaybeTls, DialFailure> {
+pub async fn connect(
+    target: &Target,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<MaybeTls, DialFailure> {
     let addrs = async_net::resolve((target.host.as_str(), target.port))
         .await
         .map_err(|e| DialFailure::Dns(format!("{}: {e}", target.host)))?;
@@ -157,7 +171,10 @@ fn status_failure(response: &Response) -> DialFailure {
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    DialFailure::Status { status: response.status().as_u16(), retry_after }
+    DialFailure::Status {
+        status: response.status().as_u16(),
+        retry_after,
+    }
 }
 
 /// Parse a `Retry-After` value: delay-seconds or an HTTP-date (relative to `now`).
@@ -171,7 +188,11 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 impl AsyncRead for MaybeTls {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -180,7 +201,11 @@ impl AsyncRead for MaybeTls {
 }
 
 impl AsyncWrite for MaybeTls {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -211,7 +236,10 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(90)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);

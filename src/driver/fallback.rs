@@ -71,10 +71,13 @@ impl HttpsSse {
 
     async fn post(self, body: String, headers: Headers) -> Result<FallbackStream, FallbackError> {
         let tls = self.target.tls.then(|| self.tls.clone());
-        let io = connect(&self.target, tls).await.map_err(|e: DialFailure| FallbackError::Connect(e.to_string()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(smol_hyper::rt::FuturesIo::new(io))
+        let io = connect(&self.target, tls)
             .await
-            .map_err(|e| FallbackError::Connect(e.to_string()))?;
+            .map_err(|e: DialFailure| FallbackError::Connect(e.to_string()))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(smol_hyper::rt::FuturesIo::new(io))
+                .await
+                .map_err(|e| FallbackError::Connect(e.to_string()))?;
         let url = &self.target.url;
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -121,7 +124,10 @@ impl HttpsSse {
         let events = BodyStream::new(response.into_body().map_err(|e| e.to_string()))
             .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
             .eventsource()
-            .map(|r| r.map(|e| e.data).map_err(|e| FallbackError::Stream(e.to_string())));
+            .map(|r| {
+                r.map(|e| e.data)
+                    .map_err(|e| FallbackError::Stream(e.to_string()))
+            });
         let merged = futures_util::stream::select(events.map(Some), driving).filter_map(|x| x);
         Ok(Box::pin(merged))
     }

@@ -90,6 +90,10 @@ impl Queue {
         self.items.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Refuse further messages and hand back every queued one.
     pub fn close(&mut self) -> Vec<Message> {
         self.closed = true;
@@ -106,7 +110,10 @@ mod tests {
     fn bounded_by_messages_and_bytes_and_hands_back_when_closed() {
         let mut q = Queue::new(2, 10);
         q.push("abcd".into()).unwrap();
-        assert!(matches!(q.push("0123456".into()), Err(SendError::Full { bytes: 4, .. })));
+        assert!(matches!(
+            q.push("0123456".into()),
+            Err(SendError::Full { bytes: 4, .. })
+        ));
         q.push("ef".into()).unwrap();
         let e = q.push("g".into()).unwrap_err();
         assert_eq!(e.into_message(), Message::from("g"));

@@ -31,7 +31,12 @@ enum Phase {
     /// Reading a frame header of `need` bytes (2, then 4/10/14 once the length is known).
     Header { need: usize },
     /// Skipping or capturing `left` payload bytes.
-    Payload { left: u64, close: bool, mask: Option<[u8; 4]>, offset: usize },
+    Payload {
+        left: u64,
+        close: bool,
+        mask: Option<[u8; 4]>,
+        offset: usize,
+    },
 }
 
 /// Follows server-to-client bytes: the HTTP response, then frame after frame.
@@ -77,7 +82,11 @@ impl FrameScanner {
                     let mut used = 0;
                     for &b in bytes {
                         used += 1;
-                        m = if b == END[m] { m + 1 } else { usize::from(b == END[0]) };
+                        m = if b == END[m] {
+                            m + 1
+                        } else {
+                            usize::from(b == END[0])
+                        };
                         if m == 4 {
                             break;
                         }
@@ -99,7 +108,12 @@ impl FrameScanner {
                         self.header_complete(need);
                     }
                 }
-                Phase::Payload { left, close, mask, offset } => {
+                Phase::Payload {
+                    left,
+                    close,
+                    mask,
+                    offset,
+                } => {
                     let take = (left.min(bytes.len() as u64)) as usize;
                     if close {
                         for (i, &b) in bytes[..take].iter().enumerate() {
@@ -111,7 +125,12 @@ impl FrameScanner {
                     }
                     bytes = &bytes[take..];
                     let left = left - take as u64;
-                    self.phase = Phase::Payload { left, close, mask, offset: offset + take };
+                    self.phase = Phase::Payload {
+                        left,
+                        close,
+                        mask,
+                        offset: offset + take,
+                    };
                     if left == 0 {
                         self.payload_complete(close);
                     }
@@ -146,7 +165,12 @@ impl FrameScanner {
         let close = h[0] & 0x0f == 0x8;
         self.close.clear();
         self.have = 0;
-        self.phase = Phase::Payload { left: len, close, mask, offset: 0 };
+        self.phase = Phase::Payload {
+            left: len,
+            close,
+            mask,
+            offset: 0,
+        };
         if len == 0 {
             self.payload_complete(close);
         }
@@ -156,7 +180,10 @@ impl FrameScanner {
         if close {
             let p = std::mem::take(&mut self.close);
             self.last_close = Some(match p.len() {
-                0 | 1 => RawClose { code: None, reason: Vec::new() },
+                0 | 1 => RawClose {
+                    code: None,
+                    reason: Vec::new(),
+                },
                 _ => RawClose {
                     code: Some(u16::from_be_bytes([p[0], p[1]])),
                     reason: p[2..].to_vec(),
@@ -179,7 +206,13 @@ impl<S> CloseSniffer<S> {
     /// Wrap `inner`; read the last close frame through the returned handle.
     pub fn new(inner: S) -> (CloseSniffer<S>, Arc<Mutex<FrameScanner>>) {
         let scanner = Arc::new(Mutex::new(FrameScanner::new()));
-        (CloseSniffer { inner, scanner: scanner.clone() }, scanner)
+        (
+            CloseSniffer {
+                inner,
+                scanner: scanner.clone(),
+            },
+            scanner,
+        )
     }
 }
 
@@ -199,7 +232,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for CloseSniffer<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for CloseSniffer<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -222,7 +259,10 @@ mod tests {
             payload.extend_from_slice(&c.to_be_bytes());
         }
         payload.extend_from_slice(reason);
-        let mut f = vec![0x88, payload.len() as u8 | if mask.is_some() { 0x80 } else { 0 }];
+        let mut f = vec![
+            0x88,
+            payload.len() as u8 | if mask.is_some() { 0x80 } else { 0 },
+        ];
         if let Some(m) = mask {
             f.extend_from_slice(&m);
             for (i, b) in payload.iter_mut().enumerate() {
@@ -268,7 +308,11 @@ mod tests {
         s.feed(&stream(&[close_frame(None, b"", None)]));
         assert_eq!(s.last_close().unwrap().code, None);
         let mut s = FrameScanner::new();
-        s.feed(&stream(&[close_frame(Some(4999), b"x", Some([1, 2, 3, 4]))]));
+        s.feed(&stream(&[close_frame(
+            Some(4999),
+            b"x",
+            Some([1, 2, 3, 4]),
+        )]));
         assert_eq!(s.last_close().unwrap().code, Some(4999));
         assert_eq!(s.last_close().unwrap().reason, b"x");
     }

@@ -61,7 +61,11 @@ impl fmt::Debug for Headers {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Headers {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Headers {
-        Headers(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Headers(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -78,6 +82,9 @@ mod tests {
         h.push("Authorization", "Bearer sk-secret");
         assert!(!format!("{h:?}").contains("sk-secret"));
         h.merge([("authorization", "Bearer fresh")].into_iter().collect());
-        assert_eq!(h.iter().collect::<Vec<_>>(), [("authorization", "Bearer fresh")]);
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            [("authorization", "Bearer fresh")]
+        );
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct Io {
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
+    /// Every handle is gone (or closed the command channel): stop polling it.
+    handles_gone: bool,
 }
 
 /// What woke the driver.
@@ -141,8 +143,11 @@ impl Driver {
         if let Some(input) = self.deferred.pop_front() {
             return Poll::Ready(Wake::Deferred(input));
         }
-        if let Poll::Ready(c) = self.commands.as_mut().poll_next(cx) {
-            return Poll::Ready(Wake::Command(c));
+        if !self.io.handles_gone {
+            if let Poll::Ready(c) = self.commands.as_mut().poll_next(cx) {
+                self.io.handles_gone = c.is_none();
+                return Poll::Ready(Wake::Command(c));
+            }
         }
         let io = &mut self.io;
         if let Some(conn) = io.ws.as_mut() {
@@ -192,11 +197,18 @@ impl Driver {
             Wake::Deferred(input) => self.input(input),
             Wake::Command(Some(Command::Request(r))) => self.requests.push_back(r),
             // Every handle dropped, or an explicit close.
-            Wake::Command(None) | Wake::Command(Some(Command::Close)) => self.input(Input::UserClose),
+            Wake::Command(None) | Wake::Command(Some(Command::Close)) => {
+                self.input(Input::UserClose)
+            }
             Wake::Queued => {}
             Wake::Connected(Ok(stream)) => {
-                let (target, headers, config) = (self.target.clone(), self.headers.clone(), self.ws_config);
-                let fut = async move { handshake(&target, stream, &headers, config).await.map(Box::new) };
+                let (target, headers, config) =
+                    (self.target.clone(), self.headers.clone(), self.ws_config);
+                let fut = async move {
+                    handshake(&target, stream, &headers, config)
+                        .await
+                        .map(Box::new)
+                };
                 self.io.dialing = Some(Dialing::Handshake(Box::pin(fut)));
                 self.input(Input::DialProgress(DialPhase::Handshake));
             }
@@ -222,24 +234,36 @@ impl Driver {
         }
     }
 
-    async fn on_ws(&mut self, item: Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>) {
+    async fn on_ws(
+        &mut self,
+        item: Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>,
+    ) {
         let message = match item {
             Some(Ok(WsMessage::Text(t))) => Message::Text(t.as_str().to_string()),
             Some(Ok(WsMessage::Binary(b))) => Message::Binary(b.to_vec()),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => return self.input(Input::Pong),
             Some(Ok(WsMessage::Frame(_))) => return,
             Some(Ok(WsMessage::Close(frame))) => {
-                let raw = self.io.ws.as_ref().and_then(|c| c.1.lock().ok()?.last_close().cloned());
+                let raw = self
+                    .io
+                    .ws
+                    .as_ref()
+                    .and_then(|c| c.1.lock().ok()?.last_close().cloned());
                 let (code, reason) = match (raw, frame) {
                     (Some(raw), _) => (raw.code, raw.reason),
                     (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),
                     (None, None) => (None, Vec::new()),
                 };
+                if let Some(mut conn) = self.io.ws.take() {
+                    // tungstenite queued the close reply; send it, briefly.
+                    close_quietly(&mut conn.0).await;
+                }
                 self.end_connection(&format!("closed with {}", code.unwrap_or(1005)));
                 return self.input(Input::PeerClosed { code, reason });
             }
             None => {
-                let detail = "the server ended the TCP connection without a close frame".to_string();
+                let detail =
+                    "the server ended the TCP connection without a close frame".to_string();
                 self.end_connection(&detail);
                 return self.input(Input::Dropped { detail });
             }
@@ -264,14 +288,19 @@ impl Driver {
                 }
             }
             _ => {
-                let incoming = Incoming { message, transport: TransportKind::Websocket };
+                let incoming = Incoming {
+                    message,
+                    transport: TransportKind::Websocket,
+                };
                 let _ = self.inbound.send(incoming).await;
             }
         }
     }
 
     async fn on_fallback(&mut self, item: Option<Result<String, super::fallback::FallbackError>>) {
-        let Some(job) = self.io.job.as_mut() else { return };
+        let Some(job) = self.io.job.as_mut() else {
+            return;
+        };
         match (item, job.request.as_mut()) {
             (Some(Ok(data)), Some(r)) => {
                 let message = Message::Text(data);
@@ -282,7 +311,10 @@ impl Driver {
                 }
             }
             (Some(Ok(data)), None) => {
-                let incoming = Incoming { message: Message::Text(data), transport: TransportKind::Https };
+                let incoming = Incoming {
+                    message: Message::Text(data),
+                    transport: TransportKind::Https,
+                };
                 let _ = self.inbound.send(incoming).await;
             }
             (Some(Err(e)), Some(r)) => {
@@ -324,7 +356,10 @@ impl Driver {
                 }
                 Output::SendClose { code, reason } => {
                     if let Some(conn) = self.io.ws.as_mut() {
-                        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                        let frame = CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        };
                         let _ = conn.0.close(Some(frame)).await;
                     }
                 }
@@ -344,7 +379,8 @@ impl Driver {
         if self.warn_insecure {
             tracing::warn!(url = %Redacted(&self.target.url), "TLS certificate verification is OFF (danger_accept_invalid_certs)");
         }
-        let span = tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
+        let span =
+            tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
         let tls = self.target.tls.then(|| self.tls.clone());
         let target = self.target.clone();
         let fut = async move { connect(&target, tls).await }.instrument(span);
@@ -377,8 +413,24 @@ impl Driver {
     /// Write what waits: the next request, then queued messages (over the open socket,
     /// or one at a time over the fallback).
     async fn flush(&mut self) {
-        if self.core.state() == StateName::Open {
-            let Some(conn) = self.io.ws.as_mut() else { return };
+        let state = self.core.state();
+        if state == StateName::Idle && self.deferred.is_empty() {
+            let queued = self
+                .shared
+                .queue
+                .lock()
+                .map(|q| !q.is_empty())
+                .unwrap_or(false);
+            if queued || !self.requests.is_empty() {
+                // Idle after a normal close: reconnect now that there is something to send.
+                self.deferred.push_back(Input::Start);
+            }
+            return;
+        }
+        if state == StateName::Open {
+            let Some(conn) = self.io.ws.as_mut() else {
+                return;
+            };
             let ws = &mut conn.0;
             if let Some(r) = self.requests.front_mut().filter(|r| !r.sent) {
                 if ws.send(to_ws(r.body.clone())).await.is_ok() {
@@ -396,8 +448,15 @@ impl Driver {
                 }
             }
         } else if self.io.fallback_on && self.io.job.is_none() {
-            let Some(fallback) = self.fallback.clone() else { return };
-            let mut request = self.requests.front().is_some_and(|r| !r.sent).then(|| self.requests.pop_front()).flatten();
+            let Some(fallback) = self.fallback.clone() else {
+                return;
+            };
+            let mut request = self
+                .requests
+                .front()
+                .is_some_and(|r| !r.sent)
+                .then(|| self.requests.pop_front())
+                .flatten();
             let body = match &mut request {
                 Some(r) => {
                     r.sent = true;
@@ -412,7 +471,9 @@ impl Driver {
                 }
                 Some(binary) => match request {
                     Some(mut r) => {
-                        let e = RequestError::Unsupported("a binary body over the HTTPS fallback".into());
+                        let e = RequestError::Unsupported(
+                            "a binary body over the HTTPS fallback".into(),
+                        );
                         r.deliver(Err(e)).await;
                     }
                     None => self.broadcast(ClientEvent::Undelivered(binary)),
@@ -424,15 +485,13 @@ impl Driver {
 
     /// The core stopped: hand back what is left, end requests, let go of the socket.
     async fn finish(&mut self) {
-        let cause = self.core.last_cause().map(|c| c.to_string()).unwrap_or_default();
+        let cause = self
+            .core
+            .last_cause()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
         if let Some(mut conn) = self.io.ws.take() {
-            let closing = async {
-                let _ = conn.0.close(None).await;
-            };
-            let _ = futures_lite::future::or(closing, async {
-                Timer::after(Duration::from_millis(200)).await;
-            })
-            .await;
+            close_quietly(&mut conn.0).await;
         }
         self.io = Io::default();
         let leftovers = match self.shared.queue.lock() {
@@ -443,7 +502,11 @@ impl Driver {
             self.broadcast(ClientEvent::Undelivered(m));
         }
         for mut r in self.requests.drain(..) {
-            let e = if r.sent { r.interrupted(&cause) } else { RequestError::Stopped(cause.clone()) };
+            let e = if r.sent {
+                r.interrupted(&cause)
+            } else {
+                RequestError::Stopped(cause.clone())
+            };
             r.deliver(Err(e)).await;
         }
         self.commands.close();
@@ -452,6 +515,17 @@ impl Driver {
             subs.clear();
         }
     }
+}
+
+/// Send a close frame (or the reply to the server's), waiting 200 ms at most.
+async fn close_quietly(ws: &mut Ws) {
+    let closing = async {
+        let _ = ws.close(None).await;
+    };
+    futures_lite::future::or(closing, async {
+        Timer::after(Duration::from_millis(200)).await;
+    })
+    .await;
 }
 
 fn to_ws(m: Message) -> WsMessage {

@@ -4,10 +4,16 @@
 
 use std::sync::Arc;
 
-use futures_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use futures_rustls::rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use futures_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use futures_rustls::rustls::crypto::{
+    ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider,
+};
 use futures_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use futures_rustls::rustls::{ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
+use futures_rustls::rustls::{
+    ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
+};
 
 /// Which certificates the client trusts.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +33,8 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// Build the rustls client config for these options.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
-    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder =
+        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let config = if options.danger_accept_invalid_certs {
         builder
             .dangerous()
@@ -48,10 +55,17 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
 
 #[cfg(feature = "platform-verifier")]
 fn platform(
-    builder: futures_rustls::rustls::ConfigBuilder<ClientConfig, futures_rustls::rustls::WantsVerifier>,
+    builder: futures_rustls::rustls::ConfigBuilder<
+        ClientConfig,
+        futures_rustls::rustls::WantsVerifier,
+    >,
     options: &TlsOptions,
 ) -> Result<ClientConfig, Error> {
-    let extra = options.extra_roots.iter().map(|d| CertificateDer::from(d.clone())).collect();
+    let extra = options
+        .extra_roots
+        .iter()
+        .map(|d| CertificateDer::from(d.clone()))
+        .collect();
     let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider())?;
     Ok(builder
         .dangerous()
@@ -61,7 +75,10 @@ fn platform(
 
 #[cfg(not(feature = "platform-verifier"))]
 fn platform(
-    _builder: futures_rustls::rustls::ConfigBuilder<ClientConfig, futures_rustls::rustls::WantsVerifier>,
+    _builder: futures_rustls::rustls::ConfigBuilder<
+        ClientConfig,
+        futures_rustls::rustls::WantsVerifier,
+    >,
     _options: &TlsOptions,
 ) -> Result<ClientConfig, Error> {
     Err(Error::General(
@@ -73,7 +90,12 @@ fn platform(
 pub fn is_certificate_error(e: &std::io::Error) -> bool {
     e.get_ref()
         .and_then(|inner| inner.downcast_ref::<Error>())
-        .is_some_and(|e| matches!(e, Error::InvalidCertificate(_) | Error::NoCertificatesPresented))
+        .is_some_and(|e| {
+            matches!(
+                e,
+                Error::InvalidCertificate(_) | Error::NoCertificatesPresented
+            )
+        })
 }
 
 #[derive(Debug)]
@@ -97,7 +119,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -106,7 +133,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use futures_lite::Stream;
 
-use super::dial::Target;
+use super::dial::{Connector, Duplex, Target};
 use super::fallback::{Fallback, HttpsSse};
 use super::message::Message;
 use super::queue::{Queue, SendError};
@@ -101,6 +101,7 @@ pub struct ClientBuilder {
     tls: TlsOptions,
     fallback: Option<Arc<dyn Fallback>>,
     fallback_url: Option<String>,
+    connector: Option<Connector>,
     reauth: Option<ReauthFn>,
     terminal: Terminal,
     ws_config: WebSocketConfig,
@@ -133,6 +134,7 @@ impl ClientBuilder {
             tls: TlsOptions::default(),
             fallback: None,
             fallback_url: None,
+            connector: None,
             reauth: None,
             terminal: Terminal::default(),
             ws_config: WebSocketConfig::default(),
@@ -173,6 +175,21 @@ impl ClientBuilder {
     /// Fall back to a transport of your own.
     pub fn fallback(mut self, fallback: impl Fallback) -> Self {
         self.fallback = Some(Arc::new(fallback));
+        self
+    }
+
+    /// Open the byte stream yourself instead of TCP (+ TLS): the upgrade and everything
+    /// after run over what `connector` returns.
+    pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
+    where
+        F: Fn(&url::Url) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<S, crate::policy::DialFailure>> + Send + 'static,
+        S: Duplex,
+    {
+        self.connector = Some(Arc::new(move |url: &url::Url| {
+            let opening = connector(url);
+            Box::pin(async move { opening.await.map(|s| Box::new(s) as Box<dyn Duplex>) })
+        }));
         self
     }
 
@@ -251,6 +268,7 @@ impl ClientBuilder {
             warn_insecure: self.tls.danger_accept_invalid_certs,
             ws_config: self.ws_config,
             fallback,
+            connector: self.connector,
             reauth: self.reauth,
             terminal: self.terminal,
             replay_unanswered: self.replay_unanswered,

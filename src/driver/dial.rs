@@ -80,12 +80,30 @@ impl Target {
     }
 }
 
-/// TCP or TLS over TCP.
+/// A byte stream the WebSocket can run over.
+pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Duplex for T {}
+
+/// A connector of your own: given the URL, open the byte stream the upgrade runs over
+/// (a proxy tunnel, a Unix socket, an in-memory peer for tests and fuzzing).
+pub type Connector = Arc<
+    dyn Fn(
+            &url::Url,
+        ) -> Pin<
+            Box<dyn std::future::Future<Output = Result<Box<dyn Duplex>, DialFailure>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// TCP, TLS over TCP, or a stream from a [`Connector`].
 pub enum MaybeTls {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP.
     Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+    /// A stream from a custom connector.
+    Custom(Box<dyn Duplex>),
 }
 
 /// The socket the WebSocket runs over, with the raw close-frame scanner.
@@ -196,6 +214,7 @@ impl AsyncRead for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -209,6 +228,7 @@ impl AsyncWrite for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -216,6 +236,7 @@ impl AsyncWrite for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -223,6 +244,7 @@ impl AsyncWrite for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_close(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
     }
 }

@@ -12,6 +12,7 @@
 mod client;
 mod dial;
 mod fallback;
+mod memory_peer;
 mod message;
 mod queue;
 mod raw_close;
@@ -24,8 +25,9 @@ pub use client::{
     BuildError, Client, ClientBuilder, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged,
     TransportKind,
 };
-pub use dial::parse_retry_after;
+pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};
 pub use fallback::{Fallback, FallbackError, FallbackStream, HttpsSse};
+pub use memory_peer::MemoryPeer;
 pub use message::Message;
 pub use queue::SendError;
 pub use raw_close::{CloseSniffer, FrameScanner, RawClose};

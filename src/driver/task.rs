@@ -81,6 +81,7 @@ pub struct Driver {
     pub(crate) warn_insecure: bool,
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) fallback: Option<Arc<dyn Fallback>>,
+    pub(crate) connector: Option<super::dial::Connector>,
     pub(crate) reauth: Option<ReauthFn>,
     pub(crate) terminal: Terminal,
     pub(crate) replay_unanswered: bool,
@@ -381,10 +382,18 @@ impl Driver {
         }
         let span =
             tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
-        let tls = self.target.tls.then(|| self.tls.clone());
-        let target = self.target.clone();
-        let fut = async move { connect(&target, tls).await }.instrument(span);
-        self.io.dialing = Some(Dialing::Connect(Box::pin(fut)));
+        let fut: BoxFut<Result<MaybeTls, DialFailure>> = match &self.connector {
+            Some(c) => {
+                let opening = c(&self.target.url);
+                Box::pin(async move { opening.await.map(MaybeTls::Custom) }.instrument(span))
+            }
+            None => {
+                let tls = self.target.tls.then(|| self.tls.clone());
+                let target = self.target.clone();
+                Box::pin(async move { connect(&target, tls).await }.instrument(span))
+            }
+        };
+        self.io.dialing = Some(Dialing::Connect(fut));
     }
 
     fn publish(&mut self, event: Event) {

@@ -47,7 +47,9 @@ impl Group {
 
     /// The group's states, in [`StateName::ALL`] order.
     pub fn states(self) -> impl Iterator<Item = StateName> {
-        StateName::ALL.into_iter().filter(move |s| Group::of(*s) == self)
+        StateName::ALL
+            .into_iter()
+            .filter(move |s| Group::of(*s) == self)
     }
 
     /// The title shown on the diagram ("online", "fell back", …).
@@ -66,7 +68,7 @@ impl Group {
             Group::Online => "online",
             Group::Offline => "offline",
             Group::FellBack => "fell_back",
-            Group::End => "end",
+            Group::End => "the_end",
         }
     }
 
@@ -109,8 +111,8 @@ pub fn state_note(state: StateName) -> StateNote {
     let (waits_for, timers, left_by) = match state {
         StateName::Idle => (
             "Not started, or no connection needed: the state before `Start`, and the state \
-             after the server closed a *stable* connection with 1000 (reconnect lazily). \
-             Waits for `Input::Start`.",
+             after a *stable* connection ended with a close whose action is \
+             `reconnect_lazily` (by default 1000). Waits for `Input::Start`.",
             "None: `poll_timeout` is `None`.",
             "`start` dials (Connecting), or goes straight to the fallback when the transport \
              is `https` (FellBack); `user_close` stops.",
@@ -133,10 +135,11 @@ pub fn state_note(state: StateName) -> StateNote {
             "The stability timer (`budget.min_uptime`) until the connection is stable; the \
              heartbeat: a ping after `heartbeat.ping_interval` of silence, then \
              `heartbeat.pong_timeout` for an answer.",
-            "`recv_close`, `dropped` and `pong_timeout` ask the policy: retry (Backoff), \
-             re-authenticate after 3000/3003 (Reauthenticating), fall back (FellBack), stop \
-             (Stopped), or wait for demand after a 1000 on a stable connection (Idle). \
-             `user_close` sends a 1000 close frame (Closing).",
+            "`recv_close`, `dropped` and `pong_timeout` ask the policy (drops and pong \
+             timeouts as code 1006): retry (Backoff), re-authenticate (Reauthenticating; by \
+             default after 3000/3003), fall back (FellBack), stop (Stopped), or wait for \
+             demand when a stable connection ends with a `reconnect_lazily` close (Idle; by \
+             default 1000). `user_close` sends a 1000 close frame (Closing).",
         ),
         StateName::Closing => (
             "The application closed: a close frame was sent. Waits for the server's close \
@@ -239,7 +242,10 @@ impl Edge {
 pub fn edges() -> Vec<Edge> {
     let mut edges: Vec<Edge> = Vec::new();
     for row in TRANSITIONS {
-        match edges.iter_mut().find(|e| e.from == row.from && e.to == row.to) {
+        match edges
+            .iter_mut()
+            .find(|e| e.from == row.from && e.to == row.to)
+        {
             Some(edge) if !edge.triggers.contains(&row.trigger) => edge.triggers.push(row.trigger),
             Some(_) => {}
             None => edges.push(Edge {
@@ -252,15 +258,44 @@ pub fn edges() -> Vec<Edge> {
     edges
 }
 
+/// The ways out of `state`: each trigger with the states it may lead to, in table order.
+pub fn exits(state: StateName) -> Vec<(Trigger, Vec<StateName>)> {
+    let mut out: Vec<(Trigger, Vec<StateName>)> = Vec::new();
+    for row in TRANSITIONS.iter().filter(|r| r.from == state) {
+        match out.iter_mut().find(|(t, _)| *t == row.trigger) {
+            Some((_, to)) => to.push(row.to),
+            None => out.push((row.trigger, vec![row.to])),
+        }
+    }
+    out
+}
+
+/// The ways into `state`: each state it may be entered from, with the triggers, in
+/// table order.
+pub fn entries(state: StateName) -> Vec<(StateName, Vec<Trigger>)> {
+    let mut out: Vec<(StateName, Vec<Trigger>)> = Vec::new();
+    for row in TRANSITIONS.iter().filter(|r| r.to == state) {
+        match out.iter_mut().find(|(s, _)| *s == row.from) {
+            Some((_, triggers)) => triggers.push(row.trigger),
+            None => out.push((row.from, vec![row.trigger])),
+        }
+    }
+    out
+}
+
 /// The transition table as a Mermaid `stateDiagram-v2`.
 ///
 /// Mermaid cannot draw transitions between states nested in different composite states,
-/// so the groups are colour classes (`classDef`), one per [`Group`], rather than boxes.
+/// so the groups are colour classes (`classDef`, one per [`Group`]) rather than boxes.
 pub fn mermaid() -> String {
     let mut out = String::from("stateDiagram-v2\n    direction LR\n");
     for group in Group::ALL {
         let (fill, stroke) = group.colours();
-        let _ = writeln!(out, "    classDef {} fill:{fill},stroke:{stroke},color:#111", group.id());
+        let _ = writeln!(
+            out,
+            "    classDef {} fill:{fill},stroke:{stroke},color:#111",
+            group.id()
+        );
     }
     let _ = writeln!(out, "    [*] --> {}", state_title(StateName::Idle));
     for edge in edges() {
@@ -273,9 +308,13 @@ pub fn mermaid() -> String {
         );
     }
     let _ = writeln!(out, "    {} --> [*]", state_title(StateName::Stopped));
-    for group in Group::ALL {
-        let states: Vec<String> = group.states().map(state_title).collect();
-        let _ = writeln!(out, "    class {} {}", states.join(", "), group.id());
+    for state in StateName::ALL {
+        let _ = writeln!(
+            out,
+            "    class {} {}",
+            state_title(state),
+            Group::of(state).id()
+        );
     }
     out
 }
@@ -299,7 +338,10 @@ pub fn dot() -> String {
         "    node [shape=box, style=\"rounded,filled\", fontname=\"{FONT}\", fontsize=18, \
          margin=\"0.2,0.1\", penwidth=1.5];"
     );
-    let _ = writeln!(out, "    edge [fontname=\"{FONT}\", fontsize=14, arrowsize=0.8, penwidth=1.2];");
+    let _ = writeln!(
+        out,
+        "    edge [fontname=\"{FONT}\", fontsize=14, arrowsize=0.8, penwidth=1.2];"
+    );
     let _ = writeln!(
         out,
         "    start [shape=circle, label=\"\", width=0.2, style=filled, fillcolor=black];"
@@ -313,11 +355,19 @@ pub fn dot() -> String {
              color=\"{stroke}\"; fontcolor=\"{stroke}\";",
             group.title(),
             // Every edge into Stopped comes from above: keep its title clear of them.
-            if group == Group::End { "b; labeljust=r; margin=14" } else { "t" },
+            if group == Group::End {
+                "b; labeljust=r; margin=14"
+            } else {
+                "t"
+            },
             group.background()
         );
         for state in group.states() {
-            let end = if Group::of(state) == Group::End { ", peripheries=2" } else { "" };
+            let end = if Group::of(state) == Group::End {
+                ", peripheries=2"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
                 "        {} [label=\"{}\", fillcolor=\"{fill}\", color=\"{stroke}\"{end}];",
@@ -390,17 +440,27 @@ mod tests {
         let edges = mermaid_edges(&mermaid());
         for row in TRANSITIONS {
             let (from, to) = (state_title(row.from), state_title(row.to));
-            assert!(has(&edges, &from, &to, row.trigger.name()), "missing {row:?}");
+            assert!(
+                has(&edges, &from, &to, row.trigger.name()),
+                "missing {row:?}"
+            );
         }
         let labels: usize = edges.iter().map(|(_, _, t)| t.len()).sum();
-        assert_eq!(labels, TRANSITIONS.len(), "an edge label names a trigger twice or a row that does not exist");
+        assert_eq!(
+            labels,
+            TRANSITIONS.len(),
+            "an edge label names a trigger twice or a row that does not exist"
+        );
     }
 
     #[test]
     fn every_row_is_an_edge_of_the_dot_diagram() {
         let edges = dot_edges(&dot());
         for row in TRANSITIONS {
-            assert!(has(&edges, row.from.name(), row.to.name(), row.trigger.name()), "missing {row:?}");
+            assert!(
+                has(&edges, row.from.name(), row.to.name(), row.trigger.name()),
+                "missing {row:?}"
+            );
         }
         let labels: usize = edges.iter().map(|(_, _, t)| t.len()).sum();
         assert_eq!(labels, TRANSITIONS.len());
@@ -412,18 +472,24 @@ mod tests {
         for state in StateName::ALL {
             let group = Group::of(state);
             let title = state_title(state);
-            let class_line = mermaid
-                .lines()
-                .find(|l| l.trim().starts_with("class ") && l.trim().ends_with(&format!(" {}", group.id())))
-                .unwrap_or_else(|| panic!("no class line for {group:?}"));
-            assert!(class_line.contains(&title), "{title} not in {class_line}");
-            assert!(dot.contains(&format!("{} [label=\"{title}\"", state.name())), "{title} not a DOT node");
+            let class_line = format!("    class {title} {}", group.id());
+            assert!(
+                mermaid.lines().any(|l| l == class_line),
+                "no `{class_line}`"
+            );
+            assert!(
+                dot.contains(&format!("{} [label=\"{title}\"", state.name())),
+                "{title} not a DOT node"
+            );
             let cluster = dot
                 .split(&format!("subgraph cluster_{} {{", group.id()))
                 .nth(1)
                 .and_then(|rest| rest.split("    }").next())
                 .unwrap_or_else(|| panic!("no cluster for {group:?}"));
-            assert!(cluster.contains(&format!("{} [label=", state.name())), "{title} not in its cluster");
+            assert!(
+                cluster.contains(&format!("{} [label=", state.name())),
+                "{title} not in its cluster"
+            );
         }
     }
 
@@ -431,7 +497,10 @@ mod tests {
     fn groups_partition_the_states() {
         let grouped: usize = Group::ALL.iter().map(|g| g.states().count()).sum();
         assert_eq!(grouped, StateName::ALL.len());
-        assert_eq!(Group::Online.states().collect::<Vec<_>>(), [StateName::Connecting, StateName::Open, StateName::Closing]);
+        assert_eq!(
+            Group::Online.states().collect::<Vec<_>>(),
+            [StateName::Connecting, StateName::Open, StateName::Closing]
+        );
     }
 
     #[test]
@@ -440,8 +509,22 @@ mod tests {
         let rows: usize = edges.iter().map(|e| e.triggers.len()).sum();
         assert_eq!(rows, TRANSITIONS.len());
         for (i, a) in edges.iter().enumerate() {
-            assert!(edges[i + 1..].iter().all(|b| (a.from, a.to) != (b.from, b.to)));
+            assert!(edges[i + 1..]
+                .iter()
+                .all(|b| (a.from, a.to) != (b.from, b.to)));
         }
+    }
+
+    #[test]
+    fn exits_and_entries_cover_every_row_once() {
+        let states = StateName::ALL.iter().copied();
+        let out: usize = states.clone().flat_map(exits).map(|(_, to)| to.len()).sum();
+        let into: usize = states.flat_map(entries).map(|(_, t)| t.len()).sum();
+        assert_eq!((out, into), (TRANSITIONS.len(), TRANSITIONS.len()));
+        assert!(exits(StateName::Stopped).is_empty());
+        assert!(entries(StateName::Stopped)
+            .iter()
+            .all(|(from, _)| *from != StateName::Stopped));
     }
 
     #[test]
@@ -449,7 +532,9 @@ mod tests {
         for state in StateName::ALL {
             let note = state_note(state);
             assert_eq!(note.state, state);
-            assert!(!note.waits_for.is_empty() && !note.timers.is_empty() && !note.left_by.is_empty());
+            assert!(
+                !note.waits_for.is_empty() && !note.timers.is_empty() && !note.left_by.is_empty()
+            );
         }
         for row in TRANSITIONS {
             assert!(!trigger_note(row.trigger).is_empty());

@@ -1,6 +1,8 @@
-//! Issue scenarios 9–11: a server that never answers pings is dead after ping interval
-//! + pong timeout; a TCP reset mid-stream interrupts the request (sent and started) and
+//! Issue scenarios 9–11: a server that never answers pings is dead after the ping
+//! interval plus the pong timeout; a TCP reset mid-stream interrupts the request (sent and started) and
 //! reconnects; an unknown TLS certificate stops without falling back.
+
+#![cfg(feature = "testkit")]
 
 mod driver_support;
 
@@ -33,7 +35,9 @@ async fn a_server_that_never_answers_pings_is_dead_and_redialed() {
     let dead_after = config.heartbeat.ping_interval.unwrap() + config.heartbeat.pong_timeout;
     let (client, mut events) = spawn(builder(&ws, &cert, config));
     let seen = until_kind(&mut events, "closed").await;
-    let Some(Event::Closed { failure }) = seen.last() else { unreachable!() };
+    let Some(Event::Closed { failure }) = seen.last() else {
+        unreachable!()
+    };
     assert!(failure.to_string().contains("no pong"), "{failure}");
     assert_eq!(failure.code(), Some(1006));
     until(&mut events, |e| matches!(e, Event::Connected { .. })).await;
@@ -48,7 +52,11 @@ async fn a_reset_mid_stream_reports_the_request_sent_and_started_then_reconnects
     let ws = WsServer::start(move |c| {
         if c.index == 1 {
             // Wait for the request, answer one delta, then reset.
-            Behavior::Accept(vec![Act::Wait(Duration::from_millis(100)), Act::Text(delta.into()), Act::Reset])
+            Behavior::Accept(vec![
+                Act::Wait(Duration::from_millis(100)),
+                Act::Text(delta.into()),
+                Act::Reset,
+            ])
         } else {
             healthy()
         }
@@ -62,14 +70,21 @@ async fn a_reset_mid_stream_reports_the_request_sent_and_started_then_reconnects
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_ref().unwrap().as_text(), Some(delta));
     match &items[1] {
-        Err(RequestError::Interrupted { sent, response_started, .. }) => {
+        Err(RequestError::Interrupted {
+            sent,
+            response_started,
+            ..
+        }) => {
             assert!(*sent && *response_started, "{:?}", items[1]);
         }
         other => panic!("expected an interruption, got {other:?}"),
     }
     // The delta made the first connection stable, so the redial is attempt 1 again.
     for _ in 0..2 {
-        until(&mut events, |e| matches!(e, Event::Connected { attempt: 1, .. })).await;
+        until(&mut events, |e| {
+            matches!(e, Event::Connected { attempt: 1, .. })
+        })
+        .await;
     }
     assert_eq!(ws.connections(), 2);
     client.close().await;
@@ -81,7 +96,9 @@ async fn an_unknown_certificate_stops_without_falling_back() {
     let ws = WsServer::start_tls(&cert, |_| healthy()).await.unwrap();
     let sse = SseServer::start(&cert, echo_responder).await.unwrap();
     // The client does not trust the test certificate.
-    let b = Client::builder(ws.url()).config(fast_default()).fallback_url(sse.url());
+    let b = Client::builder(ws.url())
+        .config(fast_default())
+        .fallback_url(sse.url());
     let (client, mut events) = spawn(b);
     let seen = until_kind(&mut events, "gave_up").await;
     assert_eq!(count(&seen, "fell_back"), 0);

@@ -1,6 +1,8 @@
 //! The driver over an in-memory peer (the fuzz target `hostile_server` uses the same
 //! path): every ending is a defined state with a cause.
 
+#![cfg(feature = "testkit")]
+
 use std::time::Duration;
 
 use futures_lite::StreamExt;

@@ -2,6 +2,8 @@
 //! the request completes over HTTPS, and the cause names 1008; under codex-compat six
 //! dials before the fallback.
 
+#![cfg(feature = "testkit")]
+
 mod driver_support;
 
 use std::time::Duration;
@@ -42,8 +44,14 @@ async fn default_policy_one_dial_then_the_request_completes_over_https() {
     assert_eq!(dials, 1);
     assert_eq!(count(&events, "dial"), 1);
     let cause = cause_of(&events, "fell_back");
-    assert!(cause.contains("1008 (policy violation), empty reason"), "{cause}");
-    assert!(cause.contains("policy violations are not retried"), "{cause}");
+    assert!(
+        cause.contains("1008 (policy violation), empty reason"),
+        "{cause}"
+    );
+    assert!(
+        cause.contains("policy violations are not retried"),
+        "{cause}"
+    );
     assert_eq!(posts, 1);
     let last = items.last().and_then(|m| m.as_text()).unwrap();
     assert!(last.contains("response.completed"), "{items:?}");
@@ -61,5 +69,9 @@ async fn codex_compat_dials_six_times_then_falls_back() {
     assert!(cause.contains("1008"), "{cause}");
     assert!(cause.contains("6 of 6 dials failed"), "{cause}");
     assert_eq!(posts, 1);
-    assert!(items.last().and_then(|m| m.as_text()).unwrap().contains("response.completed"));
+    assert!(items
+        .last()
+        .and_then(|m| m.as_text())
+        .unwrap()
+        .contains("response.completed"));
 }

@@ -1,6 +1,8 @@
 //! Issue scenario 14: messages sent while reconnecting arrive after the reconnect, in
 //! order; a full queue rejects `send` at once; what is left at the end is handed back.
 
+#![cfg(feature = "testkit")]
+
 mod driver_support;
 
 use driver_support::*;

@@ -1,11 +1,12 @@
 //! Issue scenarios 12–13: the quiet re-probe returns to WebSockets after the cooldown;
 //! and what tungstenite hands over for a received 1014 versus what redial reports.
 
+#![cfg(feature = "testkit")]
+
 mod driver_support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
 
 use driver_support::*;
 use redial::core::StateName;
@@ -21,7 +22,10 @@ async fn websockets_come_back_after_the_cooldown() {
         if h.load(Ordering::SeqCst) {
             Behavior::Accept(vec![Act::Text("welcome back".into()), Act::Hold])
         } else {
-            Behavior::Accept(vec![Act::Close { code: Some(1008), reason: "not now".into() }])
+            Behavior::Accept(vec![Act::Close {
+                code: Some(1008),
+                reason: "not now".into(),
+            }])
         }
     })
     .await
@@ -34,7 +38,9 @@ async fn websockets_come_back_after_the_cooldown() {
     until_kind(&mut events, "fell_back").await;
     healthy.store(true, Ordering::SeqCst);
     let seen = until_kind(&mut events, "recovered").await;
-    assert!(seen.iter().any(|e| matches!(e, Event::Dial { probe: true, .. })));
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, Event::Dial { probe: true, .. })));
     let t = ws.accept_times();
     assert_eq!(t.len(), 2);
     assert!(t[1] - t[0] >= cooldown, "{:?}", t[1] - t[0]);
@@ -49,7 +55,10 @@ async fn websockets_come_back_after_the_cooldown() {
 async fn a_received_1014_is_reported_raw_and_retried() {
     let ws = WsServer::start(|c| {
         if c.index == 1 {
-            Behavior::Accept(vec![Act::Close { code: Some(1014), reason: "upstream down".into() }])
+            Behavior::Accept(vec![Act::Close {
+                code: Some(1014),
+                reason: "upstream down".into(),
+            }])
         } else {
             Behavior::Accept(vec![Act::Text("ok".into()), Act::Hold])
         }

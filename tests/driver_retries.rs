@@ -1,6 +1,8 @@
 //! Issue scenarios 2–4: accept-then-1001 loops stop at max_attempts then fall back; 1012
 //! reconnects after the restart window; 1013 backs off longer than 1001.
 
+#![cfg(feature = "testkit")]
+
 mod driver_support;
 
 use std::time::Duration;
@@ -20,7 +22,9 @@ fn close(code: u16) -> Act {
 #[async_std::test]
 async fn accept_then_1001_stops_at_max_attempts_then_falls_back() {
     let cert = TestCert::localhost();
-    let ws = WsServer::start(|_| Behavior::Accept(vec![close(1001)])).await.unwrap();
+    let ws = WsServer::start(|_| Behavior::Accept(vec![close(1001)]))
+        .await
+        .unwrap();
     let sse = SseServer::start(&cert, echo_responder).await.unwrap();
     let config = fast_default();
     let max = config.budget.max_attempts as usize;
@@ -30,7 +34,10 @@ async fn accept_then_1001_stops_at_max_attempts_then_falls_back() {
     assert_eq!(count(&seen, "dial"), max);
     assert_eq!(count(&seen, "retry"), max - 1);
     let cause = cause_of(&seen, "fell_back");
-    assert!(cause.contains(&format!("{max} of {max} dials failed")), "{cause}");
+    assert!(
+        cause.contains(&format!("{max} of {max} dials failed")),
+        "{cause}"
+    );
     assert!(cause.contains("1001 (going away)"), "{cause}");
     client.close().await;
 }
@@ -51,13 +58,19 @@ async fn service_restart_reconnects_after_the_restart_window() {
     let window = config.delays.restart_min..=config.delays.restart_max;
     let (client, mut events) = spawn(builder(&ws, &cert, config));
     let seen = until(&mut events, |e| matches!(e, Event::RetryScheduled { .. })).await;
-    let Some(Event::RetryScheduled { delay, .. }) = seen.last() else { unreachable!() };
+    let Some(Event::RetryScheduled { delay, .. }) = seen.last() else {
+        unreachable!()
+    };
     assert!(window.contains(delay), "{delay:?}");
     let closed_at = ws.accept_times()[0];
     until(&mut events, |e| matches!(e, Event::Stable { .. })).await;
     let times = ws.accept_times();
     assert_eq!(times.len(), 2);
-    assert!(times[1] - closed_at >= *window.start(), "{:?}", times[1] - closed_at);
+    assert!(
+        times[1] - closed_at >= *window.start(),
+        "{:?}",
+        times[1] - closed_at
+    );
     assert_eq!(client.state(), StateName::Open);
     client.close().await;
 }

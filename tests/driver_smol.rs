@@ -1,5 +1,7 @@
 //! The driver runs under smol as well as async-std: an echo round trip.
 
+#![cfg(feature = "testkit")]
+
 mod driver_support;
 
 use std::time::Duration;
@@ -12,7 +14,9 @@ use redial::testkit::{Act, Behavior, TestCert, WsServer};
 #[test]
 fn echo_round_trip_under_smol() {
     smol::block_on(async {
-        let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo])).await.unwrap();
+        let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+            .await
+            .unwrap();
         let cert = TestCert::localhost();
         let (client, driver) = builder(&ws, &cert, fast_default()).build().unwrap();
         smol::spawn(driver.run()).detach();
@@ -27,7 +31,13 @@ fn echo_round_trip_under_smol() {
             v
         })
         .await;
-        assert_eq!(got, [Message::from("ping over smol"), Message::Binary(vec![0, 1, 2, 255])]);
+        assert_eq!(
+            got,
+            [
+                Message::from("ping over smol"),
+                Message::Binary(vec![0, 1, 2, 255])
+            ]
+        );
         within(Duration::from_secs(5), "close", client.close()).await;
     });
 }

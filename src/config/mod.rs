@@ -23,10 +23,12 @@
 //! assert_eq!(err.field(), Some("backoff.cap"));
 //! ```
 
+mod commented;
 pub(crate) mod optional_duration;
 mod presets;
 mod validate;
 
+pub use commented::to_commented_toml;
 pub use presets::Preset;
 pub use validate::{CodeRange, ConfigError, Policy};
 

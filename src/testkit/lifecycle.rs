@@ -12,7 +12,9 @@ use futures_lite::future;
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide other failures).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Binds `127.0.0.1` on a free port.

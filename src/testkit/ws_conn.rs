@@ -31,7 +31,7 @@ pub(crate) struct Conn {
 /// How the upgrade went.
 enum Upgrade<S> {
     /// 101 sent; play these acts.
-    Accepted(WebSocketStream<Gated<S>>, Vec<Act>),
+    Accepted(Box<WebSocketStream<Gated<S>>>, Vec<Act>),
     /// Rejected, or the request was not a valid upgrade: nothing more to do.
     Failed,
     /// The script asked to stall or reset: the answer was held back.
@@ -45,7 +45,7 @@ impl Conn {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         match self.upgrade(stream).await {
-            Upgrade::Accepted(ws, acts) => self.play(ws, acts).await,
+            Upgrade::Accepted(ws, acts) => self.play(*ws, acts).await,
             Upgrade::Failed => {}
             Upgrade::Held(Behavior::ResetBeforeUpgrade) => reset(&self.raw),
             Upgrade::Held(_) => discard_until_eof(&self.raw).await,
@@ -53,6 +53,8 @@ impl Conn {
     }
 
     /// Reads the upgrade request, asks the script, answers (or holds the answer back).
+    // The callback's error type is tungstenite's `ErrorResponse`, large or not.
+    #[allow(clippy::result_large_err)]
     async fn upgrade<S>(&self, stream: S) -> Upgrade<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -83,10 +85,13 @@ impl Conn {
                 }
             }
         };
-        let gated = Gated { inner: stream, shut: gate };
+        let gated = Gated {
+            inner: stream,
+            shut: gate,
+        };
         let handshake = async {
             match async_tungstenite::accept_hdr_async(gated, callback).await {
-                Ok(ws) => Upgrade::Accepted(ws, lock(&acts).take().unwrap_or_default()),
+                Ok(ws) => Upgrade::Accepted(Box::new(ws), lock(&acts).take().unwrap_or_default()),
                 Err(_) => Upgrade::Failed,
             }
         };
@@ -132,9 +137,10 @@ impl Conn {
                 Act::Respond(respond) => {
                     return self
                         .read_loop(&mut ws, |m| match m {
-                            Message::Text(text) => {
-                                respond(text.as_str()).into_iter().map(Message::text).collect()
-                            }
+                            Message::Text(text) => respond(text.as_str())
+                                .into_iter()
+                                .map(Message::text)
+                                .collect(),
                             _ => Vec::new(),
                         })
                         .await;
@@ -169,6 +175,13 @@ impl Conn {
             let received = match &message {
                 Message::Text(text) => Received::Text(text.as_str().to_owned()),
                 Message::Binary(data) => Received::Binary(data.to_vec()),
+                Message::Close(frame) => {
+                    let frame = frame.as_ref();
+                    let close = frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                    lock(&self.record.closes).push((self.index, close));
+                    self.record.changes.notify();
+                    continue;
+                }
                 _ => continue,
             };
             lock(&self.record.received).push((self.index, received));

@@ -131,6 +131,9 @@ pub enum Received {
 /// The script: a behavior for each connection.
 pub(crate) type Script = Arc<dyn Fn(&ConnInfo) -> Behavior + Send + Sync>;
 
+/// A received close frame: `Some((code, reason))`, or `None` without status code.
+pub(crate) type CloseSeen = Option<(u16, String)>;
+
 /// What the server records, shared with its tasks.
 #[derive(Default)]
 pub(crate) struct Record {
@@ -138,6 +141,7 @@ pub(crate) struct Record {
     pub(crate) upgrades: AtomicUsize,
     pub(crate) ended: AtomicUsize,
     pub(crate) received: Mutex<Vec<(usize, Received)>>,
+    pub(crate) closes: Mutex<Vec<(usize, CloseSeen)>>,
     pub(crate) accept_times: Mutex<Vec<Instant>>,
     pub(crate) changes: Changes,
 }
@@ -266,13 +270,23 @@ impl WsServer {
         lock(&self.record.received).clone()
     }
 
+    /// Every close frame the server received while reading, in order, with the
+    /// connection index: `Some((code, reason))`, or `None` for a close frame without
+    /// status code. The code is as tungstenite reports it: a code that must not be on
+    /// the wire (1005, 1014, 1015, < 1000, 1016–2999, ≥ 5000, …) reads as 1002 with the
+    /// reason "Protocol violation". Acts that do not read ([`Act::Mute`], [`Act::Wait`])
+    /// see no close frame.
+    pub fn closes_received(&self) -> Vec<(usize, Option<(u16, String)>)> {
+        lock(&self.record.closes).clone()
+    }
+
     /// When each TCP connection was accepted, in accept order.
     pub fn accept_times(&self) -> Vec<Instant> {
         lock(&self.record.accept_times).clone()
     }
 
     /// Waits until `check(self)` is true, re-checking after every change the server
-    /// records (connection, upgrade, message, end). No timeout: wrap it in one.
+    /// records (connection, upgrade, message, close frame, end). No timeout: wrap it in one.
     pub async fn wait_for(&self, check: impl Fn(&WsServer) -> bool) {
         self.record.changes.wait_until(|| check(self)).await;
     }
@@ -285,6 +299,11 @@ impl WsServer {
     /// Waits until at least `n` data messages have been received.
     pub async fn wait_received(&self, n: usize) {
         self.wait_for(|s| s.record_len() >= n).await;
+    }
+
+    /// Waits until at least `n` close frames have been received.
+    pub async fn wait_closes(&self, n: usize) {
+        self.wait_for(|s| lock(&s.record.closes).len() >= n).await;
     }
 
     /// Waits until at least `n` connections have ended.

@@ -81,7 +81,11 @@ pub async fn until(events: &mut Events, stop: impl Fn(&Event) -> bool) -> Vec<Ev
 
 /// Collect events until the client enters `state`.
 pub async fn until_state(events: &mut Events, state: StateName) -> Vec<Event> {
-    until(events, |e| matches!(e, Event::StateChanged { to, .. } if *to == state)).await
+    until(
+        events,
+        |e| matches!(e, Event::StateChanged { to, .. } if *to == state),
+    )
+    .await
 }
 
 /// Count events of a kind (`Event::kind()`).
@@ -94,7 +98,11 @@ pub fn cause_of(events: &[Event], kind: &str) -> String {
     events
         .iter()
         .filter(|e| e.kind() == kind)
-        .find_map(|e| e.to_json(Duration::ZERO)["cause"].as_str().map(String::from))
+        .find_map(|e| {
+            e.to_json(Duration::ZERO)["cause"]
+                .as_str()
+                .map(String::from)
+        })
         .unwrap_or_else(|| panic!("no {kind} event with a cause in {events:#?}"))
 }
 

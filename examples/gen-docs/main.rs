@@ -1,0 +1,246 @@
+//! Write the generated docs in `docs/` from the code: `cargo run --example gen-docs`.
+//!
+//! `docs/state-machine.md` comes from the transition table and `redial::diagram`;
+//! `docs/close-codes.md` and `docs/handshake.md` from calling the policy
+//! (`classify_close`, `classify_status`, `classify_dial_failure`, `decide`) under every
+//! preset; `docs/invariants.md` from ARCHITECTURE.md's invariants and the property tests
+//! in `tests/prop_core_model.rs`. `-- --dot` prints the Graphviz source instead, which
+//! `scripts/gen-docs` renders to `docs/state-machine.svg`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use redial::core::{StateName, TRANSITIONS};
+use redial::diagram::{self, Group};
+
+mod policy_tables;
+
+use policy_tables::{close_codes_md, handshake_md, Table};
+
+const HEADER: &str = "<!-- Generated from the code by `cargo run --example gen-docs` \
+(`scripts/gen-docs`). Do not edit: `scripts/check-docs` fails when this file differs \
+from what the code generates. -->";
+
+fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "--dot") {
+        print!("{}", diagram::dot());
+        return ExitCode::SUCCESS;
+    }
+    match write_docs(Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gen-docs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_docs(root: &Path) -> Result<(), String> {
+    let docs = [
+        ("state-machine.md", state_machine_md()),
+        ("close-codes.md", close_codes_md()),
+        ("handshake.md", handshake_md()),
+        ("invariants.md", invariants_md(root)?),
+    ];
+    let dir = root.join("docs");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, text) in docs {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- state machine
+
+fn state_machine_md() -> String {
+    let mut md = format!("{HEADER}\n\n# State machine\n\n");
+    md.push_str(
+        "Every state and transition of the sans-IO core (`redial::core`), drawn from the \
+         transition table `redial::core::TRANSITIONS` by `redial::diagram`. The core checks \
+         every transition it makes against this table, and the property tests prove every \
+         row reachable. One edge stands for every row with the same two states; its label \
+         lists their triggers.\n\n",
+    );
+    md.push_str("![state machine](state-machine.svg)\n\n");
+    md.push_str("The same diagram in Mermaid (states coloured by group):\n\n");
+    let _ = writeln!(md, "```mermaid\n{}```\n", diagram::mermaid());
+    let mut table = Table::new(&["group", "states"], &[]);
+    for group in Group::ALL {
+        table.row(vec![
+            group.title().into(),
+            list(group.states().map(diagram::state_title), false, ""),
+        ]);
+    }
+    let rows = TRANSITIONS.len();
+    let _ = write!(
+        md,
+        "{}\n## Transitions\n\n{rows} rows, in table order.\n\n",
+        table.0
+    );
+    let mut table = Table::new(&["from", "trigger", "to"], &[]);
+    for row in TRANSITIONS {
+        let (from, to) = (diagram::state_title(row.from), diagram::state_title(row.to));
+        table.row(vec![from, format!("`{}`", row.trigger), to]);
+    }
+    let _ = write!(md, "{}\n## Triggers\n\n", table.0);
+    let mut triggers: Vec<_> = TRANSITIONS.iter().map(|r| r.trigger).collect();
+    triggers.sort();
+    triggers.dedup();
+    let mut table = Table::new(&["trigger", "what happened"], &[]);
+    for trigger in triggers {
+        table.row(vec![
+            format!("`{trigger}`"),
+            diagram::trigger_note(trigger).into(),
+        ]);
+    }
+    md.push_str(&table.0);
+    md.push_str("\n## States\n");
+    for state in StateName::ALL {
+        let note = diagram::state_note(state);
+        let _ = write!(
+            md,
+            "\n### {} ({}, `{}`)\n\n{}\n\n**Timers.** {}\n\n**Left by.** {}\n\n",
+            diagram::state_title(state),
+            Group::of(state).title(),
+            state.name(),
+            note.waits_for,
+            note.timers,
+            note.left_by
+        );
+        let _ = writeln!(md, "- Entered from: {}", neighbours(state, true));
+        let _ = writeln!(md, "- Exits: {}", neighbours(state, false));
+    }
+    md
+}
+
+/// The ways into or out of `state`, from the transition table.
+fn neighbours(state: StateName, incoming: bool) -> String {
+    let title = diagram::state_title;
+    let mut parts: Vec<String> = match incoming {
+        true => diagram::entries(state)
+            .into_iter()
+            .map(|(from, triggers)| format!("{} ({})", title(from), list(triggers, true, "")))
+            .collect(),
+        false => diagram::exits(state)
+            .into_iter()
+            .map(|(t, to)| format!("`{t}` → {}", list(to.into_iter().map(title), false, "")))
+            .collect(),
+    };
+    if incoming && state == StateName::Idle {
+        parts.insert(0, "the start (a new core is Idle)".into());
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+// ---------------------------------------------------------------- invariants
+
+const MODEL: &str = "core_follows_the_model_and_keeps_its_invariants";
+const TABLES: &str = "one_step_classification_matches_the_tables";
+const ROWS: &str = "every_transition_row_is_reached";
+
+/// ARCHITECTURE.md's invariants, and the property tests in `tests/prop_core_model.rs`
+/// that check them. Every name is checked against that file when the docs are generated.
+#[rustfmt::skip]
+const INVARIANTS: [(&str, &[&str]); 9] = [
+    ("The core never panics, whatever inputs arrive in whatever state and order.", &[MODEL, TABLES]),
+    ("Dials between two stable connections never exceed `max_attempts`.", &[MODEL]),
+    ("No retry over WebSockets after a `policy` or `protocol` class close; FellBack or Stopped \
+      follows directly.", &[MODEL, TABLES]),
+    ("Every backoff delay lies in `[0, cap]` (or the class minimum), and `Retry-After` is \
+      honoured up to `max_retry_after`.", &[MODEL]),
+    ("`poll_timeout()` is never in the past relative to the last `now` handed in, and the core \
+      asks for at most one live socket at a time.", &[MODEL]),
+    ("After `Stopped`, no output other than observer events is produced.", &[MODEL]),
+    ("Every transition the core makes is a row of the documented transition table; every row \
+      is reachable.", &[MODEL, ROWS]),
+    ("Same seed and inputs give the same outputs (determinism).", &[MODEL]),
+    ("A message given to `send` ends written or handed back: never dropped.", &[]),
+];
+
+/// `items` joined by commas, each in a code span when `tick`; `none` when there are none.
+fn list<T: std::fmt::Display>(
+    items: impl IntoIterator<Item = T>,
+    tick: bool,
+    none: &str,
+) -> String {
+    let q = if tick { "`" } else { "" };
+    let items: Vec<String> = items.into_iter().map(|i| format!("{q}{i}{q}")).collect();
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn invariants_md(root: &Path) -> Result<String, String> {
+    let tests = "tests/prop_core_model.rs";
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
+    let source = read(tests);
+    let mut helpers: Vec<String> = std::fs::read_dir(root.join("tests/prop_model"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some(format!(
+                "tests/prop_model/{}",
+                e.ok()?.file_name().to_str()?
+            ))
+        })
+        .filter(|name| name.ends_with(".rs"))
+        .collect();
+    helpers.sort();
+    helpers.insert(0, tests.to_string());
+    let sources: Vec<(String, String)> = helpers
+        .into_iter()
+        .map(|f| (read(&f), f))
+        .map(|(t, f)| (f, t))
+        .collect();
+    let mut md = format!("{HEADER}\n\n# Invariants\n\n");
+    md.push_str(
+        "ARCHITECTURE.md's invariants of the core, the property tests that check them \
+         (`tests/prop_core_model.rs`, which drives the real core beside a reference model), \
+         and the files whose checks fail with the invariant's number, as in `\"(3) …\"`. \
+         The fuzz assertion column is filled in with the fuzz targets.\n\n",
+    );
+    let columns = [
+        "#",
+        "invariant",
+        "property tests",
+        "checked in",
+        "fuzz assertion",
+    ];
+    let mut table = Table::new(&columns, &[]);
+    for (i, (text, names)) in INVARIANTS.iter().enumerate() {
+        let n = i + 1;
+        if let Some(name) = names
+            .iter()
+            .find(|name| !source.contains(&format!("fn {name}(")))
+        {
+            return Err(format!(
+                "{tests} has no test `fn {name}(`, which invariant {n} names in \
+                 examples/gen-docs.rs (INVARIANTS): update the name there"
+            ));
+        }
+        let tag = format!("\"({n}) ");
+        let files = sources
+            .iter()
+            .filter(|(_, t)| t.contains(&tag))
+            .map(|(f, _)| f);
+        let none = "none yet: the send queue lives in the driver, outside the core's model";
+        table.row(vec![
+            n.to_string(),
+            text.to_string(),
+            list(names.iter(), true, none),
+            list(files, true, "—"),
+            "added with the fuzz targets (issue 5)".to_string(),
+        ]);
+    }
+    md.push_str(&table.0);
+    Ok(md)
+}

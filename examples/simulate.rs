@@ -49,7 +49,11 @@ fn main() -> ExitCode {
         }
     }
     let state = sim.core().state();
-    let cause = sim.core().last_cause().map(|c| c.to_string()).unwrap_or_default();
+    let cause = sim
+        .core()
+        .last_cause()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     if args.json {
         let line = json!({
             "t_ms": sim.elapsed().as_millis() as u64,

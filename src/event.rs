@@ -241,8 +241,16 @@ impl std::fmt::Display for Event {
                 after_upgrade,
                 by_message,
             } => {
-                let by = if *by_message { "a server message" } else { "min_uptime" };
-                write!(f, "connection stable after {} ({by}): budget reset", d(*after_upgrade))
+                let by = if *by_message {
+                    "a server message"
+                } else {
+                    "min_uptime"
+                };
+                write!(
+                    f,
+                    "connection stable after {} ({by}): budget reset",
+                    d(*after_upgrade)
+                )
             }
             Event::Closed { failure } | Event::HandshakeFailed { failure } => {
                 write!(f, "{failure} [class {}]", failure.class())

@@ -44,11 +44,7 @@ async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refus
         ws.wait_received(5),
     )
     .await;
-    let got: Vec<_> = ws
-        .received()
-        .into_iter()
-        .map(|(conn, m)| (conn, m))
-        .collect();
+    let got = ws.received();
     let want: Vec<_> = (0..5)
         .map(|i| (2, Received::Text(format!("m{i}"))))
         .collect();

@@ -27,7 +27,10 @@ fn accept_then_1001_stops_at_max_attempts_then_falls_back() {
             assert_eq!(dial_times(&sim).len() as u32, max, "max {max}");
             assert_eq!(sim.core().state(), StateName::FellBack);
             let cause = sim.core().last_cause().unwrap().to_string();
-            assert!(cause.contains(&format!("{max} of {max} dials failed")), "{cause}");
+            assert!(
+                cause.contains(&format!("{max} of {max} dials failed")),
+                "{cause}"
+            );
             assert!(cause.contains("1001 (going away)"), "{cause}");
         }
     }
@@ -41,7 +44,10 @@ fn without_a_fallback_the_loop_stops_with_the_last_cause() {
     assert_eq!(dial_times(&sim).len(), 5);
     assert_eq!(sim.core().state(), StateName::Stopped);
     let cause = sim.core().last_cause().unwrap().to_string();
-    assert!(cause.contains("no fallback is available: stopping"), "{cause}");
+    assert!(
+        cause.contains("no fallback is available: stopping"),
+        "{cause}"
+    );
 }
 
 #[test]

@@ -26,7 +26,10 @@ fn silence_after_a_ping_is_a_dead_connection() {
     let connected = Duration::from_millis(2);
     assert_eq!(t, connected + interval + pong);
     assert!(cause.contains("no pong"), "{cause}");
-    assert!(sim.trace().iter().any(|(_, o)| *o == Output::DropConnection));
+    assert!(sim
+        .trace()
+        .iter()
+        .any(|(_, o)| *o == Output::DropConnection));
 }
 
 #[test]
@@ -35,7 +38,11 @@ fn answered_pings_keep_the_connection() {
         Connect::Accept(vec![Step::Message])
     });
     sim.run_for(Duration::from_secs(600));
-    let pings = sim.trace().iter().filter(|(_, o)| *o == Output::SendPing).count();
+    let pings = sim
+        .trace()
+        .iter()
+        .filter(|(_, o)| *o == Output::SendPing)
+        .count();
     assert!(pings >= 25, "{pings}");
     assert!(!sim.events().any(|(_, e)| matches!(e, Event::Closed { .. })));
 }

@@ -49,7 +49,10 @@ fn two_401s_stop_without_a_third_dial() {
     assert_eq!(sim.core().state(), StateName::Stopped);
     let cause = sim.core().last_cause().unwrap().to_string();
     assert!(cause.contains("HTTP 401"), "{cause}");
-    assert!(cause.contains("still unauthorized after re-authenticating"), "{cause}");
+    assert!(
+        cause.contains("still unauthorized after re-authenticating"),
+        "{cause}"
+    );
 }
 
 #[test]

@@ -24,7 +24,9 @@ fn a_quiet_probe_after_the_cooldown_recovers() {
     let p = probes(&sim);
     assert_eq!(p.len(), 1);
     assert!(p[0] >= Duration::from_secs(300) && p[0] < Duration::from_secs(301));
-    assert!(sim.events().any(|(_, e)| matches!(e, Event::Recovered { .. })));
+    assert!(sim
+        .events()
+        .any(|(_, e)| matches!(e, Event::Recovered { .. })));
     assert!(sim.trace().iter().any(|(_, o)| *o == Output::StopFallback));
     assert_eq!(sim.core().state(), StateName::Open);
 }
@@ -51,7 +53,10 @@ fn a_relapse_after_recovery_doubles_the_wait() {
     c.fallback.reprobe_after = Some(Duration::from_secs(60));
     // Probes connect, then are closed with 1008 before becoming stable.
     let mut sim = Sim::new(policy(c), 3, |_| {
-        Connect::Accept(vec![Step::Wait(Duration::from_millis(3)), Step::close(1008, "")])
+        Connect::Accept(vec![
+            Step::Wait(Duration::from_millis(3)),
+            Step::close(1008, ""),
+        ])
     });
     sim.run_for(Duration::from_secs(1000));
     let p = probes(&sim);
@@ -71,5 +76,8 @@ fn forced_websocket_never_falls_back_and_forced_https_never_dials() {
     c.transport = Transport::Https;
     let sim = Scenario::Seed.run_with(c, 1);
     assert_eq!(sim.core().state(), StateName::FellBack);
-    assert!(sim.trace().iter().all(|(_, o)| !matches!(o, Output::Dial { .. })));
+    assert!(sim
+        .trace()
+        .iter()
+        .all(|(_, o)| !matches!(o, Output::Dial { .. })));
 }

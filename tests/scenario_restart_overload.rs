@@ -29,7 +29,10 @@ fn service_restart_reconnects_inside_the_window_then_stays() {
 fn first_delay(code: u16, seed: u64) -> Duration {
     let mut sim = Sim::new(policy(Preset::Default.config()), seed, move |d| {
         if d.index == 1 {
-            Connect::Accept(vec![Step::Wait(Duration::from_millis(5)), Step::close(code, "")])
+            Connect::Accept(vec![
+                Step::Wait(Duration::from_millis(5)),
+                Step::close(code, ""),
+            ])
         } else {
             Connect::Accept(vec![Step::Message])
         }

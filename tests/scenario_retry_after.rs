@@ -46,7 +46,10 @@ fn a_long_retry_after_is_capped_by_max_retry_after() {
     let dials = dial_times(&sim);
     assert_eq!(dials.len(), 2);
     let gap = dials[1] - dials[0];
-    assert!(gap >= Duration::from_secs(30) && gap < Duration::from_secs(31), "{gap:?}");
+    assert!(
+        gap >= Duration::from_secs(30) && gap < Duration::from_secs(31),
+        "{gap:?}"
+    );
     let retry = sim
         .events()
         .find_map(|(_, e)| match e {

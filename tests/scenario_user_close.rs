@@ -25,7 +25,8 @@ impl Drive {
     fn input(&mut self, after: Duration, input: Input) -> &mut Drive {
         self.now += after;
         self.core.handle_input(self.now, input);
-        self.outputs.extend(std::iter::from_fn(|| self.core.poll_output()));
+        self.outputs
+            .extend(std::iter::from_fn(|| self.core.poll_output()));
         self
     }
 
@@ -100,9 +101,7 @@ fn assert_stopped_for_good(d: &mut Drive) {
             reason: vec![],
         },
         Input::ReauthDone { ok: true },
-        Input::FallbackFailed {
-            detail: "x".into(),
-        },
+        Input::FallbackFailed { detail: "x".into() },
         Input::Timeout,
     ];
     for input in noise {
@@ -129,10 +128,13 @@ fn user_close_in_every_state_ends_in_stopped_with_no_further_dial() {
                 reason: String::new()
             }));
             assert_eq!(d.core.state(), StateName::Closing);
-            d.input(ms(2), Input::PeerClosed {
-                code: Some(1000),
-                reason: vec![],
-            });
+            d.input(
+                ms(2),
+                Input::PeerClosed {
+                    code: Some(1000),
+                    reason: vec![],
+                },
+            );
         }
         if state == StateName::Closing {
             // A second close while closing changes nothing; the grace timer ends it.

@@ -7,7 +7,10 @@ use super::Config;
 
 /// Sections in file order, each with its comment.
 const SECTIONS: &[(&str, &str)] = &[
-    ("budget", "The retry budget: dials between two stable connections."),
+    (
+        "budget",
+        "The retry budget: dials between two stable connections.",
+    ),
     ("backoff", "The wait between dials."),
     (
         "delays",
@@ -153,7 +156,11 @@ const KEYS: &[(&str, &str, &str)] = &[
          reprobe_after).",
     ),
     ("queue", "max_messages", "Messages at most."),
-    ("queue", "max_bytes", "Bytes at most (payload sizes added up)."),
+    (
+        "queue",
+        "max_bytes",
+        "Bytes at most (payload sizes added up).",
+    ),
 ];
 
 /// The widest comment line before wrapping.
@@ -184,6 +191,7 @@ pub fn to_commented_toml(config: &Config) -> String {
         "redial reconnect policy. Durations are human (\"250ms\", \"30s\", \"5m\"); optional \
          ones also take \"none\". Unknown keys are refused.",
     );
+    out.push('\n');
     write_keys(&mut out, "", &table);
     for (section, doc) in SECTIONS {
         out.push('\n');
@@ -325,6 +333,9 @@ mod tests {
     fn an_absent_seed_is_a_commented_example() {
         let text = to_commented_toml(&Config::default());
         assert!(text.contains("# seed = 42"), "{text}");
-        assert!(text.contains("[close_codes]\n# \"4000-4099\" = \"stop\""), "{text}");
+        assert!(
+            text.contains("[close_codes]\n# \"4000-4099\" = \"stop\""),
+            "{text}"
+        );
     }
 }

@@ -97,7 +97,10 @@ impl Policy {
         durations.extend(optional.iter().filter_map(|(f, d)| d.map(|d| (*f, d))));
         for (field, d) in &durations {
             if *d > day {
-                return Err(invalid(field, format!("must be at most 1day, got {}", fmt(*d))));
+                return Err(invalid(
+                    field,
+                    format!("must be at most 1day, got {}", fmt(*d)),
+                ));
             }
         }
         for (field, d) in [
@@ -108,8 +111,12 @@ impl Policy {
             ("heartbeat.pong_timeout", c.heartbeat.pong_timeout),
         ]
         .into_iter()
-        .chain(optional.iter().filter(|(f, _)| *f != "backoff.cap").filter_map(|(f, d)| d.map(|d| (*f, d))))
-        {
+        .chain(
+            optional
+                .iter()
+                .filter(|(f, _)| *f != "backoff.cap")
+                .filter_map(|(f, d)| d.map(|d| (*f, d))),
+        ) {
             if d.is_zero() {
                 return Err(invalid(field, "must be longer than 0s"));
             }
@@ -123,7 +130,10 @@ impl Policy {
         if !(c.backoff.factor.is_finite() && c.backoff.factor >= 1.0) {
             return Err(invalid(
                 "backoff.factor",
-                format!("must be a finite number of at least 1, got {}", c.backoff.factor),
+                format!(
+                    "must be a finite number of at least 1, got {}",
+                    c.backoff.factor
+                ),
             ));
         }
         if let Some(cap) = c.backoff.cap {

@@ -3,9 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::policy::{
-    close_code_name, fmt_duration, Class, DelayBasis, DialFailure, Spent, Why,
-};
+use crate::policy::{close_code_name, fmt_duration, Class, DelayBasis, DialFailure, Spent, Why};
 
 /// The most bytes of a close reason the core keeps (the RFC 6455 limit is 123).
 pub const MAX_REASON_BYTES: usize = 123;

@@ -107,11 +107,23 @@ impl Machine {
         match input {
             Input::Start if self.policy.config().transport == Transport::Https => {
                 let fallback = self.new_fallback(ctx.now);
-                self.go(ctx, S::Idle, T::Start, Cause::ForcedFallback, State::fell_back(fallback))
+                self.go(
+                    ctx,
+                    S::Idle,
+                    T::Start,
+                    Cause::ForcedFallback,
+                    State::fell_back(fallback),
+                )
             }
             Input::Start => {
                 let dial = self.new_dial(ctx.now, false);
-                self.go(ctx, S::Idle, T::Start, Cause::Started, State::connecting(dial))
+                self.go(
+                    ctx,
+                    S::Idle,
+                    T::Start,
+                    Cause::Started,
+                    State::connecting(dial),
+                )
             }
             Input::UserClose => self.stop(ctx, S::Idle, T::UserClose, Cause::UserClose),
             _ => Handled,
@@ -124,8 +136,11 @@ impl Machine {
         match input {
             Input::Timeout if now >= dial.deadline => {
                 ctx.emit(Output::AbortDial);
-                let failure = self.dial_failure(now, dial, crate::policy::DialFailure::Timeout(dial.phase));
-                ctx.event(Event::HandshakeFailed { failure: failure.clone() });
+                let failure =
+                    self.dial_failure(now, dial, crate::policy::DialFailure::Timeout(dial.phase));
+                ctx.event(Event::HandshakeFailed {
+                    failure: failure.clone(),
+                });
                 self.fail(ctx, S::Connecting, T::DialTimeout, failure, false)
             }
             Input::DialProgress(DialPhase::Handshake) if dial.phase == DialPhase::Connect => {
@@ -134,14 +149,23 @@ impl Machine {
             }
             Input::DialSucceeded => {
                 let took = now.saturating_duration_since(dial.started);
-                ctx.event(Event::Connected { attempt: dial.attempt, probe: false, took });
+                ctx.event(Event::Connected {
+                    attempt: dial.attempt,
+                    probe: false,
+                    took,
+                });
                 let link = self.new_link(now, dial.attempt);
-                let cause = Cause::Connected { attempt: dial.attempt, took };
+                let cause = Cause::Connected {
+                    attempt: dial.attempt,
+                    took,
+                };
                 self.go(ctx, S::Connecting, T::DialOk, cause, State::open(link))
             }
             Input::DialFailed(f) => {
                 let failure = self.dial_failure(now, dial, f.clone());
-                ctx.event(Event::HandshakeFailed { failure: failure.clone() });
+                ctx.event(Event::HandshakeFailed {
+                    failure: failure.clone(),
+                });
                 self.fail(ctx, S::Connecting, T::DialFailed, failure, false)
             }
             Input::UserClose => {
@@ -154,7 +178,10 @@ impl Machine {
 
     #[action]
     fn enter_connecting(&mut self, ctx: &mut Ctx<'_>, dial: &mut Dial) {
-        ctx.emit(Output::Dial { attempt: dial.attempt, probe: false });
+        ctx.emit(Output::Dial {
+            attempt: dial.attempt,
+            probe: false,
+        });
         ctx.event(Event::Dial {
             attempt: dial.attempt,
             max_attempts: self.policy.max_attempts(),
@@ -175,14 +202,21 @@ impl Machine {
                     Heartbeat::AwaitPong { deadline } if now >= deadline => {
                         ctx.emit(Output::DropConnection);
                         let waited = self.policy.config().heartbeat.pong_timeout;
-                        let failure = Failure::PongTimeout { waited, after_upgrade: since };
-                        ctx.event(Event::Closed { failure: failure.clone() });
+                        let failure = Failure::PongTimeout {
+                            waited,
+                            after_upgrade: since,
+                        };
+                        ctx.event(Event::Closed {
+                            failure: failure.clone(),
+                        });
                         return self.fail(ctx, S::Open, T::PongTimeout, failure, link.stable);
                     }
                     Heartbeat::PingAt(at) if now >= at => {
                         ctx.emit(Output::SendPing);
                         let pong = self.policy.config().heartbeat.pong_timeout;
-                        link.heartbeat = Heartbeat::AwaitPong { deadline: after(now, pong) };
+                        link.heartbeat = Heartbeat::AwaitPong {
+                            deadline: after(now, pong),
+                        };
                     }
                     _ => {}
                 }
@@ -210,7 +244,9 @@ impl Machine {
                     after_upgrade: since,
                     received: link.received,
                 };
-                ctx.event(Event::Closed { failure: failure.clone() });
+                ctx.event(Event::Closed {
+                    failure: failure.clone(),
+                });
                 self.fail(ctx, S::Open, T::RecvClose, failure, link.stable)
             }
             Input::Dropped { detail } => {
@@ -219,14 +255,28 @@ impl Machine {
                     after_upgrade: since,
                     received: link.received,
                 };
-                ctx.event(Event::Closed { failure: failure.clone() });
+                ctx.event(Event::Closed {
+                    failure: failure.clone(),
+                });
                 self.fail(ctx, S::Open, T::Dropped, failure, link.stable)
             }
             Input::UserClose => {
-                ctx.emit(Output::SendClose { code: 1000, reason: String::new() });
+                ctx.emit(Output::SendClose {
+                    code: 1000,
+                    reason: String::new(),
+                });
                 let waited = self.policy.config().timeouts.close_grace;
-                let grace = Grace { deadline: after(now, waited), waited };
-                self.go(ctx, S::Open, T::UserClose, Cause::UserClose, State::closing(grace))
+                let grace = Grace {
+                    deadline: after(now, waited),
+                    waited,
+                };
+                self.go(
+                    ctx,
+                    S::Open,
+                    T::UserClose,
+                    Cause::UserClose,
+                    State::closing(grace),
+                )
             }
             _ => Handled,
         }
@@ -240,7 +290,9 @@ impl Machine {
             }
             Input::Timeout if ctx.now >= grace.deadline => {
                 ctx.emit(Output::DropConnection);
-                let cause = Cause::CloseGraceElapsed { waited: grace.waited };
+                let cause = Cause::CloseGraceElapsed {
+                    waited: grace.waited,
+                };
                 self.stop(ctx, S::Closing, T::CloseGraceElapsed, cause)
             }
             _ => Handled,
@@ -252,8 +304,16 @@ impl Machine {
         match input {
             Input::Timeout if ctx.now >= wait.until => {
                 let dial = self.new_dial(ctx.now, false);
-                let cause = Cause::BackoffElapsed { attempt: dial.attempt };
-                self.go(ctx, S::Backoff, T::BackoffElapsed, cause, State::connecting(dial))
+                let cause = Cause::BackoffElapsed {
+                    attempt: dial.attempt,
+                };
+                self.go(
+                    ctx,
+                    S::Backoff,
+                    T::BackoffElapsed,
+                    cause,
+                    State::connecting(dial),
+                )
             }
             Input::UserClose => self.stop(ctx, S::Backoff, T::UserClose, Cause::UserClose),
             _ => Handled,
@@ -266,11 +326,20 @@ impl Machine {
             Input::ReauthDone { ok: true } => {
                 let dial = self.new_dial(ctx.now, false);
                 let to = State::connecting(dial);
-                self.go(ctx, S::Reauthenticating, T::ReauthDone, Cause::Reauthenticated, to)
+                self.go(
+                    ctx,
+                    S::Reauthenticating,
+                    T::ReauthDone,
+                    Cause::Reauthenticated,
+                    to,
+                )
             }
-            Input::ReauthDone { ok: false } => {
-                self.stop(ctx, S::Reauthenticating, T::ReauthFailed, Cause::ReauthFailed)
-            }
+            Input::ReauthDone { ok: false } => self.stop(
+                ctx,
+                S::Reauthenticating,
+                T::ReauthFailed,
+                Cause::ReauthFailed,
+            ),
             Input::UserClose => self.stop(ctx, S::Reauthenticating, T::UserClose, Cause::UserClose),
             _ => Handled,
         }
@@ -282,7 +351,12 @@ impl Machine {
     }
 
     #[state(entry_action = "enter_fell_back")]
-    fn fell_back(&mut self, ctx: &mut Ctx<'_>, fallback: &mut Fallback, input: &Input) -> Outcome<State> {
+    fn fell_back(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        fallback: &mut Fallback,
+        input: &Input,
+    ) -> Outcome<State> {
         let now = ctx.now;
         match input {
             Input::Timeout => {
@@ -295,7 +369,10 @@ impl Machine {
                     }
                     None if fallback.reprobe_at.is_some_and(|at| now >= at) => {
                         let dial = self.new_dial(now, true);
-                        ctx.emit(Output::Dial { attempt: 0, probe: true });
+                        ctx.emit(Output::Dial {
+                            attempt: 0,
+                            probe: true,
+                        });
                         ctx.event(Event::Dial {
                             attempt: 0,
                             max_attempts: self.policy.max_attempts(),
@@ -308,7 +385,11 @@ impl Machine {
                 Handled
             }
             Input::DialProgress(DialPhase::Handshake) => {
-                if let Some(dial) = fallback.probe.as_mut().filter(|d| d.phase == DialPhase::Connect) {
+                if let Some(dial) = fallback
+                    .probe
+                    .as_mut()
+                    .filter(|d| d.phase == DialPhase::Connect)
+                {
                     self.advance(now, dial);
                 }
                 Handled
@@ -316,12 +397,22 @@ impl Machine {
             Input::DialSucceeded => match fallback.probe.take() {
                 Some(dial) => {
                     let took = now.saturating_duration_since(dial.started);
-                    ctx.event(Event::Connected { attempt: 0, probe: true, took });
+                    ctx.event(Event::Connected {
+                        attempt: 0,
+                        probe: true,
+                        took,
+                    });
                     let cause = Cause::Recovered {
                         after: now.saturating_duration_since(fallback.since),
                     };
                     let link = self.new_link(now, 0);
-                    let outcome = self.go(ctx, S::FellBack, T::ProbeOk, cause.clone(), State::open(link));
+                    let outcome = self.go(
+                        ctx,
+                        S::FellBack,
+                        T::ProbeOk,
+                        cause.clone(),
+                        State::open(link),
+                    );
                     ctx.emit(Output::StopFallback);
                     ctx.event(Event::Recovered { cause });
                     outcome
@@ -344,7 +435,9 @@ impl Machine {
                     ctx.emit(Output::AbortDial);
                 }
                 ctx.emit(Output::StopFallback);
-                let cause = Cause::FallbackFailed { detail: detail.clone() };
+                let cause = Cause::FallbackFailed {
+                    detail: detail.clone(),
+                };
                 self.stop(ctx, S::FellBack, T::FallbackFailed, cause)
             }
             Input::UserClose => {
@@ -375,20 +468,34 @@ impl Machine {
     #[action]
     fn enter_stopped(ctx: &mut Ctx<'_>, cause: &mut Cause) {
         if !matches!(cause, Cause::UserClose | Cause::CloseGraceElapsed { .. }) {
-            ctx.event(Event::GaveUp { cause: cause.clone() });
+            ctx.event(Event::GaveUp {
+                cause: cause.clone(),
+            });
         }
     }
 }
 
 impl Machine {
     /// The one place transitions happen: check the row, record the cause, tell observers.
-    fn go(&mut self, ctx: &mut Ctx<'_>, from: S, trigger: T, cause: Cause, to: State) -> Outcome<State> {
+    fn go(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: S,
+        trigger: T,
+        cause: Cause,
+        to: State,
+    ) -> Outcome<State> {
         let to_name = to.name();
         debug_assert!(
             is_documented(from, trigger, to_name),
             "undocumented transition {from} --{trigger}--> {to_name}"
         );
-        ctx.event(Event::StateChanged { from, to: to_name, trigger, cause: cause.clone() });
+        ctx.event(Event::StateChanged {
+            from,
+            to: to_name,
+            trigger,
+            cause: cause.clone(),
+        });
         self.last_cause = Some(cause);
         Transition(to)
     }
@@ -398,13 +505,22 @@ impl Machine {
     }
 
     /// Apply the policy to a failure of the dial or connection.
-    fn fail(&mut self, ctx: &mut Ctx<'_>, from: S, trigger: T, failure: Failure, was_stable: bool) -> Outcome<State> {
+    fn fail(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: S,
+        trigger: T,
+        failure: Failure,
+        was_stable: bool,
+    ) -> Outcome<State> {
         let now = ctx.now;
         let class = failure.class();
         let override_action = failure.code().and_then(|c| self.policy.override_for(c));
         let budget = Budget {
             dials: self.dials,
-            streak: self.streak_start.map_or(Duration::ZERO, |s| now.saturating_duration_since(s)),
+            streak: self
+                .streak_start
+                .map_or(Duration::ZERO, |s| now.saturating_duration_since(s)),
             reauth_used: self.reauth_used,
             was_stable,
         };
@@ -412,15 +528,36 @@ impl Machine {
             Failure::Dial { failure, .. } => failure.retry_after(),
             _ => None,
         };
-        let decision = decide(class, override_action, &budget, retry_after, &self.policy, &mut self.backoff);
+        let decision = decide(
+            class,
+            override_action,
+            &budget,
+            retry_after,
+            &self.policy,
+            &mut self.backoff,
+        );
         match decision {
             Decision::Retry { delay, basis } => {
                 let max_attempts = self.policy.max_attempts();
                 let next_attempt = self.dials + 1;
-                let cause = Cause::Retry { failure, delay, basis, next_attempt, max_attempts };
-                let wait = Wait { until: after(now, delay) };
+                let cause = Cause::Retry {
+                    failure,
+                    delay,
+                    basis,
+                    next_attempt,
+                    max_attempts,
+                };
+                let wait = Wait {
+                    until: after(now, delay),
+                };
                 let outcome = self.go(ctx, from, trigger, cause.clone(), State::backoff(wait));
-                ctx.event(Event::RetryScheduled { attempt: next_attempt, max_attempts, delay, class, cause });
+                ctx.event(Event::RetryScheduled {
+                    attempt: next_attempt,
+                    max_attempts,
+                    delay,
+                    class,
+                    cause,
+                });
                 outcome
             }
             Decision::Reauthenticate => {
@@ -430,14 +567,34 @@ impl Machine {
             }
             Decision::FallBack(why) => {
                 let fallback = self.new_fallback(now);
-                self.go(ctx, from, trigger, Cause::FallBack { failure, why }, State::fell_back(fallback))
+                self.go(
+                    ctx,
+                    from,
+                    trigger,
+                    Cause::FallBack { failure, why },
+                    State::fell_back(fallback),
+                )
             }
-            Decision::Stop { why, fallback_unavailable } => {
-                self.stop(ctx, from, trigger, Cause::Stop { failure, why, fallback_unavailable })
-            }
-            Decision::WaitForDemand => {
-                self.go(ctx, from, trigger, Cause::WaitForDemand { failure }, State::idle())
-            }
+            Decision::Stop {
+                why,
+                fallback_unavailable,
+            } => self.stop(
+                ctx,
+                from,
+                trigger,
+                Cause::Stop {
+                    failure,
+                    why,
+                    fallback_unavailable,
+                },
+            ),
+            Decision::WaitForDemand => self.go(
+                ctx,
+                from,
+                trigger,
+                Cause::WaitForDemand { failure },
+                State::idle(),
+            ),
         }
     }
 
@@ -450,7 +607,13 @@ impl Machine {
             self.dials
         };
         let connect = self.policy.config().timeouts.connect;
-        Dial { attempt, probe, started: now, phase: DialPhase::Connect, deadline: after(now, connect) }
+        Dial {
+            attempt,
+            probe,
+            started: now,
+            phase: DialPhase::Connect,
+            deadline: after(now, connect),
+        }
     }
 
     fn advance(&self, now: Instant, dial: &mut Dial) {
@@ -458,7 +621,12 @@ impl Machine {
         dial.deadline = after(now, self.policy.config().timeouts.handshake);
     }
 
-    fn dial_failure(&self, now: Instant, dial: &Dial, failure: crate::policy::DialFailure) -> Failure {
+    fn dial_failure(
+        &self,
+        now: Instant,
+        dial: &Dial,
+        failure: crate::policy::DialFailure,
+    ) -> Failure {
         Failure::Dial {
             class: classify_dial_failure(&failure),
             failure,
@@ -495,7 +663,10 @@ impl Machine {
         self.reprobe_wait = self.policy.config().fallback.reprobe_after;
         self.fell_back_since_stable = false;
         let after_upgrade = ctx.now.saturating_duration_since(link.since);
-        ctx.event(Event::Stable { after_upgrade, by_message });
+        ctx.event(Event::Stable {
+            after_upgrade,
+            by_message,
+        });
     }
 
     fn new_fallback(&mut self, now: Instant) -> Fallback {
@@ -518,6 +689,9 @@ impl Machine {
         let wait = self.reprobe_wait.unwrap_or(max);
         fallback.probe = None;
         fallback.reprobe_at = Some(after(ctx.now, wait));
-        ctx.event(Event::ProbeFailed { failure, next_probe_in: wait });
+        ctx.event(Event::ProbeFailed {
+            failure,
+            next_probe_in: wait,
+        });
     }
 }

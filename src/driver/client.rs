@@ -383,6 +383,14 @@ impl Client {
         Events(Box::pin(rx))
     }
 
+    /// Messages accepted by `send` and not yet written (or carried by the fallback).
+    pub fn queued(&self) -> usize {
+        match self.inner.shared.queue.lock() {
+            Ok(q) => q.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+
     /// The core's current state.
     pub fn state(&self) -> StateName {
         self.inner

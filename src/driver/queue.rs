@@ -85,7 +85,6 @@ impl Queue {
         Some(m)
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.items.len()
     }

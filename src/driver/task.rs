@@ -275,6 +275,9 @@ impl Driver {
             }
         };
         self.input(Input::Received);
+        // Observers hear of what the message caused (a stable connection) before the
+        // message itself is handed on.
+        self.carry_out().await;
         self.deliver(message).await;
     }
 

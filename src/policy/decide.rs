@@ -147,10 +147,7 @@ pub fn decide(
             Some(s) => fall_back(Why::Spent(s)),
             None => Decision::Reauthenticate,
         },
-        Action::Retry
-        | Action::RetrySlow
-        | Action::RetryAfterRestart
-        | Action::ReconnectLazily => {
+        Action::Retry | Action::RetrySlow | Action::RetryAfterRestart | Action::ReconnectLazily => {
             if let Some(s) = spent(Duration::ZERO) {
                 return fall_back(Why::Spent(s));
             }

@@ -77,9 +77,14 @@ impl fmt::Display for DialFailure {
             DialFailure::Refused => f.write_str("the TCP connection was refused"),
             DialFailure::Reset => f.write_str("the TCP connection was reset during the dial"),
             DialFailure::Timeout(p) => write!(f, "the {p} phase timed out"),
-            DialFailure::Certificate(d) => write!(f, "the server's TLS certificate was rejected ({d})"),
+            DialFailure::Certificate(d) => {
+                write!(f, "the server's TLS certificate was rejected ({d})")
+            }
             DialFailure::Tls(d) => write!(f, "the TLS handshake failed ({d})"),
-            DialFailure::Status { status, retry_after } => {
+            DialFailure::Status {
+                status,
+                retry_after,
+            } => {
                 write!(f, "the server answered the upgrade with HTTP {status}")?;
                 if let Some(name) = status_name(*status) {
                     write!(f, " ({name})")?;
@@ -122,15 +127,15 @@ pub fn classify_dial_failure(failure: &DialFailure) -> Class {
 /// The class of an HTTP status answering a WebSocket upgrade.
 ///
 /// 401 asks for re-authentication; 429 (and 503 with `Retry-After`) is rate limiting;
-/// other 5xx are transient; every other status (400, 403, 404, 405, 426, a 200 from a
-/// proxy, a redirect) means WebSockets are not offered here.
+/// 408 (request timeout) and other 5xx are transient; every other status (400, 403, 404,
+/// 405, 426, a 200 from a proxy, a redirect) means WebSockets are not offered here.
 pub fn classify_status(status: u16, has_retry_after: bool) -> Class {
     match status {
         401 => Class::Auth,
         429 if has_retry_after => Class::RateLimited,
         429 => Class::Overload,
         503 if has_retry_after => Class::RateLimited,
-        500..=599 => Class::Transient,
+        408 | 500..=599 => Class::Transient,
         _ => Class::Rejected,
     }
 }
@@ -147,6 +152,7 @@ pub fn status_name(status: u16) -> Option<&'static str> {
         404 => "Not Found",
         405 => "Method Not Allowed",
         407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         500 => "Internal Server Error",

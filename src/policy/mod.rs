@@ -12,8 +12,10 @@ mod dial_failure;
 
 pub use backoff::{Backoff, BackoffConfig, Strategy, MAX_DELAY};
 pub use close_code::{classify_close, close_code_name};
-pub use decide::{decide, Budget, DelayBasis, Decision, Spent, Why};
-pub use dial_failure::{classify_dial_failure, classify_status, status_name, DialFailure, DialPhase};
+pub use decide::{decide, Budget, Decision, DelayBasis, Spent, Why};
+pub use dial_failure::{
+    classify_dial_failure, classify_status, status_name, DialFailure, DialPhase,
+};
 
 use std::fmt;
 use std::time::Duration;

@@ -70,7 +70,9 @@ impl Scenario {
     /// One line on what the server does.
     pub fn description(self) -> &'static str {
         match self {
-            Scenario::Seed => "101, then close 1008 with an empty reason 3 ms later (default preset)",
+            Scenario::Seed => {
+                "101, then close 1008 with an empty reason 3 ms later (default preset)"
+            }
             Scenario::SeedCodex => "the same server under the codex-compat preset",
             Scenario::Flapping => "every dial accepted, then closed with 1001 2 ms later",
             Scenario::Restart => "a stable connection closed with 1012, then a healthy server",

@@ -1,0 +1,78 @@
+//! ARCHITECTURE.md's tables written again, independently of `redial::policy`, so that
+//! the targets check the crate's classification instead of trusting it.
+
+use std::time::Duration;
+
+use redial::config::{Action, Config};
+use redial::policy::{Class, DialFailure, MAX_DELAY};
+
+/// Slack for float rounding in envelope arithmetic.
+pub const TOL: Duration = Duration::from_micros(1);
+
+/// The close-code table. `None` is a close frame without a status code (1005).
+pub fn close_class(code: Option<u16>) -> Class {
+    match code {
+        None | Some(1001 | 1005 | 1006 | 1011 | 1014) => Class::Transient,
+        Some(1000) => Class::Done,
+        Some(1012) => Class::Restart,
+        Some(1013) => Class::Overload,
+        Some(1008) => Class::Policy,
+        Some(3000 | 3003) => Class::Auth,
+        Some(3001..=4999) => Class::Application,
+        // 1002, 1003, 1004, 1007, 1009, 1010, 1015, <1000, 1016–2999, ≥5000.
+        Some(_) => Class::Protocol,
+    }
+}
+
+/// The upgrade-failure table (with the crate's documented choices for statuses the
+/// table does not name: 429 without Retry-After is overload, 408 and 5xx transient).
+pub fn dial_class(f: &DialFailure) -> Class {
+    match f {
+        DialFailure::Certificate(_) => Class::Certificate,
+        DialFailure::Status { status: 401, .. } => Class::Auth,
+        DialFailure::Status {
+            status: 429 | 503,
+            retry_after: Some(_),
+        } => Class::RateLimited,
+        DialFailure::Status { status: 429, .. } => Class::Overload,
+        DialFailure::Status {
+            status: 408 | 500..=599,
+            ..
+        } => Class::Transient,
+        DialFailure::Status { .. } => Class::Rejected,
+        _ => Class::Transient,
+    }
+}
+
+/// The config's `close_codes` entry for `code`: the narrowest covering range, lowest
+/// first on a tie.
+pub fn override_for(cfg: &Config, code: u16) -> Option<Action> {
+    let parse = |k: &str| -> Option<(u16, u16)> {
+        let k = k.trim();
+        let (a, b) = k.split_once('-').unwrap_or((k, k));
+        let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        (a <= b).then_some((a, b))
+    };
+    cfg.close_codes
+        .iter()
+        .filter_map(|(k, a)| parse(k).map(|(lo, hi)| (lo, hi, *a)))
+        .filter(|(lo, hi, _)| (*lo..=*hi).contains(&code))
+        .min_by_key(|(lo, hi, _)| (hi - lo, *lo))
+        .map(|(_, _, a)| a)
+}
+
+/// Whether an override keeps WebSockets in play (anything but falling back or stopping).
+pub fn retrying(action: Action) -> bool {
+    !matches!(action, Action::FallBack | Action::Stop)
+}
+
+/// `base × factor^n` without the cap, clamped to `[0, MAX_DELAY]`.
+pub fn uncapped_envelope(cfg: &Config, n: u32) -> Duration {
+    let b = &cfg.backoff;
+    let secs = b.base.as_secs_f64() * b.factor.powi(n.min(4096) as i32);
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(secs.min(MAX_DELAY.as_secs_f64()))
+    }
+}

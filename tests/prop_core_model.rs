@@ -57,10 +57,10 @@ proptest! {
         failure in gen::dial_failure(),
         seed in any::<u64>(),
     ) {
-        prop_assert_eq!(redial::policy::classify_close(code), prop_model::model::close_class(code));
+        prop_assert_eq!(redial::policy::classify_close(code), prop_model::tables::close_class(code));
         prop_assert_eq!(
             redial::policy::classify_dial_failure(&failure),
-            prop_model::model::dial_class(&failure)
+            prop_model::tables::dial_class(&failure)
         );
         // A close right after the upgrade, with every reason shape, under both presets.
         for preset in Preset::ALL {
@@ -117,24 +117,117 @@ fn directed_cases() -> Vec<prop_model::gen::Case> {
     });
     let https = with(|c| c.transport = Transport::Https);
     vec![
-        directed(https.clone(), 1, &[(z, Start), (ms, FallbackReady), (ms, FallbackFailed { detail: "x".into() })]),
+        directed(
+            https.clone(),
+            1,
+            &[
+                (z, Start),
+                (ms, FallbackReady),
+                (ms, FallbackFailed { detail: "x".into() }),
+            ],
+        ),
         directed(https, 1, &[(z, Start), (ms, UserClose)]),
         directed(Config::default(), 1, &[(z, UserClose)]),
         directed(websocket_only(1), 2, &[(z, Start), (due, Timeout)]),
         directed(one_attempt.clone(), 2, &[(z, Start), (due, Timeout)]),
-        directed(Config::default(), 2, &[(z, Start), (due, Timeout), (ms, UserClose)]),
+        directed(
+            Config::default(),
+            2,
+            &[(z, Start), (due, Timeout), (ms, UserClose)],
+        ),
         directed(Config::default(), 3, &[(z, Start), (ms, UserClose)]),
-        directed(Config::default(), 3, &[(z, Start), (ms, status(401)), (ms, ReauthDone { ok: false })]),
-        directed(Config::default(), 3, &[(z, Start), (ms, status(401)), (ms, UserClose)]),
-        directed(Config::default(), 3, &[(z, Start), (ms, status(401)), (ms, ReauthDone { ok: true }), (ms, status(401))]),
-        directed(Config::default(), 4, &[(z, Start), (ms, DialFailed(DialFailure::Certificate("expired".into())))]),
+        directed(
+            Config::default(),
+            3,
+            &[
+                (z, Start),
+                (ms, status(401)),
+                (ms, ReauthDone { ok: false }),
+            ],
+        ),
+        directed(
+            Config::default(),
+            3,
+            &[(z, Start), (ms, status(401)), (ms, UserClose)],
+        ),
+        directed(
+            Config::default(),
+            3,
+            &[
+                (z, Start),
+                (ms, status(401)),
+                (ms, ReauthDone { ok: true }),
+                (ms, status(401)),
+            ],
+        ),
+        directed(
+            Config::default(),
+            4,
+            &[
+                (z, Start),
+                (ms, DialFailed(DialFailure::Certificate("expired".into()))),
+            ],
+        ),
         directed(Config::default(), 4, &[(z, Start), (ms, status(426))]),
-        directed(Config::default(), 5, &[(z, Start), (ms, DialSucceeded), (ms, close(3000))]),
-        directed(Config::default(), 5, &[(z, Start), (ms, DialSucceeded), (ms, Received), (ms, close(1000)), (ms, Start)]),
-        directed(websocket_only(5), 5, &[(z, Start), (ms, DialSucceeded), (ms, close(1002))]),
-        directed(websocket_only(1), 6, &[(z, Start), (ms, DialSucceeded), (ms, Dropped { detail: "eof".into() })]),
-        directed(one_attempt, 6, &[(z, Start), (ms, DialSucceeded), (ms, Dropped { detail: "eof".into() })]),
-        directed(unstable_pings.clone(), 7, &[(z, Start), (ms, DialSucceeded), (due, Timeout), (due, Timeout)]),
+        directed(
+            Config::default(),
+            5,
+            &[(z, Start), (ms, DialSucceeded), (ms, close(3000))],
+        ),
+        directed(
+            Config::default(),
+            5,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (ms, Received),
+                (ms, close(1000)),
+                (ms, Start),
+            ],
+        ),
+        directed(
+            websocket_only(5),
+            5,
+            &[(z, Start), (ms, DialSucceeded), (ms, close(1002))],
+        ),
+        directed(
+            websocket_only(1),
+            6,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (
+                    ms,
+                    Dropped {
+                        detail: "eof".into(),
+                    },
+                ),
+            ],
+        ),
+        directed(
+            one_attempt,
+            6,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (
+                    ms,
+                    Dropped {
+                        detail: "eof".into(),
+                    },
+                ),
+            ],
+        ),
+        directed(
+            unstable_pings.clone(),
+            7,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (due, Timeout),
+                (due, Timeout),
+            ],
+        ),
         directed(
             with(|c| {
                 c.transport = Transport::Websocket;
@@ -143,18 +236,75 @@ fn directed_cases() -> Vec<prop_model::gen::Case> {
                 c.heartbeat.ping_interval = Some(Duration::from_secs(1));
             }),
             7,
-            &[(z, Start), (ms, DialSucceeded), (due, Timeout), (due, Timeout)],
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (due, Timeout),
+                (due, Timeout),
+            ],
         ),
-        directed(Config::default(), 7, &[(z, Start), (ms, DialSucceeded), (ms, Received), (due, Timeout), (due, Timeout)]),
-        directed(Config::default(), 8, &[(z, Start), (ms, DialSucceeded), (ms, UserClose), (ms, close(1000))]),
-        directed(Config::default(), 8, &[(z, Start), (ms, DialSucceeded), (ms, UserClose), (due, Timeout)]),
-        directed(Config::default(), 9, &[(z, Start), (ms, DialFailed(DialFailure::Refused)), (ms, UserClose)]),
+        directed(
+            Config::default(),
+            7,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (ms, Received),
+                (due, Timeout),
+                (due, Timeout),
+            ],
+        ),
+        directed(
+            Config::default(),
+            8,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (ms, UserClose),
+                (ms, close(1000)),
+            ],
+        ),
+        directed(
+            Config::default(),
+            8,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (ms, UserClose),
+                (due, Timeout),
+            ],
+        ),
+        directed(
+            Config::default(),
+            9,
+            &[
+                (z, Start),
+                (ms, DialFailed(DialFailure::Refused)),
+                (ms, UserClose),
+            ],
+        ),
         directed(
             Config::default(),
             10,
-            &[(z, Start), (ms, DialSucceeded), (ms, close(1008)), (due, Timeout), (ms, DialSucceeded), (ms, Received)],
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (ms, close(1008)),
+                (due, Timeout),
+                (ms, DialSucceeded),
+                (ms, Received),
+            ],
         ),
-        directed(Config::default(), 10, &[(z, Start), (ms, DialSucceeded), (ms, close(1008)), (ms, UserClose)]),
+        directed(
+            Config::default(),
+            10,
+            &[
+                (z, Start),
+                (ms, DialSucceeded),
+                (ms, close(1008)),
+                (ms, UserClose),
+            ],
+        ),
     ]
 }
 
@@ -168,16 +318,21 @@ fn every_transition_row_is_reached() {
     );
     let strategy = gen::case();
     let mut random = BTreeSet::new();
-    for _ in 0..1500 {
+    for _ in 0..1000 {
         let case = strategy.new_tree(&mut runner).expect("a case").current();
         match run(&case, Instant::now(), true) {
             Ok(r) => random.extend(r.rows),
-            Err(e) => panic!("{e}\nconfig: {:?}\nseed: {}\nsteps: {:#?}", case.config, case.seed, case.steps),
+            Err(e) => panic!(
+                "{e}\nconfig: {:?}\nseed: {}\nsteps: {:#?}",
+                case.config, case.seed, case.steps
+            ),
         }
     }
     let mut all = random.clone();
-    for case in directed_cases() {
-        let r = run(&case, Instant::now(), true).unwrap_or_else(|e| panic!("directed: {e}\n{case:#?}"));
+    let named = override_1006_cases().into_iter().map(|(_, case)| case);
+    for case in directed_cases().into_iter().chain(named) {
+        let r =
+            run(&case, Instant::now(), true).unwrap_or_else(|e| panic!("directed: {e}\n{case:#?}"));
         all.extend(r.rows);
     }
     let missing: Vec<_> = TRANSITIONS
@@ -190,7 +345,14 @@ fn every_transition_row_is_reached() {
         .filter(|r| random.contains(&(r.from, r.trigger, r.to)))
         .count();
     // The generators alone should reach most of the table, not lean on the directed cases.
-    assert!(random_only * 10 >= TRANSITIONS.len() * 9, "random cases reached only {random_only} rows");
+    assert!(
+        random_only * 10 >= TRANSITIONS.len() * 9,
+        "random cases reached only {random_only} rows; missing: {:#?}",
+        TRANSITIONS
+            .iter()
+            .filter(|r| !random.contains(&(r.from, r.trigger, r.to)))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// The settings CI relies on: `PROPTEST_CASES` is honoured, and failures are written to
@@ -214,28 +376,58 @@ fn proptest_settings_honour_the_environment_and_the_regressions_dir() {
 
 /// Overrides for the pseudo-code 1006 apply to drops and pong timeouts, for every
 /// action, on stable and unstable connections.
-#[test]
-fn overrides_for_1006_apply_to_drops_and_pong_timeouts() {
+fn override_1006_cases() -> Vec<(String, prop_model::gen::Case)> {
+    let mut cases = vec![];
     for action in Action::ALL {
         for stable in [false, true] {
             let config = with(|c| {
                 c.close_codes.insert("1006".into(), action);
                 c.heartbeat.ping_interval = Some(Duration::from_secs(1));
+                c.heartbeat.pong_timeout = Duration::from_secs(1);
             });
-            let mut steps = vec![(Dt::Millis(0), Input::Start), (Dt::Millis(3), Input::DialSucceeded)];
+            let mut steps = vec![
+                (Dt::Millis(0), Input::Start),
+                (Dt::Millis(3), Input::DialSucceeded),
+            ];
             if stable {
                 steps.push((Dt::Millis(3), Input::Received));
             }
-            let dropped = [(Dt::Millis(3), Input::Dropped { detail: "reset".into() })];
-            let pong = [(Dt::ToDeadline, Input::Timeout), (Dt::ToDeadline, Input::Timeout)];
-            for tail in [&dropped[..], &pong[..]] {
+            let dropped = [(
+                Dt::Millis(3),
+                Input::Dropped {
+                    detail: "reset".into(),
+                },
+            )];
+            // Ping at 1 s, no pong by 2 s: dead before min_uptime (5 s).
+            let pong = [
+                (Dt::ToDeadline, Input::Timeout),
+                (Dt::ToDeadline, Input::Timeout),
+            ];
+            for (what, tail) in [("drop", &dropped[..]), ("pong timeout", &pong[..])] {
                 let all: Vec<_> = steps.iter().chain(tail).cloned().collect();
-                let case = directed(config.clone(), 11, &all);
-                if let Err(e) = run(&case, Instant::now(), true) {
-                    panic!("1006 = {action}, stable {stable}: {e}");
-                }
+                let name = format!("1006 = {action}, stable {stable}, {what}");
+                cases.push((name, directed(config.clone(), 11, &all)));
             }
         }
     }
+    cases
 }
 
+#[test]
+fn overrides_for_1006_apply_to_drops_and_pong_timeouts() {
+    for (name, case) in override_1006_cases() {
+        let r = run(&case, Instant::now(), true).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let failed = r.trace.last().expect("steps");
+        let expected = match (
+            case.config.close_codes["1006"],
+            name.contains("stable true"),
+        ) {
+            (Action::ReconnectLazily, true) => redial::StateName::Idle,
+            (Action::Reauthenticate, _) => redial::StateName::Reauthenticating,
+            (Action::FallBack, _) => redial::StateName::FellBack,
+            (Action::Stop, _) => redial::StateName::Stopped,
+            _ => redial::StateName::Backoff,
+        };
+        assert_eq!(failed.state, expected, "{name}");
+    }
+}

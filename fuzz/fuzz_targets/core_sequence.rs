@@ -28,6 +28,14 @@ fuzz_target!(|data: &[u8]| {
             case.config, case.seed
         )
     });
+    if redial_fuzz::debug() {
+        for r in &first {
+            eprintln!("t0+{:?} {:?} -> {} (attempt {})", r.at, r.input, r.state, r.attempt);
+            if let Some(c) = &r.cause {
+                eprintln!("    {c}");
+            }
+        }
+    }
     // (8) Same seed and inputs, another origin: the same outputs.
     let again = run(&case, t0 + Duration::from_secs(7 * 24 * 3600), false)
         .expect("validated once")

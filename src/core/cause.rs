@@ -21,8 +21,15 @@ impl CloseReason {
     /// Keep at most [`MAX_REASON_BYTES`] of `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> CloseReason {
         let truncated = bytes.len() > MAX_REASON_BYTES;
-        let kept = &bytes[..bytes.len().min(MAX_REASON_BYTES)];
         let valid_utf8 = std::str::from_utf8(bytes).is_ok();
+        let mut end = bytes.len().min(MAX_REASON_BYTES);
+        if valid_utf8 {
+            // Cut on a character boundary: a continuation byte is 0b10xx_xxxx.
+            while end > 0 && end < bytes.len() && bytes[end] & 0xC0 == 0x80 {
+                end -= 1;
+            }
+        }
+        let kept = &bytes[..end];
         CloseReason {
             text: String::from_utf8_lossy(kept).into_owned(),
             valid_utf8,
@@ -429,5 +436,23 @@ impl fmt::Display for Cause {
                 fmt_duration(*after)
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_reasons_are_cut_on_a_character_boundary() {
+        let r = CloseReason::from_bytes("é".repeat(100).as_bytes());
+        assert!(r.is_valid_utf8());
+        assert!(!r.as_str().contains('\u{fffd}'));
+        assert_eq!(r.as_str().len(), 122);
+        assert!(r.to_string().ends_with("(truncated)"));
+        let bad = CloseReason::from_bytes(&[0xff, b'a']);
+        assert!(!bad.is_valid_utf8());
+        assert!(bad.to_string().contains("not valid UTF-8"));
+        assert_eq!(CloseReason::from_bytes(b"").to_string(), "empty reason");
     }
 }

@@ -193,7 +193,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Called when the server asks for fresh credentials (401, close 3000/3003).
+    /// Called when the server asks for fresh credentials (401, close 3000/3003). The
+    /// answer replaces request headers of the same names. A callback that takes longer
+    /// than 30 s counts as `None` (the client stops with that cause).
     pub fn on_reauth<F, Fut>(mut self, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

@@ -6,7 +6,8 @@
 //! transient, not a protocol error — so the driver reads the close frame itself:
 //! [`CloseSniffer`] passes the server's bytes through unchanged and a [`FrameScanner`]
 //! follows the HTTP response and the frame headers after it, keeping the payload of the
-//! last close frame. It keeps a bounded amount of state whatever the peer sends.
+//! first close frame (the one tungstenite reports). It keeps a bounded amount of state
+//! whatever the peer sends.
 
 use std::io;
 use std::pin::Pin;
@@ -67,7 +68,9 @@ impl FrameScanner {
         FrameScanner::default()
     }
 
-    /// The last complete close frame seen.
+    /// The close frame of the connection: the first complete one seen. The WebSocket
+    /// library reports the first close frame and reads nothing after it (RFC 6455 §5.5.1:
+    /// nothing follows a close), so a later one must not replace its code.
     pub fn last_close(&self) -> Option<&RawClose> {
         self.last_close.as_ref()
     }
@@ -177,7 +180,7 @@ impl FrameScanner {
     }
 
     fn payload_complete(&mut self, close: bool) {
-        if close {
+        if close && self.last_close.is_none() {
             let p = std::mem::take(&mut self.close);
             self.last_close = Some(match p.len() {
                 0 | 1 => RawClose {

@@ -30,6 +30,9 @@ use crate::policy::{DialFailure, DialPhase};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// How long the re-authentication callback may take before it counts as failed.
+pub(crate) const REAUTH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// An open WebSocket with the scanner of its raw close frames.
 type Conn = (Ws, Arc<Mutex<FrameScanner>>);
 
@@ -371,7 +374,15 @@ impl Driver {
                 Output::StartFallback => self.io.fallback_on = true,
                 Output::StopFallback => self.io.fallback_on = false,
                 Output::Reauthenticate => match &self.reauth {
-                    Some(f) => self.io.reauth = Some(f()),
+                    Some(f) => {
+                        // An application that never answers must not hang the client.
+                        let answer = f();
+                        self.io.reauth = Some(Box::pin(futures_lite::future::or(answer, async {
+                            Timer::after(REAUTH_TIMEOUT).await;
+                            tracing::warn!("the re-authentication callback did not answer in time");
+                            None
+                        })));
+                    }
                     None => self.deferred.push_back(Input::ReauthDone { ok: false }),
                 },
                 Output::Event(event) => self.publish(event),

@@ -17,9 +17,8 @@ use redial::policy::{DialFailure, DialPhase};
 
 /// Close codes worth hitting often: every registered code, range boundaries, oddities.
 pub const MEANINGFUL_CODES: &[u16] = &[
-    0, 999, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012,
-    1013, 1014, 1015, 1016, 2999, 3000, 3001, 3003, 3999, 4000, 4001, 4500, 4999, 5000,
-    65535,
+    0, 999, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
+    1014, 1015, 1016, 2999, 3000, 3001, 3003, 3999, 4000, 4001, 4500, 4999, 5000, 65535,
 ];
 
 /// HTTP statuses the upgrade table names, plus a few it does not.
@@ -114,12 +113,35 @@ impl Act {
             StateName::Backoff => &[Timeout, Timeout, Timeout, Timeout, Timeout, UserClose],
             StateName::Reauthenticating => &[ReauthDone, ReauthDone, ReauthDone, UserClose],
             StateName::FellBack => &[
-                Ready, Timeout, Timeout, Timeout, Timeout, Progress, Succeeded, Succeeded,
-                Failed, Failed, Failed, Close, FallbackFailed, UserClose,
+                Ready,
+                Timeout,
+                Timeout,
+                Timeout,
+                Timeout,
+                Progress,
+                Succeeded,
+                Succeeded,
+                Failed,
+                Failed,
+                Failed,
+                Close,
+                FallbackFailed,
+                UserClose,
             ],
             StateName::Stopped => &[
-                Start, Progress, Succeeded, Failed, Close, Dropped, Received, Pong, UserClose,
-                Ready, FallbackFailed, ReauthDone, Timeout,
+                Start,
+                Progress,
+                Succeeded,
+                Failed,
+                Close,
+                Dropped,
+                Received,
+                Pong,
+                UserClose,
+                Ready,
+                FallbackFailed,
+                ReauthDone,
+                Timeout,
             ],
         };
         match menu[pick % menu.len()] {
@@ -147,12 +169,18 @@ impl Act {
     }
 }
 
+/// Lower-case words (a regex strategy would be re-parsed for every value).
+fn text(min: usize, max: usize) -> impl Strategy<Value = String> {
+    let chars = select(&['a', 'e', 'o', 'r', 's', 't', 'x', ' ', '.'][..]);
+    vec(chars, min..=max).prop_map(|v| v.into_iter().collect())
+}
+
 pub fn close_code() -> impl Strategy<Value = Option<u16>> {
     prop_oneof![
         2 => Just(None),
         8 => select(MEANINGFUL_CODES).prop_map(Some),
         3 => (1000u16..=1015).prop_map(Some),
-        2 => select(&[1008u16, 1012, 1013, 3000, 3003][..]).prop_map(Some),
+        4 => select(&[1008u16, 1012, 1013, 1013, 3000, 3003][..]).prop_map(Some),
         2 => (4000u16..=4999).prop_map(Some),
         1 => (3000u16..=3999).prop_map(Some),
         2 => any::<u16>().prop_map(Some),
@@ -162,7 +190,7 @@ pub fn close_code() -> impl Strategy<Value = Option<u16>> {
 pub fn reason() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         3 => Just(Vec::new()),
-        3 => "[a-z ]{1,20}".prop_map(String::into_bytes),
+        3 => text(1, 20).prop_map(String::into_bytes),
         1 => Just(vec![b'r'; 200]),
         1 => Just("é".repeat(100).into_bytes()),
         1 => Just(b"bad \xff\xfe utf-8 \xc3".to_vec()),
@@ -183,14 +211,17 @@ fn retry_after() -> impl Strategy<Value = Option<Duration>> {
 pub fn dial_failure() -> impl Strategy<Value = DialFailure> {
     let status = prop_oneof![4 => select(STATUSES), 1 => any::<u16>()];
     prop_oneof![
-        1 => "[a-z.]{0,12}".prop_map(DialFailure::Dns),
+        1 => text(0, 12).prop_map(DialFailure::Dns),
         1 => Just(DialFailure::Refused),
         1 => Just(DialFailure::Reset),
         1 => phase().prop_map(DialFailure::Timeout),
-        1 => "[a-z ]{0,12}".prop_map(DialFailure::Certificate),
-        1 => "[a-z ]{0,12}".prop_map(DialFailure::Tls),
-        1 => "[a-z ]{0,12}".prop_map(DialFailure::Io),
+        1 => text(0, 12).prop_map(DialFailure::Certificate),
+        1 => text(0, 12).prop_map(DialFailure::Tls),
+        1 => text(0, 12).prop_map(DialFailure::Io),
         6 => (status, retry_after())
+            .prop_map(|(status, retry_after)| DialFailure::Status { status, retry_after }),
+        // Auth and overload twice in a streak (a second 401, the overload minimum).
+        3 => (select(&[401u16, 429][..]), option::weighted(0.2, (0u64..600).prop_map(Duration::from_secs)))
             .prop_map(|(status, retry_after)| DialFailure::Status { status, retry_after }),
     ]
 }
@@ -207,12 +238,12 @@ pub fn input() -> impl Strategy<Value = Input> {
         Just(Input::DialSucceeded),
         dial_failure().prop_map(Input::DialFailed),
         (close_code(), reason()).prop_map(|(code, reason)| Input::PeerClosed { code, reason }),
-        "[a-z ]{0,10}".prop_map(|detail| Input::Dropped { detail }),
+        text(0, 10).prop_map(|detail| Input::Dropped { detail }),
         Just(Input::Received),
         Just(Input::Pong),
         Just(Input::UserClose),
         Just(Input::FallbackReady),
-        "[a-z ]{0,10}".prop_map(|detail| Input::FallbackFailed { detail }),
+        text(0, 10).prop_map(|detail| Input::FallbackFailed { detail }),
         any::<bool>().prop_map(|ok| Input::ReauthDone { ok }),
         Just(Input::Timeout),
     ]
@@ -230,7 +261,13 @@ fn dt() -> impl Strategy<Value = Dt> {
 }
 
 pub fn step() -> impl Strategy<Value = Step> {
-    let driver = (any::<u8>(), close_code(), reason(), dial_failure(), prop::bool::weighted(0.8))
+    let driver = (
+        any::<u8>(),
+        close_code(),
+        reason(),
+        dial_failure(),
+        prop::bool::weighted(0.8),
+    )
         .prop_map(|(pick, code, reason, failure, ok)| Act::Driver {
             pick,
             code,
@@ -261,15 +298,23 @@ fn override_key() -> impl Strategy<Value = String> {
 /// A config from a preset with varied knobs; always valid (the test asserts it).
 pub fn config() -> impl Strategy<Value = Config> {
     let preset = prop_oneof![3 => Just(Preset::Default), 1 => Just(Preset::CodexCompat)];
-    let strategy = select(&[
-        Jitter::None,
-        Jitter::Full,
-        Jitter::Equal,
-        Jitter::Decorrelated,
-        Jitter::Spread,
-    ][..]);
+    let strategy = select(
+        &[
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+            Jitter::Spread,
+        ][..],
+    );
     let factor = prop_oneof![4 => 1.0f64..4.0, 1 => Just(1.0), 1 => Just(1e12)];
-    let backoff = option::of((strategy, ms(0, 2_000), option::of(ms(0, 60_000)), factor, 0.0f64..=1.0));
+    let backoff = option::of((
+        strategy,
+        ms(0, 2_000),
+        option::of(ms(0, 60_000)),
+        factor,
+        0.0f64..=1.0,
+    ));
     let budget = (
         option::of(1u32..=8),
         option::of(option::weighted(0.6, ms(500, 120_000))),
@@ -285,58 +330,77 @@ pub fn config() -> impl Strategy<Value = Config> {
         option::of(option::weighted(0.8, ms(1_000, 600_000))),
         option::of(ms(0, 3_600_000)),
     );
-    let heartbeat = (option::of(option::weighted(0.7, ms(1_000, 60_000))), option::of(ms(500, 20_000)));
+    let heartbeat = (
+        option::of(option::weighted(0.7, ms(1_000, 60_000))),
+        option::of(ms(500, 20_000)),
+    );
     let timeouts = option::of((ms(100, 20_000), ms(100, 20_000), ms(100, 5_000)));
     let delays = option::of((ms(0, 3_000), ms(0, 8_000), ms(0, 10_000), ms(0, 300_000)));
-    let overrides = option::of((any::<bool>(), vec((override_key(), select(&Action::ALL[..])), 0..4)));
-    (preset, backoff, budget, transport, fallback, heartbeat, timeouts, delays, overrides).prop_map(
-        |(preset, backoff, budget, transport, fallback, heartbeat, timeouts, delays, overrides)| {
-            let mut c = preset.config();
-            if let Some((strategy, base, cap_extra, factor, spread)) = backoff {
-                c.backoff.strategy = strategy;
-                c.backoff.base = base;
-                c.backoff.cap = cap_extra.map(|extra| base + extra);
-                c.backoff.factor = factor;
-                c.backoff.spread = spread;
-            }
-            let (attempts, max_elapsed, min_uptime) = budget;
-            c.budget.max_attempts = attempts.unwrap_or(c.budget.max_attempts);
-            c.budget.max_elapsed = max_elapsed.unwrap_or(c.budget.max_elapsed);
-            c.budget.min_uptime = min_uptime.unwrap_or(c.budget.min_uptime);
-            c.transport = transport.unwrap_or(c.transport);
-            let (enabled, reprobe_after, reprobe_max) = fallback;
-            c.fallback.enabled = enabled.unwrap_or(c.fallback.enabled);
-            c.fallback.reprobe_after = reprobe_after.unwrap_or(c.fallback.reprobe_after);
-            c.fallback.reprobe_max = reprobe_max.unwrap_or(c.fallback.reprobe_max);
-            if let Some(after) = c.fallback.reprobe_after {
-                c.fallback.reprobe_max = c.fallback.reprobe_max.max(after);
-            }
-            if c.transport == Transport::Https {
-                c.fallback.enabled = true;
-            }
-            let (ping, pong) = heartbeat;
-            c.heartbeat.ping_interval = ping.unwrap_or(c.heartbeat.ping_interval);
-            c.heartbeat.pong_timeout = pong.unwrap_or(c.heartbeat.pong_timeout);
-            if let Some((connect, handshake, grace)) = timeouts {
-                c.timeouts.connect = connect;
-                c.timeouts.handshake = handshake;
-                c.timeouts.close_grace = grace;
-            }
-            if let Some((restart_min, restart_extra, overload_min, max_retry_after)) = delays {
-                c.delays.restart_min = restart_min;
-                c.delays.restart_max = restart_min + restart_extra;
-                c.delays.overload_min = overload_min;
-                c.delays.max_retry_after = max_retry_after;
-            }
-            if let Some((replace, entries)) = overrides {
-                if replace {
-                    c.close_codes.clear();
-                }
-                c.close_codes.extend(entries);
-            }
-            c
-        },
+    let overrides = option::of((
+        any::<bool>(),
+        vec((override_key(), select(&Action::ALL[..])), 0..4),
+    ));
+    (
+        preset, backoff, budget, transport, fallback, heartbeat, timeouts, delays, overrides,
     )
+        .prop_map(
+            |(
+                preset,
+                backoff,
+                budget,
+                transport,
+                fallback,
+                heartbeat,
+                timeouts,
+                delays,
+                overrides,
+            )| {
+                let mut c = preset.config();
+                if let Some((strategy, base, cap_extra, factor, spread)) = backoff {
+                    c.backoff.strategy = strategy;
+                    c.backoff.base = base;
+                    c.backoff.cap = cap_extra.map(|extra| base + extra);
+                    c.backoff.factor = factor;
+                    c.backoff.spread = spread;
+                }
+                let (attempts, max_elapsed, min_uptime) = budget;
+                c.budget.max_attempts = attempts.unwrap_or(c.budget.max_attempts);
+                c.budget.max_elapsed = max_elapsed.unwrap_or(c.budget.max_elapsed);
+                c.budget.min_uptime = min_uptime.unwrap_or(c.budget.min_uptime);
+                c.transport = transport.unwrap_or(c.transport);
+                let (enabled, reprobe_after, reprobe_max) = fallback;
+                c.fallback.enabled = enabled.unwrap_or(c.fallback.enabled);
+                c.fallback.reprobe_after = reprobe_after.unwrap_or(c.fallback.reprobe_after);
+                c.fallback.reprobe_max = reprobe_max.unwrap_or(c.fallback.reprobe_max);
+                if let Some(after) = c.fallback.reprobe_after {
+                    c.fallback.reprobe_max = c.fallback.reprobe_max.max(after);
+                }
+                if c.transport == Transport::Https {
+                    c.fallback.enabled = true;
+                }
+                let (ping, pong) = heartbeat;
+                c.heartbeat.ping_interval = ping.unwrap_or(c.heartbeat.ping_interval);
+                c.heartbeat.pong_timeout = pong.unwrap_or(c.heartbeat.pong_timeout);
+                if let Some((connect, handshake, grace)) = timeouts {
+                    c.timeouts.connect = connect;
+                    c.timeouts.handshake = handshake;
+                    c.timeouts.close_grace = grace;
+                }
+                if let Some((restart_min, restart_extra, overload_min, max_retry_after)) = delays {
+                    c.delays.restart_min = restart_min;
+                    c.delays.restart_max = restart_min + restart_extra;
+                    c.delays.overload_min = overload_min;
+                    c.delays.max_retry_after = max_retry_after;
+                }
+                if let Some((replace, entries)) = overrides {
+                    if replace {
+                        c.close_codes.clear();
+                    }
+                    c.close_codes.extend(entries);
+                }
+                c
+            },
+        )
 }
 
 pub fn case() -> impl Strategy<Value = Case> {

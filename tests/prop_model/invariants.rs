@@ -9,7 +9,7 @@ use redial::core::{Core, Failure, Input, Output, StateName as S, Trigger as T, T
 use redial::policy::{Class, MAX_DELAY};
 use redial::Event;
 
-use super::model::{close_class, dial_class, override_for, uncapped_envelope, TOL};
+use super::tables::{close_class, dial_class, override_for, uncapped_envelope, TOL};
 
 pub struct Invariants {
     cfg: Config,
@@ -40,7 +40,13 @@ impl Invariants {
         }
     }
 
-    pub fn check_step(&mut self, now: Instant, input: &Input, outs: &[Output], core: &Core) -> Result<(), String> {
+    pub fn check_step(
+        &mut self,
+        now: Instant,
+        input: &Input,
+        outs: &[Output],
+        core: &Core,
+    ) -> Result<(), String> {
         let max = self.cfg.budget.max_attempts;
         for o in outs {
             if self.stopped && !matches!(o, Output::Event(_)) {
@@ -59,10 +65,16 @@ impl Invariants {
                     } else {
                         self.dials += 1;
                         if self.dials > max {
-                            return Err(format!("(2) {} dials without a stable connection, max_attempts {max}", self.dials));
+                            return Err(format!(
+                                "(2) {} dials without a stable connection, max_attempts {max}",
+                                self.dials
+                            ));
                         }
                         if *attempt != self.dials {
-                            return Err(format!("Dial says attempt {attempt}, it is dial {}", self.dials));
+                            return Err(format!(
+                                "Dial says attempt {attempt}, it is dial {}",
+                                self.dials
+                            ));
                         }
                     }
                 }
@@ -73,14 +85,25 @@ impl Invariants {
         }
         if let Some(t) = core.poll_timeout() {
             if t < now {
-                return Err(format!("(5) poll_timeout {:?} before the last now", now - t));
+                return Err(format!(
+                    "(5) poll_timeout {:?} before the last now",
+                    now - t
+                ));
             }
         }
         if core.state() != self.state {
-            return Err(format!("state() is {}, the last StateChanged entered {}", core.state(), self.state));
+            return Err(format!(
+                "state() is {}, the last StateChanged entered {}",
+                core.state(),
+                self.state
+            ));
         }
         if core.attempt() != self.dials {
-            return Err(format!("attempt() is {}, {} dials since the last Stable", core.attempt(), self.dials));
+            return Err(format!(
+                "attempt() is {}, {} dials since the last Stable",
+                core.attempt(),
+                self.dials
+            ));
         }
         if self.stopped && core.poll_timeout().is_some() {
             return Err("a deadline after Stopped".into());
@@ -94,13 +117,25 @@ impl Invariants {
                 self.dials = 0;
                 self.failures = 0;
             }
-            Event::StateChanged { from, trigger, to, cause } => {
-                let row = TRANSITIONS.iter().any(|r| (r.from, r.trigger, r.to) == (*from, *trigger, *to));
+            Event::StateChanged {
+                from,
+                trigger,
+                to,
+                cause,
+            } => {
+                let row = TRANSITIONS
+                    .iter()
+                    .any(|r| (r.from, r.trigger, r.to) == (*from, *trigger, *to));
                 if !row {
-                    return Err(format!("(7) {from} --{trigger}--> {to} is not a row of TRANSITIONS"));
+                    return Err(format!(
+                        "(7) {from} --{trigger}--> {to} is not a row of TRANSITIONS"
+                    ));
                 }
                 if *from != self.state {
-                    return Err(format!("StateChanged from {from}, but the core was in {}", self.state));
+                    return Err(format!(
+                        "StateChanged from {from}, but the core was in {}",
+                        self.state
+                    ));
                 }
                 if let Some(close) = self.no_retry.take() {
                     if !matches!(to, S::FellBack | S::Stopped) {
@@ -108,9 +143,13 @@ impl Invariants {
                     }
                 }
                 let sentence = cause.to_string();
-                let normal = sentence.contains("closed normally") || sentence.contains("(normal closure)");
+                let normal =
+                    sentence.contains("closed normally") || sentence.contains("(normal closure)");
                 if normal && cause.code().is_some_and(|c| c != 1000) {
-                    return Err(format!("a cause calls code {:?} normal: {sentence}", cause.code()));
+                    return Err(format!(
+                        "a cause calls code {:?} normal: {sentence}",
+                        cause.code()
+                    ));
                 }
                 if (*from, *trigger) == (S::Closing, T::Closed) {
                     self.live = false;
@@ -122,7 +161,8 @@ impl Invariants {
                 self.failures += 1;
                 let ends = matches!(
                     (failure, input),
-                    (Failure::Closed { .. }, Input::PeerClosed { .. }) | (Failure::Dropped { .. }, Input::Dropped { .. })
+                    (Failure::Closed { .. }, Input::PeerClosed { .. })
+                        | (Failure::Dropped { .. }, Input::Dropped { .. })
                 );
                 if ends {
                     self.live = false;
@@ -130,7 +170,8 @@ impl Invariants {
                 if let Failure::Closed { code, .. } = failure {
                     let class = close_class(*code);
                     let action = override_for(&self.cfg, code.unwrap_or(1005));
-                    let retrying = action.is_some_and(|a| !matches!(a, Action::FallBack | Action::Stop));
+                    let retrying =
+                        action.is_some_and(|a| !matches!(a, Action::FallBack | Action::Stop));
                     if matches!(class, Class::Policy | Class::Protocol) && !retrying {
                         self.no_retry = Some(format!("close {code:?} of class {class:?}"));
                     }
@@ -144,7 +185,9 @@ impl Invariants {
                     }
                 }
             }
-            Event::RetryScheduled { delay, cause, .. } => self.delay_bound(*delay, cause.failure())?,
+            Event::RetryScheduled { delay, cause, .. } => {
+                self.delay_bound(*delay, cause.failure())?
+            }
             _ => {}
         }
         let _ = e.to_json(Duration::from_millis(1));
@@ -165,7 +208,9 @@ impl Invariants {
         .min(MAX_DELAY);
         let (class, code, ra) = match failure {
             Some(Failure::Dial { failure: f, .. }) => (dial_class(f), None, f.retry_after()),
-            Some(Failure::Closed { code, .. }) => (close_class(*code), Some(code.unwrap_or(1005)), None),
+            Some(Failure::Closed { code, .. }) => {
+                (close_class(*code), Some(code.unwrap_or(1005)), None)
+            }
             Some(_) => (Class::Transient, Some(1006), None),
             None => return Err(format!("a retry of {delay:?} without a failure")),
         };
@@ -185,11 +230,13 @@ impl Invariants {
             Class::Overload if !overridden && delay < c.delays.overload_min => {
                 Err(format!("(4) overload delay {delay:?} below overload_min"))
             }
-            Class::Restart if !overridden && !(c.delays.restart_min..=c.delays.restart_max).contains(&delay) => {
+            Class::Restart
+                if !overridden
+                    && !(c.delays.restart_min..=c.delays.restart_max).contains(&delay) =>
+            {
                 Err(format!("(4) restart delay {delay:?} outside the window"))
             }
             _ => Ok(()),
         }
     }
 }
-

@@ -2,9 +2,11 @@
 //! ([`model`]), the invariant checker ([`invariants`]) and the harness that drives the
 //! real core beside them ([`run`]).
 
+pub mod decide;
 pub mod gen;
 pub mod invariants;
 pub mod model;
+pub mod tables;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -72,7 +74,10 @@ pub fn run(case: &Case, t0: Instant, check: bool) -> Result<Run, String> {
         }
         let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
         for o in &outputs {
-            if let Output::Event(Event::StateChanged { from, trigger, to, .. }) = o {
+            if let Output::Event(Event::StateChanged {
+                from, trigger, to, ..
+            }) = o
+            {
                 rows.insert((*from, *trigger, *to));
             }
         }

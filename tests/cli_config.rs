@@ -1,6 +1,8 @@
 //! `redial config` prints a commented TOML config that parses back to the preset and
 //! that `--config` accepts unchanged; `redial diagram` prints the state diagram.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use cli_support::*;

@@ -1,6 +1,8 @@
 //! `redial connect --json --request` on the mission's server: one dial, a fall-back
 //! naming 1008, and the response over HTTPS.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! `redial demo --json`: the mission under both presets ends as expected (exit 0), each
 //! with its fall-back line naming 1008, and every line carries scenario and preset.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use cli_support::*;

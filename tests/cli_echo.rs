@@ -1,6 +1,8 @@
 //! `redial echo`: text and binary messages go back to the server; a 1000 close ends it
 //! with exit 0.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use std::time::Duration;

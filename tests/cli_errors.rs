@@ -1,6 +1,8 @@
 //! Bad arguments exit 64 and bad config files 65, each with exactly one stderr line
 //! naming the problem.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use cli_support::*;

@@ -1,6 +1,8 @@
 //! `redial probe`: the mission's server exits 2 naming 1008, a healthy one 0, a closed
 //! port 3, an untrusted certificate 4.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use std::time::Duration;

@@ -80,10 +80,15 @@ fn state_machine_md() -> String {
         "{}\n## Transitions\n\n{rows} rows, in table order.\n\n",
         table.0
     );
-    let mut table = Table::new(&["from", "trigger", "to"], &[]);
+    let mut table = Table::new(&["from", "trigger", "to", "when"], &[]);
     for row in TRANSITIONS {
         let (from, to) = (diagram::state_title(row.from), diagram::state_title(row.to));
-        table.row(vec![from, format!("`{}`", row.trigger), to]);
+        table.row(vec![
+            from,
+            format!("`{}`", row.trigger),
+            to,
+            row.when.to_string(),
+        ]);
     }
     let _ = write!(md, "{}\n## Triggers\n\n", table.0);
     let mut triggers: Vec<_> = TRANSITIONS.iter().map(|r| r.trigger).collect();

@@ -137,10 +137,17 @@ pub struct Transition {
     pub trigger: Trigger,
     /// The state entered.
     pub to: StateName,
+    /// When the trigger leads to this state rather than another (for the docs).
+    pub when: &'static str,
 }
 
-const fn row(from: StateName, trigger: Trigger, to: StateName) -> Transition {
-    Transition { from, trigger, to }
+const fn row(from: StateName, trigger: Trigger, to: StateName, when: &'static str) -> Transition {
+    Transition {
+        from,
+        trigger,
+        to,
+        when,
+    }
 }
 
 use StateName as S;
@@ -149,47 +156,204 @@ use Trigger as T;
 /// Every transition the core can make. A failure's row depends on the decision:
 /// retry (Backoff), re-authenticate, fall back, stop, or wait for demand (Idle).
 pub const TRANSITIONS: &[Transition] = &[
-    row(S::Idle, T::Start, S::Connecting),
-    row(S::Idle, T::Start, S::FellBack),
-    row(S::Idle, T::UserClose, S::Stopped),
-    row(S::Connecting, T::DialOk, S::Open),
-    row(S::Connecting, T::DialFailed, S::Backoff),
-    row(S::Connecting, T::DialFailed, S::Reauthenticating),
-    row(S::Connecting, T::DialFailed, S::FellBack),
-    row(S::Connecting, T::DialFailed, S::Stopped),
-    row(S::Connecting, T::DialTimeout, S::Backoff),
-    row(S::Connecting, T::DialTimeout, S::FellBack),
-    row(S::Connecting, T::DialTimeout, S::Stopped),
-    row(S::Connecting, T::UserClose, S::Stopped),
-    row(S::Open, T::RecvClose, S::Backoff),
-    row(S::Open, T::RecvClose, S::Reauthenticating),
-    row(S::Open, T::RecvClose, S::FellBack),
-    row(S::Open, T::RecvClose, S::Stopped),
-    row(S::Open, T::RecvClose, S::Idle),
-    row(S::Open, T::Dropped, S::Backoff),
-    row(S::Open, T::Dropped, S::FellBack),
-    row(S::Open, T::Dropped, S::Stopped),
-    row(S::Open, T::Dropped, S::Reauthenticating),
-    row(S::Open, T::Dropped, S::Idle),
-    row(S::Open, T::PongTimeout, S::Backoff),
-    row(S::Open, T::PongTimeout, S::FellBack),
-    row(S::Open, T::PongTimeout, S::Stopped),
-    row(S::Open, T::PongTimeout, S::Reauthenticating),
-    row(S::Open, T::PongTimeout, S::Idle),
-    row(S::Open, T::UserClose, S::Closing),
-    row(S::Closing, T::Closed, S::Stopped),
-    row(S::Closing, T::CloseGraceElapsed, S::Stopped),
-    row(S::Backoff, T::BackoffElapsed, S::Connecting),
-    row(S::Backoff, T::UserClose, S::Stopped),
-    row(S::Reauthenticating, T::ReauthDone, S::Connecting),
-    row(S::Reauthenticating, T::ReauthFailed, S::Stopped),
-    row(S::Reauthenticating, T::UserClose, S::Stopped),
-    row(S::FellBack, T::ProbeOk, S::Open),
-    row(S::FellBack, T::FallbackFailed, S::Stopped),
-    row(S::FellBack, T::UserClose, S::Stopped),
+    row(
+        S::Idle,
+        T::Start,
+        S::Connecting,
+        "transport is auto or websocket",
+    ),
+    row(S::Idle, T::Start, S::FellBack, r#"transport = "https""#),
+    row(S::Idle, T::UserClose, S::Stopped, "always"),
+    row(
+        S::Connecting,
+        T::DialOk,
+        S::Open,
+        "the upgrade was answered 101",
+    ),
+    row(
+        S::Connecting,
+        T::DialFailed,
+        S::Backoff,
+        "retryable class, budget left",
+    ),
+    row(
+        S::Connecting,
+        T::DialFailed,
+        S::Reauthenticating,
+        "401, not yet re-authenticated, budget left",
+    ),
+    row(
+        S::Connecting,
+        T::DialFailed,
+        S::FellBack,
+        "rejected status (403, 404, 426, …) or budget spent, fallback available",
+    ),
+    row(
+        S::Connecting,
+        T::DialFailed,
+        S::Stopped,
+        "certificate rejected, second 401, or no fallback where it would fall back",
+    ),
+    row(S::Connecting, T::DialTimeout, S::Backoff, "budget left"),
+    row(
+        S::Connecting,
+        T::DialTimeout,
+        S::FellBack,
+        "budget spent, fallback available",
+    ),
+    row(
+        S::Connecting,
+        T::DialTimeout,
+        S::Stopped,
+        "budget spent, no fallback",
+    ),
+    row(
+        S::Connecting,
+        T::UserClose,
+        S::Stopped,
+        "always (the dial is aborted)",
+    ),
+    row(
+        S::Open,
+        T::RecvClose,
+        S::Backoff,
+        "retryable class (1001, 1011, 1012, 1013, 4xxx, an unstable 1000, …), budget left",
+    ),
+    row(
+        S::Open,
+        T::RecvClose,
+        S::Reauthenticating,
+        "3000/3003, not yet re-authenticated, budget left",
+    ),
+    row(
+        S::Open,
+        T::RecvClose,
+        S::FellBack,
+        "1008, protocol class, or budget spent, fallback available",
+    ),
+    row(
+        S::Open,
+        T::RecvClose,
+        S::Stopped,
+        "as for FellBack but no fallback, second auth close, or a stop override",
+    ),
+    row(
+        S::Open,
+        T::RecvClose,
+        S::Idle,
+        "1000 on a stable connection: reconnect when next needed",
+    ),
+    row(
+        S::Open,
+        T::Dropped,
+        S::Backoff,
+        "budget left (treated as 1006, transient)",
+    ),
+    row(
+        S::Open,
+        T::Dropped,
+        S::FellBack,
+        "budget spent, fallback available",
+    ),
+    row(S::Open, T::Dropped, S::Stopped, "budget spent, no fallback"),
+    row(
+        S::Open,
+        T::Dropped,
+        S::Reauthenticating,
+        "only with a close_codes override of 1006 to reauthenticate",
+    ),
+    row(
+        S::Open,
+        T::Dropped,
+        S::Idle,
+        "only with a close_codes override of 1006 to reconnect_lazily, stable connection",
+    ),
+    row(
+        S::Open,
+        T::PongTimeout,
+        S::Backoff,
+        "budget left (treated as 1006, transient)",
+    ),
+    row(
+        S::Open,
+        T::PongTimeout,
+        S::FellBack,
+        "budget spent, fallback available",
+    ),
+    row(
+        S::Open,
+        T::PongTimeout,
+        S::Stopped,
+        "budget spent, no fallback",
+    ),
+    row(
+        S::Open,
+        T::PongTimeout,
+        S::Reauthenticating,
+        "only with a close_codes override of 1006 to reauthenticate",
+    ),
+    row(
+        S::Open,
+        T::PongTimeout,
+        S::Idle,
+        "only with a close_codes override of 1006 to reconnect_lazily, stable connection",
+    ),
+    row(
+        S::Open,
+        T::UserClose,
+        S::Closing,
+        "always (a close frame 1000 is sent)",
+    ),
+    row(
+        S::Closing,
+        T::Closed,
+        S::Stopped,
+        "the server answered the close, or the connection ended",
+    ),
+    row(
+        S::Closing,
+        T::CloseGraceElapsed,
+        S::Stopped,
+        "no answer within timeouts.close_grace",
+    ),
+    row(S::Backoff, T::BackoffElapsed, S::Connecting, "always"),
+    row(S::Backoff, T::UserClose, S::Stopped, "always"),
+    row(
+        S::Reauthenticating,
+        T::ReauthDone,
+        S::Connecting,
+        "the application supplied fresh credentials",
+    ),
+    row(
+        S::Reauthenticating,
+        T::ReauthFailed,
+        S::Stopped,
+        "the application could not",
+    ),
+    row(S::Reauthenticating, T::UserClose, S::Stopped, "always"),
+    row(
+        S::FellBack,
+        T::ProbeOk,
+        S::Open,
+        "a quiet re-probe reached 101 (transport auto, reprobe_after set)",
+    ),
+    row(
+        S::FellBack,
+        T::FallbackFailed,
+        S::Stopped,
+        "the fallback transport reported a failure",
+    ),
+    row(
+        S::FellBack,
+        T::UserClose,
+        S::Stopped,
+        "always (the fallback and any probe stop)",
+    ),
 ];
 
 /// Whether `(from, trigger, to)` is a row of [`TRANSITIONS`].
 pub fn is_documented(from: StateName, trigger: Trigger, to: StateName) -> bool {
-    TRANSITIONS.contains(&row(from, trigger, to))
+    TRANSITIONS
+        .iter()
+        .any(|r| r.from == from && r.trigger == trigger && r.to == to)
 }

@@ -107,6 +107,6 @@ pub use crate::core::{Cause, Core, Input, Output, StateName};
 pub use crate::event::Event;
 
 /// The README's code blocks, compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "testkit"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

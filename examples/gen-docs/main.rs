@@ -206,12 +206,29 @@ fn invariants_md(root: &Path) -> Result<String, String> {
         .map(|f| (read(&f), f))
         .map(|(t, f)| (f, t))
         .collect();
+    let fuzz: Vec<(String, String)> = ["fuzz/src", "fuzz/fuzz_targets"]
+        .iter()
+        .flat_map(|dir| {
+            let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+                .into_iter()
+                .flatten()
+                .filter_map(|e| Some(format!("{dir}/{}", e.ok()?.file_name().to_str()?)))
+                .filter(|name| name.ends_with(".rs"))
+                .collect();
+            files.sort();
+            files
+        })
+        .map(|f| (read(&f), f))
+        .map(|(t, f)| (f, t))
+        .collect();
     let mut md = format!("{HEADER}\n\n# Invariants\n\n");
     md.push_str(
         "ARCHITECTURE.md's invariants of the core, the property tests that check them \
          (`tests/prop_core_model.rs`, which drives the real core beside a reference model), \
-         and the files whose checks fail with the invariant's number, as in `\"(3) …\"`. \
-         The fuzz assertion column is filled in with the fuzz targets.\n\n",
+         and the files whose checks fail with the invariant's number, as in `\"(3) …\"` — \
+         in the property tests and in the cargo-fuzz targets (`fuzz/`, see `docs/fuzzing.md`). \
+         A panic anywhere is a failure of every property test and a crash of every fuzz \
+         target.\n\n",
     );
     let columns = [
         "#",
@@ -243,7 +260,17 @@ fn invariants_md(root: &Path) -> Result<String, String> {
             text.to_string(),
             list(names.iter(), true, none),
             list(files, true, "—"),
-            "added with the fuzz targets (issue 5)".to_string(),
+            list(
+                fuzz.iter()
+                    .filter(|(_, t)| t.contains(&tag))
+                    .map(|(f, _)| f),
+                true,
+                if n == 1 {
+                    "every target (a panic is a crash)"
+                } else {
+                    "—"
+                },
+            ),
         ]);
     }
     md.push_str(&table.0);

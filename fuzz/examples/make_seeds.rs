@@ -100,14 +100,24 @@ fn core_sequence() -> Vec<(&'static str, Vec<u8>)> {
     ];
     // Driver-like picks only (kinds below 0xF0), deadlines and small steps.
     let driver: Steps = (0..40u8)
-        .map(|i| (if i % 3 == 0 { DEADLINE } else { ms(i) }, i.wrapping_mul(37) % 0xF0, 1008, i))
+        .map(|i| {
+            (
+                if i % 3 == 0 { DEADLINE } else { ms(i) },
+                i.wrapping_mul(37) % 0xF0,
+                1008,
+                i,
+            )
+        })
         .collect();
     vec![
         ("mission-default", encode(&default, &mission())),
         ("mission-reprobe", encode(&default, &reprobe)),
         ("mission-codex-compat", encode(&codex, &codex_steps)),
         ("flapping-1001", encode(&default, &flapping)),
-        ("retry-after-reauth-restart-overload", encode(&default, &mixed)),
+        (
+            "retry-after-reauth-restart-overload",
+            encode(&default, &mixed),
+        ),
         ("driver-picks", encode(&default, &driver)),
     ]
 }
@@ -121,14 +131,22 @@ fn close_frame() -> Vec<(&'static str, Vec<u8>)> {
         ("no-code", vec![]),
         ("one-byte", vec![0x03]),
         ("4001-not-utf8", b"\x0f\xa1bad \xff\xfe \xc3".to_vec()),
-        ("1001-long-reason", [&b"\x03\xe9"[..], &[b'r'; 200]].concat()),
+        (
+            "1001-long-reason",
+            [&b"\x03\xe9"[..], &[b'r'; 200]].concat(),
+        ),
     ]
 }
 
 fn config() -> Vec<(String, Vec<u8>)> {
     let mut seeds: Vec<(String, Vec<u8>)> = Preset::ALL
         .iter()
-        .map(|p| (format!("preset-{}.toml", p.name()), p.config().to_toml_string().into_bytes()))
+        .map(|p| {
+            (
+                format!("preset-{}.toml", p.name()),
+                p.config().to_toml_string().into_bytes(),
+            )
+        })
         .collect();
     let codex = Preset::CodexCompat.config();
     seeds.extend([
@@ -167,9 +185,18 @@ fn hostile_server() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("mission-1008", close_1008.clone()),
         ("text-then-1014", [text.clone(), close_1014].concat()),
-        ("fragments-ping-close", [fragments, close_1008.clone()].concat()),
-        ("two-closes", [frame(true, 0x8, b"\x03\xe9"), close_1008].concat()),
-        ("stable-then-1000", [text, frame(true, 0x8, b"\x03\xe8")].concat()),
+        (
+            "fragments-ping-close",
+            [fragments, close_1008.clone()].concat(),
+        ),
+        (
+            "two-closes",
+            [frame(true, 0x8, b"\x03\xe9"), close_1008].concat(),
+        ),
+        (
+            "stable-then-1000",
+            [text, frame(true, 0x8, b"\x03\xe8")].concat(),
+        ),
         ("oversized-claim", oversized),
         ("garbage", vec![0xff; 40]),
         ("eof", vec![]),
@@ -177,7 +204,9 @@ fn hostile_server() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn write<N: AsRef<str>>(target: &str, seeds: Vec<(N, Vec<u8>)>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
     fs::create_dir_all(&dir).expect("seeds dir");
     for (name, bytes) in seeds {
         fs::write(dir.join(name.as_ref()), bytes).expect("seed written");

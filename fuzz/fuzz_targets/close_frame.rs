@@ -38,7 +38,10 @@ fn check_reason(raw: &[u8], reason: &CloseReason) {
     assert_eq!(reason.is_valid_utf8(), valid, "UTF-8 verdict for {raw:?}");
     assert_eq!(reason.is_empty(), raw.is_empty(), "emptiness of {raw:?}");
     // At most MAX_REASON_BYTES bytes kept; each may become one U+FFFD (3 bytes).
-    assert!(reason.as_str().len() <= 3 * MAX_REASON_BYTES, "reason kept too long");
+    assert!(
+        reason.as_str().len() <= 3 * MAX_REASON_BYTES,
+        "reason kept too long"
+    );
     let shown = reason.to_string();
     if raw.is_empty() {
         assert_eq!(shown, "empty reason");
@@ -46,7 +49,11 @@ fn check_reason(raw: &[u8], reason: &CloseReason) {
         assert!(shown.starts_with("reason \""), "{shown}");
         assert_eq!(shown.ends_with("(not valid UTF-8)"), !valid, "{shown}");
         if valid && raw.len() <= MAX_REASON_BYTES {
-            assert_eq!(reason.as_str().as_bytes(), raw, "a short valid reason is kept whole");
+            assert_eq!(
+                reason.as_str().as_bytes(),
+                raw,
+                "a short valid reason is kept whole"
+            );
         }
     }
 }
@@ -73,13 +80,23 @@ fn outcome(payload: &[u8]) -> Outcome {
             let named = format!("with {c} ({})", close_code_name(c));
             assert!(sentence.contains(&named), "{sentence:?} does not name {c}");
         }
-        None => assert!(sentence.contains("without a status code (1005)"), "{sentence}"),
+        None => assert!(
+            sentence.contains("without a status code (1005)"),
+            "{sentence}"
+        ),
     }
     // "(abnormal closure)" for 1006 is not a claim of a normal close.
     let normal = sentence.contains("closed normally") || sentence.contains("(normal closure)");
-    assert!(!normal || code == Some(1000), "{code:?} called normal: {sentence}");
+    assert!(
+        !normal || code == Some(1000),
+        "{code:?} called normal: {sentence}"
+    );
     assert!(sentence.contains("3 ms after the upgrade"), "{sentence}");
-    assert!(sentence.len() < 1024, "sentence of {} bytes", sentence.len());
+    assert!(
+        sentence.len() < 1024,
+        "sentence of {} bytes",
+        sentence.len()
+    );
 
     let json = Event::Closed {
         failure: failure.clone(),

@@ -48,7 +48,10 @@ fn check_error(e: &ConfigError) {
                 || (field.starts_with("close_codes.\"") && field.ends_with('"'));
             assert!(known, "unknown field {field:?} in {shown}");
             assert!(!rule.trim().is_empty(), "{shown}");
-            assert!(shown.contains(field.as_str()), "{shown} does not name {field}");
+            assert!(
+                shown.contains(field.as_str()),
+                "{shown} does not name {field}"
+            );
         }
         _ => assert_eq!(e.field(), None, "{e:?}"),
     }
@@ -58,7 +61,11 @@ fn check_policy(policy: &Policy) {
     let c = policy.config();
     let b = &c.backoff;
     assert!(c.budget.max_attempts >= 1);
-    assert!(b.factor.is_finite() && b.factor >= 1.0, "factor {}", b.factor);
+    assert!(
+        b.factor.is_finite() && b.factor >= 1.0,
+        "factor {}",
+        b.factor
+    );
     assert!((0.0..=1.0).contains(&b.spread), "spread {}", b.spread);
     assert!(b.cap.is_none_or(|cap| cap >= b.base));
     assert!(c.delays.restart_min <= c.delays.restart_max);
@@ -88,7 +95,9 @@ fn check_policy(policy: &Policy) {
     let json = serde_json::to_string(c).expect("serializable");
     let back = Config::from_json_str(&json).unwrap_or_else(|e| panic!("{e}\n{json}"));
     assert_eq!(&back, c, "JSON round trip changed the config:\n{json}");
-    let again = back.validate().expect("a round-tripped valid config stays valid");
+    let again = back
+        .validate()
+        .expect("a round-tripped valid config stays valid");
     assert_eq!(&again, policy);
 
     // A core on it starts, and its first deadline is not in the past.

@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     });
     if redial_fuzz::debug() {
         for r in &first {
-            eprintln!("t0+{:?} {:?} -> {} (attempt {})", r.at, r.input, r.state, r.attempt);
+            eprintln!(
+                "t0+{:?} {:?} -> {} (attempt {})",
+                r.at, r.input, r.state, r.attempt
+            );
             if let Some(c) = &r.cause {
                 eprintln!("    {c}");
             }

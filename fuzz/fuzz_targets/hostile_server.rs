@@ -173,7 +173,11 @@ fn scan(stream: &[u8], sizes: &[usize]) -> Option<(Option<u16>, Vec<u8>)> {
     let mut rest = stream;
     let mut i = 0;
     while !rest.is_empty() {
-        let n = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1).max(1);
+        let n = sizes
+            .get(i % sizes.len().max(1))
+            .copied()
+            .unwrap_or(1)
+            .max(1);
         let (chunk, tail) = rest.split_at(n.min(rest.len()));
         s.feed(chunk);
         rest = tail;

@@ -135,8 +135,8 @@ impl Knobs {
         let mut c = preset.config();
         use Strategy as S;
         set(k.strategy, &mut |v| {
-            c.backoff.strategy = [S::None, S::Full, S::Equal, S::Decorrelated, S::Spread]
-                [usize::from(v % 5)]
+            c.backoff.strategy =
+                [S::None, S::Full, S::Equal, S::Decorrelated, S::Spread][usize::from(v % 5)]
         });
         set(k.base, &mut |v| c.backoff.base = dur(v));
         set(k.cap, &mut |v| {
@@ -154,14 +154,17 @@ impl Knobs {
                 _ => 0.5, // invalid
             }
         });
-        set(k.spread, &mut |v| c.backoff.spread = f64::from(v % 12) / 10.0);
+        set(k.spread, &mut |v| {
+            c.backoff.spread = f64::from(v % 12) / 10.0
+        });
         set(k.max_attempts, &mut |v| {
             c.budget.max_attempts = u32::from(v % 9)
         });
         set(k.max_elapsed, &mut |v| c.budget.max_elapsed = opt(v));
         set(k.min_uptime, &mut |v| c.budget.min_uptime = dur(v));
         set(k.transport, &mut |v| {
-            c.transport = [Transport::Auto, Transport::Websocket, Transport::Https][usize::from(v % 3)]
+            c.transport =
+                [Transport::Auto, Transport::Websocket, Transport::Https][usize::from(v % 3)]
         });
         set(k.fallback, &mut |v| c.fallback.enabled = v & 1 == 1);
         set(k.reprobe_after, &mut |v| c.fallback.reprobe_after = opt(v));
@@ -179,8 +182,14 @@ impl Knobs {
             c.delays.restart_max = c.delays.restart_min.saturating_add(dur(v))
         });
         set(k.overload_min, &mut |v| c.delays.overload_min = dur(v));
-        set(k.max_retry_after, &mut |v| c.delays.max_retry_after = dur(v));
-        for (key, action) in [(k.key1, k.action1), (k.key2, k.action2), (k.key3, k.action3)] {
+        set(k.max_retry_after, &mut |v| {
+            c.delays.max_retry_after = dur(v)
+        });
+        for (key, action) in [
+            (k.key1, k.action1),
+            (k.key2, k.action2),
+            (k.key3, k.action3),
+        ] {
             if key != 0 {
                 let action = Action::ALL[usize::from(action) % Action::ALL.len()];
                 c.close_codes.insert(override_key(key), action);
@@ -273,8 +282,20 @@ fn menu(state: StateName) -> &'static [K] {
         StateName::Backoff => &[Timeout, Timeout, Timeout, Timeout, Timeout, UserClose],
         StateName::Reauthenticating => &[ReauthDone, ReauthDone, ReauthDone, UserClose],
         StateName::FellBack => &[
-            Ready, Timeout, Timeout, Timeout, Timeout, Progress, Succeeded, Succeeded, Failed,
-            Failed, Failed, Close, FallbackFailed, UserClose,
+            Ready,
+            Timeout,
+            Timeout,
+            Timeout,
+            Timeout,
+            Progress,
+            Succeeded,
+            Succeeded,
+            Failed,
+            Failed,
+            Failed,
+            Close,
+            FallbackFailed,
+            UserClose,
         ],
         StateName::Stopped => &WILD,
     }
@@ -315,9 +336,7 @@ impl RawStep {
             K::FallbackFailed => Input::FallbackFailed {
                 detail: "HTTP 502 from the fallback".into(),
             },
-            K::ReauthDone => Input::ReauthDone {
-                ok: extra % 5 != 0,
-            },
+            K::ReauthDone => Input::ReauthDone { ok: extra % 5 != 0 },
             K::Timeout => return (Input::Timeout, extra & 1 == 1),
         };
         (input, false)

@@ -91,7 +91,10 @@ impl Invariants {
         }
         if let Some(t) = core.poll_timeout() {
             if t < now {
-                return Err(format!("(5) poll_timeout {:?} before the last now", now - t));
+                return Err(format!(
+                    "(5) poll_timeout {:?} before the last now",
+                    now - t
+                ));
             }
         }
         if core.state() != self.state {
@@ -139,7 +142,9 @@ impl Invariants {
                 if let Failure::Closed { code, class, .. } = failure {
                     let expected = close_class(*code);
                     if *class != expected {
-                        return Err(format!("close {code:?} classed {class:?}, not {expected:?}"));
+                        return Err(format!(
+                            "close {code:?} classed {class:?}, not {expected:?}"
+                        ));
                     }
                     let action = override_for(&self.cfg, code.unwrap_or(1005));
                     if matches!(class, Class::Policy | Class::Protocol)
@@ -198,7 +203,10 @@ impl Invariants {
         let sentence = cause.to_string();
         let normal = sentence.contains("closed normally") || sentence.contains("(normal closure)");
         if normal && cause.code().is_some_and(|c| c != 1000) {
-            return Err(format!("a cause calls {:?} normal: {sentence}", cause.code()));
+            return Err(format!(
+                "a cause calls {:?} normal: {sentence}",
+                cause.code()
+            ));
         }
         if (from, trigger) == (S::Closing, T::Closed) {
             self.live = false;

@@ -42,7 +42,10 @@ pub fn close_frames(bytes: &[u8]) -> Vec<Close> {
                 .collect();
             closes.push(match kept.len() {
                 0 | 1 => (None, Vec::new()),
-                _ => (Some(u16::from_be_bytes([kept[0], kept[1]])), kept[2..].to_vec()),
+                _ => (
+                    Some(u16::from_be_bytes([kept[0], kept[1]])),
+                    kept[2..].to_vec(),
+                ),
             });
         }
         rest = &body[len as usize..];

@@ -150,7 +150,7 @@ mod hostile_server {
             for c in stream.chunks(chunk) {
                 s.feed(c);
             }
-            assert_eq!(s.last_close().unwrap().code, Some(1008), "chunk {chunk}");
+            assert_eq!(s.close_frame().unwrap().code, Some(1008), "chunk {chunk}");
         }
     }
 }

@@ -183,7 +183,7 @@ fn scan(stream: &[u8], sizes: &[usize]) -> Option<(Option<u16>, Vec<u8>)> {
         rest = tail;
         i += 1;
     }
-    s.last_close().map(|c| (c.code, c.reason.clone()))
+    s.close_frame().map(|c| (c.code, c.reason.clone()))
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -47,7 +47,7 @@ pub struct FrameScanner {
     header: [u8; 14],
     have: usize,
     close: Vec<u8>,
-    last_close: Option<RawClose>,
+    first_close: Option<RawClose>,
 }
 
 impl Default for FrameScanner {
@@ -57,7 +57,7 @@ impl Default for FrameScanner {
             header: [0; 14],
             have: 0,
             close: Vec::new(),
-            last_close: None,
+            first_close: None,
         }
     }
 }
@@ -71,8 +71,8 @@ impl FrameScanner {
     /// The close frame of the connection: the first complete one seen. The WebSocket
     /// library reports the first close frame and reads nothing after it (RFC 6455 §5.5.1:
     /// nothing follows a close), so a later one must not replace its code.
-    pub fn last_close(&self) -> Option<&RawClose> {
-        self.last_close.as_ref()
+    pub fn close_frame(&self) -> Option<&RawClose> {
+        self.first_close.as_ref()
     }
 
     /// Feed bytes as they arrived.
@@ -180,9 +180,9 @@ impl FrameScanner {
     }
 
     fn payload_complete(&mut self, close: bool) {
-        if close && self.last_close.is_none() {
+        if close && self.first_close.is_none() {
             let p = std::mem::take(&mut self.close);
-            self.last_close = Some(match p.len() {
+            self.first_close = Some(match p.len() {
                 0 | 1 => RawClose {
                     code: None,
                     reason: Vec::new(),
@@ -299,7 +299,7 @@ mod tests {
             for c in bytes.chunks(chunk) {
                 s.feed(c);
             }
-            let close = s.last_close().expect("close seen");
+            let close = s.close_frame().expect("close seen");
             assert_eq!(close.code, Some(1014), "chunk {chunk}");
             assert_eq!(close.reason, b"bad gateway");
         }
@@ -309,15 +309,15 @@ mod tests {
     fn empty_close_has_no_code_and_masks_are_undone() {
         let mut s = FrameScanner::new();
         s.feed(&stream(&[close_frame(None, b"", None)]));
-        assert_eq!(s.last_close().unwrap().code, None);
+        assert_eq!(s.close_frame().unwrap().code, None);
         let mut s = FrameScanner::new();
         s.feed(&stream(&[close_frame(
             Some(4999),
             b"x",
             Some([1, 2, 3, 4]),
         )]));
-        assert_eq!(s.last_close().unwrap().code, Some(4999));
-        assert_eq!(s.last_close().unwrap().reason, b"x");
+        assert_eq!(s.close_frame().unwrap().code, Some(4999));
+        assert_eq!(s.close_frame().unwrap().reason, b"x");
     }
 
     #[test]

@@ -252,7 +252,7 @@ impl Driver {
                     .io
                     .ws
                     .as_ref()
-                    .and_then(|c| c.1.lock().ok()?.last_close().cloned());
+                    .and_then(|c| c.1.lock().ok()?.close_frame().cloned());
                 let (code, reason) = match (raw, frame) {
                     (Some(raw), _) => (raw.code, raw.reason),
                     (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),

@@ -80,6 +80,13 @@ pub enum BuildError {
     Tls(String),
 }
 
+/// Received messages waiting for the application; past this the driver stops reading
+/// the socket until the application catches up (the channel preallocates its slots).
+const INBOUND_CAPACITY: usize = 256;
+
+/// tungstenite's read chunk (its default, 128 KiB, stays resident per connection).
+const READ_BUFFER: usize = 16 * 1024;
+
 /// State shared between the handles and the driver.
 pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
@@ -137,7 +144,7 @@ impl ClientBuilder {
             connector: None,
             reauth: None,
             terminal: Terminal::default(),
-            ws_config: WebSocketConfig::default(),
+            ws_config: WebSocketConfig::default().read_buffer_size(READ_BUFFER),
             replay_unanswered: true,
         }
     }
@@ -251,7 +258,11 @@ impl ClientBuilder {
         }
         let seed = config.seed.unwrap_or_else(random_seed);
         let policy = config.validate()?;
-        let tls = client_config(&self.tls).map_err(|e| BuildError::Tls(e.to_string()))?;
+        // Only `wss://` needs a TLS configuration (≈25 KB each): none for plain `ws://`.
+        let tls = match target.tls {
+            true => Some(client_config(&self.tls).map_err(|e| BuildError::Tls(e.to_string()))?),
+            false => None,
+        };
         let q = &policy.config().queue;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::new(q.max_messages, q.max_bytes)),
@@ -260,7 +271,7 @@ impl ClientBuilder {
         });
         let (commands_tx, commands_rx) = async_channel::bounded(64);
         let (wake_tx, wake_rx) = async_channel::bounded(1);
-        let (inbound_tx, inbound_rx) = async_channel::bounded(1024);
+        let (inbound_tx, inbound_rx) = async_channel::bounded(INBOUND_CAPACITY);
         let (done_tx, done_rx) = async_channel::bounded::<()>(1);
         let driver = Driver {
             core: Core::new(policy, seed),

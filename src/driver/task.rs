@@ -80,7 +80,7 @@ pub struct Driver {
     pub(crate) core: Core,
     pub(crate) target: Target,
     pub(crate) headers: Headers,
-    pub(crate) tls: Arc<ClientConfig>,
+    pub(crate) tls: Option<Arc<ClientConfig>>,
     pub(crate) warn_insecure: bool,
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) fallback: Option<Arc<dyn Fallback>>,
@@ -402,7 +402,7 @@ impl Driver {
                 Box::pin(async move { opening.await.map(MaybeTls::Custom) }.instrument(span))
             }
             None => {
-                let tls = self.target.tls.then(|| self.tls.clone());
+                let tls = self.tls.clone();
                 let target = self.target.clone();
                 Box::pin(async move { connect(&target, tls).await }.instrument(span))
             }

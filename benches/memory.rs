@@ -248,9 +248,10 @@ fn main() {
     let (tcp, raw, redial) = (get("tcp"), get("raw"), get("redial"));
     let raw16k = get("raw16k");
     let split = json!({
-        "tungstenite_16k_rss": raw16k.0 - tcp.0, "tungstenite_16k_heap": raw16k.1 - tcp.1,
-        "tungstenite_rss": raw.0 - tcp.0, "tungstenite_heap": raw.1 - tcp.1,
-        "redial_own_rss": redial.0 - raw.0, "redial_own_heap": redial.1 - raw.1,
+        // The driver reads in 16 KiB chunks, so its tungstenite part is `raw16k`'s.
+        "tungstenite_rss": raw16k.0 - tcp.0, "tungstenite_heap": raw16k.1 - tcp.1,
+        "tungstenite_128k_rss": raw.0 - tcp.0, "tungstenite_128k_heap": raw.1 - tcp.1,
+        "redial_own_rss": redial.0 - raw16k.0, "redial_own_heap": redial.1 - raw16k.1,
         "total_rss": redial.0, "total_heap": redial.1,
     });
     println!("memory split (bytes per connection): {split}");

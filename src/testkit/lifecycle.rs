@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
@@ -58,9 +58,48 @@ pub(crate) struct Running {
     stop: Sender<()>,
     /// The accept loop; it ends after all connection tasks have ended.
     task: async_std::task::JoinHandle<()>,
+    /// The current generation of connections (see [`Running::cut_connections`]).
+    generation: Arc<Mutex<Generation>>,
+}
+
+/// The connections accepted since the last cut: each holds `signal` and a clone of
+/// `alive`; dropping `cut` ends them, and `all_ended` tells when they are gone.
+struct Generation {
+    cut: Sender<()>,
+    signal: StopSignal,
+    alive: Sender<()>,
+    all_ended: Receiver<()>,
+}
+
+impl Generation {
+    fn new() -> Generation {
+        let (cut, cut_rx) = async_channel::bounded::<()>(1);
+        let (alive, all_ended) = async_channel::bounded::<()>(1);
+        Generation {
+            cut,
+            signal: StopSignal(cut_rx),
+            alive,
+            all_ended,
+        }
+    }
 }
 
 impl Running {
+    /// Ends every live connection at once, whatever it was doing (no close frame, as
+    /// when the server process dies), and waits until their tasks have ended. The
+    /// listener stays open: connections accepted from now on are served as usual.
+    pub(crate) async fn cut_connections(&self) {
+        let old = std::mem::replace(&mut *lock(&self.generation), Generation::new());
+        let Generation {
+            cut,
+            signal,
+            alive,
+            all_ended,
+        } = old;
+        drop((cut, signal, alive));
+        let _ = all_ended.recv().await;
+    }
+
     /// Stops the server and waits until the listener is closed and every connection
     /// task has ended.
     pub(crate) async fn shutdown(self) {
@@ -91,6 +130,8 @@ where
 {
     let (stop, stop_rx) = async_channel::bounded::<()>(1);
     let signal = StopSignal(stop_rx);
+    let generation = Arc::new(Mutex::new(Generation::new()));
+    let current = generation.clone();
     let task = async_std::task::spawn(async move {
         // Each connection task holds a clone of `alive`; `recv` fails once all are gone.
         let (alive, all_ended) = async_channel::bounded::<()>(1);
@@ -113,8 +154,13 @@ where
             let conn = on_accept(tcp);
             let signal = signal.clone();
             let alive = alive.clone();
+            let (cut, alive_in_generation) = {
+                let g = lock(&current);
+                (g.signal.clone(), g.alive.clone())
+            };
             async_std::task::spawn(async move {
-                future::or(conn, signal.wait()).await;
+                future::or(conn, future::or(signal.wait(), cut.wait())).await;
+                drop(alive_in_generation);
                 drop(alive);
             });
         }
@@ -122,5 +168,9 @@ where
         drop(alive);
         let _ = all_ended.recv().await;
     });
-    Running { stop, task }
+    Running {
+        stop,
+        task,
+        generation,
+    }
 }

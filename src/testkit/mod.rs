@@ -3,6 +3,8 @@
 //! - [`WsServer`]: a scripted WebSocket server (plain or TLS). A script picks a
 //!   [`Behavior`] for every connection: answer the upgrade and play [`Act`]s, reject it
 //!   with an HTTP status, stall the handshake, or reset the TCP connection.
+//!   [`WsServer::restart`] cuts every live connection at once (a restart behind a kept
+//!   listener) and [`WsServer::take_received`] keeps long runs' memory flat.
 //! - [`SseServer`]: an HTTPS server that answers every POST with a Server-Sent-Events
 //!   stream, as the HTTPS fallback expects; [`echo_responder`] is the usual responder.
 //! - [`TestCert`]: a self-signed certificate for `localhost` and `127.0.0.1`, made at run

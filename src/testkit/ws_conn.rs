@@ -22,6 +22,8 @@ use super::ws_server::{Act, Behavior, ConnInfo, Received, Record, Script};
 /// A connection as the accept loop hands it over.
 pub(crate) struct Conn {
     pub(crate) index: usize,
+    /// The client's address.
+    pub(crate) peer: std::net::SocketAddr,
     /// The TCP socket (a clone of the stream being served), for resets and stalls.
     pub(crate) raw: TcpStream,
     pub(crate) script: Script,
@@ -66,9 +68,14 @@ impl Conn {
         let (held_tx, held_rx) = async_channel::bounded::<Behavior>(1);
         let callback = {
             let (gate, acts) = (gate.clone(), acts.clone());
-            let (script, record, index) = (self.script.clone(), self.record.clone(), self.index);
+            let (script, record, index, peer) = (
+                self.script.clone(),
+                self.record.clone(),
+                self.index,
+                self.peer,
+            );
             move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-                let info = conn_info(index, request);
+                let info = conn_info(index, peer, request);
                 match script(&info) {
                     Behavior::Accept(script_acts) => {
                         *lock(&acts) = Some(script_acts);
@@ -116,6 +123,19 @@ impl Conn {
                 Act::Wait(duration) => {
                     async_io::Timer::after(duration).await;
                     true
+                }
+                Act::HoldFor(duration) => {
+                    // Reading is cancel-safe: a message is recorded as soon as it is
+                    // read, and nothing is sent.
+                    let reading = async {
+                        self.read_loop(&mut ws, |_| Vec::new()).await;
+                        false
+                    };
+                    let timer = async {
+                        async_io::Timer::after(duration).await;
+                        true
+                    };
+                    future::or(reading, timer).await
                 }
                 Act::Text(text) => ws.send(Message::text(text)).await.is_ok(),
                 Act::Binary(data) => ws.send(Message::binary(data)).await.is_ok(),
@@ -195,7 +215,7 @@ impl Conn {
     }
 }
 
-fn conn_info(index: usize, request: &Request) -> ConnInfo {
+fn conn_info(index: usize, peer: std::net::SocketAddr, request: &Request) -> ConnInfo {
     let headers = request
         .headers()
         .iter()
@@ -208,6 +228,7 @@ fn conn_info(index: usize, request: &Request) -> ConnInfo {
         index,
         headers,
         path: request.uri().to_string(),
+        peer,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct ConnInfo {
     pub headers: Vec<(String, String)>,
     /// The request target, for example `/` or `/v1/responses?x=1`.
     pub path: String,
+    /// The client's address (its local port tells its connections apart).
+    pub peer: SocketAddr,
 }
 
 impl ConnInfo {
@@ -69,6 +71,9 @@ pub enum Behavior {
 pub enum Act {
     /// Do nothing for this long (nothing is read meanwhile, so pings wait).
     Wait(Duration),
+    /// Keep reading for this long (pings answered, messages recorded, nothing sent),
+    /// then go on with the next act. Ends the connection if the client closes first.
+    HoldFor(Duration),
     /// Send a text message.
     Text(String),
     /// Send a binary message.
@@ -103,6 +108,7 @@ impl fmt::Debug for Act {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Act::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
+            Act::HoldFor(d) => f.debug_tuple("HoldFor").field(d).finish(),
             Act::Text(s) => f.debug_tuple("Text").field(s).finish(),
             Act::Binary(b) => f.debug_tuple("Binary").field(b).finish(),
             Act::Close { code, reason } => f
@@ -208,6 +214,9 @@ impl WsServer {
             record.changes.notify();
             let conn = ws_conn::Conn {
                 index,
+                peer: tcp
+                    .peer_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
                 raw: tcp.clone(),
                 script: script.clone(),
                 record: record.clone(),
@@ -270,6 +279,14 @@ impl WsServer {
         lock(&self.record.received).clone()
     }
 
+    /// Takes the data messages received so far out of the record (what
+    /// [`WsServer::received`] returns) and leaves it empty, so that a long run can keep
+    /// its own compact account while the server's memory stays flat. Counting waits
+    /// ([`WsServer::wait_received`]) then count from the last take.
+    pub fn take_received(&self) -> Vec<(usize, Received)> {
+        std::mem::take(&mut *lock(&self.record.received))
+    }
+
     /// Every close frame the server received while reading, in order, with the
     /// connection index: `Some((code, reason))`, or `None` for a close frame without
     /// status code. The code is as tungstenite reports it: a code that must not be on
@@ -315,6 +332,16 @@ impl WsServer {
         lock(&self.record.received).len()
     }
 
+    /// Restarts the service, as a server process that crashes or is redeployed behind
+    /// a kept listening socket: every live connection ends at once, whatever it was
+    /// doing (no close frame; the TCP connection is closed, with a reset when unread
+    /// data is left), and this returns once their tasks have ended. The listener stays
+    /// open: dials wait in its backlog and are served afterwards by the same script,
+    /// with the counters and records carrying on.
+    pub async fn restart(&self) {
+        self.running.cut_connections().await;
+    }
+
     /// Stops the server (the same as dropping it): the listener and every connection
     /// close promptly, in the background.
     pub fn stop(self) {
@@ -325,5 +352,59 @@ impl WsServer {
     /// task has ended.
     pub async fn shutdown(self) {
         self.running.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_tungstenite::tungstenite::Message;
+    use futures_lite::StreamExt;
+
+    async fn dial(
+        server: &WsServer,
+    ) -> (
+        async_tungstenite::WebSocketStream<async_net::TcpStream>,
+        u16,
+    ) {
+        let tcp = async_net::TcpStream::connect(server.addr()).await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let (ws, _) = async_tungstenite::client_async(server.url(), tcp)
+            .await
+            .unwrap();
+        (ws, port)
+    }
+
+    #[test]
+    fn restart_cuts_live_connections_and_the_listener_serves_on() {
+        async_std::task::block_on(async {
+            let peers = Arc::new(Mutex::new(Vec::new()));
+            let seen = peers.clone();
+            let server = WsServer::start(move |c| {
+                seen.lock().unwrap().push(c.peer.port());
+                let hold = if c.index == 1 { 60_000 } else { 50 };
+                Behavior::Accept(vec![
+                    Act::HoldFor(Duration::from_millis(hold)),
+                    Act::Text("after the hold".into()),
+                    Act::Hold,
+                ])
+            })
+            .await
+            .unwrap();
+            let (mut first, port) = dial(&server).await;
+            first.send(Message::text("one")).await.unwrap();
+            server.wait_received(1).await;
+            assert_eq!(server.take_received(), [(1, Received::Text("one".into()))]);
+            assert!(server.take_received().is_empty());
+            server.restart().await;
+            assert_eq!(server.ended(), 1);
+            // Cut: no close frame, no "after the hold".
+            assert!(!matches!(first.next().await, Some(Ok(Message::Text(_)))));
+            let (mut second, port2) = dial(&server).await;
+            let text = second.next().await.unwrap().unwrap();
+            assert_eq!(text, Message::text("after the hold"));
+            assert_eq!(*peers.lock().unwrap(), [port, port2]);
+            server.shutdown().await;
+        });
     }
 }

@@ -49,31 +49,9 @@ use statig::blocking::{IntoStateMachineExt, StateMachine};
 use crate::config::Policy;
 use machine::{Ctx, Machine};
 
-/// The reconnect state machine. See the [module docs](self) for the drive loop.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use redial::core::{Core, Input, Output, StateName};
-/// use redial::config::Config;
-///
-/// let t0 = Instant::now(); // the driver's clock, never read inside the core
-/// let mut core = Core::new(Config::default().validate().unwrap(), 7);
-/// core.handle_input(t0, Input::Start);
-/// assert!(std::iter::from_fn(|| core.poll_output())
-///     .any(|o| matches!(o, Output::Dial { attempt: 1, .. })));
-///
-/// // 101, then the server closes with 1008 and an empty reason, 3 ms later.
-/// core.handle_input(t0 + Duration::from_millis(2), Input::DialSucceeded);
-/// core.handle_input(
-///     t0 + Duration::from_millis(5),
-///     Input::PeerClosed { code: Some(1008), reason: vec![] },
-/// );
-/// let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
-/// assert!(outputs.contains(&Output::StartFallback));
-/// assert_eq!(core.state(), StateName::FellBack);
-/// let cause = core.last_cause().unwrap().to_string();
-/// assert!(cause.contains("1008 (policy violation), empty reason, 3 ms after the upgrade"), "{cause}");
-/// ```
+/// The reconnect state machine. See the [module docs](self) for the drive loop, and the
+/// [crate docs](crate) for a runnable example that drives it by hand through the
+/// mission's 1008 case.
 pub struct Core {
     machine: StateMachine<Machine>,
     out: VecDeque<Output>,

@@ -1,0 +1,246 @@
+//! What the state handlers do besides matching inputs: record transitions, apply the
+//! policy to a failure, and build the next state's local data.
+
+use std::time::{Duration, Instant};
+
+use statig::prelude::*;
+
+use super::{Ctx, Machine, State};
+use crate::config::Transport;
+use crate::core::cause::{Cause, Failure};
+use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Wait};
+use crate::core::transition::{is_documented, StateName as S, Trigger as T};
+use crate::event::Event;
+use crate::policy::{classify_dial_failure, decide, Budget, Decision, DialPhase};
+
+impl Machine {
+    /// The one place transitions happen: check the row, record the cause, tell observers.
+    pub(super) fn go(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: S,
+        trigger: T,
+        cause: Cause,
+        to: State,
+    ) -> Outcome<State> {
+        let to_name = to.name();
+        debug_assert!(
+            is_documented(from, trigger, to_name),
+            "undocumented transition {from} --{trigger}--> {to_name}"
+        );
+        ctx.event(Event::StateChanged {
+            from,
+            to: to_name,
+            trigger,
+            cause: cause.clone(),
+        });
+        self.last_cause = Some(cause);
+        Transition(to)
+    }
+
+    pub(super) fn stop(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: S,
+        trigger: T,
+        cause: Cause,
+    ) -> Outcome<State> {
+        self.go(ctx, from, trigger, cause.clone(), State::stopped(cause))
+    }
+
+    /// Apply the policy to a failure of the dial or connection.
+    pub(super) fn fail(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: S,
+        trigger: T,
+        failure: Failure,
+        was_stable: bool,
+    ) -> Outcome<State> {
+        let now = ctx.now;
+        let class = failure.class();
+        let override_action = failure.code().and_then(|c| self.policy.override_for(c));
+        let budget = Budget {
+            dials: self.dials,
+            streak: self
+                .streak_start
+                .map_or(Duration::ZERO, |s| now.saturating_duration_since(s)),
+            reauth_used: self.reauth_used,
+            was_stable,
+        };
+        let retry_after = match &failure {
+            Failure::Dial { failure, .. } => failure.retry_after(),
+            _ => None,
+        };
+        let decision = decide(
+            class,
+            override_action,
+            &budget,
+            retry_after,
+            &self.policy,
+            &mut self.backoff,
+        );
+        match decision {
+            Decision::Retry { delay, basis } => {
+                let max_attempts = self.policy.max_attempts();
+                let next_attempt = self.dials + 1;
+                let cause = Cause::Retry {
+                    failure,
+                    delay,
+                    basis,
+                    next_attempt,
+                    max_attempts,
+                };
+                let wait = Wait {
+                    until: after(now, delay),
+                };
+                let outcome = self.go(ctx, from, trigger, cause.clone(), State::backoff(wait));
+                ctx.event(Event::RetryScheduled {
+                    attempt: next_attempt,
+                    max_attempts,
+                    delay,
+                    class,
+                    cause,
+                });
+                outcome
+            }
+            Decision::Reauthenticate => {
+                self.reauth_used = true;
+                let cause = Cause::Reauthenticate { failure };
+                self.go(ctx, from, trigger, cause, State::reauthenticating())
+            }
+            Decision::FallBack(why) => {
+                let fallback = self.new_fallback(now);
+                self.go(
+                    ctx,
+                    from,
+                    trigger,
+                    Cause::FallBack { failure, why },
+                    State::fell_back(fallback),
+                )
+            }
+            Decision::Stop {
+                why,
+                fallback_unavailable,
+            } => self.stop(
+                ctx,
+                from,
+                trigger,
+                Cause::Stop {
+                    failure,
+                    why,
+                    fallback_unavailable,
+                },
+            ),
+            Decision::WaitForDemand => self.go(
+                ctx,
+                from,
+                trigger,
+                Cause::WaitForDemand { failure },
+                State::idle(),
+            ),
+        }
+    }
+
+    pub(super) fn new_dial(&mut self, now: Instant, probe: bool) -> Dial {
+        let attempt = if probe {
+            0
+        } else {
+            self.dials = self.dials.saturating_add(1);
+            self.streak_start.get_or_insert(now);
+            self.dials
+        };
+        let connect = self.policy.config().timeouts.connect;
+        Dial {
+            attempt,
+            probe,
+            started: now,
+            phase: DialPhase::Connect,
+            deadline: after(now, connect),
+        }
+    }
+
+    pub(super) fn advance(&self, now: Instant, dial: &mut Dial) {
+        dial.phase = DialPhase::Handshake;
+        dial.deadline = after(now, self.policy.config().timeouts.handshake);
+    }
+
+    pub(super) fn dial_failure(
+        &self,
+        now: Instant,
+        dial: &Dial,
+        failure: crate::policy::DialFailure,
+    ) -> Failure {
+        Failure::Dial {
+            class: classify_dial_failure(&failure),
+            failure,
+            attempt: dial.attempt,
+            after: now.saturating_duration_since(dial.started),
+        }
+    }
+
+    pub(super) fn new_link(&self, now: Instant, attempt: u32) -> Link {
+        Link {
+            attempt,
+            since: now,
+            stable: false,
+            stable_at: after(now, self.policy.config().budget.min_uptime),
+            received: false,
+            heartbeat: self.heartbeat(now),
+        }
+    }
+
+    pub(super) fn heartbeat(&self, now: Instant) -> Heartbeat {
+        match self.policy.config().heartbeat.ping_interval {
+            Some(interval) => Heartbeat::PingAt(after(now, interval)),
+            None => Heartbeat::Off,
+        }
+    }
+
+    /// A stable connection resets the budget, the backoff and the re-probe wait.
+    pub(super) fn mark_stable(&mut self, ctx: &mut Ctx<'_>, link: &mut Link, by_message: bool) {
+        link.stable = true;
+        self.dials = 0;
+        self.streak_start = None;
+        self.reauth_used = false;
+        self.backoff.reset();
+        self.reprobe_wait = self.policy.config().fallback.reprobe_after;
+        self.fell_back_since_stable = false;
+        let after_upgrade = ctx.now.saturating_duration_since(link.since);
+        ctx.event(Event::Stable {
+            after_upgrade,
+            by_message,
+        });
+    }
+
+    pub(super) fn new_fallback(&mut self, now: Instant) -> Fallback {
+        let max = self.policy.config().fallback.reprobe_max;
+        if self.fell_back_since_stable {
+            self.reprobe_wait = self.reprobe_wait.map(|w| (w * 2).min(max));
+        }
+        self.fell_back_since_stable = true;
+        let reprobe = self.policy.config().transport == Transport::Auto;
+        Fallback {
+            since: now,
+            reprobe_at: self.reprobe_wait.filter(|_| reprobe).map(|w| after(now, w)),
+            probe: None,
+        }
+    }
+
+    pub(super) fn probe_failed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        fallback: &mut Fallback,
+        failure: Failure,
+    ) {
+        let max = self.policy.config().fallback.reprobe_max;
+        self.reprobe_wait = self.reprobe_wait.map(|w| (w * 2).min(max));
+        let wait = self.reprobe_wait.unwrap_or(max);
+        fallback.probe = None;
+        fallback.reprobe_at = Some(after(ctx.now, wait));
+        ctx.event(Event::ProbeFailed {
+            failure,
+            next_probe_in: wait,
+        });
+    }
+}

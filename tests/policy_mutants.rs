@@ -1,9 +1,10 @@
-//! Tests added to kill mutants of `src/policy` that survived the rest of the suite
-//! (`scripts/mutants`; each is listed in docs/mutants.md).
+//! Tests added to kill mutants of `src/policy` and `src/config/validate.rs` (the
+//! validated `Policy`) that survived the rest of the suite (`scripts/mutants`; each is
+//! listed in docs/mutants.md).
 
 use std::time::Duration;
 
-use redial::config::{Config, Strategy};
+use redial::config::{CodeRange, Config, ConfigError, Strategy};
 use redial::policy::{
     decide, fmt_duration, status_name, Action, Backoff, BackoffConfig, Budget, Class, Decision,
     DelayBasis, DialFailure, DialPhase,
@@ -156,4 +157,38 @@ fn an_overload_retry_keeps_a_backoff_draw_equal_to_the_minimum() {
         basis: DelayBasis::Backoff,
     };
     assert_eq!(d, want);
+}
+
+/// `validate.rs` `fmt`: errors show durations as people write them in the config.
+#[test]
+fn a_cap_below_the_base_is_refused_naming_both_durations() {
+    let mut c = Config::default();
+    c.backoff.base = ms(1500);
+    c.backoff.cap = Some(ms(250));
+    let e = c.validate().unwrap_err();
+    let ConfigError::Invalid { field, rule } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(field, "backoff.cap");
+    assert_eq!(rule, "must be at least backoff.base (1s 500ms), got 250ms");
+}
+
+/// `Policy::overrides`: the parsed `close_codes`, narrowest range first.
+#[test]
+fn overrides_are_parsed_narrowest_first() {
+    let mut c = Config::default();
+    c.close_codes.insert("4000-4999".into(), Action::Stop);
+    c.close_codes.insert("4001".into(), Action::Reauthenticate);
+    let policy = c.validate().unwrap();
+    let range = |first, last, action| CodeRange {
+        first,
+        last,
+        action,
+    };
+    let want = [
+        range(4001, 4001, Action::Reauthenticate),
+        range(4000, 4999, Action::Stop),
+    ];
+    assert_eq!(policy.overrides(), want);
+    assert_eq!(policy.override_for(4001), Some(Action::Reauthenticate));
 }

@@ -134,3 +134,57 @@ async fn after_a_normal_close_the_next_send_reconnects() {
     assert_eq!(ws.received(), [(2, Received::Text("again".into()))]);
     client.close().await;
 }
+
+#[async_std::test]
+async fn with_no_event_stream_open_leftovers_wait_in_take_undelivered() {
+    let ws = WsServer::start(|_| Behavior::StallHandshake).await.unwrap();
+    let (client, driver) = builder(&ws, &TestCert::localhost(), fast_default())
+        .build()
+        .unwrap();
+    client.send("a").unwrap();
+    client.send(vec![1u8, 2]).unwrap();
+    async_std::task::spawn(driver.run());
+    within(
+        std::time::Duration::from_secs(10),
+        "a dial",
+        ws.wait_connections(1),
+    )
+    .await;
+    client.close().await;
+    assert_eq!(
+        client.take_undelivered(),
+        [Message::from("a"), Message::from(vec![1u8, 2])]
+    );
+    // Each is returned once.
+    assert!(client.take_undelivered().is_empty());
+}
+
+#[async_std::test]
+async fn messages_sent_just_before_close_are_written_before_the_close_frame() {
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    let (client, mut events) = spawn(builder(&ws, &TestCert::localhost(), fast_default()));
+    until_kind(&mut events, "connected").await;
+    for i in 0..20 {
+        client.send(format!("m{i}")).unwrap();
+    }
+    client.close().await;
+    let mut handed_back = 0;
+    while let Some(e) = events.next().await {
+        if let ClientEvent::Undelivered(_) = e {
+            handed_back += 1;
+        }
+    }
+    assert_eq!(handed_back, 0);
+    let want: Vec<_> = (0..20)
+        .map(|i| (1, Received::Text(format!("m{i}"))))
+        .collect();
+    within(
+        std::time::Duration::from_secs(10),
+        "20 messages",
+        ws.wait_received(20),
+    )
+    .await;
+    assert_eq!(ws.received(), want);
+}

@@ -128,16 +128,27 @@ async fn invalid_utf8_in_a_text_frame_ends_the_connection() {
 }
 
 #[async_std::test]
-async fn invalid_utf8_in_a_close_reason_ends_the_connection_with_a_utf8_cause() {
-    // Close 1001 with the reason bytes "ok\xff\xfe". The WebSocket library refuses the
-    // frame; the driver reports a drop naming UTF-8 (the server's 1001 is not kept:
-    // see docs/reliability.md, "Findings").
+async fn invalid_utf8_in_a_close_reason_keeps_the_servers_code_and_its_decision() {
+    // Close 1008 with the reason bytes "ok\xff\xfe". The WebSocket library refuses the
+    // frame (and with it the code); the driver takes the code from the raw frame, so
+    // the policy decides on the server's 1008 (fall back: here, with no fallback, stop)
+    // instead of retrying a "drop".
     let peer = Hostile::new(
-        frame(0x88, &[0x03, 0xe9, b'o', b'k', 0xff, 0xfe]),
+        frame(0x88, &[0x03, 0xf0, b'o', b'k', 0xff, 0xfe]),
         Then::Eof,
     );
     let (cause, events) = run(&peer, 2).await;
-    dropped_and_retried(&cause, &events, "UTF-8");
+    let closes = closes(&events);
+    assert_eq!(closes.len(), 1, "{events:#?}");
+    assert!(
+        closes[0].contains("1008") && closes[0].contains("UTF-8"),
+        "{}",
+        closes[0]
+    );
+    assert!(closes[0].ends_with("[class policy]"), "{}", closes[0]);
+    assert_eq!(count(&events, "dial"), 1);
+    assert_eq!(count(&events, "retry"), 0);
+    assert!(cause.contains("1008"), "{cause}");
 }
 
 /// Starts a client (one dial) on `peer`'s flood; returns once `at` flood bytes are read.
@@ -251,12 +262,10 @@ async fn close_codes_that_must_never_be_on_the_wire_are_classified_by_their_raw_
 /// A server that stops reading while the client still has data to write must not wedge
 /// the client: the heartbeat, or the application's `close`, must still end it.
 ///
-/// Ignored because it fails today (run it with `--ignored`): `flush` awaits each socket
-/// write with nothing racing it, so once the socket buffers are full (about 4 MB on
-/// loopback) the driver waits for ever: no pong timeout, `close()` never returns, the
-/// queue is never handed back. See docs/reliability.md, "Findings".
+/// This found a driver bug: writes were awaited with nothing racing them, so once the
+/// socket buffers were full (about 4 MB on loopback) the driver waited for ever. Writes
+/// now make progress inside the driver's poll (`src/driver/writer.rs`).
 #[async_std::test]
-#[ignore = "driver bug: a write to a peer that stopped reading wedges the driver"]
 async fn a_server_that_stops_reading_cannot_wedge_the_client() {
     let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Text("hi".into()), Act::Mute]))
         .await
@@ -279,4 +288,39 @@ async fn a_server_that_stops_reading_cannot_wedge_the_client() {
     let closes = closes(&seen);
     assert!(closes[0].contains("no pong"), "{closes:?}");
     within(Duration::from_secs(5), "the close", client.close()).await;
+}
+
+/// On a single-threaded executor, a transport that is always ready must not starve the
+/// executor's other tasks: the driver yields every so many wake-ups.
+#[test]
+fn a_flood_does_not_starve_other_tasks_on_a_single_threaded_executor() {
+    let (done, finished) = std::sync::mpsc::channel();
+    // A thread of its own: a starved executor fails this test instead of hanging it.
+    std::thread::spawn(move || {
+        let peer = Hostile::new(frame(0x81, b"hello"), Then::Eof).flood(frame(0x89, &[]), 1 << 30);
+        let most_read = peer.most_read.clone();
+        let (client, driver) = Client::builder("ws://hostile.invalid/")
+            .config(fast_default())
+            .connector(move |_| {
+                let stream = peer.stream();
+                async move { Ok(stream) }
+            })
+            .build()
+            .unwrap();
+        let ex = smol::LocalExecutor::new();
+        let answer = futures_lite::future::block_on(ex.run(async {
+            let driver = ex.spawn(driver.run());
+            // Runs only when the flooded driver gives the thread back.
+            let other = ex.spawn(async { 42 }).await;
+            client.close().await;
+            driver.await;
+            other
+        }));
+        let _ = done.send((answer, most_read.load(Ordering::SeqCst)));
+    });
+    let (answer, read) = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the other task never ran: the driver starved the executor");
+    assert_eq!(answer, 42);
+    assert!(read < 1 << 30, "read the whole flood");
 }

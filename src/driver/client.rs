@@ -29,8 +29,48 @@ use crate::event::Event;
 pub enum ClientEvent {
     /// An event of the core (state changes with causes, retries, fall-backs, …).
     Core(Event),
-    /// A message accepted by `send` that could not be delivered, handed back.
+    /// A message accepted by `send` that could not be delivered, handed back. Never
+    /// skipped, however far behind the subscriber is.
     Undelivered(Message),
+    /// The subscriber fell [`EVENTS_CAPACITY`] events behind, and this many core events
+    /// were skipped before this one.
+    Lagged {
+        /// Core events skipped.
+        missed: u64,
+    },
+}
+
+/// Core events a subscriber may fall behind before it misses some (it then receives
+/// [`ClientEvent::Lagged`]). The buffer grows with what is waiting, so an idle
+/// subscription costs a few hundred bytes.
+pub const EVENTS_CAPACITY: usize = 1024;
+
+/// One [`Client::events`] stream, as the driver sees it.
+pub(crate) struct Subscriber {
+    tx: async_channel::Sender<ClientEvent>,
+    missed: u64,
+}
+
+impl Subscriber {
+    /// Whether the stream was dropped.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Hand on `event`, or count it as missed when the subscriber is too far behind
+    /// (undelivered messages are always handed on).
+    pub fn offer(&mut self, event: &ClientEvent) {
+        let undelivered = matches!(event, ClientEvent::Undelivered(_));
+        if !undelivered && self.tx.len() >= EVENTS_CAPACITY {
+            self.missed += 1;
+            return;
+        }
+        if self.missed > 0 && !undelivered {
+            let missed = std::mem::take(&mut self.missed);
+            let _ = self.tx.try_send(ClientEvent::Lagged { missed });
+        }
+        let _ = self.tx.try_send(event.clone());
+    }
 }
 
 /// Which transport carried a message.
@@ -91,7 +131,10 @@ const READ_BUFFER: usize = 16 * 1024;
 pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     pub state: Mutex<StateName>,
-    pub subscribers: Mutex<Vec<async_channel::Sender<ClientEvent>>>,
+    pub subscribers: Mutex<Vec<Subscriber>>,
+    /// Messages handed back while no event stream was open, for
+    /// [`Client::take_undelivered`].
+    pub unclaimed: Mutex<Vec<Message>>,
 }
 
 /// Commands from handles to the driver.
@@ -268,6 +311,7 @@ impl ClientBuilder {
             queue: Mutex::new(Queue::new(q.max_messages, q.max_bytes)),
             state: Mutex::new(StateName::Idle),
             subscribers: Mutex::new(Vec::new()),
+            unclaimed: Mutex::new(Vec::new()),
         });
         let (commands_tx, commands_rx) = async_channel::bounded(64);
         let (wake_tx, wake_rx) = async_channel::bounded(1);
@@ -386,12 +430,15 @@ impl Client {
         Messages(Box::pin(self.inner.messages.clone()))
     }
 
-    /// Subscribe to events from now on. A subscriber that falls more than 1024 events
-    /// behind misses the newest ones.
+    /// Subscribe to events from now on. A subscriber that falls more than
+    /// [`EVENTS_CAPACITY`] core events behind misses the newest ones and is told how many
+    /// with [`ClientEvent::Lagged`]; undelivered messages are never skipped.
     pub fn events(&self) -> Events {
-        let (tx, rx) = async_channel::bounded(1024);
+        // Unbounded underneath (it allocates as events wait, not up front); the driver,
+        // the only sender, keeps the bound.
+        let (tx, rx) = async_channel::unbounded();
         if let Ok(mut subs) = self.inner.shared.subscribers.lock() {
-            subs.push(tx);
+            subs.push(Subscriber { tx, missed: 0 });
         }
         Events(Box::pin(rx))
     }
@@ -401,6 +448,16 @@ impl Client {
         match self.inner.shared.queue.lock() {
             Ok(q) => q.len(),
             Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+
+    /// Messages handed back (undelivered) while no [`events`](Client::events) stream
+    /// was open to receive them; each is returned once. With a stream open, they arrive
+    /// there as [`ClientEvent::Undelivered`] instead.
+    pub fn take_undelivered(&self) -> Vec<Message> {
+        match self.inner.shared.unclaimed.lock() {
+            Ok(mut u) => std::mem::take(&mut *u),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
 
@@ -464,5 +521,45 @@ impl Stream for Events {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
         self.0.as_mut().poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    fn core_event(i: u32) -> ClientEvent {
+        ClientEvent::Core(Event::Dial {
+            attempt: i,
+            max_attempts: 0,
+            probe: false,
+        })
+    }
+
+    #[test]
+    fn a_lagging_subscriber_misses_core_events_is_told_how_many_and_keeps_every_hand_back() {
+        let (tx, rx) = async_channel::unbounded();
+        let mut s = Subscriber { tx, missed: 0 };
+        for i in 0..EVENTS_CAPACITY as u32 + 3 {
+            s.offer(&core_event(i));
+        }
+        s.offer(&ClientEvent::Undelivered("kept".into()));
+        assert_eq!(rx.len(), EVENTS_CAPACITY + 1);
+        // The reader catches up.
+        let first: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(first[0], core_event(0));
+        assert_eq!(
+            first[EVENTS_CAPACITY - 1],
+            core_event(EVENTS_CAPACITY as u32 - 1)
+        );
+        assert_eq!(
+            first[EVENTS_CAPACITY],
+            ClientEvent::Undelivered("kept".into())
+        );
+        s.offer(&core_event(7));
+        assert_eq!(rx.try_recv(), Ok(ClientEvent::Lagged { missed: 3 }));
+        assert_eq!(rx.try_recv(), Ok(core_event(7)));
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -20,10 +20,11 @@ mod request;
 mod secret;
 mod task;
 mod tls;
+mod writer;
 
 pub use client::{
     BuildError, Client, ClientBuilder, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged,
-    TransportKind,
+    TransportKind, EVENTS_CAPACITY,
 };
 pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};
 pub use fallback::{Fallback, FallbackError, FallbackStream, HttpsSse};

@@ -24,6 +24,7 @@ use super::message::Message;
 use super::raw_close::FrameScanner;
 use super::request::{PendingRequest, RequestError, Terminal};
 use super::secret::{Headers, Redacted};
+use super::writer::{Data, Writer};
 use crate::core::{Core, Input, Output, StateName};
 use crate::event::Event;
 use crate::policy::{DialFailure, DialPhase};
@@ -32,6 +33,9 @@ type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// How long the re-authentication callback may take before it counts as failed.
 pub(crate) const REAUTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wake-ups handled in a row before the driver yields to the executor.
+const WAKES_PER_YIELD: u32 = 128;
 
 /// An open WebSocket with the scanner of its raw close frames.
 type Conn = (Ws, Arc<Mutex<FrameScanner>>);
@@ -58,6 +62,8 @@ pub(crate) struct Io {
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
+    /// The write side of the open socket.
+    writer: Writer,
     /// Every handle is gone (or closed the command channel): stop polling it.
     handles_gone: bool,
 }
@@ -112,6 +118,7 @@ impl Driver {
     /// a sentence.
     pub async fn run(mut self) -> Option<String> {
         self.input(Input::Start);
+        let mut wakes: u32 = 0;
         loop {
             self.carry_out().await;
             if self.core.state() == StateName::Stopped {
@@ -121,6 +128,12 @@ impl Driver {
             self.arm_timer();
             let wake = futures_lite::future::poll_fn(|cx| self.poll_wake(cx)).await;
             self.on_wake(wake).await;
+            // A transport that is always ready must not starve the executor's other
+            // tasks (on a single-threaded executor, nothing else would run).
+            wakes = wakes.wrapping_add(1);
+            if wakes.is_multiple_of(WAKES_PER_YIELD) {
+                futures_lite::future::yield_now().await;
+            }
         }
         self.finish().await;
         self.core.last_cause().map(|c| c.to_string())
@@ -146,6 +159,13 @@ impl Driver {
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
         if let Some(input) = self.deferred.pop_front() {
             return Poll::Ready(Wake::Deferred(input));
+        }
+        // Writes first (what the application queued before a close goes out before the
+        // close); a write waiting for room returns, and holds nothing else up.
+        if let Some(conn) = self.io.ws.as_mut() {
+            let open = self.core.state() == StateName::Open;
+            let data = writable(open, &mut self.requests, &self.shared);
+            self.io.writer.poll(cx, &mut conn.0, data);
         }
         if !self.io.handles_gone {
             if let Poll::Ready(c) = self.commands.as_mut().poll_next(cx) {
@@ -258,23 +278,41 @@ impl Driver {
                     (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),
                     (None, None) => (None, Vec::new()),
                 };
-                if let Some(mut conn) = self.io.ws.take() {
+                let flushed = match self.io.ws.take() {
                     // tungstenite queued the close reply; send it, briefly.
-                    close_quietly(&mut conn.0).await;
-                }
-                self.end_connection(&format!("closed with {}", code.unwrap_or(1005)));
+                    Some(mut conn) => close_quietly(&mut conn.0).await,
+                    None => false,
+                };
+                self.end_connection(flushed, &format!("closed with {}", code.unwrap_or(1005)));
                 return self.input(Input::PeerClosed { code, reason });
             }
             None => {
                 let detail =
                     "the server ended the TCP connection without a close frame".to_string();
-                self.end_connection(&detail);
+                self.end_connection(false, &detail);
                 return self.input(Input::Dropped { detail });
             }
             Some(Err(e)) => {
+                // tungstenite refuses a close frame whose reason is not UTF-8, and with
+                // it the server's code; the raw frame still has both.
+                let raw = match &e {
+                    async_tungstenite::tungstenite::Error::Utf8(_) => self
+                        .io
+                        .ws
+                        .as_ref()
+                        .and_then(|c| c.1.lock().ok()?.close_frame().cloned())
+                        .filter(|c| std::str::from_utf8(&c.reason).is_err()),
+                    _ => None,
+                };
                 let detail = e.to_string();
-                self.end_connection(&detail);
-                return self.input(Input::Dropped { detail });
+                self.end_connection(false, &detail);
+                return match raw {
+                    Some(raw) => self.input(Input::PeerClosed {
+                        code: raw.code,
+                        reason: raw.reason,
+                    }),
+                    None => self.input(Input::Dropped { detail }),
+                };
             }
         };
         self.input(Input::Received);
@@ -336,9 +374,12 @@ impl Driver {
         }
     }
 
-    /// The connection is gone: drop it, and settle the request in flight.
-    fn end_connection(&mut self, cause: &str) {
+    /// The connection is gone: drop it, settle the write in flight (`flushed`: the
+    /// socket was flushed on the way out) and the request in flight.
+    fn end_connection(&mut self, flushed: bool, cause: &str) {
         self.io.ws = None;
+        let data = writable(false, &mut self.requests, &self.shared);
+        self.io.writer.reset(flushed, data);
         if let Some(r) = self.requests.front_mut().filter(|r| r.sent) {
             if !r.started && self.replay_unanswered {
                 r.sent = false;
@@ -356,21 +397,18 @@ impl Driver {
             match output {
                 Output::Dial { attempt, probe } => self.dial(attempt, probe),
                 Output::AbortDial => self.io.dialing = None,
-                Output::SendPing => {
-                    if let Some(conn) = self.io.ws.as_mut() {
-                        let _ = conn.0.send(WsMessage::Ping(Default::default())).await;
-                    }
+                Output::SendPing if self.io.ws.is_some() => {
+                    self.io.writer.control(WsMessage::Ping(Default::default()));
                 }
-                Output::SendClose { code, reason } => {
-                    if let Some(conn) = self.io.ws.as_mut() {
-                        let frame = CloseFrame {
-                            code: CloseCode::from(code),
-                            reason: reason.into(),
-                        };
-                        let _ = conn.0.close(Some(frame)).await;
-                    }
+                Output::SendClose { code, reason } if self.io.ws.is_some() => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason.into(),
+                    };
+                    self.io.writer.control(WsMessage::Close(Some(frame)));
                 }
-                Output::DropConnection => self.end_connection("the connection was dropped"),
+                Output::SendPing | Output::SendClose { .. } => {}
+                Output::DropConnection => self.end_connection(false, "the connection was dropped"),
                 Output::StartFallback => self.io.fallback_on = true,
                 Output::StopFallback => self.io.fallback_on = false,
                 Output::Reauthenticate => match &self.reauth {
@@ -423,8 +461,14 @@ impl Driver {
     fn broadcast(&self, event: ClientEvent) {
         if let Ok(mut subs) = self.shared.subscribers.lock() {
             subs.retain(|s| !s.is_closed());
-            for s in subs.iter() {
-                let _ = s.try_send(event.clone());
+            for s in subs.iter_mut() {
+                s.offer(&event);
+            }
+            if let (true, ClientEvent::Undelivered(m)) = (subs.is_empty(), event) {
+                // Nobody listens: keep it for `Client::take_undelivered`.
+                if let Ok(mut u) = self.shared.unclaimed.lock() {
+                    u.push(m);
+                }
             }
         }
     }
@@ -450,27 +494,8 @@ impl Driver {
             }
             return;
         }
-        if state == StateName::Open {
-            let Some(conn) = self.io.ws.as_mut() else {
-                return;
-            };
-            let ws = &mut conn.0;
-            if let Some(r) = self.requests.front_mut().filter(|r| !r.sent) {
-                if ws.send(to_ws(r.body.clone())).await.is_ok() {
-                    r.sent = true;
-                }
-            }
-            let shared = self.shared.clone();
-            while let Some(m) = shared.queue.lock().ok().and_then(|mut q| q.pop()) {
-                if let Err(e) = ws.send(to_ws(m.clone())).await {
-                    tracing::debug!(error = %e, "write failed; message kept for the next connection");
-                    if let Ok(mut q) = shared.queue.lock() {
-                        q.push_front(m);
-                    }
-                    break;
-                }
-            }
-        } else if self.io.fallback_on && self.io.job.is_none() {
+        // Over an open socket, writes happen in `poll_wake`.
+        if state != StateName::Open && self.io.fallback_on && self.io.job.is_none() {
             let Some(fallback) = self.fallback.clone() else {
                 return;
             };
@@ -513,9 +538,12 @@ impl Driver {
             .last_cause()
             .map(|c| c.to_string())
             .unwrap_or_default();
-        if let Some(mut conn) = self.io.ws.take() {
-            close_quietly(&mut conn.0).await;
-        }
+        let flushed = match self.io.ws.take() {
+            Some(mut conn) => close_quietly(&mut conn.0).await,
+            None => false,
+        };
+        let data = writable(false, &mut self.requests, &self.shared);
+        self.io.writer.reset(flushed, data);
         self.io = Io::default();
         let leftovers = match self.shared.queue.lock() {
             Ok(mut q) => q.close(),
@@ -540,20 +568,32 @@ impl Driver {
     }
 }
 
-/// Send a close frame (or the reply to the server's), waiting 200 ms at most.
-async fn close_quietly(ws: &mut Ws) {
+/// Send a close frame (or the reply to the server's), waiting 200 ms at most. True
+/// when everything tungstenite held was written.
+async fn close_quietly(ws: &mut Ws) -> bool {
     let closing = async {
-        let _ = ws.close(None).await;
+        use async_tungstenite::tungstenite::Error;
+        matches!(
+            ws.close(None).await,
+            Ok(()) | Err(Error::ConnectionClosed | Error::AlreadyClosed)
+        )
     };
     futures_lite::future::or(closing, async {
         Timer::after(Duration::from_millis(200)).await;
+        false
     })
-    .await;
+    .await
 }
 
-fn to_ws(m: Message) -> WsMessage {
-    match m {
-        Message::Text(t) => WsMessage::text(t),
-        Message::Binary(b) => WsMessage::binary(b),
+/// The write side's view of what may be written.
+fn writable<'a>(
+    open: bool,
+    requests: &'a mut VecDeque<PendingRequest>,
+    shared: &'a Shared,
+) -> Data<'a> {
+    Data {
+        open,
+        request: requests.front_mut().filter(|r| !r.sent),
+        queue: &shared.queue,
     }
 }

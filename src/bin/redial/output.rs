@@ -83,6 +83,16 @@ impl Printer {
                     self.timeline("undelivered", Some(warn()), &text);
                 }
             }
+            ClientEvent::Lagged { missed } => {
+                if self.json {
+                    let mut fields = Map::new();
+                    fields.insert("missed".into(), json!(missed));
+                    self.json_line("lagged", fields);
+                } else {
+                    let text = format!("{missed} events skipped: this reader fell behind");
+                    self.timeline("lagged", Some(warn()), &text);
+                }
+            }
             _ => {}
         }
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_std::task::block_on;
 use async_tungstenite::tungstenite::Message as WsMessage;
-use common::net::{quiet, raw_connect, redial_open};
+use common::net::{quiet, raw_connect, redial_open, RawWs};
 use futures_lite::StreamExt;
 use redial::config::Strategy;
 use redial::core::StateName;
@@ -28,9 +28,23 @@ use redial::testkit::{Act, Behavior, WsServer};
 use redial::Event;
 use serde_json::json;
 
+/// One reconnect as the driver's stamps tell it.
+struct Reconnect {
+    /// The core's transition out of Open (Backoff) → its transition into Open.
+    again: Duration,
+    /// Connecting → Open.
+    dial: Duration,
+    /// Connecting → TCP connected.
+    tcp: Duration,
+    /// TCP connected → upgrade done (101 read).
+    upgrade: Duration,
+    /// Upgrade done → Open (the core's input and the state change).
+    open: Duration,
+}
+
 /// Wait for the client's next transition into Open (after draining stale events),
-/// then read the driver's stamps: (close → Open, Connecting → Open), when complete.
-async fn next_reconnect(events: &mut Events) -> Option<(Duration, Duration)> {
+/// then read the driver's stamps, when complete.
+async fn next_reconnect(events: &mut Events) -> Option<Reconnect> {
     drain_stale(events);
     common::stamps::take();
     let opened = async {
@@ -64,8 +78,29 @@ async fn next_reconnect(events: &mut Events) -> Option<(Duration, Duration)> {
             .map(|p| p.0)
     };
     let (left, dialing) = (at("backoff")?, at("connecting")?);
+    let (connected, upgraded) = (at("connected")?, at("upgraded")?);
     let opened_at = stamps[open].0;
-    Some((opened_at - left, opened_at - dialing))
+    Some(Reconnect {
+        again: opened_at - left,
+        dial: opened_at - dialing,
+        tcp: connected - dialing,
+        upgrade: upgraded - connected,
+        open: opened_at - upgraded,
+    })
+}
+
+/// A raw async-tungstenite connect, timed by phase: (TCP connect, upgrade).
+async fn raw_connect_phased(addr: std::net::SocketAddr) -> (RawWs, Duration, Duration) {
+    let start = Instant::now();
+    let tcp = async_net::TcpStream::connect(addr)
+        .await
+        .expect("loopback connect");
+    let _ = tcp.set_nodelay(true);
+    let connected = Instant::now();
+    let (ws, _) = async_tungstenite::client_async(format!("ws://{addr}/"), tcp)
+        .await
+        .expect("loopback upgrade");
+    (ws, connected - start, connected.elapsed())
 }
 
 fn stats(name: &str, xs: &[f64]) -> serde_json::Value {
@@ -114,6 +149,13 @@ struct Samples {
     again: Vec<f64>,
     dial: Vec<f64>,
     raw: Vec<f64>,
+    /// Redial's dial by phase: TCP connect, upgrade, upgrade → Open.
+    tcp: Vec<f64>,
+    upgrade: Vec<f64>,
+    open: Vec<f64>,
+    /// The raw connect by phase: TCP connect, upgrade.
+    raw_tcp: Vec<f64>,
+    raw_upgrade: Vec<f64>,
     /// A raw client's close → Open: it reads the server's close, answers it and
     /// connects again at once, as redial does.
     raw_again: Vec<f64>,
@@ -128,9 +170,12 @@ impl Samples {
     /// that raw client's reconnect after the close.
     async fn cycle(&mut self, events: &mut Events, raw_server: std::net::SocketAddr) {
         match next_reconnect(events).await {
-            Some((again, dial)) => {
-                self.again.push(common::us(again));
-                self.dial.push(common::us(dial));
+            Some(r) => {
+                self.again.push(common::us(r.again));
+                self.dial.push(common::us(r.dial));
+                self.tcp.push(common::us(r.tcp));
+                self.upgrade.push(common::us(r.upgrade));
+                self.open.push(common::us(r.open));
             }
             None => {
                 self.incomplete += 1;
@@ -139,8 +184,10 @@ impl Samples {
         }
         // Redial's new connection is held for 20 ms: room for one raw connect.
         let start = Instant::now();
-        let mut ws = raw_connect(raw_server).await;
+        let (mut ws, tcp, upgrade) = raw_connect_phased(raw_server).await;
         self.raw.push(common::us(start.elapsed()));
+        self.raw_tcp.push(common::us(tcp));
+        self.raw_upgrade.push(common::us(upgrade));
         loop {
             match ws.next().await {
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
@@ -198,6 +245,21 @@ fn main() {
         stats("raw async-tungstenite: fresh connect", &spawned.raw),
     );
     let wa = stats("raw: close → connected again", &spawned.raw_again);
+    let phases = [
+        stats("redial's dial: TCP connect", &spawned.tcp),
+        stats("redial's dial: upgrade", &spawned.upgrade),
+        stats("redial's dial: upgrade done → Open", &spawned.open),
+        stats("raw connect: TCP connect", &spawned.raw_tcp),
+        stats("raw connect: upgrade", &spawned.raw_upgrade),
+        stats("driver on the bench thread: TCP connect", &on_thread.tcp),
+        stats("driver on the bench thread: upgrade", &on_thread.upgrade),
+        stats(
+            "driver on the bench thread: upgrade done → Open",
+            &on_thread.open,
+        ),
+        stats("raw, during that phase: TCP connect", &on_thread.raw_tcp),
+        stats("raw, during that phase: upgrade", &on_thread.raw_upgrade),
+    ];
     let (lr, ld, lw) = (
         stats(
             "redial, driver on the bench thread: close → Open",
@@ -221,7 +283,7 @@ fn main() {
         .map(|(a, b)| a / b)
         .collect();
     let paired_median = common::median(&mut paired);
-    for s in [&r, &d, &w, &wa, &lr, &ld, &lw] {
+    for s in [&r, &d, &w, &wa, &lr, &ld, &lw].into_iter().chain(&phases) {
         println!(
             "reconnect {:<50} median {:>8.1} µs (p10 {:>8.1}, p90 {:>8.1}) over {}",
             s["what"].as_str().unwrap_or(""),
@@ -245,6 +307,7 @@ fn main() {
         "raw": w,
         "raw_local_phase": lw,
         "raw_reconnect": wa,
+        "phases": phases,
         "reconnect_vs_raw_reconnect": median(&r) / median(&wa).max(1e-9),
         "incomplete": spawned.incomplete + on_thread.incomplete,
         "ratio": ratio,

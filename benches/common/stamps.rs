@@ -1,7 +1,8 @@
-//! Timestamps of the driver's state changes, taken on the driver's own thread: a
-//! minimal `tracing` subscriber that keeps the `state` field of the driver's
-//! `redial state` events with `Instant::now()`, and enables nothing else (no spans, no
-//! other events, no formatting of other fields).
+//! Timestamps of the driver's state changes and dial phases, taken on the driver's own
+//! thread: a minimal `tracing` subscriber that keeps the `state` field of the driver's
+//! `redial state` events and the `phase` field of its `redial dial phase` events
+//! (TCP/TLS connected, upgraded) with `Instant::now()`, and enables nothing else (no
+//! spans, no other events, no formatting of other fields).
 
 use std::fmt;
 use std::sync::Mutex;
@@ -19,15 +20,23 @@ struct Stamps;
 struct State(Option<String>);
 
 impl Visit for State {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "phase" {
+            self.0 = Some(value.to_string());
+        }
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "state" {
+        if field.name() == "state" || field.name() == "phase" {
             self.0 = Some(format!("{value:?}"));
         }
     }
 }
 
 fn wanted(m: &Metadata<'_>) -> bool {
-    m.is_event() && m.target().starts_with("redial::driver") && m.fields().field("state").is_some()
+    m.is_event()
+        && m.target().starts_with("redial::driver")
+        && (m.fields().field("state").is_some() || m.fields().field("phase").is_some())
 }
 
 impl Subscriber for Stamps {

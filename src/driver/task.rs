@@ -143,16 +143,24 @@ impl Driver {
         self.core.handle_input(Instant::now(), input);
     }
 
+    /// Arm the timer for the core's next deadline. Each change of an async-io timer
+    /// is an operation on the reactor (and a wake-up of its thread), and deadlines move
+    /// with every dial phase and every received message, so the timer is moved only
+    /// when the deadline comes earlier. A timer left on an older, earlier deadline
+    /// fires early; the core ignores an early timeout by contract, and the next call
+    /// arms the real deadline.
     fn arm_timer(&mut self) {
-        match (self.core.poll_timeout(), &mut self.io.timer) {
-            (Some(at), Some((armed, timer))) => {
-                if *armed != at {
+        let Some(at) = self.core.poll_timeout() else {
+            return;
+        };
+        match &mut self.io.timer {
+            Some((armed, timer)) => {
+                if at < *armed {
                     timer.set_at(at);
                     *armed = at;
                 }
             }
-            (Some(at), slot) => *slot = Some((at, Timer::at(at))),
-            (None, slot) => *slot = None,
+            slot @ None => *slot = Some((at, Timer::at(at))),
         }
     }
 
@@ -226,6 +234,7 @@ impl Driver {
             }
             Wake::Queued => {}
             Wake::Connected(Ok(stream)) => {
+                tracing::debug!(phase = "connected", "redial dial phase");
                 let (target, headers, config) =
                     (self.target.clone(), self.headers.clone(), self.ws_config);
                 let fut = async move {
@@ -241,6 +250,7 @@ impl Driver {
                 self.input(Input::DialFailed(f));
             }
             Wake::Upgraded(Ok(ws)) => {
+                tracing::debug!(phase = "upgraded", "redial dial phase");
                 self.io.dialing = None;
                 self.io.ws = Some(ws);
                 self.input(Input::DialSucceeded);

@@ -150,7 +150,8 @@ impl Backoff {
             }
             Strategy::Spread => {
                 let s = self.config.spread;
-                let r = 1.0 + s * (2.0 * self.rng.f64() - 1.0);
+                // Uniform on [1 − s, 1 + s).
+                let r = (1.0 - s) + 2.0 * s * self.rng.f64();
                 self.capped(secs(envelope.as_secs_f64() * r))
             }
         };

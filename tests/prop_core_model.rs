@@ -4,7 +4,8 @@
 //! generated sequences of (Δt, input) drive the real [`Core`] beside a small reference
 //! model written from ARCHITECTURE.md (`prop_model/model.rs`). After every step the
 //! state, attempt counter, deadline, transitions and outputs must agree, and
-//! ARCHITECTURE.md's invariants 1–8 must hold (`prop_model/invariants.rs`).
+//! ARCHITECTURE.md's invariants 1–8 must hold (`redial::sim::invariants`, the checker
+//! the `core_sequence` fuzz target uses too).
 //!
 //! Cases: `PROPTEST_CASES` (proptest's own variable; 256 when unset). Failures are
 //! persisted to `proptest-regressions/prop_core_model.txt` at the crate root.
@@ -22,6 +23,7 @@ use proptest::test_runner::{FileFailurePersistence, RngAlgorithm, TestRng, TestR
 use redial::config::{Action, Config, Transport};
 use redial::core::{Input, TRANSITIONS};
 use redial::policy::DialFailure;
+use redial::sim::invariants::check_determinism;
 use redial::Preset;
 
 use prop_model::gen::{self, Dt};
@@ -46,7 +48,8 @@ proptest! {
         let t0 = Instant::now();
         let first = run(&case, t0, true).map_err(TestCaseError::fail)?;
         let again = run(&case, t0 + Duration::from_secs(3600), false).map_err(TestCaseError::fail)?;
-        prop_assert!(first.trace == again.trace, "(8) same seed and inputs, different outputs");
+        check_determinism(&first.trace, &again.trace)
+            .map_err(|v| TestCaseError::fail(format!("invariant {v}")))?;
     }
 
     /// Classification of every close code and every dial failure matches the tables.

@@ -3,9 +3,10 @@
 //! `docs/state-machine.md` comes from the transition table and `redial::diagram`;
 //! `docs/close-codes.md` and `docs/handshake.md` from calling the policy
 //! (`classify_close`, `classify_status`, `classify_dial_failure`, `decide`) under every
-//! preset; `docs/invariants.md` from ARCHITECTURE.md's invariants and the property tests
-//! in `tests/prop_core_model.rs`. `-- --dot` prints the Graphviz source instead, which
-//! `scripts/gen-docs` renders to `docs/state-machine.svg`.
+//! preset; `docs/invariants.md` from ARCHITECTURE.md's invariants, the property tests
+//! in `tests/prop_core_model.rs` and the shared checker `redial::sim::invariants`.
+//! `-- --dot` prints the Graphviz source instead, which `scripts/gen-docs` renders to
+//! `docs/state-machine.svg`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use redial::core::{StateName, TRANSITIONS};
 use redial::diagram::{self, Group};
+use redial::sim::invariants::Invariant;
 
 mod policy_tables;
 
@@ -184,58 +186,84 @@ fn list<T: std::fmt::Display>(
     }
 }
 
-fn invariants_md(root: &Path) -> Result<String, String> {
-    let tests = "tests/prop_core_model.rs";
-    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
-    let source = read(tests);
-    let mut helpers: Vec<String> = std::fs::read_dir(root.join("tests/prop_model"))
+/// `dir`'s `.rs` files, sorted, as `(path, text)` with paths relative to `root`.
+fn sources(root: &Path, dir: &str) -> Vec<(String, String)> {
+    let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
         .into_iter()
         .flatten()
-        .filter_map(|e| {
-            Some(format!(
-                "tests/prop_model/{}",
-                e.ok()?.file_name().to_str()?
-            ))
-        })
+        .filter_map(|e| Some(format!("{dir}/{}", e.ok()?.file_name().to_str()?)))
         .filter(|name| name.ends_with(".rs"))
         .collect();
-    helpers.sort();
-    helpers.insert(0, tests.to_string());
-    let sources: Vec<(String, String)> = helpers
+    files.sort();
+    files
         .into_iter()
-        .map(|f| (read(&f), f))
-        .map(|(t, f)| (f, t))
-        .collect();
-    let fuzz: Vec<(String, String)> = ["fuzz/src", "fuzz/fuzz_targets"]
-        .iter()
-        .flat_map(|dir| {
-            let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
-                .into_iter()
-                .flatten()
-                .filter_map(|e| Some(format!("{dir}/{}", e.ok()?.file_name().to_str()?)))
-                .filter(|name| name.ends_with(".rs"))
-                .collect();
-            files.sort();
-            files
+        .map(|f| {
+            let text = std::fs::read_to_string(root.join(&f)).unwrap_or_default();
+            (f, text)
         })
-        .map(|f| (read(&f), f))
-        .map(|(t, f)| (f, t))
+        .collect()
+}
+
+/// The functions of `redial::sim::invariants` that run `invariant`'s check on a run.
+fn entry_points(invariant: Invariant) -> &'static [&'static str] {
+    match invariant {
+        Invariant::Determinism => &["check_determinism("],
+        _ => &["Checker::new(", "check_run("],
+    }
+}
+
+fn invariants_md(root: &Path) -> Result<String, String> {
+    let tests = "tests/prop_core_model.rs";
+    let source = std::fs::read_to_string(root.join(tests)).unwrap_or_default();
+    let mut test_files = vec![(tests.to_string(), source.clone())];
+    test_files.extend(sources(root, "tests/prop_model"));
+    // A fuzz target, with the `fuzz/src` modules it uses (`redial_fuzz::<module>`).
+    let fuzz_src = sources(root, "fuzz/src");
+    let targets: Vec<(String, String)> = sources(root, "fuzz/fuzz_targets")
+        .into_iter()
+        .map(|(path, mut text)| {
+            for (module, module_text) in &fuzz_src {
+                let name = module
+                    .trim_start_matches("fuzz/src/")
+                    .trim_end_matches(".rs");
+                if text.contains(&format!("redial_fuzz::{name}")) {
+                    text.push_str(module_text);
+                }
+            }
+            let name = path
+                .trim_start_matches("fuzz/fuzz_targets/")
+                .trim_end_matches(".rs");
+            (name.to_string(), text)
+        })
+        .collect();
+    let uses =
+        |text: &str, invariant: Invariant| entry_points(invariant).iter().any(|f| text.contains(f));
+    let unnumbered: Vec<&str> = Invariant::ALL
+        .iter()
+        .filter(|i| i.number().is_none())
+        .map(|i| i.title())
         .collect();
     let mut md = format!("{HEADER}\n\n# Invariants\n\n");
-    md.push_str(
+    let _ = write!(
+        md,
         "ARCHITECTURE.md's invariants of the core, the property tests that check them \
          (`tests/prop_core_model.rs`, which drives the real core beside a reference model), \
-         and the files whose checks fail with the invariant's number, as in `\"(3) …\"` — \
-         in the property tests and in the cargo-fuzz targets (`fuzz/`, see `docs/fuzzing.md`). \
-         A panic anywhere is a failure of every property test and a crash of every fuzz \
-         target.\n\n",
+         and where they are checked. One checker, in the library, checks them: \
+         `redial::sim::invariants` (`src/sim/invariants/`), fed every step of a run by the \
+         files named below, in the property tests and in the cargo-fuzz targets (`fuzz/`, see \
+         `docs/fuzzing.md`). Its errors name the invariant and the step, as in \
+         `(2) retry budget: 6 dials without a stable connection, max_attempts 5`. Besides the \
+         numbered invariants it checks {} (see `Invariant` in its docs). A panic anywhere is \
+         a failure of every property test and a crash of every fuzz target.\n\n",
+        list(unnumbered, false, "nothing else")
     );
     let columns = [
         "#",
         "invariant",
         "property tests",
-        "checked in",
-        "fuzz assertion",
+        "shared check",
+        "run through it in",
+        "fuzz targets",
     ];
     let mut table = Table::new(&columns, &[]);
     for (i, (text, names)) in INVARIANTS.iter().enumerate() {
@@ -249,28 +277,33 @@ fn invariants_md(root: &Path) -> Result<String, String> {
                  examples/gen-docs.rs (INVARIANTS): update the name there"
             ));
         }
-        let tag = format!("\"({n}) ");
-        let files = sources
-            .iter()
-            .filter(|(_, t)| t.contains(&tag))
-            .map(|(f, _)| f);
+        let checks: Vec<Invariant> = Invariant::ALL
+            .into_iter()
+            .filter(|c| c.number().is_some_and(|m| usize::from(m) == n))
+            .collect();
+        let through = |files: &[(String, String)]| -> Vec<String> {
+            files
+                .iter()
+                .filter(|(_, t)| checks.iter().any(|c| uses(t, *c)))
+                .map(|(f, _)| f.clone())
+                .collect()
+        };
         let none = "none yet: the send queue lives in the driver, outside the core's model";
+        let (no_check, no_target) = match n {
+            1 => ("— (no panic)", "every target (a panic is a crash)"),
+            _ => ("—", "—"),
+        };
         table.row(vec![
             n.to_string(),
             text.to_string(),
             list(names.iter(), true, none),
-            list(files, true, "—"),
             list(
-                fuzz.iter()
-                    .filter(|(_, t)| t.contains(&tag))
-                    .map(|(f, _)| f),
+                checks.iter().map(|c| format!("Invariant::{c:?}")),
                 true,
-                if n == 1 {
-                    "every target (a panic is a crash)"
-                } else {
-                    "—"
-                },
+                no_check,
             ),
+            list(through(&test_files), true, "—"),
+            list(through(&targets), true, no_target),
         ]);
     }
     md.push_str(&table.0);

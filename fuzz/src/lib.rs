@@ -1,14 +1,14 @@
 //! Shared code of the fuzz targets: the input format of `core_sequence` ([`case`]), the
-//! invariant checker ([`check`]), independent copies of ARCHITECTURE.md's tables
-//! ([`tables`]) and a reference WebSocket frame reader ([`frames`]).
+//! harness that drives a core through a decoded case ([`run`]) and a reference WebSocket
+//! frame reader ([`frames`]).
 //!
-//! Nothing here depends on the main crate's tests; the ideas of
-//! `tests/prop_model/` are written again where they are needed.
+//! The invariant checker and the independent copies of ARCHITECTURE.md's tables are the
+//! library's `redial::sim::invariants` (and its `tables`), which the property tests in
+//! `tests/prop_model/` use too.
 
 pub mod case;
-pub mod check;
 pub mod frames;
-pub mod tables;
+pub mod run;
 
 /// Whether `REDIAL_FUZZ_DEBUG` asks the targets to print what they decoded (useful
 /// with `cargo fuzz run <target> <artifact>`).

@@ -6,6 +6,9 @@
 //! the `simulate` example and benchmarks use it; so can applications that want to see
 //! what a policy does before deploying it.
 //!
+//! [`invariants`] checks ARCHITECTURE.md's invariants on a recorded run of a core,
+//! however it was driven: the property tests and the fuzz targets use it.
+//!
 //! ```
 //! use std::time::Duration;
 //! use redial::sim::{Connect, Sim, Step};
@@ -21,6 +24,7 @@
 //! assert_eq!(sim.core().state(), StateName::FellBack);
 //! ```
 
+pub mod invariants;
 mod scenarios;
 
 pub use scenarios::Scenario;

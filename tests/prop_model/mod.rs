@@ -1,39 +1,26 @@
 //! Support for `prop_core_model.rs`: generators ([`gen`]), the reference model
-//! ([`model`]), the invariant checker ([`invariants`]) and the harness that drives the
-//! real core beside them ([`run`]).
+//! ([`model`]) and the harness that drives the real core beside the model and the
+//! library's invariant checker, `redial::sim::invariants` ([`run`]).
 
 pub mod decide;
 pub mod gen;
-pub mod invariants;
 pub mod model;
 pub mod tables;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use redial::core::{Cause, Core, Input, Output, StateName, Trigger};
-use redial::Event;
+use redial::core::{Core, Input, Output, StateName, Trigger};
+use redial::sim::invariants::{Checker, Record};
 
 use gen::{Act, Case, Dt};
-use invariants::Invariants;
 use model::Model;
-
-/// One step of a run, with times relative to the run's start.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub at: Duration,
-    pub input: Input,
-    pub outputs: Vec<Output>,
-    pub timeout: Option<Duration>,
-    pub state: StateName,
-    pub attempt: u32,
-    pub cause: Option<Cause>,
-}
 
 /// What a run produced.
 pub struct Run {
     pub trace: Vec<Record>,
-    /// Every `(from, trigger, to)` the core's `StateChanged` events named.
+    /// Every `(from, trigger, to)` the core's `StateChanged` events named (checked runs
+    /// only: the checker collects them).
     pub rows: BTreeSet<(StateName, Trigger, StateName)>,
 }
 
@@ -58,10 +45,9 @@ pub fn run(case: &Case, t0: Instant, check: bool) -> Result<Run, String> {
         .map_err(|e| format!("the generator made an invalid config: {e}"))?;
     let mut core = Core::new(policy, case.seed);
     let mut model = Model::new(&case.config);
-    let mut inv = Invariants::new(&case.config);
+    let mut checker = Checker::new(core.policy());
     let mut now = t0;
     let mut trace = Vec::with_capacity(case.steps.len());
-    let mut rows = BTreeSet::new();
     for (i, step) in case.steps.iter().enumerate() {
         now = advance(now, step.dt, core.poll_timeout());
         let before = core.state();
@@ -73,25 +59,19 @@ pub fn run(case: &Case, t0: Instant, check: bool) -> Result<Run, String> {
             core.handle_input(now, input.clone());
         }
         let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
-        for o in &outputs {
-            if let Output::Event(Event::StateChanged {
-                from, trigger, to, ..
-            }) = o
-            {
-                rows.insert((*from, *trigger, *to));
-            }
-        }
+        let record = Record::observe(&core, t0, now, input, outputs);
         if check {
+            checker
+                .check(&record)
+                .map_err(|v| format!("invariant {v}"))?;
             let context = |e: String| {
                 format!(
-                    "step {i} at t0+{:?}, in {before}, input {input:?}:\n  {e}\n  outputs: {outputs:#?}",
-                    now - t0
+                    "step {i} at t0+{:?}, in {before}, input {:?}:\n  {e}\n  outputs: {:#?}",
+                    record.at, record.input, record.outputs
                 )
             };
-            inv.check_step(now, &input, &outputs, &core)
-                .map_err(|e| context(format!("invariant {e}")))?;
             model
-                .step(now, &input, &outputs)
+                .step(now, &record.input, &record.outputs)
                 .map_err(|e| context(format!("model: {e}")))?;
             let m = (model.state(), model.dials, model.deadline());
             let c = (core.state(), core.attempt(), core.poll_timeout());
@@ -108,16 +88,9 @@ pub fn run(case: &Case, t0: Instant, check: bool) -> Result<Run, String> {
                 )));
             }
         }
-        trace.push(Record {
-            at: now - t0,
-            input,
-            outputs,
-            timeout: core.poll_timeout().map(|t| t.saturating_duration_since(t0)),
-            state: core.state(),
-            attempt: core.attempt(),
-            cause: core.last_cause().cloned(),
-        });
+        trace.push(record);
     }
+    let rows = checker.transitions().clone();
     Ok(Run { trace, rows })
 }
 

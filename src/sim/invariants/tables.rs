@@ -1,12 +1,20 @@
-//! ARCHITECTURE.md's tables written again, independently of `redial::policy`, so that
-//! the targets check the crate's classification instead of trusting it.
+//! ARCHITECTURE.md's "Default policy" tables written again, independently of
+//! [`crate::policy`], so that the [checker](super::Checker) tests the crate's
+//! classification instead of trusting it.
+//!
+//! Nothing here calls into `crate::policy` or `crate::config::Policy`'s lookups: a bug in
+//! those shows up as a disagreement. The property tests compare these tables with
+//! [`classify_close`](crate::policy::classify_close) and
+//! [`classify_dial_failure`](crate::policy::classify_dial_failure) directly, and their
+//! reference model reads them too.
 
 use std::time::Duration;
 
-use redial::config::{Action, Config};
-use redial::policy::{Class, DialFailure, MAX_DELAY};
+use crate::config::{Action, Config};
+use crate::policy::{Class, DialFailure, MAX_DELAY};
 
-/// Slack for float rounding in envelope arithmetic.
+/// Slack for float rounding in backoff-envelope arithmetic: bounds are compared with
+/// this much room on either side.
 pub const TOL: Duration = Duration::from_micros(1);
 
 /// The close-code table. `None` is a close frame without a status code (1005).
@@ -24,10 +32,12 @@ pub fn close_class(code: Option<u16>) -> Class {
     }
 }
 
-/// The upgrade-failure table (with the crate's documented choices for statuses the
-/// table does not name: 429 without Retry-After is overload, 408 and 5xx transient).
-pub fn dial_class(f: &DialFailure) -> Class {
-    match f {
+/// The upgrade-failure table. Statuses the table does not name follow the crate's
+/// documented choice: 429 without `Retry-After` is overload, 408 (request timeout) is
+/// transient like 5xx, other statuses mean WebSockets are not offered; TLS and I/O
+/// errors are transient.
+pub fn dial_class(failure: &DialFailure) -> Class {
+    match failure {
         DialFailure::Certificate(_) => Class::Certificate,
         DialFailure::Status { status: 401, .. } => Class::Auth,
         DialFailure::Status {
@@ -44,8 +54,8 @@ pub fn dial_class(f: &DialFailure) -> Class {
     }
 }
 
-/// The config's `close_codes` entry for `code`: the narrowest covering range, lowest
-/// first on a tie.
+/// The config's `close_codes` entry for `code` (`"4000"` or `"4000-4099"` keys): the
+/// narrowest covering range, the lowest first on a tie.
 pub fn override_for(cfg: &Config, code: u16) -> Option<Action> {
     let parse = |k: &str| -> Option<(u16, u16)> {
         let k = k.trim();
@@ -61,7 +71,8 @@ pub fn override_for(cfg: &Config, code: u16) -> Option<Action> {
         .map(|(_, _, a)| a)
 }
 
-/// Whether an override keeps WebSockets in play (anything but falling back or stopping).
+/// Whether an override action keeps WebSockets in play (anything but falling back or
+/// stopping).
 pub fn retrying(action: Action) -> bool {
     !matches!(action, Action::FallBack | Action::Stop)
 }
@@ -69,7 +80,11 @@ pub fn retrying(action: Action) -> bool {
 /// `base × factor^n` without the cap, clamped to `[0, MAX_DELAY]`.
 pub fn uncapped_envelope(cfg: &Config, n: u32) -> Duration {
     let b = &cfg.backoff;
-    let secs = b.base.as_secs_f64() * b.factor.powi(n.min(4096) as i32);
+    clamp(b.base.as_secs_f64() * b.factor.powi(n.min(4096) as i32))
+}
+
+/// Seconds as a duration in `[0, MAX_DELAY]` (`NaN` and negatives are zero).
+pub fn clamp(secs: f64) -> Duration {
     if secs.is_nan() || secs <= 0.0 {
         Duration::ZERO
     } else {

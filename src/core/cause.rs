@@ -1,6 +1,8 @@
 //! Causes: why the core did what it did, as data and as a sentence a person can read.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::policy::{close_code_name, fmt_duration, Class, DelayBasis, DialFailure, Spent, Why};
@@ -10,9 +12,13 @@ pub const MAX_REASON_BYTES: usize = 123;
 
 /// A close frame's reason, as received: kept lossily as text, with a note when the
 /// bytes were not UTF-8 (which RFC 6455 forbids) or longer than a close frame allows.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Cheap to clone: the text is shared (a failure is copied into several events and
+/// the core's last cause), and an empty reason, the usual case, holds no text at all.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct CloseReason {
-    text: String,
+    /// `None` when empty (never `Some("")`), so that equality is equality of the text.
+    text: Option<Arc<str>>,
     valid_utf8: bool,
     truncated: bool,
 }
@@ -20,18 +26,25 @@ pub struct CloseReason {
 impl CloseReason {
     /// Keep at most [`MAX_REASON_BYTES`] of `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> CloseReason {
-        let truncated = bytes.len() > MAX_REASON_BYTES;
-        let valid_utf8 = std::str::from_utf8(bytes).is_ok();
-        let mut end = bytes.len().min(MAX_REASON_BYTES);
-        if valid_utf8 {
-            // Cut on a character boundary: a continuation byte is 0b10xx_xxxx.
-            while end > 0 && end < bytes.len() && bytes[end] & 0xC0 == 0x80 {
-                end -= 1;
-            }
+        if bytes.is_empty() {
+            return CloseReason {
+                text: None,
+                valid_utf8: true,
+                truncated: false,
+            };
         }
-        let kept = &bytes[..end];
+        let truncated = bytes.len() > MAX_REASON_BYTES;
+        let limit = bytes.len().min(MAX_REASON_BYTES);
+        let (text, valid_utf8) = match std::str::from_utf8(bytes) {
+            // Cut on a character boundary (0 always is one).
+            Ok(text) => {
+                let end = (0..=limit).rev().find(|&i| text.is_char_boundary(i));
+                (Cow::Borrowed(&text[..end.unwrap_or(0)]), true)
+            }
+            Err(_) => (String::from_utf8_lossy(&bytes[..limit]), false),
+        };
         CloseReason {
-            text: String::from_utf8_lossy(kept).into_owned(),
+            text: (!text.is_empty()).then(|| Arc::from(text.as_ref())),
             valid_utf8,
             truncated,
         }
@@ -39,12 +52,12 @@ impl CloseReason {
 
     /// The reason as text (invalid bytes replaced by U+FFFD).
     pub fn as_str(&self) -> &str {
-        &self.text
+        self.text.as_deref().unwrap_or("")
     }
 
     /// Whether the server sent no reason.
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
+        self.text.is_none()
     }
 
     /// Whether the reason was valid UTF-8.
@@ -53,12 +66,23 @@ impl CloseReason {
     }
 }
 
+impl fmt::Debug for CloseReason {
+    /// As `#[derive(Debug)]` would print it with the text as a `String`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloseReason")
+            .field("text", &self.as_str())
+            .field("valid_utf8", &self.valid_utf8)
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
+
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.text.is_empty() {
+        if self.is_empty() {
             return f.write_str("empty reason");
         }
-        write!(f, "reason {:?}", self.text)?;
+        write!(f, "reason {:?}", self.as_str())?;
         match (self.valid_utf8, self.truncated) {
             (false, _) => f.write_str(" (not valid UTF-8)"),
             (true, true) => f.write_str(" (truncated)"),
@@ -454,5 +478,29 @@ mod tests {
         assert!(!bad.is_valid_utf8());
         assert!(bad.to_string().contains("not valid UTF-8"));
         assert_eq!(CloseReason::from_bytes(b"").to_string(), "empty reason");
+    }
+
+    #[test]
+    fn reasons_compare_and_print_by_their_text() {
+        let bye = CloseReason::from_bytes(b"bye");
+        assert_eq!(bye, CloseReason::from_bytes(b"bye"));
+        assert_ne!(bye, CloseReason::from_bytes(b"bye!"));
+        assert_eq!(bye.clone().as_str(), "bye");
+        assert_eq!(
+            format!("{bye:?}"),
+            r#"CloseReason { text: "bye", valid_utf8: true, truncated: false }"#
+        );
+        let empty = CloseReason::from_bytes(b"");
+        assert!(empty.is_empty() && empty.is_valid_utf8());
+        assert_eq!(empty.as_str(), "");
+        assert_ne!(
+            empty,
+            CloseReason::default(),
+            "the default is not valid UTF-8"
+        );
+        assert_eq!(
+            format!("{:?}", CloseReason::default()),
+            r#"CloseReason { text: "", valid_utf8: false, truncated: false }"#
+        );
     }
 }

@@ -53,6 +53,12 @@ use machine::{Ctx, Machine};
 /// [crate docs](crate) for a runnable example that drives it by hand through the
 /// mission's 1008 case.
 pub struct Core {
+    /// Behind a pointer, so that moving a core (into a task, a pool, a vector) copies a
+    /// pointer, not its state (close to 900 bytes, much of it written by every step).
+    inner: Box<Inner>,
+}
+
+struct Inner {
     machine: StateMachine<Machine>,
     out: VecDeque<Output>,
     now: Option<Instant>,
@@ -62,21 +68,24 @@ impl Core {
     /// A core in `Idle`, with jitter drawn from an RNG seeded with `seed`.
     pub fn new(policy: Policy, seed: u64) -> Core {
         Core {
-            machine: Machine::new(policy, seed).state_machine(),
-            out: VecDeque::with_capacity(16),
-            now: None,
+            inner: Box::new(Inner {
+                machine: Machine::new(policy, seed).state_machine(),
+                out: VecDeque::with_capacity(16),
+                now: None,
+            }),
         }
     }
 
     /// Handle one input that happened at `now`. Deadlines at or before `now` are
     /// handled first.
     pub fn handle_input(&mut self, now: Instant, input: Input) {
-        let now = match self.now {
-            Some(last) if now < last => last,
-            _ => now,
-        };
-        self.now = Some(now);
-        if input != Input::Timeout && self.poll_timeout().is_some_and(|t| t <= now) {
+        // Time that goes backwards counts as the last time seen.
+        let now = self.inner.now.map_or(now, |last| now.max(last));
+        self.inner.now = Some(now);
+        if input == Input::Timeout {
+            return self.dispatch(now, &input);
+        }
+        if self.poll_timeout().is_some_and(|t| t <= now) {
             self.dispatch(now, &Input::Timeout);
         }
         self.dispatch(now, &input);
@@ -88,41 +97,42 @@ impl Core {
     }
 
     /// The next thing to do, if any. Drain until `None` after every input.
+    #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.inner.out.pop_front()
     }
 
     /// When [`handle_timeout`](Core::handle_timeout) is next due, if anything waits for time.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.machine.state().deadline()
+        self.inner.machine.state().deadline()
     }
 
     /// The current state.
     pub fn state(&self) -> StateName {
-        self.machine.state().name()
+        self.inner.machine.state().name()
     }
 
     /// Dials since the last stable connection (quiet re-probes excluded).
     pub fn attempt(&self) -> u32 {
-        self.machine.inner().dials
+        self.inner.machine.inner().dials
     }
 
     /// The cause of the last transition.
     pub fn last_cause(&self) -> Option<&Cause> {
-        self.machine.inner().last_cause.as_ref()
+        self.inner.machine.inner().last_cause.as_ref()
     }
 
     /// The validated policy the core runs.
     pub fn policy(&self) -> &Policy {
-        &self.machine.inner().policy
+        &self.inner.machine.inner().policy
     }
 
     fn dispatch(&mut self, now: Instant, input: &Input) {
         let mut ctx = Ctx {
             now,
-            out: &mut self.out,
+            out: &mut self.inner.out,
         };
-        self.machine.handle_with_context(input, &mut ctx);
+        self.inner.machine.handle_with_context(input, &mut ctx);
     }
 }
 
@@ -132,7 +142,18 @@ impl fmt::Debug for Core {
             .field("state", &self.state())
             .field("attempt", &self.attempt())
             .field("deadline", &self.poll_timeout())
-            .field("pending_outputs", &self.out.len())
+            .field("pending_outputs", &self.inner.out.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_core_is_a_pointer() {
+        // Moving a core (into a task, a pool, a vector) copies a pointer, not its state.
+        assert_eq!(std::mem::size_of::<Core>(), std::mem::size_of::<usize>());
     }
 }

@@ -19,6 +19,7 @@
 //! }
 //! ```
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -74,25 +75,33 @@ impl Default for BackoffConfig {
     }
 }
 
+/// How many envelopes a [`Backoff`] works out when it is made: those of the first
+/// attempts, which are the ones drawn again and again (the budget is reset by every
+/// stable connection).
+const EARLY: usize = 8;
+
 /// A seeded backoff sequence. Each [`next_delay`](Backoff::next_delay) advances the
 /// attempt; [`reset`](Backoff::reset) starts over after a stable connection.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Backoff {
     config: BackoffConfig,
     rng: fastrand::Rng,
     attempt: u32,
     previous: Duration,
+    /// `envelope(n)` for `n < EARLY`, worked out once, by the same arithmetic.
+    early: [Duration; EARLY],
 }
 
 impl Backoff {
     /// A backoff whose jitter is drawn from an RNG seeded with `seed`.
     pub fn new(config: BackoffConfig, seed: u64) -> Self {
-        let previous = config.base;
+        let early = std::array::from_fn(|n| envelope(&config, n as u32));
         Backoff {
+            previous: config.base,
             config,
             rng: fastrand::Rng::with_seed(seed),
             attempt: 0,
-            previous,
+            early,
         }
     }
 
@@ -114,9 +123,10 @@ impl Backoff {
 
     /// The envelope for `attempt` (0-based): `min(cap, base × factor^attempt)`.
     pub fn envelope(&self, attempt: u32) -> Duration {
-        let c = &self.config;
-        let raw = c.base.as_secs_f64() * c.factor.powi(attempt.min(4096) as i32);
-        self.capped(secs(raw))
+        match self.early.get(attempt as usize) {
+            Some(early) => *early,
+            None => envelope(&self.config, attempt),
+        }
     }
 
     /// The largest delay the strategy can return for `attempt` (0-based).
@@ -169,11 +179,20 @@ impl Backoff {
     }
 
     fn capped(&self, d: Duration) -> Duration {
-        let d = d.min(MAX_DELAY);
-        match self.config.cap {
-            Some(cap) => d.min(cap),
-            None => d,
-        }
+        capped(&self.config, d)
+    }
+}
+
+impl fmt::Debug for Backoff {
+    /// The configuration and where the sequence stands (not the envelopes worked out
+    /// ahead, which follow from the configuration).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backoff")
+            .field("config", &self.config)
+            .field("rng", &self.rng)
+            .field("attempt", &self.attempt)
+            .field("previous", &self.previous)
+            .finish()
     }
 }
 
@@ -182,6 +201,21 @@ impl Iterator for Backoff {
 
     fn next(&mut self) -> Option<Duration> {
         Some(self.next_delay())
+    }
+}
+
+/// `min(cap, base × factor^attempt)`.
+fn envelope(c: &BackoffConfig, attempt: u32) -> Duration {
+    let raw = c.base.as_secs_f64() * c.factor.powi(attempt.min(4096) as i32);
+    capped(c, secs(raw))
+}
+
+/// `d`, at most the cap (and [`MAX_DELAY`]).
+fn capped(c: &BackoffConfig, d: Duration) -> Duration {
+    let d = d.min(MAX_DELAY);
+    match c.cap {
+        Some(cap) => d.min(cap),
+        None => d,
     }
 }
 
@@ -281,6 +315,35 @@ mod tests {
         let c: Vec<_> = Backoff::new(cfg(Strategy::Full), 6).take(8).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn envelopes_worked_out_ahead_are_the_envelopes() {
+        for (factor, cap) in [
+            (2.0, Some(Duration::from_secs(30))),
+            (1.7, None),
+            (1.0, None),
+        ] {
+            let config = BackoffConfig {
+                factor,
+                cap,
+                ..BackoffConfig::default()
+            };
+            let b = Backoff::new(config.clone(), 1);
+            for attempt in 0..3 * EARLY as u32 {
+                assert_eq!(b.envelope(attempt), envelope(&config, attempt), "{attempt}");
+            }
+        }
+        let b = Backoff::new(cfg(Strategy::None), 1);
+        assert_eq!(b.envelope(0), Duration::from_millis(200));
+        assert_eq!(b.envelope(3), Duration::from_millis(1600));
+        assert_eq!(b.envelope(EARLY as u32 + 1), Duration::from_secs(30));
+        let debug = format!("{b:?}");
+        assert!(
+            debug.starts_with("Backoff { config: BackoffConfig {"),
+            "{debug}"
+        );
+        assert!(debug.ends_with("attempt: 0, previous: 200ms }"), "{debug}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The statig state machine. Handlers are named after the states; every transition goes
-//! through [`Machine::go`], which checks it against the transition table and records
-//! `(from, trigger, to, cause)` as a `StateChanged` event.
+//! through [`Machine::go_with`] (or [`Machine::go`]), which checks it against the
+//! transition table and records `(from, trigger, to, cause)` as a `StateChanged` event.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -138,9 +138,6 @@ impl Machine {
                 ctx.emit(Output::AbortDial);
                 let failure =
                     self.dial_failure(now, dial, crate::policy::DialFailure::Timeout(dial.phase));
-                ctx.event(Event::HandshakeFailed {
-                    failure: failure.clone(),
-                });
                 self.fail(ctx, S::Connecting, T::DialTimeout, failure, false)
             }
             Input::DialProgress(DialPhase::Handshake) if dial.phase == DialPhase::Connect => {
@@ -163,9 +160,6 @@ impl Machine {
             }
             Input::DialFailed(f) => {
                 let failure = self.dial_failure(now, dial, f.clone());
-                ctx.event(Event::HandshakeFailed {
-                    failure: failure.clone(),
-                });
                 self.fail(ctx, S::Connecting, T::DialFailed, failure, false)
             }
             Input::UserClose => {
@@ -192,7 +186,8 @@ impl Machine {
     #[state]
     fn open(&mut self, ctx: &mut Ctx<'_>, link: &mut Link, input: &Input) -> Outcome<State> {
         let now = ctx.now;
-        let since = now.saturating_duration_since(link.since);
+        // Time since the upgrade, for the failures below (not worked out for every input).
+        let since = |link: &Link| now.saturating_duration_since(link.since);
         match input {
             Input::Timeout => {
                 if !link.stable && now >= link.stable_at {
@@ -204,11 +199,8 @@ impl Machine {
                         let waited = self.policy.config().heartbeat.pong_timeout;
                         let failure = Failure::PongTimeout {
                             waited,
-                            after_upgrade: since,
+                            after_upgrade: since(link),
                         };
-                        ctx.event(Event::Closed {
-                            failure: failure.clone(),
-                        });
                         return self.fail(ctx, S::Open, T::PongTimeout, failure, link.stable);
                     }
                     Heartbeat::PingAt(at) if now >= at => {
@@ -241,23 +233,17 @@ impl Machine {
                     code: *code,
                     reason: CloseReason::from_bytes(reason),
                     class: classify_close(*code),
-                    after_upgrade: since,
+                    after_upgrade: since(link),
                     received: link.received,
                 };
-                ctx.event(Event::Closed {
-                    failure: failure.clone(),
-                });
                 self.fail(ctx, S::Open, T::RecvClose, failure, link.stable)
             }
             Input::Dropped { detail } => {
                 let failure = Failure::Dropped {
                     detail: detail.clone(),
-                    after_upgrade: since,
+                    after_upgrade: since(link),
                     received: link.received,
                 };
-                ctx.event(Event::Closed {
-                    failure: failure.clone(),
-                });
                 self.fail(ctx, S::Open, T::Dropped, failure, link.stable)
             }
             Input::UserClose => {
@@ -459,17 +445,19 @@ impl Machine {
         }
     }
 
+    /// The end. Its cause is boxed: a stop happens once, and an unboxed cause would make
+    /// every state (and every transition, which moves one) as large as a cause.
     #[state(entry_action = "enter_stopped")]
-    fn stopped(cause: &mut Cause, input: &Input) -> Outcome<State> {
+    fn stopped(cause: &mut Box<Cause>, input: &Input) -> Outcome<State> {
         let _ = (cause, input);
         Handled
     }
 
     #[action]
-    fn enter_stopped(ctx: &mut Ctx<'_>, cause: &mut Cause) {
-        if !matches!(cause, Cause::UserClose | Cause::CloseGraceElapsed { .. }) {
+    fn enter_stopped(ctx: &mut Ctx<'_>, cause: &mut Box<Cause>) {
+        if !matches!(**cause, Cause::UserClose | Cause::CloseGraceElapsed { .. }) {
             ctx.event(Event::GaveUp {
-                cause: cause.clone(),
+                cause: Cause::clone(cause),
             });
         }
     }

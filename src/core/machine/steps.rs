@@ -11,10 +11,10 @@ use crate::core::cause::{Cause, Failure};
 use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Wait};
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
 use crate::event::Event;
-use crate::policy::{classify_dial_failure, decide, Budget, Decision, DialPhase};
+use crate::policy::{classify_dial_failure, decide, Budget, Class, Decision, DialPhase};
 
 impl Machine {
-    /// The one place transitions happen: check the row, record the cause, tell observers.
+    /// Go to `to` because of `cause`: [`go_with`](Machine::go_with) a cause at hand.
     pub(super) fn go(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -23,18 +23,30 @@ impl Machine {
         cause: Cause,
         to: State,
     ) -> Outcome<State> {
+        self.go_with(ctx, from, trigger, || cause, to)
+    }
+
+    /// The one place transitions happen: check the row, record the cause (the last cause
+    /// from now on), tell observers. The cause is made by `cause` once the old one is
+    /// dropped, so that it is made where it is kept (assigning it over a live one would
+    /// make it aside, then copy it there).
+    #[inline(always)]
+    pub(super) fn go_with(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: S,
+        trigger: T,
+        cause: impl FnOnce() -> Cause,
+        to: State,
+    ) -> Outcome<State> {
         let to_name = to.name();
         debug_assert!(
             is_documented(from, trigger, to_name),
             "undocumented transition {from} --{trigger}--> {to_name}"
         );
-        ctx.event(Event::StateChanged {
-            from,
-            to: to_name,
-            trigger,
-            cause: cause.clone(),
-        });
-        self.last_cause = Some(cause);
+        self.last_cause = None;
+        let cause = self.last_cause.insert(cause());
+        ctx.event(state_changed(from, to_name, trigger, cause));
         Transition(to)
     }
 
@@ -45,10 +57,12 @@ impl Machine {
         trigger: T,
         cause: Cause,
     ) -> Outcome<State> {
-        self.go(ctx, from, trigger, cause.clone(), State::stopped(cause))
+        let stopped = State::stopped(Box::new(cause.clone()));
+        self.go(ctx, from, trigger, cause, stopped)
     }
 
-    /// Apply the policy to a failure of the dial or connection.
+    /// Apply the policy to a failure of the dial or connection, announced to observers
+    /// first (`HandshakeFailed` or `Closed`).
     pub(super) fn fail(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -58,6 +72,9 @@ impl Machine {
         was_stable: bool,
     ) -> Outcome<State> {
         let now = ctx.now;
+        // Made now, queued once the decision is made (nothing is queued in between): a
+        // value is copied into the queue much faster once its writes have settled.
+        let announcement = announcement(&failure);
         let class = failure.class();
         let override_action = failure.code().and_then(|c| self.policy.override_for(c));
         let budget = Budget {
@@ -80,28 +97,26 @@ impl Machine {
             &self.policy,
             &mut self.backoff,
         );
+        ctx.event(announcement);
         match decision {
             Decision::Retry { delay, basis } => {
                 let max_attempts = self.policy.max_attempts();
                 let next_attempt = self.dials + 1;
-                let cause = Cause::Retry {
+                let wait = Wait {
+                    until: after(now, delay),
+                };
+                let cause = || Cause::Retry {
                     failure,
                     delay,
                     basis,
                     next_attempt,
                     max_attempts,
                 };
-                let wait = Wait {
-                    until: after(now, delay),
-                };
-                let outcome = self.go(ctx, from, trigger, cause.clone(), State::backoff(wait));
-                ctx.event(Event::RetryScheduled {
-                    attempt: next_attempt,
-                    max_attempts,
-                    delay,
-                    class,
-                    cause,
-                });
+                let outcome = self.go_with(ctx, from, trigger, cause, State::backoff(wait));
+                if let Some(cause) = &self.last_cause {
+                    let event = retry_scheduled(next_attempt, max_attempts, delay, class, cause);
+                    ctx.event(event);
+                }
                 outcome
             }
             Decision::Reauthenticate => {
@@ -242,5 +257,51 @@ impl Machine {
             failure,
             next_probe_in: wait,
         });
+    }
+}
+
+// Events that carry a copy of a cause, each made by one function in one expression: the
+// copy is then written straight into the event, rather than made aside and moved in
+// (moving a value just written costs far more than writing it: the CPU cannot forward
+// many small stores to one wide load).
+
+/// The event that tells observers of a failure: `HandshakeFailed` for a dial's, `Closed`
+/// for an open connection's.
+#[inline(never)]
+fn announcement(failure: &Failure) -> Event {
+    match failure {
+        Failure::Dial { .. } => Event::HandshakeFailed {
+            failure: failure.clone(),
+        },
+        _ => Event::Closed {
+            failure: failure.clone(),
+        },
+    }
+}
+
+#[inline(never)]
+fn state_changed(from: S, to: S, trigger: T, cause: &Cause) -> Event {
+    Event::StateChanged {
+        from,
+        to,
+        trigger,
+        cause: cause.clone(),
+    }
+}
+
+#[inline(never)]
+fn retry_scheduled(
+    attempt: u32,
+    max_attempts: u32,
+    delay: Duration,
+    class: Class,
+    cause: &Cause,
+) -> Event {
+    Event::RetryScheduled {
+        attempt,
+        max_attempts,
+        delay,
+        class,
+        cause: cause.clone(),
     }
 }

@@ -188,3 +188,45 @@ async fn messages_sent_just_before_close_are_written_before_the_close_frame() {
     .await;
     assert_eq!(ws.received(), want);
 }
+
+#[async_std::test]
+async fn a_request_over_the_websocket_is_written_once_then_the_queue_follows() {
+    let responder = Act::Respond(std::sync::Arc::new(|m: &str| {
+        if m.starts_with("req") {
+            vec![
+                "part".to_string(),
+                r#"{"type":"response.completed"}"#.into(),
+            ]
+        } else {
+            Vec::new()
+        }
+    }));
+    let ws = WsServer::start(move |_| Behavior::Accept(vec![responder.clone()]))
+        .await
+        .unwrap();
+    let (client, mut events) = spawn(builder(&ws, &TestCert::localhost(), fast_default()));
+    until_kind(&mut events, "connected").await;
+    let stream = client.request("req").await.unwrap();
+    client.send("after").unwrap();
+    let items: Vec<_> = within(
+        std::time::Duration::from_secs(10),
+        "the response",
+        stream.collect(),
+    )
+    .await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    within(
+        std::time::Duration::from_secs(10),
+        "the queued message",
+        ws.wait_received(2),
+    )
+    .await;
+    client.close().await;
+    assert_eq!(
+        ws.received(),
+        [
+            (1, Received::Text("req".into())),
+            (1, Received::Text("after".into()))
+        ]
+    );
+}

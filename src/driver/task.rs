@@ -24,7 +24,7 @@ use super::message::Message;
 use super::raw_close::FrameScanner;
 use super::request::{PendingRequest, RequestError, Terminal};
 use super::secret::{Headers, Redacted};
-use super::writer::{Data, Writer};
+use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 use crate::core::{Core, Input, Output, StateName};
 use crate::event::Event;
 use crate::policy::{DialFailure, DialPhase};
@@ -168,19 +168,20 @@ impl Driver {
         if let Some(input) = self.deferred.pop_front() {
             return Poll::Ready(Wake::Deferred(input));
         }
-        // Writes first (what the application queued before a close goes out before the
-        // close); a write waiting for room returns, and holds nothing else up.
-        if let Some(conn) = self.io.ws.as_mut() {
-            let open = self.core.state() == StateName::Open;
-            let data = writable(open, &mut self.requests, &self.shared);
-            self.io.writer.poll(cx, &mut conn.0, data);
-        }
+        // Commands before writes: a request goes out before what `send` queued after it.
         if !self.io.handles_gone {
             if let Poll::Ready(c) = self.commands.as_mut().poll_next(cx) {
                 self.io.handles_gone = c.is_none();
+                if matches!(c, None | Some(Command::Close)) {
+                    // What was queued before the close goes out first, as far as the
+                    // socket takes it now (the rest is handed back).
+                    self.poll_write(cx, FRAMES_BEFORE_CLOSE);
+                }
                 return Poll::Ready(Wake::Command(c));
             }
         }
+        // A write waiting for room returns, and holds nothing else up.
+        self.poll_write(cx, FRAMES_PER_POLL);
         let io = &mut self.io;
         if let Some(conn) = io.ws.as_mut() {
             let ws = &mut conn.0;
@@ -222,6 +223,14 @@ impl Driver {
             return Poll::Ready(Wake::Queued);
         }
         Poll::Pending
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, budget: usize) {
+        if let Some(conn) = self.io.ws.as_mut() {
+            let open = self.core.state() == StateName::Open;
+            let data = writable(open, &mut self.requests, &self.shared);
+            self.io.writer.poll(cx, &mut conn.0, data, budget);
+        }
     }
 
     async fn on_wake(&mut self, wake: Wake) {

@@ -24,7 +24,11 @@ use super::queue::Queue;
 use super::request::PendingRequest;
 
 /// Frames written in one poll before the driver looks at its other sources again.
-const FRAMES_PER_POLL: usize = 64;
+pub(crate) const FRAMES_PER_POLL: usize = 64;
+
+/// Frames written, as far as the socket takes them at once, before a close the
+/// application asked for (what it queued before the close goes out first).
+pub(crate) const FRAMES_BEFORE_CLOSE: usize = 4096;
 
 /// What the frame in flight carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,14 +74,15 @@ impl Writer {
         self.control.push_back(frame);
     }
 
-    /// Make progress. Returns when nothing is left to write, when the socket has no
-    /// room (the task is woken when it has), or after a failed write.
-    pub fn poll(&mut self, cx: &mut Context<'_>, ws: &mut Ws, mut data: Data<'_>) {
+    /// Make progress, writing at most `budget` frames. Returns when nothing is left to
+    /// write, when the socket has no room (the task is woken when it has), after a
+    /// failed write, or once the budget is spent (the task is woken again, so that other
+    /// wake-ups get their turn).
+    pub fn poll(&mut self, cx: &mut Context<'_>, ws: &mut Ws, mut data: Data<'_>, budget: usize) {
         if self.failed {
             return;
         }
-        // Other wake-ups get their turn after this many frames; the task is woken again.
-        let mut budget = FRAMES_PER_POLL;
+        let mut budget = budget;
         loop {
             if budget == 0 {
                 cx.waker().wake_by_ref();
@@ -107,7 +112,8 @@ impl Writer {
                 Poll::Ready(Ok(())) => {}
             }
             if f.kind == Kind::Request {
-                if let Some(r) = data.request.as_deref_mut() {
+                // Sent: the request is no longer the one to write.
+                if let Some(r) = data.request.take() {
                     r.sent = true;
                 }
             }
@@ -125,7 +131,7 @@ impl Writer {
         if let Some(f) = self.in_flight.take() {
             match (flushed && f.started, f.kind) {
                 (true, Kind::Request) => {
-                    if let Some(r) = data.request.as_deref_mut() {
+                    if let Some(r) = data.request.take() {
                         r.sent = true;
                     }
                 }

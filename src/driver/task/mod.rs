@@ -19,15 +19,19 @@ use tracing::Instrument;
 
 use super::client::{ClientEvent, Command, Incoming, ReauthFn, Shared, TransportKind};
 use super::dial::{connect, handshake, MaybeTls, Target, Ws};
-use super::fallback::{Fallback, FallbackStream};
+use super::fallback::Fallback;
 use super::message::Message;
 use super::raw_close::FrameScanner;
 use super::request::{PendingRequest, RequestError, Terminal};
 use super::secret::{Headers, Redacted};
 use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
+
+mod fallback_jobs;
+
 use crate::core::{Core, Input, Output, StateName};
 use crate::event::Event;
 use crate::policy::{DialFailure, DialPhase};
+use fallback_jobs::FallbackJob;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -44,13 +48,6 @@ type Conn = (Ws, Arc<Mutex<FrameScanner>>);
 enum Dialing {
     Connect(BoxFut<Result<MaybeTls, DialFailure>>),
     Handshake(BoxFut<Result<Box<Conn>, DialFailure>>),
-}
-
-/// One job on the fallback: a request, or a plain message whose response events go to
-/// the message stream.
-struct FallbackJob {
-    stream: FallbackStream,
-    request: Option<PendingRequest>,
 }
 
 /// Live I/O owned by the driver.
@@ -361,38 +358,6 @@ impl Driver {
         }
     }
 
-    async fn on_fallback(&mut self, item: Option<Result<String, super::fallback::FallbackError>>) {
-        let Some(job) = self.io.job.as_mut() else {
-            return;
-        };
-        match (item, job.request.as_mut()) {
-            (Some(Ok(data)), Some(r)) => {
-                let message = Message::Text(data);
-                let done = self.terminal.is_terminal(&message);
-                r.deliver(Ok(message)).await;
-                if done {
-                    self.io.job = None;
-                }
-            }
-            (Some(Ok(data)), None) => {
-                let incoming = Incoming {
-                    message: Message::Text(data),
-                    transport: TransportKind::Https,
-                };
-                let _ = self.inbound.send(incoming).await;
-            }
-            (Some(Err(e)), Some(r)) => {
-                r.deliver(Err(RequestError::Fallback(e))).await;
-                self.io.job = None;
-            }
-            (Some(Err(e)), None) => {
-                tracing::warn!(error = %e, "fallback delivery failed");
-                self.io.job = None;
-            }
-            (None, _) => self.io.job = None,
-        }
-    }
-
     /// The connection is gone: drop it, settle the write in flight (`flushed`: the
     /// socket was flushed on the way out) and the request in flight.
     fn end_connection(&mut self, flushed: bool, cause: &str) {
@@ -488,64 +453,6 @@ impl Driver {
                 if let Ok(mut u) = self.shared.unclaimed.lock() {
                     u.push(m);
                 }
-            }
-        }
-    }
-
-    fn pop_queued(&self) -> Option<Message> {
-        self.shared.queue.lock().ok()?.pop()
-    }
-
-    /// Write what waits: the next request, then queued messages (over the open socket,
-    /// or one at a time over the fallback).
-    async fn flush(&mut self) {
-        let state = self.core.state();
-        if state == StateName::Idle && self.deferred.is_empty() {
-            let queued = self
-                .shared
-                .queue
-                .lock()
-                .map(|q| !q.is_empty())
-                .unwrap_or(false);
-            if queued || !self.requests.is_empty() {
-                // Idle after a normal close: reconnect now that there is something to send.
-                self.deferred.push_back(Input::Start);
-            }
-            return;
-        }
-        // Over an open socket, writes happen in `poll_wake`.
-        if state != StateName::Open && self.io.fallback_on && self.io.job.is_none() {
-            let Some(fallback) = self.fallback.clone() else {
-                return;
-            };
-            let mut request = self
-                .requests
-                .front()
-                .is_some_and(|r| !r.sent)
-                .then(|| self.requests.pop_front())
-                .flatten();
-            let body = match &mut request {
-                Some(r) => {
-                    r.sent = true;
-                    Some(r.body.clone())
-                }
-                None => self.pop_queued(),
-            };
-            match body {
-                Some(Message::Text(text)) => {
-                    let stream = fallback.request(text, &self.headers);
-                    self.io.job = Some(FallbackJob { stream, request });
-                }
-                Some(binary) => match request {
-                    Some(mut r) => {
-                        let e = RequestError::Unsupported(
-                            "a binary body over the HTTPS fallback".into(),
-                        );
-                        r.deliver(Err(e)).await;
-                    }
-                    None => self.broadcast(ClientEvent::Undelivered(binary)),
-                },
-                None => {}
             }
         }
     }

@@ -10,6 +10,11 @@ use futures_lite::StreamExt;
 use redial::driver::{ClientEvent, Message, SendError};
 use redial::testkit::{Act, Behavior, Received, TestCert, WsServer};
 
+/// Fail the test when `fut` takes more than 10 s (a guard, not a synchronisation).
+async fn soon<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    within(std::time::Duration::from_secs(10), what, fut).await
+}
+
 #[async_std::test]
 async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refuses() {
     let ws = WsServer::start(|c| {
@@ -38,12 +43,7 @@ async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refus
         }) => assert_eq!(message, Message::from("m5")),
         other => panic!("expected Full, got {other:?}"),
     }
-    within(
-        std::time::Duration::from_secs(10),
-        "5 messages",
-        ws.wait_received(5),
-    )
-    .await;
+    soon("5 messages", ws.wait_received(5)).await;
     let got = ws.received();
     let want: Vec<_> = (0..5)
         .map(|i| (2, Received::Text(format!("m{i}"))))
@@ -51,12 +51,7 @@ async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refus
     assert_eq!(got, want);
     // Room again once written.
     client.send("m6").unwrap();
-    within(
-        std::time::Duration::from_secs(10),
-        "m6",
-        ws.wait_received(6),
-    )
-    .await;
+    soon("m6", ws.wait_received(6)).await;
     client.close().await;
 }
 
@@ -74,12 +69,7 @@ async fn byte_bound_refuses_and_leftovers_are_handed_back() {
         Err(SendError::Full { bytes: 10, .. })
     ));
     async_std::task::spawn(driver.run());
-    within(
-        std::time::Duration::from_secs(10),
-        "a dial",
-        ws.wait_connections(1),
-    )
-    .await;
+    soon("a dial", ws.wait_connections(1)).await;
     client.close().await;
     let mut handed_back = Vec::new();
     while let Some(e) = events.next().await {
@@ -125,12 +115,7 @@ async fn after_a_normal_close_the_next_send_reconnects() {
     .await;
     assert_eq!(ws.connections(), 1);
     client.send("again").unwrap();
-    within(
-        std::time::Duration::from_secs(10),
-        "the resend",
-        ws.wait_received(1),
-    )
-    .await;
+    soon("the resend", ws.wait_received(1)).await;
     assert_eq!(ws.received(), [(2, Received::Text("again".into()))]);
     client.close().await;
 }
@@ -144,12 +129,7 @@ async fn with_no_event_stream_open_leftovers_wait_in_take_undelivered() {
     client.send("a").unwrap();
     client.send(vec![1u8, 2]).unwrap();
     async_std::task::spawn(driver.run());
-    within(
-        std::time::Duration::from_secs(10),
-        "a dial",
-        ws.wait_connections(1),
-    )
-    .await;
+    soon("a dial", ws.wait_connections(1)).await;
     client.close().await;
     assert_eq!(
         client.take_undelivered(),
@@ -180,12 +160,7 @@ async fn messages_sent_just_before_close_are_written_before_the_close_frame() {
     let want: Vec<_> = (0..20)
         .map(|i| (1, Received::Text(format!("m{i}"))))
         .collect();
-    within(
-        std::time::Duration::from_secs(10),
-        "20 messages",
-        ws.wait_received(20),
-    )
-    .await;
+    soon("20 messages", ws.wait_received(20)).await;
     assert_eq!(ws.received(), want);
 }
 
@@ -208,19 +183,9 @@ async fn a_request_over_the_websocket_is_written_once_then_the_queue_follows() {
     until_kind(&mut events, "connected").await;
     let stream = client.request("req").await.unwrap();
     client.send("after").unwrap();
-    let items: Vec<_> = within(
-        std::time::Duration::from_secs(10),
-        "the response",
-        stream.collect(),
-    )
-    .await;
+    let items: Vec<_> = soon("the response", stream.collect()).await;
     assert_eq!(items.len(), 2, "{items:?}");
-    within(
-        std::time::Duration::from_secs(10),
-        "the queued message",
-        ws.wait_received(2),
-    )
-    .await;
+    soon("the queued message", ws.wait_received(2)).await;
     client.close().await;
     assert_eq!(
         ws.received(),

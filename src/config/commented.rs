@@ -155,6 +155,33 @@ const KEYS: &[(&str, &str, &str)] = &[
         "Cap of the re-probe wait, which doubles after each failed probe (at least \
          reprobe_after).",
     ),
+    (
+        "fallback",
+        "connect_timeout",
+        "A fallback request's DNS and TCP connect.",
+    ),
+    (
+        "fallback",
+        "tls_timeout",
+        "A fallback request's TLS handshake.",
+    ),
+    (
+        "fallback",
+        "headers_timeout",
+        "From a fallback request written to its response's status and headers.",
+    ),
+    (
+        "fallback",
+        "idle_timeout",
+        "The longest silence in a fallback response (before the first event and between \
+         events; SSE comments count as activity).",
+    ),
+    (
+        "fallback",
+        "max_event_bytes",
+        "Bytes of one SSE event (and of a response body without event breaks); a larger \
+         one ends the response with an error.",
+    ),
     ("queue", "max_messages", "Messages at most."),
     (
         "queue",

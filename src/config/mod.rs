@@ -195,6 +195,22 @@ pub struct FallbackConfig {
     /// The cap of the re-probe wait, which doubles after each failed probe.
     #[serde(with = "humantime_serde")]
     pub reprobe_max: Duration,
+    /// A fallback request's DNS and TCP connect.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// A fallback request's TLS handshake.
+    #[serde(with = "humantime_serde")]
+    pub tls_timeout: Duration,
+    /// From a fallback request written to its response's status and headers.
+    #[serde(with = "humantime_serde")]
+    pub headers_timeout: Duration,
+    /// The longest silence in a fallback response (from its headers to the first event,
+    /// and between events; SSE comments count as activity).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// The bytes of one SSE event (the parser keeps one event at most), and of any
+    /// response body without event breaks; a larger one ends the response.
+    pub max_event_bytes: usize,
 }
 
 impl Default for FallbackConfig {
@@ -203,6 +219,11 @@ impl Default for FallbackConfig {
             enabled: true,
             reprobe_after: Some(Duration::from_secs(5 * 60)),
             reprobe_max: Duration::from_secs(60 * 60),
+            connect_timeout: Duration::from_secs(10),
+            tls_timeout: Duration::from_secs(10),
+            headers_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(120),
+            max_event_bytes: 16 << 20,
         }
     }
 }

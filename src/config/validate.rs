@@ -87,6 +87,10 @@ impl Policy {
             ("timeouts.close_grace", c.timeouts.close_grace),
             ("heartbeat.pong_timeout", c.heartbeat.pong_timeout),
             ("fallback.reprobe_max", c.fallback.reprobe_max),
+            ("fallback.connect_timeout", c.fallback.connect_timeout),
+            ("fallback.tls_timeout", c.fallback.tls_timeout),
+            ("fallback.headers_timeout", c.fallback.headers_timeout),
+            ("fallback.idle_timeout", c.fallback.idle_timeout),
         ];
         let optional = [
             ("budget.max_elapsed", c.budget.max_elapsed),
@@ -109,6 +113,10 @@ impl Policy {
             ("timeouts.handshake", c.timeouts.handshake),
             ("timeouts.close_grace", c.timeouts.close_grace),
             ("heartbeat.pong_timeout", c.heartbeat.pong_timeout),
+            ("fallback.connect_timeout", c.fallback.connect_timeout),
+            ("fallback.tls_timeout", c.fallback.tls_timeout),
+            ("fallback.headers_timeout", c.fallback.headers_timeout),
+            ("fallback.idle_timeout", c.fallback.idle_timeout),
         ]
         .into_iter()
         .chain(
@@ -187,6 +195,9 @@ impl Policy {
         }
         if c.queue.max_bytes == 0 {
             return Err(invalid("queue.max_bytes", "must be at least 1"));
+        }
+        if c.fallback.max_event_bytes == 0 {
+            return Err(invalid("fallback.max_event_bytes", "must be at least 1"));
         }
         let mut overrides = Vec::with_capacity(c.close_codes.len());
         for (key, action) in &c.close_codes {

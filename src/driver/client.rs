@@ -6,17 +6,17 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use futures_lite::Stream;
 
 use super::dial::{Connector, Duplex, Target};
-use super::fallback::{Fallback, HttpsSse};
+use super::fallback::{Fallback, FallbackLimits, HttpsSse};
 use super::message::Message;
 use super::queue::{Queue, SendError};
-use super::request::{PendingRequest, RequestError, RequestStream, Terminal};
+use super::request::{PendingRequest, Replay, RequestError, RequestStream, Terminal};
 use super::secret::{Headers, Redacted};
+pub use super::streams::{Events, Messages, Tagged, EVENTS_CAPACITY};
+use super::streams::{Inbox, Subscriber};
 use super::task::Driver;
 use super::tls::{client_config, TlsOptions};
 use crate::config::{Config, ConfigError};
@@ -38,39 +38,30 @@ pub enum ClientEvent {
         /// Core events skipped.
         missed: u64,
     },
-}
-
-/// Core events a subscriber may fall behind before it misses some (it then receives
-/// [`ClientEvent::Lagged`]). The buffer grows with what is waiting, so an idle
-/// subscription costs a few hundred bytes.
-pub const EVENTS_CAPACITY: usize = 1024;
-
-/// One [`Client::events`] stream, as the driver sees it.
-pub(crate) struct Subscriber {
-    tx: async_channel::Sender<ClientEvent>,
-    missed: u64,
-}
-
-impl Subscriber {
-    /// Whether the stream was dropped.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-
-    /// Hand on `event`, or count it as missed when the subscriber is too far behind
-    /// (undelivered messages are always handed on).
-    pub fn offer(&mut self, event: &ClientEvent) {
-        let undelivered = matches!(event, ClientEvent::Undelivered(_));
-        if !undelivered && self.tx.len() >= EVENTS_CAPACITY {
-            self.missed += 1;
-            return;
-        }
-        if self.missed > 0 && !undelivered {
-            let missed = std::mem::take(&mut self.missed);
-            let _ = self.tx.try_send(ClientEvent::Lagged { missed });
-        }
-        let _ = self.tx.try_send(event.clone());
-    }
+    /// A message arrived outside any request while no [`Client::messages`] stream was
+    /// held: it was not kept. `total` counts every such message since the start.
+    Discarded {
+        /// Messages discarded so far.
+        total: u64,
+    },
+    /// The application is not reading: a received message waits for room in its stream
+    /// (a [`Messages`] stream or a request's), and the driver stopped reading the socket
+    /// until then. Timers, commands and `close()` go on; the heartbeat does not count
+    /// the server's silence against it meanwhile (the driver is not reading its pongs).
+    ReadingPaused {
+        /// Whose stream is full: `messages` or `request`.
+        stream: &'static str,
+    },
+    /// The application caught up (its stream is at most half full): reading again.
+    ReadingResumed,
+    /// A written request is sent again on a new connection or over the fallback (the
+    /// [`Replay`] policy allowed it): the server may execute it twice.
+    Replayed {
+        /// Why the first attempt ended.
+        cause: String,
+        /// Whether part of its response had arrived (now repeated in its stream).
+        response_started: bool,
+    },
 }
 
 /// Which transport carried a message.
@@ -121,8 +112,12 @@ pub enum BuildError {
 }
 
 /// Received messages waiting for the application; past this the driver stops reading
-/// the socket until the application catches up (the channel preallocates its slots).
-const INBOUND_CAPACITY: usize = 256;
+/// the socket until the application catches up. One more slot is kept so that a message
+/// held back fits when the driver ends.
+pub(crate) const INBOUND_CAPACITY: usize = 256;
+
+/// How long a written request may wait for its next response item, by default.
+pub const REQUEST_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// tungstenite's read chunk (its default, 128 KiB, stays resident per connection).
 const READ_BUFFER: usize = 16 * 1024;
@@ -155,7 +150,8 @@ pub struct ClientBuilder {
     reauth: Option<ReauthFn>,
     terminal: Terminal,
     ws_config: WebSocketConfig,
-    replay_unanswered: bool,
+    replay: Replay,
+    request_idle: std::time::Duration,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -188,7 +184,8 @@ impl ClientBuilder {
             reauth: None,
             terminal: Terminal::default(),
             ws_config: WebSocketConfig::default().read_buffer_size(READ_BUFFER),
-            replay_unanswered: true,
+            replay: Replay::default(),
+            request_idle: REQUEST_IDLE_TIMEOUT,
         }
     }
 
@@ -271,11 +268,28 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether a request interrupted before any response arrived is sent again on the
-    /// next connection or the fallback (default `true`); otherwise it ends with
-    /// [`RequestError::Interrupted`].
-    pub fn replay_unanswered(mut self, replay: bool) -> Self {
-        self.replay_unanswered = replay;
+    /// What happens to a written request whose connection ended before its terminal
+    /// message (default [`Replay::IfUnanswered`]; with [`Replay::Never`] its stream ends
+    /// with [`RequestError::Interrupted`]). Every replay is reported
+    /// ([`ClientEvent::Replayed`]).
+    pub fn replay(mut self, replay: Replay) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// Shorthand: `true` is [`Replay::IfUnanswered`], `false` [`Replay::Never`].
+    pub fn replay_unanswered(self, replay: bool) -> Self {
+        self.replay(match replay {
+            true => Replay::IfUnanswered,
+            false => Replay::Never,
+        })
+    }
+
+    /// How long a written request may wait for its next response item before its
+    /// stream ends with [`RequestError::TimedOut`] (default 5 minutes; a request that
+    /// never ends must not hold up the ones behind it).
+    pub fn request_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.request_idle = idle.max(std::time::Duration::from_millis(1));
         self
     }
 
@@ -287,7 +301,9 @@ impl ClientBuilder {
         let fallback = match (self.fallback, self.fallback_url) {
             (Some(f), _) => Some(f),
             (None, Some(url)) => Some(Arc::new(
-                HttpsSse::new(&url, &self.tls).map_err(BuildError::Url)?,
+                HttpsSse::new(&url, &self.tls)
+                    .map_err(BuildError::Url)?
+                    .with_limits(FallbackLimits::from_config(&config.fallback)),
             ) as Arc<dyn Fallback>),
             (None, None) => None,
         };
@@ -306,6 +322,7 @@ impl ClientBuilder {
             true => Some(client_config(&self.tls).map_err(|e| BuildError::Tls(e.to_string()))?),
             false => None,
         };
+        let fallback_limits = FallbackLimits::from_config(&policy.config().fallback);
         let q = &policy.config().queue;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::new(q.max_messages, q.max_bytes)),
@@ -315,7 +332,7 @@ impl ClientBuilder {
         });
         let (commands_tx, commands_rx) = async_channel::bounded(64);
         let (wake_tx, wake_rx) = async_channel::bounded(1);
-        let (inbound_tx, inbound_rx) = async_channel::bounded(INBOUND_CAPACITY);
+        let (inbound_tx, inbound_rx) = async_channel::bounded(INBOUND_CAPACITY + 1);
         let (done_tx, done_rx) = async_channel::bounded::<()>(1);
         let driver = Driver {
             core: Core::new(policy, seed),
@@ -325,10 +342,12 @@ impl ClientBuilder {
             warn_insecure: self.tls.danger_accept_invalid_certs,
             ws_config: self.ws_config,
             fallback,
+            fallback_limits,
             connector: self.connector,
             reauth: self.reauth,
             terminal: self.terminal,
-            replay_unanswered: self.replay_unanswered,
+            replay: self.replay,
+            request_idle: self.request_idle,
             shared: shared.clone(),
             commands: Box::pin(commands_rx),
             wake: Box::pin(wake_rx),
@@ -336,6 +355,7 @@ impl ClientBuilder {
             requests: VecDeque::new(),
             io: Default::default(),
             deferred: VecDeque::new(),
+            inbox: Default::default(),
             _done: done_tx,
         };
         let client = Client {
@@ -413,21 +433,37 @@ impl Client {
         Ok(())
     }
 
-    /// Send one request and read its response until the terminal message.
+    /// Send one request and read its response until the terminal message. Requests go
+    /// one at a time, in order; until written, each holds room in the send queue (so it
+    /// is refused, body handed back, when the queue is full). Dropping the stream
+    /// cancels the request.
     pub async fn request(&self, body: impl Into<Message>) -> Result<RequestStream, RequestError> {
-        let (pending, stream) = PendingRequest::new(body.into());
-        self.inner
-            .commands
-            .send(Command::Request(pending))
-            .await
-            .map_err(|_| RequestError::Stopped("the driver has ended".into()))?;
+        let reserved = match self.inner.shared.queue.lock() {
+            Ok(mut q) => q.reserve(body.into()),
+            Err(poisoned) => poisoned.into_inner().reserve(body.into()),
+        };
+        let (pending, stream) = PendingRequest::new(reserved?, self.inner.wake.clone());
+        if let Err(e) = self.inner.commands.send(Command::Request(pending)).await {
+            if let Command::Request(mut pending) = e.into_inner() {
+                pending.release(&self.inner.shared.queue);
+            }
+            return Err(RequestError::Stopped("the driver has ended".into()));
+        }
         Ok(stream)
     }
 
     /// Messages received outside requests, in order. Meant for one reader: clones of
     /// the stream share the messages between them.
+    ///
+    /// Hold one from the start if the server sends messages of its own: while none is
+    /// held, such messages are counted ([`ClientEvent::Discarded`]) and not kept. A
+    /// held stream that is not read fills (256 messages), and the driver then stops
+    /// reading the socket until it is read ([`ClientEvent::ReadingPaused`]).
     pub fn messages(&self) -> Messages {
-        Messages(Box::pin(self.inner.messages.clone()))
+        Messages(Inbox::new(
+            self.inner.messages.clone(),
+            self.inner.wake.clone(),
+        ))
     }
 
     /// Subscribe to events from now on. A subscriber that falls more than
@@ -481,85 +517,5 @@ impl Client {
     /// Wait until the driver has ended (closed or given up).
     pub async fn closed(&self) {
         let _ = self.inner.done.recv().await;
-    }
-}
-
-/// The stream of received messages.
-pub struct Messages(Pin<Box<async_channel::Receiver<Incoming>>>);
-
-impl Messages {
-    /// The same stream, with the transport of each message.
-    pub fn tagged(self) -> Tagged {
-        Tagged(self.0)
-    }
-}
-
-impl Stream for Messages {
-    type Item = Message;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.0.as_mut().poll_next(cx).map(|i| i.map(|i| i.message))
-    }
-}
-
-/// Received messages with their transport.
-pub struct Tagged(Pin<Box<async_channel::Receiver<Incoming>>>);
-
-impl Stream for Tagged {
-    type Item = Incoming;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
-        self.0.as_mut().poll_next(cx)
-    }
-}
-
-/// The stream of events.
-pub struct Events(Pin<Box<async_channel::Receiver<ClientEvent>>>);
-
-impl Stream for Events {
-    type Item = ClientEvent;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        self.0.as_mut().poll_next(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::Event;
-
-    fn core_event(i: u32) -> ClientEvent {
-        ClientEvent::Core(Event::Dial {
-            attempt: i,
-            max_attempts: 0,
-            probe: false,
-        })
-    }
-
-    #[test]
-    fn a_lagging_subscriber_misses_core_events_is_told_how_many_and_keeps_every_hand_back() {
-        let (tx, rx) = async_channel::unbounded();
-        let mut s = Subscriber { tx, missed: 0 };
-        for i in 0..EVENTS_CAPACITY as u32 + 3 {
-            s.offer(&core_event(i));
-        }
-        s.offer(&ClientEvent::Undelivered("kept".into()));
-        assert_eq!(rx.len(), EVENTS_CAPACITY + 1);
-        // The reader catches up.
-        let first: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
-        assert_eq!(first[0], core_event(0));
-        assert_eq!(
-            first[EVENTS_CAPACITY - 1],
-            core_event(EVENTS_CAPACITY as u32 - 1)
-        );
-        assert_eq!(
-            first[EVENTS_CAPACITY],
-            ClientEvent::Undelivered("kept".into())
-        );
-        s.offer(&core_event(7));
-        assert_eq!(rx.try_recv(), Ok(ClientEvent::Lagged { missed: 3 }));
-        assert_eq!(rx.try_recv(), Ok(core_event(7)));
-        assert!(rx.try_recv().is_err());
     }
 }

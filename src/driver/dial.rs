@@ -124,6 +124,12 @@ pub async fn connect(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
 ) -> Result<MaybeTls, DialFailure> {
+    let tcp = connect_tcp(target).await?;
+    secure(target, tcp, tls).await
+}
+
+/// Resolve and connect over TCP (the addresses in turn).
+pub(crate) async fn connect_tcp(target: &Target) -> Result<TcpStream, DialFailure> {
     let addrs = async_net::resolve((target.host.as_str(), target.port))
         .await
         .map_err(|e| DialFailure::Dns(format!("{}: {e}", target.host)))?;
@@ -131,18 +137,24 @@ pub async fn connect(
         return Err(DialFailure::Dns(format!("{}: no addresses", target.host)));
     }
     let mut last = DialFailure::Refused;
-    let mut tcp = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(s) => {
-                tcp = Some(s);
-                break;
+                let _ = s.set_nodelay(true);
+                return Ok(s);
             }
             Err(e) => last = io_failure(&e),
         }
     }
-    let tcp = tcp.ok_or(last)?;
-    let _ = tcp.set_nodelay(true);
+    Err(last)
+}
+
+/// For a `wss`/`https` target, run the TLS handshake over `tcp`.
+pub(crate) async fn secure(
+    target: &Target,
+    tcp: TcpStream,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<MaybeTls, DialFailure> {
     if !target.tls {
         return Ok(MaybeTls::Plain(tcp));
     }

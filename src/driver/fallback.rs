@@ -2,12 +2,16 @@
 //!
 //! [`HttpsSse`] POSTs the request body over HTTPS (hyper 1 over the same
 //! futures-rustls stack) and reads the response as Server-Sent Events, yielding each
-//! event's data — the same item type a WebSocket request yields.
+//! event's data — the same item type a WebSocket request yields. Every phase has a
+//! timeout and every event a size bound ([`FallbackLimits`], from the `[fallback]`
+//! config), so a stalled or oversized response fails with a clear error instead of
+//! holding up the work behind it.
 
 use std::fmt;
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
@@ -16,29 +20,68 @@ use futures_rustls::rustls::ClientConfig;
 use futures_util::{stream, TryStreamExt};
 use http_body_util::{BodyExt, BodyStream, Full};
 
-use super::dial::{connect, Target};
+use super::dial::{connect_tcp, parse_retry_after, secure, Target};
 use super::secret::{Headers, Redacted};
 use super::tls::{client_config, TlsOptions};
+use crate::config::FallbackConfig;
 use crate::policy::DialFailure;
+
+mod limits;
+
+use limits::{bounded_events, with_timeout, Guard};
+pub use limits::{FallbackLimits, FallbackPhase};
 
 /// Why a fallback request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FallbackError {
-    /// The connection (DNS, TCP, TLS) failed.
+    /// The connection (DNS, TCP, TLS) failed, or the request could not be written.
     #[error("the fallback connection failed: {0}")]
-    Connect(String),
-    /// The server answered with a non-2xx status.
-    #[error("the fallback answered HTTP {0}")]
-    Status(u16),
-    /// The response stream broke off.
+    Connect(DialFailure),
+    /// A phase took longer than its timeout.
+    #[error("the fallback timed out in the {0} phase")]
+    Timeout(FallbackPhase),
+    /// The server answered with a status other than 2xx.
+    #[error("the fallback answered HTTP {status}")]
+    Status {
+        /// The status.
+        status: u16,
+        /// Its `Retry-After`, parsed.
+        retry_after: Option<Duration>,
+    },
+    /// One event of the response was larger than its bound
+    /// (`fallback.max_event_bytes`).
+    #[error("the fallback sent an event larger than {limit} bytes")]
+    TooLarge {
+        /// The bound.
+        limit: usize,
+    },
+    /// The response broke off.
     #[error("the fallback response broke off: {0}")]
     Stream(String),
+}
+
+impl FallbackError {
+    /// Whether the server had answered with 2xx when this happened (the request body
+    /// reached it): an idle timeout, an oversized event, a broken-off response.
+    pub fn after_answer(&self) -> bool {
+        matches!(
+            self,
+            FallbackError::Timeout(FallbackPhase::Idle)
+                | FallbackError::TooLarge { .. }
+                | FallbackError::Stream(_)
+        )
+    }
 }
 
 /// The items of one fallback response.
 pub type FallbackStream = Pin<Box<dyn Stream<Item = Result<String, FallbackError>> + Send>>;
 
 /// A transport that carries one request when WebSockets can't.
+///
+/// The driver bounds every response it reads: no item within the sum of the
+/// [`FallbackLimits`] timeouts after the request, or within `idle_timeout` after the
+/// previous item, ends it with [`FallbackError::Timeout`] (for transports of your own
+/// too).
 pub trait Fallback: Send + Sync + 'static {
     /// Send `body` with `headers`; the stream yields the response's messages in order
     /// and ends with the response.
@@ -53,6 +96,7 @@ pub trait Fallback: Send + Sync + 'static {
 pub struct HttpsSse {
     target: Target,
     tls: Arc<ClientConfig>,
+    limits: FallbackLimits,
 }
 
 impl fmt::Debug for HttpsSse {
@@ -62,22 +106,45 @@ impl fmt::Debug for HttpsSse {
 }
 
 impl HttpsSse {
-    /// A fallback that POSTs to `url` (`https://` or, for tests, `http://`).
+    /// A fallback that POSTs to `url` (`https://` or, for tests, `http://`), with the
+    /// default [`FallbackLimits`].
     pub fn new(url: &str, tls: &TlsOptions) -> Result<HttpsSse, String> {
         let target = Target::parse(url)?;
         let tls = client_config(tls).map_err(|e| format!("TLS configuration: {e}"))?;
-        Ok(HttpsSse { target, tls })
+        Ok(HttpsSse {
+            target,
+            tls,
+            limits: FallbackLimits::default(),
+        })
+    }
+
+    /// The same, with these timeouts and bounds.
+    pub fn with_limits(mut self, limits: FallbackLimits) -> HttpsSse {
+        self.limits = limits;
+        self
     }
 
     async fn post(self, body: String, headers: Headers) -> Result<FallbackStream, FallbackError> {
+        let limits = self.limits;
+        let tcp = with_timeout(
+            limits.connect,
+            FallbackPhase::Connect,
+            connect_tcp(&self.target),
+        )
+        .await?
+        .map_err(FallbackError::Connect)?;
         let tls = self.target.tls.then(|| self.tls.clone());
-        let io = connect(&self.target, tls)
-            .await
-            .map_err(|e: DialFailure| FallbackError::Connect(e.to_string()))?;
+        let io = with_timeout(
+            limits.tls,
+            FallbackPhase::Tls,
+            secure(&self.target, tcp, tls),
+        )
+        .await?
+        .map_err(FallbackError::Connect)?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(smol_hyper::rt::FuturesIo::new(io))
                 .await
-                .map_err(|e| FallbackError::Connect(e.to_string()))?;
+                .map_err(|e| FallbackError::Connect(DialFailure::Io(e.to_string())))?;
         let url = &self.target.url;
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -95,16 +162,16 @@ impl HttpsSse {
         for (name, value) in headers.iter() {
             request = request.header(name, value);
         }
-        let request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| FallbackError::Connect(format!("invalid request: {e}")))?;
+        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| {
+            FallbackError::Connect(DialFailure::Io(format!("invalid request: {e}")))
+        })?;
         // The connection task runs beside the response stream and ends with it.
         let driving = stream::once(async move {
             let _ = conn.await;
             None
         });
         let mut driving = Box::pin(driving);
-        let response = {
+        let send = async {
             let send = sender.send_request(request);
             futures_lite::pin!(send);
             let mut conn_done = false;
@@ -115,18 +182,37 @@ impl HttpsSse {
                 send.as_mut().poll(cx)
             })
             .await
-            .map_err(|e| FallbackError::Connect(e.to_string()))?
         };
+        let response = with_timeout(limits.headers, FallbackPhase::Headers, send)
+            .await?
+            .map_err(|e| FallbackError::Connect(DialFailure::Io(e.to_string())))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(FallbackError::Status(status));
+            let retry_after = response
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            // The body is not needed; it is neither read nor kept (the connection
+            // closes with the response).
+            return Err(FallbackError::Status {
+                status,
+                retry_after,
+            });
         }
-        let events = BodyStream::new(response.into_body().map_err(|e| e.to_string()))
-            .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
+        let bytes = BodyStream::new(response.into_body().map_err(|e| e.to_string()))
+            .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) });
+        let events = bounded_events(bytes, limits.max_event_bytes)
             .eventsource()
-            .map(|r| {
-                r.map(|e| e.data)
-                    .map_err(|e| FallbackError::Stream(e.to_string()))
+            .map(move |r| {
+                r.map(|e| e.data).map_err(|e| match e {
+                    eventsource_stream::EventStreamError::Transport(limits::Error::TooLarge) => {
+                        FallbackError::TooLarge {
+                            limit: limits.max_event_bytes,
+                        }
+                    }
+                    e => FallbackError::Stream(e.to_string()),
+                })
             });
         let merged = futures_util::stream::select(events.map(Some), driving).filter_map(|x| x);
         Ok(Box::pin(merged))
@@ -142,5 +228,24 @@ impl Fallback for HttpsSse {
 
     fn describe(&self) -> String {
         format!("HTTPS+SSE at {}", Redacted(&self.target.url))
+    }
+}
+
+impl FallbackLimits {
+    /// The limits the `[fallback]` config section sets.
+    pub fn from_config(c: &FallbackConfig) -> FallbackLimits {
+        FallbackLimits {
+            connect: c.connect_timeout,
+            tls: c.tls_timeout,
+            headers: c.headers_timeout,
+            idle: c.idle_timeout,
+            max_event_bytes: c.max_event_bytes,
+        }
+    }
+
+    /// Bound any fallback's response stream by these timeouts.
+    pub(crate) fn guard(&self, stream: FallbackStream) -> FallbackStream {
+        let first = self.connect + self.tls + self.headers + self.idle;
+        Box::pin(Guard::new(stream, first, self.idle))
     }
 }

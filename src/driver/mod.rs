@@ -18,21 +18,24 @@ mod queue;
 mod raw_close;
 mod request;
 mod secret;
+mod streams;
 mod task;
 mod tls;
 mod writer;
 
 pub use client::{
     BuildError, Client, ClientBuilder, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged,
-    TransportKind, EVENTS_CAPACITY,
+    TransportKind, EVENTS_CAPACITY, REQUEST_IDLE_TIMEOUT,
 };
 pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};
-pub use fallback::{Fallback, FallbackError, FallbackStream, HttpsSse};
+pub use fallback::{
+    Fallback, FallbackError, FallbackLimits, FallbackPhase, FallbackStream, HttpsSse,
+};
 pub use memory_peer::MemoryPeer;
 pub use message::Message;
 pub use queue::SendError;
 pub use raw_close::{CloseSniffer, FrameScanner, RawClose};
-pub use request::{RequestError, RequestStream, Terminal};
+pub use request::{Replay, RequestError, RequestStream, Terminal};
 pub use secret::Headers;
 pub use task::Driver;
 pub use tls::TlsOptions;

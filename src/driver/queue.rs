@@ -1,13 +1,15 @@
-//! The bounded queue of messages waiting for an open connection.
+//! The bounded queue of messages waiting for an open connection. Requests waiting to be
+//! written count against the same bounds (they reserve room until written or ended).
 
 use std::collections::VecDeque;
 
 use super::message::Message;
 
-/// Why `send` refused a message; the message is handed back.
+/// Why `send` (or `request`) refused a message; the message is handed back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// The queue holds `max_messages` messages or `max_bytes` bytes already.
+    /// The queue holds `max_messages` messages or `max_bytes` bytes already (requests
+    /// waiting to be written included). Try again once some are written.
     #[error("the send queue is full ({messages} messages, {bytes} bytes queued)")]
     Full {
         /// The message refused.
@@ -16,6 +18,17 @@ pub enum SendError {
         messages: usize,
         /// Bytes queued.
         bytes: usize,
+    },
+    /// The message alone is larger than the queue's byte bound (`queue.max_bytes`): it
+    /// can never be accepted, however empty the queue is.
+    #[error("the message ({size} bytes) is larger than the queue's byte bound ({limit} bytes)")]
+    TooLarge {
+        /// The message refused.
+        message: Message,
+        /// Its size in bytes.
+        size: usize,
+        /// `queue.max_bytes`.
+        limit: usize,
     },
     /// The client has stopped.
     #[error("the client has stopped")]
@@ -29,7 +42,9 @@ impl SendError {
     /// The message that was not accepted.
     pub fn into_message(self) -> Message {
         match self {
-            SendError::Full { message, .. } | SendError::Stopped { message } => message,
+            SendError::Full { message, .. }
+            | SendError::TooLarge { message, .. }
+            | SendError::Stopped { message } => message,
         }
     }
 }
@@ -39,6 +54,8 @@ impl SendError {
 pub(crate) struct Queue {
     items: VecDeque<Message>,
     bytes: usize,
+    /// Requests waiting to be written: how many, and their bytes.
+    reserved: (usize, usize),
     max_messages: usize,
     max_bytes: usize,
     closed: bool,
@@ -49,27 +66,67 @@ impl Queue {
         Queue {
             items: VecDeque::new(),
             bytes: 0,
+            reserved: (0, 0),
             max_messages,
             max_bytes,
             closed: false,
         }
     }
 
-    pub fn push(&mut self, message: Message) -> Result<(), SendError> {
+    /// Whether a message of `len` bytes fits now; the error carries it back.
+    fn admit(&self, message: Message) -> Result<Message, SendError> {
         if self.closed {
             return Err(SendError::Stopped { message });
         }
         let len = message.len();
-        if self.items.len() >= self.max_messages || self.bytes + len > self.max_bytes {
-            return Err(SendError::Full {
+        if len > self.max_bytes {
+            return Err(SendError::TooLarge {
                 message,
-                messages: self.items.len(),
-                bytes: self.bytes,
+                size: len,
+                limit: self.max_bytes,
             });
         }
-        self.bytes += len;
+        let (messages, bytes) = (
+            self.items.len() + self.reserved.0,
+            self.bytes + self.reserved.1,
+        );
+        if messages >= self.max_messages || bytes + len > self.max_bytes {
+            return Err(SendError::Full {
+                message,
+                messages,
+                bytes,
+            });
+        }
+        Ok(message)
+    }
+
+    pub fn push(&mut self, message: Message) -> Result<(), SendError> {
+        let message = self.admit(message)?;
+        self.bytes += message.len();
         self.items.push_back(message);
         Ok(())
+    }
+
+    /// Reserve room for a request body until it is written or ends ([`Queue::release`]).
+    /// Hands the body back when it does not fit.
+    pub fn reserve(&mut self, body: Message) -> Result<Message, SendError> {
+        let body = self.admit(body)?;
+        self.reserved.0 += 1;
+        self.reserved.1 += body.len();
+        Ok(body)
+    }
+
+    /// Reserve again for a request that goes back in line (ignores the bounds: it had
+    /// been accepted already).
+    pub fn reserve_again(&mut self, len: usize) {
+        self.reserved.0 += 1;
+        self.reserved.1 += len;
+    }
+
+    /// Give back a request's reservation.
+    pub fn release(&mut self, len: usize) {
+        self.reserved.0 = self.reserved.0.saturating_sub(1);
+        self.reserved.1 = self.reserved.1.saturating_sub(len);
     }
 
     /// Put a message back at the front (its write failed); ignores the bounds, since the
@@ -121,5 +178,36 @@ mod tests {
         assert_eq!(q.close(), vec![Message::from("abcd"), "ef".into()]);
         assert!(matches!(q.push("x".into()), Err(SendError::Stopped { .. })));
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn a_message_over_the_byte_bound_is_too_large_not_full() {
+        let mut q = Queue::new(2, 4);
+        match q.push("12345".into()) {
+            Err(SendError::TooLarge {
+                size: 5, limit: 4, ..
+            }) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        q.push("1234".into()).unwrap();
+        assert!(matches!(q.push("1".into()), Err(SendError::Full { .. })));
+    }
+
+    #[test]
+    fn requests_waiting_to_be_written_count_against_the_bounds() {
+        let mut q = Queue::new(2, 10);
+        let body = q.reserve("abcdef".into()).unwrap();
+        assert!(matches!(
+            q.push("12345".into()),
+            Err(SendError::Full {
+                messages: 1,
+                bytes: 6,
+                ..
+            })
+        ));
+        q.push("1234".into()).unwrap();
+        assert!(matches!(q.reserve("x".into()), Err(SendError::Full { .. })));
+        q.release(body.len());
+        q.push("x".into()).unwrap();
     }
 }

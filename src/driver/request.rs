@@ -4,12 +4,15 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 
 use super::fallback::FallbackError;
 use super::message::Message;
+use super::queue::{Queue, SendError};
 
 /// Which message ends a request's response.
 #[derive(Clone)]
@@ -65,6 +68,44 @@ impl Terminal {
     }
 }
 
+/// What happens to a request that was written when its connection ended before its
+/// terminal message. A request that had not been written yet is always carried on the
+/// next connection (or the fallback): that is not a replay. Every replay is reported
+/// ([`ClientEvent::Replayed`](super::ClientEvent::Replayed), with the cause).
+///
+/// The default is [`Replay::IfUnanswered`]. A request that got no response at all was
+/// most often refused, not executed: the case this crate exists for is a server that
+/// closes with 1008 right after the upgrade, and the request must then complete over
+/// the fallback. Streaming APIs answer at once (`response.created`), so "no response"
+/// is a good sign that nothing ran. It is not a proof — a server may execute a request
+/// and drop before answering — so the replay is an event the application sees, and
+/// [`Replay::Never`] is there for requests that must not run twice (its error item
+/// says whether the request was written and whether any response had arrived).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Replay {
+    /// Never send a written request again: its stream ends with
+    /// [`RequestError::Interrupted`].
+    Never,
+    /// Send it again when no response message had arrived yet (the server may still
+    /// have executed it).
+    #[default]
+    IfUnanswered,
+    /// Send it again even when part of the response had arrived (the stream then
+    /// carries the start of a second response after the first one's part).
+    Always,
+}
+
+impl Replay {
+    /// Whether a written request with (`started`) or without a response is sent again.
+    pub fn replays(self, started: bool) -> bool {
+        match self {
+            Replay::Never => false,
+            Replay::IfUnanswered => !started,
+            Replay::Always => true,
+        }
+    }
+}
+
 /// Why a request's stream ended early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -80,27 +121,70 @@ pub enum RequestError {
         /// What ended the connection.
         cause: String,
     },
+    /// No response message arrived for the request's idle timeout
+    /// ([`ClientBuilder::request_idle_timeout`](super::ClientBuilder::request_idle_timeout)).
+    /// Over WebSockets, the rest of its response is discarded when it comes (until its
+    /// terminal message or another idle timeout), so it cannot reach a later request.
+    #[error("request timed out: nothing for {idle:?} ({}, {})",
+        if *sent { "sent" } else { "not sent" },
+        if *response_started { "response started" } else { "no response yet" })]
+    TimedOut {
+        /// The idle time allowed.
+        idle: std::time::Duration,
+        /// Whether the request had been written.
+        sent: bool,
+        /// Whether any response message had arrived.
+        response_started: bool,
+    },
+    /// The queue had no room for the request (it counts against `queue.max_messages`
+    /// and `queue.max_bytes` until written), or the client had stopped; the body is
+    /// handed back inside.
+    #[error(transparent)]
+    Refused(#[from] SendError),
     /// The fallback request failed.
     #[error(transparent)]
     Fallback(#[from] FallbackError),
     /// The request cannot be carried (a binary body over the fallback, or no transport).
     #[error("the request cannot be carried: {0}")]
     Unsupported(String),
-    /// The client stopped before the request completed.
+    /// The client stopped before the request completed (it had not been written, or
+    /// the client was closed while it streamed: see the cause).
     #[error("the client stopped: {0}")]
     Stopped(String),
 }
 
-/// The server's messages for one request, ending after the terminal message.
+/// Response items that may wait in a request's stream; past this the driver stops
+/// reading (backpressure). Two more slots are kept so that a held item and the final
+/// error item always fit without waiting.
+pub(crate) const REQUEST_BUFFER: usize = 256;
+
+/// The server's messages for one request, ending after the terminal message (or an
+/// error item). Dropping it cancels the request: one not yet written is removed from
+/// the line and its room in the queue freed; one written is no longer waited for (the
+/// rest of its response is discarded).
 pub struct RequestStream {
     pub(crate) rx: Pin<Box<async_channel::Receiver<Result<Message, RequestError>>>>,
+    pub(crate) wake: async_channel::Sender<()>,
 }
 
 impl Stream for RequestStream {
     type Item = Result<Message, RequestError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.as_mut().poll_next(cx)
+        let item = self.rx.as_mut().poll_next(cx);
+        if item.is_ready() {
+            // Room again: a driver holding back an item for this stream goes on.
+            let _ = self.wake.try_send(());
+        }
+        item
+    }
+}
+
+impl Drop for RequestStream {
+    fn drop(&mut self) {
+        // The driver sees the cancellation at its next wake-up: make it now.
+        self.rx.close();
+        let _ = self.wake.try_send(());
     }
 }
 
@@ -110,26 +194,81 @@ pub(crate) struct PendingRequest {
     pub tx: async_channel::Sender<Result<Message, RequestError>>,
     pub sent: bool,
     pub started: bool,
+    /// Holds room in the send queue (until written or ended).
+    pub reserved: bool,
+    /// Its stream was dropped or timed out: the rest of its response is discarded.
+    pub abandoned: bool,
+    /// When it times out for lack of a response item (set once written).
+    pub idle_at: Option<std::time::Instant>,
 }
 
 impl PendingRequest {
-    pub fn new(body: Message) -> (PendingRequest, RequestStream) {
-        let (tx, rx) = async_channel::bounded(256);
+    /// A request whose body already holds room in the queue; `wake` is the driver's.
+    pub fn new(body: Message, wake: async_channel::Sender<()>) -> (PendingRequest, RequestStream) {
+        let (tx, rx) = async_channel::bounded(REQUEST_BUFFER + 2);
         let r = PendingRequest {
             body,
             tx,
             sent: false,
             started: false,
+            reserved: true,
+            abandoned: false,
+            idle_at: None,
         };
-        (r, RequestStream { rx: Box::pin(rx) })
+        (
+            r,
+            RequestStream {
+                rx: Box::pin(rx),
+                wake,
+            },
+        )
     }
 
-    /// Deliver a response item; waits while the reader is behind.
-    pub async fn deliver(&mut self, item: Result<Message, RequestError>) {
+    /// Whether the application dropped its stream.
+    pub fn cancelled(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Written (or handed to the fallback): its room in the queue is free again.
+    pub fn mark_sent(&mut self, queue: &Mutex<Queue>, now: Instant, idle: Duration) {
+        self.sent = true;
+        self.idle_at = Some(now + idle);
+        self.release(queue);
+    }
+
+    /// Back in line, unsent (a replay, or its fallback POST failed before an answer).
+    pub fn unsend(&mut self, queue: &Mutex<Queue>) {
+        self.sent = false;
+        self.idle_at = None;
+        if !self.reserved {
+            if let Ok(mut q) = queue.lock() {
+                q.reserve_again(self.body.len());
+            }
+            self.reserved = true;
+        }
+    }
+
+    /// Give back its room in the queue (once).
+    pub fn release(&mut self, queue: &Mutex<Queue>) {
+        if std::mem::take(&mut self.reserved) {
+            if let Ok(mut q) = queue.lock() {
+                q.release(self.body.len());
+            }
+        }
+    }
+
+    /// Whether a response item may go into the stream now without waiting.
+    pub fn has_room(&self) -> bool {
+        self.tx.len() < REQUEST_BUFFER
+    }
+
+    /// Put an item in the stream: a response item only when `has_room` (the caller
+    /// holds it otherwise); a final error item always fits (two spare slots).
+    pub fn push(&mut self, item: Result<Message, RequestError>) {
         if item.is_ok() {
             self.started = true;
         }
-        let _ = self.tx.send(item).await;
+        let _ = self.tx.try_send(item);
     }
 
     pub fn interrupted(&self, cause: &str) -> RequestError {

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures_util::Sink;
@@ -66,6 +67,8 @@ pub(crate) struct Data<'a> {
     pub request: Option<&'a mut PendingRequest>,
     /// The send queue.
     pub queue: &'a Mutex<Queue>,
+    /// A written request's idle timeout.
+    pub idle: Duration,
 }
 
 impl Writer {
@@ -114,7 +117,7 @@ impl Writer {
             if f.kind == Kind::Request {
                 // Sent: the request is no longer the one to write.
                 if let Some(r) = data.request.take() {
-                    r.sent = true;
+                    r.mark_sent(data.queue, Instant::now(), data.idle);
                 }
             }
             self.in_flight = None;
@@ -132,7 +135,7 @@ impl Writer {
             match (flushed && f.started, f.kind) {
                 (true, Kind::Request) => {
                     if let Some(r) = data.request.take() {
-                        r.sent = true;
+                        r.mark_sent(data.queue, Instant::now(), data.idle);
                     }
                 }
                 (true, _) => {}

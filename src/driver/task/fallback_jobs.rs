@@ -1,9 +1,17 @@
 //! The driver's work outside an open socket: reconnecting from Idle when something
 //! waits to be sent, and carrying requests and messages over the HTTPS fallback.
+//!
+//! Every outcome of a fallback job is a core input: the first response item (or a
+//! clean end) is `FallbackReady`; a failure is `FallbackFailed`, and the core owns the
+//! retries, the backoff and the budget. A message whose POST failed before the server
+//! answered goes back to the front of the queue (or is handed back when the core stops,
+//! with everything else queued); a request goes back to the front of the line.
+
+use std::time::Instant;
 
 use super::Driver;
 use crate::core::{Input, StateName};
-use crate::driver::client::{ClientEvent, Incoming, TransportKind};
+use crate::driver::client::{ClientEvent, TransportKind};
 use crate::driver::fallback::{FallbackError, FallbackStream};
 use crate::driver::message::Message;
 use crate::driver::request::{PendingRequest, RequestError};
@@ -13,40 +21,86 @@ use crate::driver::request::{PendingRequest, RequestError};
 pub(super) struct FallbackJob {
     pub(super) stream: FallbackStream,
     pub(super) request: Option<PendingRequest>,
+    /// The plain message carried, kept until the server answers.
+    pub(super) message: Option<Message>,
+    /// The server answered (a response item arrived, or the response ended cleanly).
+    pub(super) answered: bool,
 }
 
 impl Driver {
-    /// An item (or the end) of the fallback job in flight: to its request, or to the
-    /// message stream.
-    pub(super) async fn on_fallback(&mut self, item: Option<Result<String, FallbackError>>) {
+    /// An item (or the end) of the fallback job in flight.
+    pub(super) fn on_fallback(&mut self, item: Option<Result<String, FallbackError>>) {
         let Some(job) = self.io.job.as_mut() else {
             return;
         };
-        match (item, job.request.as_mut()) {
-            (Some(Ok(data)), Some(r)) => {
-                let message = Message::Text(data);
-                let done = self.terminal.is_terminal(&message);
-                r.deliver(Ok(message)).await;
-                if done {
-                    self.io.job = None;
+        let first = !std::mem::replace(&mut job.answered, item.as_ref().is_none_or(|i| i.is_ok()));
+        match item {
+            Some(Ok(data)) => {
+                job.message = None;
+                if first {
+                    self.input(Input::FallbackReady);
+                }
+                self.route(Message::Text(data), TransportKind::Https);
+            }
+            None => {
+                if first {
+                    self.input(Input::FallbackReady);
+                }
+                self.end_request(true);
+            }
+            Some(Err(e)) => self.on_fallback_error(e),
+        }
+    }
+
+    /// The job failed. Before the server answered, what it carried goes back in line
+    /// (the core decides whether the fallback is tried again); after, a request's
+    /// stream ends with the error.
+    fn on_fallback_error(&mut self, e: FallbackError) {
+        tracing::info!(error = %e, "fallback job failed");
+        let Some(mut job) = self.io.job.take() else {
+            return;
+        };
+        let answered = job.answered || e.after_answer();
+        match (job.request.take(), job.message.take()) {
+            (Some(mut r), _) if !answered => {
+                r.unsend(&self.shared.queue);
+                self.requests.push_front(r);
+            }
+            (Some(r), _) => {
+                // A response item may be held for it: it goes first.
+                job.request = Some(r);
+                self.io.job = Some(job);
+                self.flush_held_request(true);
+                if let Some(r) = self.io.job.as_mut().and_then(|j| j.request.as_mut()) {
+                    r.push(Err(RequestError::Fallback(e.clone())));
+                }
+                self.end_request(true);
+            }
+            (None, Some(message)) if !answered => {
+                if let Ok(mut q) = self.shared.queue.lock() {
+                    q.push_front(message);
                 }
             }
-            (Some(Ok(data)), None) => {
-                let incoming = Incoming {
-                    message: Message::Text(data),
-                    transport: TransportKind::Https,
-                };
-                let _ = self.inbound.send(incoming).await;
-            }
-            (Some(Err(e)), Some(r)) => {
-                r.deliver(Err(RequestError::Fallback(e))).await;
-                self.io.job = None;
-            }
-            (Some(Err(e)), None) => {
-                tracing::warn!(error = %e, "fallback delivery failed");
-                self.io.job = None;
-            }
-            (None, _) => self.io.job = None,
+            (None, _) => {}
+        }
+        self.input(Input::FallbackFailed {
+            detail: e.to_string(),
+        });
+    }
+
+    /// The driver ends during a job: a message the server had not answered is handed
+    /// back; a request's stream ends with an error item.
+    pub(super) fn finish_job(&mut self, cause: &str) {
+        self.flush_held_request(true);
+        let Some(mut job) = self.io.job.take() else {
+            return;
+        };
+        if let Some(mut r) = job.request.take() {
+            let error = r.interrupted(cause);
+            r.push(Err(error));
+        }
+        if let Some(message) = job.message.take() {
+            self.broadcast(ClientEvent::Undelivered(message));
         }
     }
 
@@ -84,22 +138,29 @@ impl Driver {
                 .flatten();
             let body = match &mut request {
                 Some(r) => {
-                    r.sent = true;
+                    r.mark_sent(&self.shared.queue, Instant::now(), self.request_idle);
                     Some(r.body.clone())
                 }
                 None => self.pop_queued(),
             };
             match body {
                 Some(Message::Text(text)) => {
-                    let stream = fallback.request(text, &self.headers);
-                    self.io.job = Some(FallbackJob { stream, request });
+                    let stream = fallback.request(text.clone(), &self.headers);
+                    let stream = self.fallback_limits.guard(stream);
+                    let message = request.is_none().then_some(Message::Text(text));
+                    self.io.job = Some(FallbackJob {
+                        stream,
+                        request,
+                        message,
+                        answered: false,
+                    });
                 }
                 Some(binary) => match request {
                     Some(mut r) => {
                         let e = RequestError::Unsupported(
                             "a binary body over the HTTPS fallback".into(),
                         );
-                        r.deliver(Err(e)).await;
+                        r.push(Err(e));
                     }
                     None => self.broadcast(ClientEvent::Undelivered(binary)),
                 },

@@ -22,15 +22,17 @@ use super::dial::{connect, handshake, MaybeTls, Target, Ws};
 use super::fallback::Fallback;
 use super::message::Message;
 use super::raw_close::FrameScanner;
-use super::request::{PendingRequest, RequestError, Terminal};
+use super::request::{PendingRequest, Replay, RequestError, Terminal};
 use super::secret::{Headers, Redacted};
 use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 
+mod deliver;
 mod fallback_jobs;
 
 use crate::core::{Core, Input, Output, StateName};
 use crate::event::Event;
 use crate::policy::{DialFailure, DialPhase};
+use deliver::Delivery;
 use fallback_jobs::FallbackJob;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -54,8 +56,12 @@ enum Dialing {
 #[derive(Default)]
 pub(crate) struct Io {
     dialing: Option<Dialing>,
+    /// The dial in flight is a quiet re-probe (the core stays in FellBack meanwhile).
+    probe: bool,
     ws: Option<Box<Conn>>,
     timer: Option<(Instant, Timer)>,
+    /// The idle deadline of the request in flight.
+    request_timer: Option<(Instant, Timer)>,
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
@@ -76,6 +82,7 @@ enum Wake {
     Fallback(Option<Result<String, super::fallback::FallbackError>>),
     Reauth(Option<Headers>),
     Timer,
+    RequestIdle,
 }
 
 /// The future that runs a client: spawn [`Driver::run`] on any executor.
@@ -87,10 +94,12 @@ pub struct Driver {
     pub(crate) warn_insecure: bool,
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) fallback: Option<Arc<dyn Fallback>>,
+    pub(crate) fallback_limits: super::fallback::FallbackLimits,
     pub(crate) connector: Option<super::dial::Connector>,
     pub(crate) reauth: Option<ReauthFn>,
     pub(crate) terminal: Terminal,
-    pub(crate) replay_unanswered: bool,
+    pub(crate) replay: Replay,
+    pub(crate) request_idle: Duration,
     pub(crate) shared: Arc<Shared>,
     pub(crate) commands: Pin<Box<async_channel::Receiver<Command>>>,
     pub(crate) wake: Pin<Box<async_channel::Receiver<()>>>,
@@ -98,6 +107,7 @@ pub struct Driver {
     pub(crate) requests: VecDeque<PendingRequest>,
     pub(crate) io: Io,
     pub(crate) deferred: VecDeque<Input>,
+    pub(crate) inbox: Delivery,
     pub(crate) _done: async_channel::Sender<()>,
 }
 
@@ -147,6 +157,15 @@ impl Driver {
     /// fires early; the core ignores an early timeout by contract, and the next call
     /// arms the real deadline.
     fn arm_timer(&mut self) {
+        match (self.request_deadline(), &mut self.io.request_timer) {
+            (Some(at), Some((armed, timer))) if at != *armed => {
+                timer.set_at(at);
+                *armed = at;
+            }
+            (Some(at), slot @ None) => *slot = Some((at, Timer::at(at))),
+            (None, slot) => *slot = None,
+            _ => {}
+        }
         let Some(at) = self.core.poll_timeout() else {
             return;
         };
@@ -165,6 +184,12 @@ impl Driver {
         if let Some(input) = self.deferred.pop_front() {
             return Poll::Ready(Wake::Deferred(input));
         }
+        // The application read, or dropped a request's stream.
+        if self.poll_application() {
+            return Poll::Ready(Wake::Queued);
+        }
+        // Nothing more is read while a received message waits for the application.
+        let reading = self.reading();
         // Commands before writes: a request goes out before what `send` queued after it.
         if !self.io.handles_gone {
             if let Poll::Ready(c) = self.commands.as_mut().poll_next(cx) {
@@ -180,7 +205,7 @@ impl Driver {
         // A write waiting for room returns, and holds nothing else up.
         self.poll_write(cx, FRAMES_PER_POLL);
         let io = &mut self.io;
-        if let Some(conn) = io.ws.as_mut() {
+        if let Some(conn) = io.ws.as_mut().filter(|_| reading) {
             let ws = &mut conn.0;
             if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
                 return Poll::Ready(Wake::Ws(m));
@@ -199,7 +224,7 @@ impl Driver {
             }
             None => {}
         }
-        if let Some(job) = io.job.as_mut() {
+        if let Some(job) = io.job.as_mut().filter(|_| reading) {
             if let Poll::Ready(item) = job.stream.as_mut().poll_next(cx) {
                 return Poll::Ready(Wake::Fallback(item));
             }
@@ -216,6 +241,12 @@ impl Driver {
                 return Poll::Ready(Wake::Timer);
             }
         }
+        if let Some((_, timer)) = io.request_timer.as_mut() {
+            if Pin::new(timer).poll(cx).is_ready() {
+                io.request_timer = None;
+                return Poll::Ready(Wake::RequestIdle);
+            }
+        }
         if let Poll::Ready(Some(())) = self.wake.as_mut().poll_next(cx) {
             return Poll::Ready(Wake::Queued);
         }
@@ -224,8 +255,9 @@ impl Driver {
 
     fn poll_write(&mut self, cx: &mut Context<'_>, budget: usize) {
         if let Some(conn) = self.io.ws.as_mut() {
-            let open = self.core.state() == StateName::Open;
-            let data = writable(open, &mut self.requests, &self.shared);
+            // A fallback job still streaming goes first: nothing overtakes it.
+            let open = self.core.state() == StateName::Open && self.io.job.is_none();
+            let data = writable(open, &mut self.requests, &self.shared, self.request_idle);
             self.io.writer.poll(cx, &mut conn.0, data, budget);
         }
     }
@@ -239,6 +271,11 @@ impl Driver {
                 self.input(Input::UserClose)
             }
             Wake::Queued => {}
+            Wake::Connected(Ok(_)) | Wake::Upgraded(Ok(_)) if !self.dial_wanted() => {
+                // The core moved on while this dial completed: one live socket only.
+                tracing::debug!("a dial completed after the core moved on: closed");
+                self.io.dialing = None;
+            }
             Wake::Connected(Ok(stream)) => {
                 tracing::debug!(phase = "connected", "redial dial phase");
                 let (target, headers, config) =
@@ -258,11 +295,13 @@ impl Driver {
             Wake::Upgraded(Ok(ws)) => {
                 tracing::debug!(phase = "upgraded", "redial dial phase");
                 self.io.dialing = None;
-                self.io.ws = Some(ws);
+                if let Some(mut old) = self.io.ws.replace(ws) {
+                    close_quietly(&mut old.0).await;
+                }
                 self.input(Input::DialSucceeded);
             }
             Wake::Ws(item) => self.on_ws(item).await,
-            Wake::Fallback(item) => self.on_fallback(item).await,
+            Wake::Fallback(item) => self.on_fallback(item),
             Wake::Reauth(headers) => {
                 let ok = headers.is_some();
                 if let Some(h) = headers {
@@ -270,7 +309,8 @@ impl Driver {
                 }
                 self.input(Input::ReauthDone { ok });
             }
-            Wake::Timer => self.core.handle_timeout(Instant::now()),
+            Wake::Timer => self.on_timer(),
+            Wake::RequestIdle => self.on_request_idle(),
         }
     }
 
@@ -335,43 +375,44 @@ impl Driver {
         // Observers hear of what the message caused (a stable connection) before the
         // message itself is handed on.
         self.carry_out().await;
-        self.deliver(message).await;
+        self.route(message, TransportKind::Websocket);
     }
 
-    /// Route a received message to the request in flight, or to the message stream.
-    async fn deliver(&mut self, message: Message) {
-        match self.requests.front_mut() {
-            Some(r) if r.sent => {
-                let done = self.terminal.is_terminal(&message);
-                r.deliver(Ok(message)).await;
-                if done {
-                    self.requests.pop_front();
-                }
-            }
-            _ => {
-                let incoming = Incoming {
-                    message,
-                    transport: TransportKind::Websocket,
-                };
-                let _ = self.inbound.send(incoming).await;
-            }
-        }
+    /// Whether the core still waits for the dial in flight (a dial that completes after
+    /// the core moved on is closed at once).
+    fn dial_wanted(&self) -> bool {
+        let state = self.core.state();
+        let waiting = match self.io.probe {
+            true => state == StateName::FellBack,
+            false => state == StateName::Connecting,
+        };
+        waiting && self.io.ws.is_none()
     }
 
     /// The connection is gone: drop it, settle the write in flight (`flushed`: the
     /// socket was flushed on the way out) and the request in flight.
     fn end_connection(&mut self, flushed: bool, cause: &str) {
         self.io.ws = None;
-        let data = writable(false, &mut self.requests, &self.shared);
+        let data = writable(false, &mut self.requests, &self.shared, self.request_idle);
         self.io.writer.reset(flushed, data);
-        if let Some(r) = self.requests.front_mut().filter(|r| r.sent) {
-            if !r.started && self.replay_unanswered {
-                r.sent = false;
-            } else {
-                let error = r.interrupted(cause);
-                let _ = r.tx.try_send(Err(error));
-                self.requests.pop_front();
-            }
+        self.flush_held_request(false);
+        let Some(r) = self.requests.front_mut().filter(|r| r.sent) else {
+            return;
+        };
+        if r.abandoned {
+            self.end_request(false);
+        } else if self.replay.replays(r.started) {
+            let response_started = r.started;
+            r.unsend(&self.shared.queue);
+            tracing::info!(cause, response_started, "a written request is sent again");
+            self.broadcast(ClientEvent::Replayed {
+                cause: cause.to_string(),
+                response_started,
+            });
+        } else {
+            let error = r.interrupted(cause);
+            r.push(Err(error));
+            self.end_request(false);
         }
     }
 
@@ -379,7 +420,10 @@ impl Driver {
     async fn carry_out(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Dial { attempt, probe } => self.dial(attempt, probe),
+                Output::Dial { attempt, probe } => {
+                    self.io.probe = probe;
+                    self.dial(attempt, probe)
+                }
                 Output::AbortDial => self.io.dialing = None,
                 Output::SendPing if self.io.ws.is_some() => {
                     self.io.writer.control(WsMessage::Ping(Default::default()));
@@ -468,8 +512,10 @@ impl Driver {
             Some(mut conn) => close_quietly(&mut conn.0).await,
             None => false,
         };
-        let data = writable(false, &mut self.requests, &self.shared);
+        let data = writable(false, &mut self.requests, &self.shared, self.request_idle);
         self.io.writer.reset(flushed, data);
+        self.flush_held();
+        self.finish_job(&cause);
         self.io = Io::default();
         let leftovers = match self.shared.queue.lock() {
             Ok(mut q) => q.close(),
@@ -484,7 +530,8 @@ impl Driver {
             } else {
                 RequestError::Stopped(cause.clone())
             };
-            r.deliver(Err(e)).await;
+            r.push(Err(e));
+            r.release(&self.shared.queue);
         }
         self.commands.close();
         self.inbound.close();
@@ -516,10 +563,12 @@ fn writable<'a>(
     open: bool,
     requests: &'a mut VecDeque<PendingRequest>,
     shared: &'a Shared,
+    idle: Duration,
 ) -> Data<'a> {
     Data {
         open,
         request: requests.front_mut().filter(|r| !r.sent),
         queue: &shared.queue,
+        idle,
     }
 }

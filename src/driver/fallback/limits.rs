@@ -1,0 +1,178 @@
+//! The fallback's timeouts and size bounds: a timeout per phase, a guard on the gaps
+//! between response items, and a bound on the bytes of one SSE event.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use bytes::Bytes;
+use futures_lite::Stream;
+
+use super::{FallbackError, FallbackStream};
+
+/// Which part of a fallback request a timeout happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FallbackPhase {
+    /// DNS and the TCP connect.
+    Connect,
+    /// The TLS handshake.
+    Tls,
+    /// Waiting for the response's status line and headers.
+    Headers,
+    /// Waiting between two events of the response.
+    Idle,
+}
+
+impl std::fmt::Display for FallbackPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FallbackPhase::Connect => "connect",
+            FallbackPhase::Tls => "TLS handshake",
+            FallbackPhase::Headers => "response headers",
+            FallbackPhase::Idle => "idle (between response events)",
+        })
+    }
+}
+
+/// Timeouts and bounds of one fallback request (the `[fallback]` config's
+/// `*_timeout` and `max_*_bytes` fields; see [`FallbackLimits::from_config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FallbackLimits {
+    /// DNS and TCP connect.
+    pub connect: Duration,
+    /// The TLS handshake.
+    pub tls: Duration,
+    /// From the request written to the response's headers.
+    pub headers: Duration,
+    /// Between two response items (and from the headers to the first).
+    pub idle: Duration,
+    /// The bytes of one SSE event, and of a response body that is not SSE.
+    pub max_event_bytes: usize,
+}
+
+impl Default for FallbackLimits {
+    fn default() -> Self {
+        FallbackLimits::from_config(&crate::config::FallbackConfig::default())
+    }
+}
+
+/// Run `fut` for at most `limit`; past it, the phase's timeout error.
+pub(super) async fn with_timeout<T>(
+    limit: Duration,
+    phase: FallbackPhase,
+    fut: impl Future<Output = T>,
+) -> Result<T, FallbackError> {
+    futures_lite::future::or(async { Ok(fut.await) }, async {
+        Timer::after(limit).await;
+        Err(FallbackError::Timeout(phase))
+    })
+    .await
+}
+
+/// Why the byte stream under the SSE parser ended.
+#[derive(Debug)]
+pub(super) enum Error {
+    /// An event grew past its bound.
+    TooLarge,
+    /// The body failed.
+    Body(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::TooLarge => f.write_str("an event is larger than its bound"),
+            Error::Body(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The body's bytes, failing once more than `limit` bytes arrive without an event's
+/// end (a blank line: `\n\n` or `\r\n\r\n`; a lone `\r` as line end counts too). The
+/// SSE parser keeps one event's bytes at most, so this bounds its memory.
+pub(super) fn bounded_events<S>(bytes: S, limit: usize) -> impl Stream<Item = Result<Bytes, Error>>
+where
+    S: Stream<Item = Result<Bytes, String>>,
+{
+    let (mut since_end, mut line_len, mut last_cr, mut failed) = (0usize, 0usize, false, false);
+    futures_lite::StreamExt::filter_map(bytes, move |chunk| {
+        if failed {
+            return None;
+        }
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => return Some(Err(Error::Body(e))),
+        };
+        for &b in chunk.iter() {
+            let line_end = match b {
+                // The `\n` of `\r\n`: the `\r` ended the line already.
+                b'\n' if last_cr => false,
+                b'\n' | b'\r' => true,
+                _ => false,
+            };
+            let skip = b == b'\n' && last_cr;
+            last_cr = b == b'\r';
+            if skip {
+                continue;
+            }
+            if line_end {
+                // An empty line ends the event.
+                since_end = if line_len == 0 { 0 } else { since_end + 1 };
+                line_len = 0;
+            } else {
+                line_len += 1;
+                since_end += 1;
+            }
+            if since_end > limit {
+                failed = true;
+                return Some(Err(Error::TooLarge));
+            }
+        }
+        Some(Ok(chunk))
+    })
+}
+
+/// A response stream that fails with [`FallbackError::Timeout`] when no item comes
+/// within `first` of the start, or within `idle` of the previous item.
+pub(super) struct Guard {
+    inner: FallbackStream,
+    timer: Timer,
+    idle: Duration,
+    done: bool,
+}
+
+impl Guard {
+    pub(super) fn new(inner: FallbackStream, first: Duration, idle: Duration) -> Guard {
+        Guard {
+            inner,
+            timer: Timer::at(Instant::now() + first),
+            idle,
+            done: false,
+        }
+    }
+}
+
+impl Stream for Guard {
+    type Item = Result<String, FallbackError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        // The response first: what already arrived wins over an elapsed timer (the
+        // driver does not poll while the application is behind).
+        if let Poll::Ready(item) = self.inner.as_mut().poll_next(cx) {
+            let idle = self.idle;
+            self.timer.set_after(idle);
+            self.done = item.is_none() || matches!(item, Some(Err(_)));
+            return Poll::Ready(item);
+        }
+        if Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.done = true;
+            return Poll::Ready(Some(Err(FallbackError::Timeout(FallbackPhase::Idle))));
+        }
+        Poll::Pending
+    }
+}

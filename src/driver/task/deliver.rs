@@ -1,0 +1,302 @@
+//! Handing received messages to the application without ever waiting for it.
+//!
+//! A message goes to the request it answers, or to the [`Messages`](crate::driver::Messages)
+//! stream. When that stream has no room, the message is held back and the driver stops
+//! reading the socket (and the fallback's response) until the application reads:
+//! backpressure instead of an `.await` that would freeze timers, heartbeats and
+//! `close()`. With no message stream held at all, messages outside requests are counted
+//! and reported, not kept. Dropped request streams are noticed here too.
+
+use std::time::Instant;
+
+use super::Driver;
+use crate::core::{Input, StateName};
+use crate::driver::client::{ClientEvent, Incoming, TransportKind, INBOUND_CAPACITY};
+use crate::driver::message::Message;
+use crate::driver::request::{RequestError, REQUEST_BUFFER};
+
+/// A received message waiting for room in its stream.
+pub(super) enum Held {
+    /// For the message stream.
+    Inbound(Incoming),
+    /// For the request in flight: over the fallback (`via_job`) or the WebSocket.
+    Request { via_job: bool, message: Message },
+}
+
+/// The delivery side's state.
+#[derive(Default)]
+pub(crate) struct Delivery {
+    pub(super) held: Option<Held>,
+    /// `ReadingPaused` was reported (and `ReadingResumed` not yet).
+    paused: bool,
+    /// Messages discarded for want of a message stream.
+    discarded: u64,
+}
+
+impl Driver {
+    /// Whether the driver may read the socket and the fallback's response now.
+    pub(super) fn reading(&self) -> bool {
+        self.inbox.held.is_none()
+    }
+
+    /// Route a message received over `transport`: to the request it answers, or to the
+    /// message stream; hold it back when that has no room.
+    pub(super) fn route(&mut self, message: Message, transport: TransportKind) {
+        let via_job = transport == TransportKind::Https;
+        let to_request = match via_job {
+            true => self.io.job.as_ref().is_some_and(|j| j.request.is_some()),
+            false => self.requests.front().is_some_and(|r| r.sent),
+        };
+        let held = match to_request {
+            true => Held::Request { via_job, message },
+            false => Held::Inbound(Incoming { message, transport }),
+        };
+        if let Some(back) = self.offer(held) {
+            let stream = match back {
+                Held::Inbound(_) => "messages",
+                Held::Request { .. } => "request",
+            };
+            self.inbox.held = Some(back);
+            if !std::mem::replace(&mut self.inbox.paused, true) {
+                tracing::info!(stream, "the application is not reading: reading paused");
+                self.broadcast(ClientEvent::ReadingPaused { stream });
+            }
+        }
+    }
+
+    /// Deliver `held` if there is room; hands it back otherwise.
+    fn offer(&mut self, held: Held) -> Option<Held> {
+        match held {
+            Held::Inbound(incoming) => {
+                // The client's own handle holds one receiver; any more is a stream.
+                if self.inbound.receiver_count() <= 1 {
+                    self.inbox.discarded += 1;
+                    let total = self.inbox.discarded;
+                    self.broadcast(ClientEvent::Discarded { total });
+                    return None;
+                }
+                if self.inbound.len() >= INBOUND_CAPACITY {
+                    return Some(Held::Inbound(incoming));
+                }
+                let _ = self.inbound.try_send(incoming);
+                None
+            }
+            Held::Request { via_job, message } => {
+                let done = self.terminal.is_terminal(&message);
+                let idle = self.request_idle;
+                let r = match via_job {
+                    true => self.io.job.as_mut().and_then(|j| j.request.as_mut()),
+                    false => self.requests.front_mut().filter(|r| r.sent),
+                };
+                // The request ended meanwhile: nothing waits for the rest.
+                let r = r?;
+                if !r.abandoned {
+                    if !r.has_room() {
+                        return Some(Held::Request { via_job, message });
+                    }
+                    r.push(Ok(message));
+                }
+                r.idle_at = Some(Instant::now() + idle);
+                if done {
+                    self.end_request(via_job);
+                }
+                None
+            }
+        }
+    }
+
+    /// The request in flight is over (its terminal message, an error item, or given
+    /// up on): free its line.
+    pub(super) fn end_request(&mut self, via_job: bool) {
+        if matches!(self.inbox.held, Some(Held::Request { via_job: v, .. }) if v == via_job) {
+            self.inbox.held = None;
+        }
+        match via_job {
+            true => self.io.job = None,
+            false => {
+                if let Some(mut r) = self.requests.pop_front() {
+                    r.release(&self.shared.queue);
+                }
+            }
+        }
+    }
+
+    /// A request is about to get its final error item: the response item held for it
+    /// goes first (a spare slot takes it).
+    pub(super) fn flush_held_request(&mut self, via_job: bool) {
+        if !matches!(self.inbox.held, Some(Held::Request { via_job: v, .. }) if v == via_job) {
+            return;
+        }
+        let Some(Held::Request { message, .. }) = self.inbox.held.take() else {
+            return;
+        };
+        let r = match via_job {
+            true => self.io.job.as_mut().and_then(|j| j.request.as_mut()),
+            false => self.requests.front_mut().filter(|r| r.sent),
+        };
+        if let Some(r) = r.filter(|r| !r.abandoned) {
+            r.push(Ok(message));
+        }
+    }
+
+    /// The driver ends: what is held goes into the spare slot of its stream.
+    pub(super) fn flush_held(&mut self) {
+        match self.inbox.held.take() {
+            Some(Held::Inbound(incoming)) => {
+                let _ = self.inbound.try_send(incoming);
+            }
+            Some(held @ Held::Request { .. }) => {
+                let via_job = matches!(held, Held::Request { via_job: true, .. });
+                self.inbox.held = Some(held);
+                self.flush_held_request(via_job);
+            }
+            None => {}
+        }
+    }
+
+    /// Progress on the application's side, checked at every wake-up: a held message
+    /// delivered, a dropped request stream. True when something changed.
+    pub(super) fn poll_application(&mut self) -> bool {
+        let mut changed = self.cancel_dropped();
+        if let Some(held) = self.inbox.held.take() {
+            self.inbox.held = self.offer(held);
+            changed |= self.inbox.held.is_none();
+        }
+        if self.inbox.paused && self.inbox.held.is_none() && self.caught_up() {
+            self.inbox.paused = false;
+            tracing::info!("the application caught up: reading again");
+            self.broadcast(ClientEvent::ReadingResumed);
+        }
+        changed
+    }
+
+    /// Whether every stream the driver fills is at most half full.
+    fn caught_up(&self) -> bool {
+        let request = self.requests.front().map_or(0, |r| r.tx.len());
+        let job = self
+            .io
+            .job
+            .as_ref()
+            .and_then(|j| j.request.as_ref())
+            .map_or(0, |r| r.tx.len());
+        self.inbound.len() <= INBOUND_CAPACITY / 2 && request.max(job) <= REQUEST_BUFFER / 2
+    }
+
+    /// Requests whose stream was dropped: one not yet written leaves the line (its room
+    /// in the queue is freed); the one in flight is no longer waited for.
+    fn cancel_dropped(&mut self) -> bool {
+        let mut changed = false;
+        if self
+            .io
+            .job
+            .as_ref()
+            .and_then(|j| j.request.as_ref())
+            .is_some_and(|r| r.cancelled())
+        {
+            // Dropping the fallback's response stream cancels the HTTP request.
+            self.end_request(true);
+            changed = true;
+        }
+        let queue = &self.shared.queue;
+        let before = self.requests.len();
+        let mut index = 0;
+        self.requests.retain_mut(|r| {
+            let front = index == 0;
+            index += 1;
+            if !r.cancelled() {
+                return true;
+            }
+            if front && r.sent {
+                // Written: its response may still come, and must not reach the next
+                // request. It is discarded until its end or its idle timeout.
+                changed |= !std::mem::replace(&mut r.abandoned, true);
+                return true;
+            }
+            r.release(queue);
+            false
+        });
+        if self.requests.len() != before {
+            changed = true;
+            if matches!(self.inbox.held, Some(Held::Request { via_job: false, .. }))
+                && !self.requests.front().is_some_and(|r| r.sent)
+            {
+                self.inbox.held = None;
+            }
+        }
+        changed
+    }
+
+    /// The earliest idle deadline of the requests in flight.
+    pub(super) fn request_deadline(&self) -> Option<Instant> {
+        let ws = self
+            .requests
+            .front()
+            .filter(|r| r.sent)
+            .and_then(|r| r.idle_at);
+        let job = self
+            .io
+            .job
+            .as_ref()
+            .and_then(|j| j.request.as_ref())
+            .and_then(|r| r.idle_at);
+        match (ws, job) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A request's idle deadline may have passed: its stream ends with
+    /// [`RequestError::TimedOut`]. Over WebSockets the rest of its response is then
+    /// discarded until its end or another idle period, after which the line is free.
+    pub(super) fn on_request_idle(&mut self) {
+        let now = Instant::now();
+        let idle = self.request_idle;
+        if self.request_expired(true, now) {
+            self.flush_held_request(true);
+            if let Some(r) = self.io.job.as_mut().and_then(|j| j.request.as_mut()) {
+                r.push(Err(timed_out(idle, r.sent, r.started)));
+            }
+            self.end_request(true);
+        }
+        if self.request_expired(false, now) {
+            self.flush_held_request(false);
+            let Some(r) = self.requests.front_mut() else {
+                return;
+            };
+            if r.abandoned {
+                self.end_request(false);
+                return;
+            }
+            r.push(Err(timed_out(idle, r.sent, r.started)));
+            r.abandoned = true;
+            r.idle_at = Some(now + idle);
+        }
+    }
+
+    fn request_expired(&self, via_job: bool, now: Instant) -> bool {
+        let r = match via_job {
+            true => self.io.job.as_ref().and_then(|j| j.request.as_ref()),
+            false => self.requests.front().filter(|r| r.sent),
+        };
+        r.and_then(|r| r.idle_at).is_some_and(|at| now >= at)
+    }
+
+    /// The core's deadline passed. While reading is paused the server's pongs sit
+    /// unread in the socket, so the heartbeat's silence is the application's doing,
+    /// not the server's: it is not counted.
+    pub(super) fn on_timer(&mut self) {
+        let now = Instant::now();
+        if !self.reading() && self.core.state() == StateName::Open {
+            self.core.handle_input(now, Input::Pong);
+        }
+        self.core.handle_timeout(now);
+    }
+}
+
+fn timed_out(idle: std::time::Duration, sent: bool, response_started: bool) -> RequestError {
+    RequestError::TimedOut {
+        idle,
+        sent,
+        response_started,
+    }
+}

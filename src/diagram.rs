@@ -166,13 +166,18 @@ pub fn state_note(state: StateName) -> StateNote {
             "Traffic goes over the fallback transport (`Output::StartFallback` on entry). \
              Waits for `FallbackReady`/`FallbackFailed`, and, once the re-probe timer \
              fires, for the outcome of one quiet WebSocket probe (`Dial { probe: true }`, \
-             not counted against the budget). A failed probe stays here and doubles the wait.",
+             not counted against the budget). A failed probe stays here and doubles the wait. \
+             A fallback failure that is retried (network, timeout, 408, 429, 5xx) pauses the \
+             fallback (`StopFallback`, a `FallbackFailed` event) for a backoff delay of its \
+             own, then `StartFallback` again; a response (`FallbackReady`) resets the count.",
             "The re-probe timer (`fallback.reprobe_after`, doubled after each failed probe or \
              repeated fall-back up to `fallback.reprobe_max`; none when the transport is \
              `https` or `reprobe_after` is absent), then the probe's connect and handshake \
-             timeouts.",
+             timeouts; the pause after a fallback failure (the backoff, at least \
+             `Retry-After` or the overload minimum).",
             "`probe_ok` switches back to the WebSocket (Open; `StopFallback` and a \
-             `Recovered` event); `fallback_failed` and `user_close` stop.",
+             `Recovered` event); `fallback_failed` (not retried, or \
+             `fallback.max_failures` in a row) and `user_close` stop.",
         ),
         StateName::Stopped => (
             "The end: closed by the application, or given up; the cause says which. Every \

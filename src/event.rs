@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::core::{Cause, Failure, StateName, Trigger};
-use crate::policy::Class;
+use crate::core::{Cause, Failure, StableBy, StateName, Trigger};
+use crate::policy::{classify_fallback_failure, Class, DelayBasis, FallbackFailure};
 
 /// Something observers may want to know. Every state change carries its cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +44,8 @@ pub enum Event {
     Stable {
         /// Time since the upgrade.
         after_upgrade: Duration,
-        /// Whether a server message (rather than `min_uptime`) made it stable.
-        by_message: bool,
+        /// Which rule made it stable.
+        by: StableBy,
     },
     /// An open connection ended (close frame, drop, or heartbeat timeout).
     Closed {
@@ -75,8 +75,23 @@ pub enum Event {
         /// Why.
         cause: Cause,
     },
-    /// The fallback transport is working.
+    /// The fallback transport is working (a response started after the fall-back or
+    /// after a fallback failure).
     FallbackReady,
+    /// A request over the fallback failed; the fallback pauses and is used again after
+    /// `retry_in` (a failure that stops the client is a `GaveUp` instead).
+    FallbackFailed {
+        /// What failed.
+        failure: FallbackFailure,
+        /// Failures in a row, this one included.
+        failures: u32,
+        /// `fallback.max_failures`.
+        max_failures: u32,
+        /// The pause before the fallback is used again.
+        retry_in: Duration,
+        /// How the pause was chosen.
+        basis: DelayBasis,
+    },
     /// A quiet re-probe failed; the fallback stays.
     ProbeFailed {
         /// What failed.
@@ -109,6 +124,7 @@ impl Event {
             Event::RetryScheduled { .. } => "retry",
             Event::FellBack { .. } => "fell_back",
             Event::FallbackReady => "fallback_ready",
+            Event::FallbackFailed { .. } => "fallback_failed",
             Event::ProbeFailed { .. } => "probe_failed",
             Event::Recovered { .. } => "recovered",
             Event::GaveUp { .. } => "gave_up",
@@ -157,8 +173,10 @@ impl Event {
                     m.insert("probe".into(), json!(true));
                 }
             }
-            Event::Stable { after_upgrade, .. } => {
+            Event::Stable { after_upgrade, by } => {
                 m.insert("uptime_ms".into(), json!(after_upgrade.as_millis() as u64));
+                m.insert("stable_by".into(), json!(by.name()));
+                m.insert("cause".into(), json!(self.to_string()));
             }
             Event::Closed { failure } | Event::HandshakeFailed { failure } => {
                 failure_fields(&mut m, failure);
@@ -182,6 +200,24 @@ impl Event {
             }
             Event::FallbackReady => {
                 m.insert("transport".into(), json!("https"));
+            }
+            Event::FallbackFailed {
+                failure,
+                failures,
+                max_failures,
+                retry_in,
+                ..
+            } => {
+                m.insert("transport".into(), json!("https"));
+                if let Some(status) = failure.status() {
+                    m.insert("status".into(), json!(status));
+                }
+                let class = classify_fallback_failure(failure);
+                m.insert("class".into(), json!(class.name()));
+                m.insert("attempt".into(), json!(failures));
+                m.insert("max_attempts".into(), json!(max_failures));
+                m.insert("delay_ms".into(), json!(retry_in.as_millis() as u64));
+                m.insert("cause".into(), json!(self.to_string()));
             }
             Event::ProbeFailed {
                 failure,
@@ -237,21 +273,12 @@ impl std::fmt::Display for Event {
                 ..
             } => write!(f, "dial {attempt} of {max_attempts}"),
             Event::Connected { took, .. } => write!(f, "upgrade answered 101 after {}", d(*took)),
-            Event::Stable {
-                after_upgrade,
-                by_message,
-            } => {
-                let by = if *by_message {
-                    "a server message"
-                } else {
-                    "min_uptime"
-                };
-                write!(
-                    f,
-                    "connection stable after {} ({by}): budget reset",
-                    d(*after_upgrade)
-                )
-            }
+            Event::Stable { after_upgrade, by } => write!(
+                f,
+                "connection stable after {} ({by}): retry budget, backoff and \
+                 re-authentication reset",
+                d(*after_upgrade)
+            ),
             Event::Closed { failure } | Event::HandshakeFailed { failure } => {
                 write!(f, "{failure} [class {}]", failure.class())
             }
@@ -263,6 +290,25 @@ impl std::fmt::Display for Event {
             } => write!(f, "dial {attempt} of {max_attempts} in {}", d(*delay)),
             Event::FellBack { cause } => write!(f, "fell back to HTTPS: {cause}"),
             Event::FallbackReady => f.write_str("HTTPS fallback ready"),
+            Event::FallbackFailed {
+                failure,
+                failures,
+                max_failures,
+                retry_in,
+                basis,
+            } => {
+                write!(
+                    f,
+                    "{failure}; using the fallback again in {} (failure {failures} of \
+                     {max_failures}",
+                    d(*retry_in)
+                )?;
+                match basis {
+                    DelayBasis::RetryAfter { .. } => f.write_str(", as Retry-After asked)"),
+                    DelayBasis::OverloadMinimum => f.write_str(", overload minimum)"),
+                    _ => f.write_str(")"),
+                }
+            }
             Event::ProbeFailed {
                 failure,
                 next_probe_in,

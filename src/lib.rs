@@ -103,7 +103,7 @@ pub mod backoff {
 }
 
 pub use crate::config::{Config, Policy, Preset, Transport};
-pub use crate::core::{Cause, Core, Input, Output, StateName};
+pub use crate::core::{Cause, Core, Input, Output, StableBy, StateName};
 pub use crate::event::Event;
 
 /// The README's code blocks, compiled as doctests.

@@ -126,7 +126,12 @@ fn directed_cases() -> Vec<prop_model::gen::Case> {
             &[
                 (z, Start),
                 (ms, FallbackReady),
-                (ms, FallbackFailed { detail: "x".into() }),
+                (
+                    ms,
+                    FallbackFailed {
+                        failure: redial::policy::FallbackFailure::Certificate("x".into()),
+                    },
+                ),
             ],
         ),
         directed(https, 1, &[(z, Start), (ms, UserClose)]),
@@ -387,13 +392,19 @@ fn override_1006_cases() -> Vec<(String, prop_model::gen::Case)> {
                 c.close_codes.insert("1006".into(), action);
                 c.heartbeat.ping_interval = Some(Duration::from_secs(1));
                 c.heartbeat.pong_timeout = Duration::from_secs(1);
+                // Stable by time (a message alone is not stability): up 500 ms, before
+                // the first ping at 1 s.
+                if stable {
+                    c.budget.min_uptime = Duration::from_millis(500);
+                }
             });
             let mut steps = vec![
                 (Dt::Millis(0), Input::Start),
                 (Dt::Millis(3), Input::DialSucceeded),
+                (Dt::Millis(3), Input::Received),
             ];
             if stable {
-                steps.push((Dt::Millis(3), Input::Received));
+                steps.push((Dt::Millis(600), Input::Timeout));
             }
             let dropped = [(
                 Dt::Millis(3),
@@ -401,7 +412,7 @@ fn override_1006_cases() -> Vec<(String, prop_model::gen::Case)> {
                     detail: "reset".into(),
                 },
             )];
-            // Ping at 1 s, no pong by 2 s: dead before min_uptime (5 s).
+            // Ping at 1 s, no pong by 2 s: dead before min_uptime (5 s) unless stable.
             let pong = [
                 (Dt::ToDeadline, Input::Timeout),
                 (Dt::ToDeadline, Input::Timeout),

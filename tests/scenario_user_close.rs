@@ -101,7 +101,9 @@ fn assert_stopped_for_good(d: &mut Drive) {
             reason: vec![],
         },
         Input::ReauthDone { ok: true },
-        Input::FallbackFailed { detail: "x".into() },
+        Input::FallbackFailed {
+            failure: redial::policy::FallbackFailure::Refused,
+        },
         Input::Timeout,
     ];
     for input in noise {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use redial::config::Config;
-use redial::core::{is_documented, Core, Input, Output, StateName, Trigger};
+use redial::core::{is_documented, Core, Input, Output, StableBy, StateName, Trigger};
 use redial::sim::invariants::{check_determinism, check_run, Invariant, Record};
 use redial::{Event, Policy};
 
@@ -70,7 +70,7 @@ fn a_stable_event_before_min_uptime_is_a_budget_violation() {
     let mut run = flapping();
     run[1].outputs.push(Output::Event(Event::Stable {
         after_upgrade: Duration::ZERO,
-        by_message: false,
+        by: StableBy::Uptime,
     }));
     run[1].attempt = 0;
     let v = check_run(&policy(), &run).expect_err("a forged Stable");
@@ -82,7 +82,7 @@ fn a_stable_event_before_min_uptime_is_a_budget_violation() {
         "{text}"
     );
     assert!(
-        text.contains("(2) retry budget: Stable 0ns after the upgrade"),
+        text.contains("(2) retry budget: Stable by Uptime 0ns after the upgrade"),
         "{text}"
     );
 }

@@ -157,7 +157,10 @@ const ROWS: &str = "every_transition_row_is_reached";
 #[rustfmt::skip]
 const INVARIANTS: [(&str, &[&str]); 9] = [
     ("The core never panics, whatever inputs arrive in whatever state and order.", &[MODEL, TABLES]),
-    ("Dials between two stable connections never exceed `max_attempts`.", &[MODEL]),
+    ("Dials between two stable connections never exceed `max_attempts`; for any server \
+      behaviour, dials in any window of length T are at most `max_attempts × (1 + T / \
+      min_uptime)` (plus quiet re-probes, and a new streak per application `Start` after a \
+      finished exchange), and re-authentications at most one per stable connection.", &[MODEL]),
     ("No retry over WebSockets after a `policy` or `protocol` class close; FellBack or Stopped \
       follows directly.", &[MODEL, TABLES]),
     ("Every backoff delay lies in `[0, cap]` (or the class minimum), and `Retry-After` is \

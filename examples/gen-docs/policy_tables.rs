@@ -182,7 +182,8 @@ pub fn close_codes_md() -> String {
          override it per code or range. The preset columns are what `decide` does under each \
          preset, for a close on the first dial and, where it differs, once the retry budget \
          is spent. A close before the connection is *stable* (open for `min_uptime`, or \
-         past its first server message) counts as a failed attempt. The presets' settings \
+         ended by a 1000 close after server data: a finished exchange; a message alone is \
+         not stability) counts as a failed attempt. The presets' settings \
          are compared in [handshake.md](handshake.md#presets).\n\n",
     );
     let mut table = Table::new(&["codes", "names", "class", "default action"], &presets);

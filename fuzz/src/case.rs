@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use redial::config::{Action, Config, Preset, Strategy, Transport};
 use redial::core::{Input, StateName};
-use redial::policy::{DialFailure, DialPhase};
+use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase};
 
 /// Config choices, one byte each; 0 keeps the preset's value.
 #[derive(Arbitrary, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -166,7 +166,13 @@ impl Knobs {
             c.transport =
                 [Transport::Auto, Transport::Websocket, Transport::Https][usize::from(v % 3)]
         });
-        set(k.fallback, &mut |v| c.fallback.enabled = v & 1 == 1);
+        set(k.fallback, &mut |v| {
+            c.fallback.enabled = v & 1 == 1;
+            // 1..=6 failures in a row; the high bits left at 0 keep the default.
+            if v >> 1 != 0 {
+                c.fallback.max_failures = u32::from((v >> 1) % 6) + 1;
+            }
+        });
         set(k.reprobe_after, &mut |v| c.fallback.reprobe_after = opt(v));
         set(k.reprobe_max, &mut |v| {
             let after = c.fallback.reprobe_after.unwrap_or_default();
@@ -334,7 +340,7 @@ impl RawStep {
             K::UserClose => Input::UserClose,
             K::Ready => Input::FallbackReady,
             K::FallbackFailed => Input::FallbackFailed {
-                detail: "HTTP 502 from the fallback".into(),
+                failure: fallback_failure(self.lo, self.hi, extra),
             },
             K::ReauthDone => Input::ReauthDone { ok: extra % 5 != 0 },
             K::Timeout => return (Input::Timeout, extra & 1 == 1),
@@ -396,6 +402,40 @@ pub fn dial_failure(lo: u8, hi: u8, extra: u8) -> DialFailure {
                 retry_after,
             }
         }
+    }
+}
+
+/// `extra % 12` picks a fallback failure; statuses reuse the dial failures' shapes.
+pub fn fallback_failure(lo: u8, hi: u8, extra: u8) -> FallbackFailure {
+    let phase = |i: u8| {
+        [
+            FallbackPhase::Connect,
+            FallbackPhase::Tls,
+            FallbackPhase::Headers,
+            FallbackPhase::Idle,
+        ][usize::from(i % 4)]
+    };
+    match extra % 12 {
+        0 => FallbackFailure::Dns("nxdomain".into()),
+        1 | 2 => FallbackFailure::Refused,
+        3 => FallbackFailure::Reset,
+        4 | 5 => FallbackFailure::Timeout(phase(lo)),
+        6 => FallbackFailure::Certificate("expired".into()),
+        7 => FallbackFailure::Tls("handshake alert".into()),
+        8 => FallbackFailure::TooLarge {
+            limit: usize::from(u16::from_le_bytes([lo, hi])),
+        },
+        9 => FallbackFailure::Io("broken pipe".into()),
+        _ => match dial_failure(lo, hi, extra | 0x08) {
+            DialFailure::Status {
+                status,
+                retry_after,
+            } => FallbackFailure::Status {
+                status,
+                retry_after,
+            },
+            _ => FallbackFailure::Refused,
+        },
     }
 }
 

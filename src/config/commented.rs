@@ -64,8 +64,16 @@ const KEYS: &[(&str, &str, &str)] = &[
     (
         "budget",
         "min_uptime",
-        "A connection is stable (and resets the budget) once open this long, or once a server \
-         message arrived.",
+        "A connection is stable (and resets the budget, the backoff and the one \
+         re-authentication) once open this long, or when it ends with a normal close (1000) \
+         after server data arrived. A message alone does not make it stable.",
+    ),
+    (
+        "budget",
+        "stable_on_first_message",
+        "The old rule, to measure old clients only (the codex-compat preset): the first server \
+         message makes a connection stable, so a server that sends one message and closes is \
+         redialed for ever.",
     ),
     (
         "backoff",
@@ -154,6 +162,13 @@ const KEYS: &[(&str, &str, &str)] = &[
         "reprobe_max",
         "Cap of the re-probe wait, which doubles after each failed probe (at least \
          reprobe_after).",
+    ),
+    (
+        "fallback",
+        "max_failures",
+        "Fallback failures in a row (refused, timed out, 5xx, ...) after which the client \
+         stops; each earlier one pauses the fallback for a backoff delay. A response that \
+         starts resets the count.",
     ),
     (
         "fallback",

@@ -90,10 +90,16 @@ pub struct BudgetConfig {
     /// last stable connection; `"none"`: no time limit.
     #[serde(with = "crate::config::optional_duration")]
     pub max_elapsed: Option<Duration>,
-    /// A connection is stable once open this long, or once a server message arrived;
-    /// only a stable connection resets the budget.
+    /// A connection is stable once open this long, or when it ends with a normal close
+    /// (1000) after server data arrived (a finished exchange). Only a stable connection
+    /// resets the budget, the backoff and the one re-authentication.
     #[serde(with = "humantime_serde")]
     pub min_uptime: Duration,
+    /// The old rule, kept only to measure old clients (the `codex-compat` preset sets
+    /// it): the first server message makes a connection stable. A server that sends one
+    /// message and closes then resets the budget every time, so dials never stop; the
+    /// dial-rate bound of invariant 2 does not hold with it.
+    pub stable_on_first_message: bool,
 }
 
 impl Default for BudgetConfig {
@@ -102,6 +108,7 @@ impl Default for BudgetConfig {
             max_attempts: 5,
             max_elapsed: None,
             min_uptime: Duration::from_secs(5),
+            stable_on_first_message: false,
         }
     }
 }
@@ -195,6 +202,10 @@ pub struct FallbackConfig {
     /// The cap of the re-probe wait, which doubles after each failed probe.
     #[serde(with = "humantime_serde")]
     pub reprobe_max: Duration,
+    /// Fallback failures in a row (refused, timed out, 5xx, …) after which the client
+    /// stops; each earlier one pauses the fallback for a backoff delay. A response that
+    /// starts (2xx) resets the count.
+    pub max_failures: u32,
     /// A fallback request's DNS and TCP connect.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -219,6 +230,7 @@ impl Default for FallbackConfig {
             enabled: true,
             reprobe_after: Some(Duration::from_secs(5 * 60)),
             reprobe_max: Duration::from_secs(60 * 60),
+            max_failures: 5,
             connect_timeout: Duration::from_secs(10),
             tls_timeout: Duration::from_secs(10),
             headers_timeout: Duration::from_secs(60),

@@ -14,7 +14,9 @@ pub enum Preset {
     Default,
     /// The behaviour of the CLI in the mission, so that it can be measured: 6 dials
     /// (5 retries after the first), 200 ms × 2 with ±10 % jitter and no cap, every close
-    /// code retried, fallback for good once the budget is spent.
+    /// code retried, fallback for good once the budget is spent, and the first server
+    /// message counts as a stable connection (`budget.stable_on_first_message`), as such
+    /// clients reset their retry counter on any message.
     CodexCompat,
 }
 
@@ -37,6 +39,7 @@ impl Preset {
             Preset::CodexCompat => {
                 let mut c = Config::default();
                 c.budget.max_attempts = 6;
+                c.budget.stable_on_first_message = true;
                 c.backoff = BackoffConfig {
                     strategy: Strategy::Spread,
                     base: Duration::from_millis(200),

@@ -190,6 +190,12 @@ impl Policy {
                 "is \"https\", which needs fallback.enabled = true",
             ));
         }
+        if c.fallback.max_failures == 0 {
+            return Err(invalid(
+                "fallback.max_failures",
+                "must be at least 1 (the failure that stops the client counts)",
+            ));
+        }
         if c.queue.max_messages == 0 {
             return Err(invalid("queue.max_messages", "must be at least 1"));
         }

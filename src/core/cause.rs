@@ -5,7 +5,45 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::policy::{close_code_name, fmt_duration, Class, DelayBasis, DialFailure, Spent, Why};
+use crate::policy::{
+    classify_fallback_failure, close_code_name, fmt_duration, Class, DelayBasis, DialFailure,
+    FallbackFailure, FallbackStop, Spent, Why,
+};
+
+/// Which rule made a connection stable (ARCHITECTURE.md, "Default policy").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StableBy {
+    /// It stayed open for `budget.min_uptime`.
+    Uptime,
+    /// It ended with a normal close (1000) after server data arrived: a finished exchange.
+    FinishedExchange,
+    /// Its first server message arrived, and `budget.stable_on_first_message` (the old
+    /// rule, for measuring old clients) is set.
+    FirstMessage,
+}
+
+impl StableBy {
+    /// The snake_case name used in event lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            StableBy::Uptime => "uptime",
+            StableBy::FinishedExchange => "finished_exchange",
+            StableBy::FirstMessage => "first_message",
+        }
+    }
+}
+
+impl fmt::Display for StableBy {
+    /// The rule as a phrase: "open for min_uptime", …
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StableBy::Uptime => "open for min_uptime",
+            StableBy::FinishedExchange => "a normal close (1000) after server data",
+            StableBy::FirstMessage => "the first server message (stable_on_first_message)",
+        })
+    }
+}
 
 /// The most bytes of a close reason the core keeps (the RFC 6455 limit is 123).
 pub const MAX_REASON_BYTES: usize = 123;
@@ -337,10 +375,12 @@ pub enum Cause {
     },
     /// `transport = "https"`: WebSockets are never dialed.
     ForcedFallback,
-    /// The fallback transport failed too.
+    /// The fallback transport failed too, and is not retried.
     FallbackFailed {
         /// What the fallback reported.
-        detail: String,
+        failure: FallbackFailure,
+        /// Why it is not retried.
+        stop: FallbackStop,
     },
     /// A quiet re-probe reached an open WebSocket.
     Recovered {
@@ -367,14 +407,20 @@ impl Cause {
         self.failure().and_then(Failure::code)
     }
 
-    /// The class behind this cause.
+    /// The class behind this cause (a fallback failure's class for `FallbackFailed`).
     pub fn class(&self) -> Option<Class> {
-        self.failure().map(Failure::class)
+        match self {
+            Cause::FallbackFailed { failure, .. } => Some(classify_fallback_failure(failure)),
+            _ => self.failure().map(Failure::class),
+        }
     }
 
     /// The HTTP status behind this cause.
     pub fn status(&self) -> Option<u16> {
-        self.failure().and_then(Failure::status)
+        match self {
+            Cause::FallbackFailed { failure, .. } => failure.status(),
+            _ => self.failure().and_then(Failure::status),
+        }
     }
 }
 
@@ -451,8 +497,19 @@ impl fmt::Display for Cause {
             Cause::ForcedFallback => {
                 f.write_str("transport = \"https\": using the fallback without dialing WebSockets")
             }
-            Cause::FallbackFailed { detail } => {
-                write!(f, "the HTTPS fallback failed too ({detail}): stopping")
+            Cause::FallbackFailed { failure, stop } => {
+                write!(f, "{failure}; ")?;
+                match stop {
+                    FallbackStop::Class(class) => write!(
+                        f,
+                        "a failure of class {class} is not retried over the fallback"
+                    )?,
+                    FallbackStop::Spent { failures, max } => write!(
+                        f,
+                        "{failures} fallback failures in a row (fallback.max_failures {max})"
+                    )?,
+                }
+                f.write_str(": stopping")
             }
             Cause::Recovered { after } => write!(
                 f,

@@ -1,6 +1,6 @@
 //! What the driver tells the core.
 
-use crate::policy::{DialFailure, DialPhase};
+use crate::policy::{DialFailure, DialPhase, FallbackFailure};
 
 /// One thing that happened, handed to [`Core::handle_input`](super::Core::handle_input)
 /// together with the time it happened.
@@ -32,12 +32,13 @@ pub enum Input {
     Pong,
     /// The application closes the client.
     UserClose,
-    /// The fallback transport is ready.
+    /// A request over the fallback transport was answered (a 2xx status and headers):
+    /// the fallback works, and its failure count starts again.
     FallbackReady,
-    /// The fallback transport failed.
+    /// A request over the fallback transport failed before its response ended.
     FallbackFailed {
         /// What failed.
-        detail: String,
+        failure: FallbackFailure,
     },
     /// The application answered [`Output::Reauthenticate`](super::Output::Reauthenticate).
     ReauthDone {

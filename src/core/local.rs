@@ -80,13 +80,23 @@ pub(crate) struct Fallback {
     pub since: Instant,
     pub reprobe_at: Option<Instant>,
     pub probe: Option<Dial>,
+    /// Fallback failures in a row (reset by `FallbackReady`).
+    pub failures: u32,
+    /// Whether a response started since the fall-back or the last failure.
+    pub ready: bool,
+    /// The fallback is paused after a failure until then (`StartFallback` at the end).
+    pub paused_until: Option<Instant>,
 }
 
 impl Fallback {
     pub fn deadline(&self) -> Option<Instant> {
-        match &self.probe {
+        let probe = match &self.probe {
             Some(d) => Some(d.deadline),
             None => self.reprobe_at,
+        };
+        match (probe, self.paused_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }

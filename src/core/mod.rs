@@ -35,7 +35,7 @@ mod machine;
 mod output;
 mod transition;
 
-pub use cause::{Cause, CloseReason, Failure, MAX_REASON_BYTES};
+pub use cause::{Cause, CloseReason, Failure, StableBy, MAX_REASON_BYTES};
 pub use input::Input;
 pub use output::Output;
 pub use transition::{is_documented, StateName, Transition, Trigger, TRANSITIONS};

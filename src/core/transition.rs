@@ -341,7 +341,8 @@ pub const TRANSITIONS: &[Transition] = &[
         S::FellBack,
         T::FallbackFailed,
         S::Stopped,
-        "the fallback transport reported a failure",
+        "a fallback failure that is not retried (401, 403, other 4xx, certificate), or the \
+         fallback.max_failures-th in a row (earlier ones pause the fallback, no transition)",
     ),
     row(
         S::FellBack,

@@ -24,12 +24,13 @@ use super::dial::{connect_tcp, parse_retry_after, secure, Target};
 use super::secret::{Headers, Redacted};
 use super::tls::{client_config, TlsOptions};
 use crate::config::FallbackConfig;
-use crate::policy::DialFailure;
+use crate::policy::{DialFailure, FallbackFailure};
 
 mod limits;
 
 use limits::{bounded_events, with_timeout, Guard};
-pub use limits::{FallbackLimits, FallbackPhase};
+pub use crate::policy::FallbackPhase;
+pub use limits::FallbackLimits;
 
 /// Why a fallback request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +62,38 @@ pub enum FallbackError {
 }
 
 impl FallbackError {
+    /// The failure as the core classifies it.
+    pub fn failure(&self) -> FallbackFailure {
+        match self {
+            FallbackError::Connect(d) => match d {
+                DialFailure::Dns(d) => FallbackFailure::Dns(d.clone()),
+                DialFailure::Refused => FallbackFailure::Refused,
+                DialFailure::Reset => FallbackFailure::Reset,
+                DialFailure::Timeout(_) => FallbackFailure::Timeout(FallbackPhase::Connect),
+                DialFailure::Certificate(d) => FallbackFailure::Certificate(d.clone()),
+                DialFailure::Tls(d) => FallbackFailure::Tls(d.clone()),
+                DialFailure::Status {
+                    status,
+                    retry_after,
+                } => FallbackFailure::Status {
+                    status: *status,
+                    retry_after: *retry_after,
+                },
+                DialFailure::Io(d) => FallbackFailure::Io(d.clone()),
+            },
+            FallbackError::Timeout(phase) => FallbackFailure::Timeout(*phase),
+            FallbackError::Status {
+                status,
+                retry_after,
+            } => FallbackFailure::Status {
+                status: *status,
+                retry_after: *retry_after,
+            },
+            FallbackError::TooLarge { limit } => FallbackFailure::TooLarge { limit: *limit },
+            FallbackError::Stream(d) => FallbackFailure::Io(format!("the response broke off: {d}")),
+        }
+    }
+
     /// Whether the server had answered with 2xx when this happened (the request body
     /// reached it): an idle timeout, an oversized event, a broken-off response.
     pub fn after_answer(&self) -> bool {

@@ -9,12 +9,17 @@ mod backoff;
 mod close_code;
 mod decide;
 mod dial_failure;
+mod fallback_failure;
 
 pub use backoff::{Backoff, BackoffConfig, Strategy, MAX_DELAY};
 pub use close_code::{classify_close, close_code_name};
 pub use decide::{decide, Budget, Decision, DelayBasis, Spent, Why};
 pub use dial_failure::{
     classify_dial_failure, classify_status, status_name, DialFailure, DialPhase,
+};
+pub use fallback_failure::{
+    classify_fallback_failure, decide_fallback, FallbackDecision, FallbackFailure, FallbackPhase,
+    FallbackStop,
 };
 
 use std::fmt;

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use crate::config::Policy;
 use crate::core::{Core, Input, Output};
 use crate::event::Event;
-use crate::policy::{DialFailure, DialPhase};
+use crate::policy::{DialFailure, DialPhase, FallbackFailure};
 
 /// What the scripted server does with one dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +106,7 @@ struct Pending {
 }
 
 type Script = Box<dyn FnMut(&DialInfo) -> Connect + Send>;
+type FallbackScript = Box<dyn FnMut(u32) -> Option<FallbackFailure> + Send>;
 
 /// The simulation. See the [module docs](self).
 pub struct Sim {
@@ -120,6 +121,8 @@ pub struct Sim {
     answer_pings: bool,
     reauth_ok: bool,
     dials: u32,
+    fallback: FallbackScript,
+    fallback_uses: u32,
     trace: Vec<(Duration, Output)>,
 }
 
@@ -145,6 +148,8 @@ impl Sim {
             answer_pings: true,
             reauth_ok: true,
             dials: 0,
+            fallback: Box::new(|_| None),
+            fallback_uses: 0,
             trace: Vec::new(),
         };
         sim.at(Duration::ZERO, Input::Start);
@@ -160,6 +165,17 @@ impl Sim {
     /// Whether re-authentication succeeds (default yes).
     pub fn with_reauth(mut self, ok: bool) -> Sim {
         self.reauth_ok = ok;
+        self
+    }
+
+    /// What the fallback does each time the core starts (or resumes) it: `None`, it
+    /// answers (`FallbackReady`); `Some(failure)`, it fails (`FallbackFailed`). The
+    /// argument counts the uses from 1. By default it always answers.
+    pub fn with_fallback(
+        mut self,
+        fallback: impl FnMut(u32) -> Option<FallbackFailure> + Send + 'static,
+    ) -> Sim {
+        self.fallback = Box::new(fallback);
         self
     }
 
@@ -267,7 +283,14 @@ impl Sim {
                     };
                     self.push(now + lat * 2, close, Some(self.conn));
                 }
-                Output::StartFallback => self.push(now + lat * 2, Input::FallbackReady, None),
+                Output::StartFallback => {
+                    self.fallback_uses += 1;
+                    let input = match (self.fallback)(self.fallback_uses) {
+                        None => Input::FallbackReady,
+                        Some(failure) => Input::FallbackFailed { failure },
+                    };
+                    self.push(now + lat * 2, input, None);
+                }
                 Output::Reauthenticate => {
                     let ok = self.reauth_ok;
                     self.push(now + lat, Input::ReauthDone { ok }, None);

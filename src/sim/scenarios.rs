@@ -28,6 +28,9 @@ pub enum Scenario {
     Overload,
     /// A server that accepts and then never answers pings.
     Silent,
+    /// Every dial accepted, one error message sent, then closed with 1011, forever: a
+    /// message is not stability, so the budget stops the loop.
+    ErrorLoop,
 }
 
 fn ms(n: u64) -> Duration {
@@ -40,7 +43,7 @@ fn healthy() -> Connect {
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Seed,
         Scenario::SeedCodex,
         Scenario::Flapping,
@@ -50,6 +53,7 @@ impl Scenario {
         Scenario::Reprobe,
         Scenario::Overload,
         Scenario::Silent,
+        Scenario::ErrorLoop,
     ];
 
     /// The name the `simulate` example takes.
@@ -64,6 +68,7 @@ impl Scenario {
             Scenario::Reprobe => "reprobe",
             Scenario::Overload => "overload",
             Scenario::Silent => "silent",
+            Scenario::ErrorLoop => "error-loop",
         }
     }
 
@@ -81,6 +86,9 @@ impl Scenario {
             Scenario::Reprobe => "the 1008 server for 4 minutes, then healthy: re-probe returns",
             Scenario::Overload => "1013 (try again later) twice, then a healthy server",
             Scenario::Silent => "accepts, then never answers pings",
+            Scenario::ErrorLoop => {
+                "every dial accepted, one error message, then 1011 3 ms later, forever"
+            }
         }
     }
 
@@ -127,6 +135,11 @@ impl Scenario {
                 Connect::Accept(vec![Step::Wait(ms(5)), Step::close(1013, "overloaded")])
             }
             Scenario::Silent => Connect::Accept(vec![Step::IgnorePings]),
+            Scenario::ErrorLoop => Connect::Accept(vec![
+                Step::Message,
+                Step::Wait(ms(3)),
+                Step::close(1011, "internal error"),
+            ]),
             _ => healthy(),
         }
     }

@@ -13,7 +13,7 @@ use proptest::sample::select;
 
 use redial::config::{Action, Config, Preset, Strategy as Jitter, Transport};
 use redial::core::{Input, StateName};
-use redial::policy::{DialFailure, DialPhase};
+use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase};
 
 /// Close codes worth hitting often: every registered code, range boundaries, oddities.
 pub const MEANINGFUL_CODES: &[u16] = &[
@@ -55,6 +55,7 @@ pub enum Act {
         code: Option<u16>,
         reason: Vec<u8>,
         failure: DialFailure,
+        fallback: FallbackFailure,
         ok: bool,
     },
 }
@@ -88,15 +89,16 @@ impl Act {
     /// The input this step hands over when the core is in `state`.
     pub fn input(&self, state: StateName) -> Input {
         use K::*;
-        let (pick, code, reason, failure, ok) = match self {
+        let (pick, code, reason, failure, fallback, ok) = match self {
             Act::Wild(input) => return input.clone(),
             Act::Driver {
                 pick,
                 code,
                 reason,
                 failure,
+                fallback,
                 ok,
-            } => (*pick as usize, code, reason, failure, *ok),
+            } => (*pick as usize, code, reason, failure, fallback, *ok),
         };
         // Weighted menus (repeats are weights); UserClose is rare so runs go deep.
         let menu: &[K] = match state {
@@ -125,6 +127,8 @@ impl Act {
                 Failed,
                 Failed,
                 Close,
+                FallbackFailed,
+                FallbackFailed,
                 FallbackFailed,
                 UserClose,
             ],
@@ -161,7 +165,7 @@ impl Act {
             UserClose => Input::UserClose,
             Ready => Input::FallbackReady,
             FallbackFailed => Input::FallbackFailed {
-                detail: "HTTP 502 from the fallback".into(),
+                failure: fallback.clone(),
             },
             ReauthDone => Input::ReauthDone { ok },
             Timeout => Input::Timeout,
@@ -226,6 +230,30 @@ pub fn dial_failure() -> impl Strategy<Value = DialFailure> {
     ]
 }
 
+pub fn fallback_failure() -> impl Strategy<Value = FallbackFailure> {
+    let phase = select(
+        &[
+            FallbackPhase::Connect,
+            FallbackPhase::Tls,
+            FallbackPhase::Headers,
+            FallbackPhase::Idle,
+        ][..],
+    );
+    let status = prop_oneof![4 => select(STATUSES), 1 => any::<u16>()];
+    prop_oneof![
+        1 => text(0, 12).prop_map(FallbackFailure::Dns),
+        3 => Just(FallbackFailure::Refused),
+        1 => Just(FallbackFailure::Reset),
+        3 => phase.prop_map(FallbackFailure::Timeout),
+        1 => text(0, 12).prop_map(FallbackFailure::Certificate),
+        1 => text(0, 12).prop_map(FallbackFailure::Tls),
+        1 => (0usize..1 << 20).prop_map(|limit| FallbackFailure::TooLarge { limit }),
+        1 => text(0, 12).prop_map(FallbackFailure::Io),
+        4 => (status, retry_after())
+            .prop_map(|(status, retry_after)| FallbackFailure::Status { status, retry_after }),
+    ]
+}
+
 fn phase() -> impl Strategy<Value = DialPhase> {
     prop_oneof![Just(DialPhase::Connect), Just(DialPhase::Handshake)]
 }
@@ -243,7 +271,7 @@ pub fn input() -> impl Strategy<Value = Input> {
         Just(Input::Pong),
         Just(Input::UserClose),
         Just(Input::FallbackReady),
-        text(0, 10).prop_map(|detail| Input::FallbackFailed { detail }),
+        fallback_failure().prop_map(|failure| Input::FallbackFailed { failure }),
         any::<bool>().prop_map(|ok| Input::ReauthDone { ok }),
         Just(Input::Timeout),
     ]
@@ -266,13 +294,15 @@ pub fn step() -> impl Strategy<Value = Step> {
         close_code(),
         reason(),
         dial_failure(),
+        fallback_failure(),
         prop::bool::weighted(0.8),
     )
-        .prop_map(|(pick, code, reason, failure, ok)| Act::Driver {
+        .prop_map(|(pick, code, reason, failure, fallback, ok)| Act::Driver {
             pick,
             code,
             reason,
             failure,
+            fallback,
             ok,
         });
     let act = prop_oneof![1 => input().prop_map(Act::Wild), 6 => driver];
@@ -329,6 +359,7 @@ pub fn config() -> impl Strategy<Value = Config> {
         option::of(prop::bool::weighted(0.75)),
         option::of(option::weighted(0.8, ms(1_000, 600_000))),
         option::of(ms(0, 3_600_000)),
+        option::of(1u32..=6),
     );
     let heartbeat = (
         option::of(option::weighted(0.7, ms(1_000, 60_000))),
@@ -368,7 +399,8 @@ pub fn config() -> impl Strategy<Value = Config> {
                 c.budget.max_elapsed = max_elapsed.unwrap_or(c.budget.max_elapsed);
                 c.budget.min_uptime = min_uptime.unwrap_or(c.budget.min_uptime);
                 c.transport = transport.unwrap_or(c.transport);
-                let (enabled, reprobe_after, reprobe_max) = fallback;
+                let (enabled, reprobe_after, reprobe_max, max_failures) = fallback;
+                c.fallback.max_failures = max_failures.unwrap_or(c.fallback.max_failures);
                 c.fallback.enabled = enabled.unwrap_or(c.fallback.enabled);
                 c.fallback.reprobe_after = reprobe_after.unwrap_or(c.fallback.reprobe_after);
                 c.fallback.reprobe_max = reprobe_max.unwrap_or(c.fallback.reprobe_max);

@@ -3,6 +3,7 @@
 //! library's invariant checker, `redial::sim::invariants` ([`run`]).
 
 pub mod decide;
+pub mod fallback;
 pub mod gen;
 pub mod model;
 pub mod tables;

@@ -25,8 +25,8 @@ pub(super) fn after(now: Instant, d: Duration) -> Instant {
 
 #[derive(Debug, Clone)]
 pub(super) struct Dial {
-    handshake: bool,
-    deadline: Instant,
+    pub(super) handshake: bool,
+    pub(super) deadline: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,8 +55,20 @@ pub(super) enum St {
     FellBack {
         reprobe_at: Option<Instant>,
         probe: Option<Dial>,
+        fb: FbSide,
     },
     Stopped,
+}
+
+/// The fallback's own side while in FellBack (invariant 12).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct FbSide {
+    /// Fallback failures in a row.
+    pub(super) failures: u32,
+    /// Paused after a failure until then.
+    pub(super) paused_until: Option<Instant>,
+    /// Fallback backoff delays drawn since the fall-back or the last response.
+    pub(super) n: u32,
 }
 
 /// The core's outputs of one step, walked as the model makes its transitions.
@@ -136,8 +148,13 @@ impl Model {
                 stable.into_iter().chain(hb).min()
             }
             St::Closing(t) | St::Backoff(t) => Some(*t),
-            St::FellBack { reprobe_at, probe } => {
-                probe.as_ref().map(|p| p.deadline).or(*reprobe_at)
+            St::FellBack {
+                reprobe_at,
+                probe,
+                fb,
+            } => {
+                let probe = probe.as_ref().map(|p| p.deadline).or(*reprobe_at);
+                probe.into_iter().chain(fb.paused_until).min()
             }
             St::Idle | St::Reauth | St::Stopped => None,
         }
@@ -148,9 +165,11 @@ impl Model {
         let events = outs
             .iter()
             .filter_map(|o| match o {
-                Output::Event(e @ (Event::StateChanged { .. } | Event::RetryScheduled { .. })) => {
-                    Some(e)
-                }
+                Output::Event(
+                    e @ (Event::StateChanged { .. }
+                    | Event::RetryScheduled { .. }
+                    | Event::FallbackFailed { .. }),
+                ) => Some(e),
                 _ => None,
             })
             .collect();
@@ -268,7 +287,9 @@ impl Model {
             (St::Open(mut l), Input::Received | Input::Pong) => {
                 if *input == Input::Received && !l.received {
                     l.received = true;
-                    if !l.stable {
+                    // ARCHITECTURE.md: a server message alone does not make a connection
+                    // stable; only the old rule (kept to measure old clients) says so.
+                    if !l.stable && c.budget.stable_on_first_message {
                         l.stable = true;
                         self.mark_stable(cx);
                     }
@@ -276,7 +297,12 @@ impl Model {
                 l.hb = self.fresh_heartbeat(now);
                 self.st = St::Open(l);
             }
-            (St::Open(l), Input::PeerClosed { code, .. }) => {
+            (St::Open(mut l), Input::PeerClosed { code, .. }) => {
+                // A normal close after server data is a finished exchange: stable.
+                if *code == Some(1000) && l.received && !l.stable {
+                    l.stable = true;
+                    self.mark_stable(cx);
+                }
                 let f = Fail {
                     class: close_class(*code),
                     code: Some(code.unwrap_or(1005)),
@@ -323,75 +349,21 @@ impl Model {
             (St::Reauth, Input::UserClose) => {
                 self.stop(cx, S::Reauthenticating, T::UserClose, false)?
             }
-            (St::FellBack { reprobe_at, probe }, _) => {
-                self.fell_back(now, cx, input, reprobe_at, probe)?
-            }
+            (
+                St::FellBack {
+                    reprobe_at,
+                    probe,
+                    fb,
+                },
+                _,
+            ) => self.fell_back(now, cx, input, reprobe_at, probe, fb)?,
             _ => {}
         }
-        Ok(())
-    }
-
-    fn fell_back(
-        &mut self,
-        now: Instant,
-        cx: &mut Cx<'_>,
-        input: &Input,
-        reprobe_at: Option<Instant>,
-        probe: Option<Dial>,
-    ) -> Result<(), String> {
-        let c = Rc::clone(&self.cfg);
-        let mut next = (reprobe_at, probe.clone());
-        match (input, probe) {
-            (Input::Timeout, Some(p)) if now >= p.deadline => {
-                cx.actions.push(Output::AbortDial);
-                next = self.probe_failed(now);
-            }
-            (Input::Timeout, None) if reprobe_at.is_some_and(|t| now >= t) => {
-                cx.actions.push(Output::Dial {
-                    attempt: 0,
-                    probe: true,
-                });
-                let probe = Dial {
-                    handshake: false,
-                    deadline: after(now, c.timeouts.connect),
-                };
-                next.1 = Some(probe);
-            }
-            (Input::DialProgress(DialPhase::Handshake), Some(p)) if !p.handshake => {
-                next.1 = Some(Dial {
-                    handshake: true,
-                    deadline: after(now, c.timeouts.handshake),
-                });
-            }
-            (Input::DialSucceeded, Some(_)) => {
-                self.go(cx, S::FellBack, T::ProbeOk, S::Open)?;
-                cx.actions.push(Output::StopFallback);
-                self.enter_open(now);
-                return Ok(());
-            }
-            (Input::DialFailed(_), Some(_)) => next = self.probe_failed(now),
-            (Input::FallbackFailed { .. } | Input::UserClose, p) => {
-                if p.is_some() {
-                    cx.actions.push(Output::AbortDial);
-                }
-                cx.actions.push(Output::StopFallback);
-                let (trigger, gave_up) = match input {
-                    Input::UserClose => (T::UserClose, false),
-                    _ => (T::FallbackFailed, true),
-                };
-                return self.stop(cx, S::FellBack, trigger, gave_up);
-            }
-            _ => {}
-        }
-        self.st = St::FellBack {
-            reprobe_at: next.0,
-            probe: next.1,
-        };
         Ok(())
     }
 
     /// A failed probe doubles the re-probe wait, up to `reprobe_max`.
-    fn probe_failed(&mut self, now: Instant) -> (Option<Instant>, Option<Dial>) {
+    pub(super) fn probe_failed(&mut self, now: Instant) -> (Option<Instant>, Option<Dial>) {
         let max = self.cfg.fallback.reprobe_max;
         self.reprobe_wait = self.reprobe_wait.map(|w| (w * 2).min(max));
         (Some(after(now, self.reprobe_wait.unwrap_or(max))), None)
@@ -404,7 +376,7 @@ impl Model {
             .map_or(Hb::Off, |i| Hb::PingAt(after(now, i)))
     }
 
-    fn enter_open(&mut self, now: Instant) {
+    pub(super) fn enter_open(&mut self, now: Instant) {
         let stable_at = after(now, self.cfg.budget.min_uptime);
         let hb = self.fresh_heartbeat(now);
         self.st = St::Open(Link {
@@ -443,6 +415,7 @@ impl Model {
         self.st = St::FellBack {
             reprobe_at,
             probe: None,
+            fb: FbSide::default(),
         };
     }
 

@@ -9,7 +9,7 @@ use statig::prelude::*;
 
 mod steps;
 
-use super::cause::{Cause, CloseReason, Failure};
+use super::cause::{Cause, CloseReason, Failure, StableBy};
 use super::input::Input;
 use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Wait};
 use super::output::Output;
@@ -46,12 +46,18 @@ pub(crate) struct Machine {
     /// The current re-probe wait; doubles after each failed probe or relapse.
     pub(super) reprobe_wait: Option<Duration>,
     pub(super) fell_back_since_stable: bool,
+    /// The backoff between fallback failures (its own, so that the fallback's faults
+    /// and the WebSocket's do not stretch each other's delays).
+    pub(super) fallback_backoff: Backoff,
     pub last_cause: Option<Cause>,
 }
 
 impl Machine {
     pub fn new(policy: Policy, seed: u64) -> Machine {
         let backoff = Backoff::new(policy.config().backoff.clone(), seed);
+        // A different stream of the same seed: deterministic, and not the dials' draws.
+        let fallback_seed = seed ^ 0x9e37_79b9_7f4a_7c15;
+        let fallback_backoff = Backoff::new(policy.config().backoff.clone(), fallback_seed);
         let reprobe_wait = policy.config().fallback.reprobe_after;
         Machine {
             policy,
@@ -61,6 +67,7 @@ impl Machine {
             reauth_used: false,
             reprobe_wait,
             fell_back_since_stable: false,
+            fallback_backoff,
             last_cause: None,
         }
     }
@@ -191,7 +198,7 @@ impl Machine {
         match input {
             Input::Timeout => {
                 if !link.stable && now >= link.stable_at {
-                    self.mark_stable(ctx, link, false);
+                    self.mark_stable(ctx, link, StableBy::Uptime);
                 }
                 match link.heartbeat {
                     Heartbeat::AwaitPong { deadline } if now >= deadline => {
@@ -217,8 +224,11 @@ impl Machine {
             Input::Received => {
                 if !link.received {
                     link.received = true;
-                    if !link.stable {
-                        self.mark_stable(ctx, link, true);
+                    // A message alone is not stability (a server that sends an error and
+                    // closes would reset the budget for ever), except under the old rule
+                    // kept to measure old clients.
+                    if !link.stable && self.policy.config().budget.stable_on_first_message {
+                        self.mark_stable(ctx, link, StableBy::FirstMessage);
                     }
                 }
                 link.heartbeat = self.heartbeat(now);
@@ -229,6 +239,10 @@ impl Machine {
                 Handled
             }
             Input::PeerClosed { code, reason } => {
+                if *code == Some(1000) && link.received && !link.stable {
+                    // A finished exchange: the server answered and closed politely.
+                    self.mark_stable(ctx, link, StableBy::FinishedExchange);
+                }
                 let failure = Failure::Closed {
                     code: *code,
                     reason: CloseReason::from_bytes(reason),
@@ -346,6 +360,10 @@ impl Machine {
         let now = ctx.now;
         match input {
             Input::Timeout => {
+                if fallback.paused_until.is_some_and(|at| now >= at) {
+                    fallback.paused_until = None;
+                    ctx.emit(Output::StartFallback);
+                }
                 match &fallback.probe {
                     Some(dial) if now >= dial.deadline => {
                         ctx.emit(Output::AbortDial);
@@ -413,19 +431,16 @@ impl Machine {
                 Handled
             }
             Input::FallbackReady => {
-                ctx.event(Event::FallbackReady);
+                // A response after a pause is still an answer: the failures stop counting.
+                fallback.failures = 0;
+                self.fallback_backoff.reset();
+                if !fallback.ready {
+                    fallback.ready = true;
+                    ctx.event(Event::FallbackReady);
+                }
                 Handled
             }
-            Input::FallbackFailed { detail } => {
-                if fallback.probe.take().is_some() {
-                    ctx.emit(Output::AbortDial);
-                }
-                ctx.emit(Output::StopFallback);
-                let cause = Cause::FallbackFailed {
-                    detail: detail.clone(),
-                };
-                self.stop(ctx, S::FellBack, T::FallbackFailed, cause)
-            }
+            Input::FallbackFailed { failure } => self.fallback_failed(ctx, fallback, failure),
             Input::UserClose => {
                 if fallback.probe.take().is_some() {
                     ctx.emit(Output::AbortDial);

@@ -7,11 +7,15 @@ use statig::prelude::*;
 
 use super::{Ctx, Machine, State};
 use crate::config::Transport;
-use crate::core::cause::{Cause, Failure};
+use crate::core::cause::{Cause, Failure, StableBy};
 use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Wait};
+use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
 use crate::event::Event;
-use crate::policy::{classify_dial_failure, decide, Budget, Class, Decision, DialPhase};
+use crate::policy::{
+    classify_dial_failure, decide, decide_fallback, Budget, Class, Decision, DialPhase,
+    FallbackDecision, FallbackFailure,
+};
 
 impl Machine {
     /// Go to `to` because of `cause`: [`go_with`](Machine::go_with) a cause at hand.
@@ -212,8 +216,9 @@ impl Machine {
         }
     }
 
-    /// A stable connection resets the budget, the backoff and the re-probe wait.
-    pub(super) fn mark_stable(&mut self, ctx: &mut Ctx<'_>, link: &mut Link, by_message: bool) {
+    /// A stable connection resets the budget, the backoff, the one re-authentication and
+    /// the re-probe wait.
+    pub(super) fn mark_stable(&mut self, ctx: &mut Ctx<'_>, link: &mut Link, by: StableBy) {
         link.stable = true;
         self.dials = 0;
         self.streak_start = None;
@@ -222,10 +227,7 @@ impl Machine {
         self.reprobe_wait = self.policy.config().fallback.reprobe_after;
         self.fell_back_since_stable = false;
         let after_upgrade = ctx.now.saturating_duration_since(link.since);
-        ctx.event(Event::Stable {
-            after_upgrade,
-            by_message,
-        });
+        ctx.event(Event::Stable { after_upgrade, by });
     }
 
     pub(super) fn new_fallback(&mut self, now: Instant) -> Fallback {
@@ -235,10 +237,60 @@ impl Machine {
         }
         self.fell_back_since_stable = true;
         let reprobe = self.policy.config().transport == Transport::Auto;
+        self.fallback_backoff.reset();
         Fallback {
             since: now,
             reprobe_at: self.reprobe_wait.filter(|_| reprobe).map(|w| after(now, w)),
             probe: None,
+            failures: 0,
+            ready: false,
+            paused_until: None,
+        }
+    }
+
+    /// A request over the fallback failed: pause the fallback for a backoff delay while
+    /// the budget lasts (invariant 12), else stop with a cause that names the failure.
+    pub(super) fn fallback_failed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        fallback: &mut Fallback,
+        failure: &FallbackFailure,
+    ) -> Outcome<State> {
+        fallback.failures = fallback.failures.saturating_add(1);
+        fallback.ready = false;
+        let decision = decide_fallback(
+            failure,
+            fallback.failures,
+            &self.policy,
+            &mut self.fallback_backoff,
+        );
+        match decision {
+            FallbackDecision::Retry { delay, basis } => {
+                let until = after(ctx.now, delay);
+                if fallback.paused_until.is_none() {
+                    ctx.emit(Output::StopFallback);
+                }
+                fallback.paused_until = Some(fallback.paused_until.map_or(until, |p| p.max(until)));
+                ctx.event(Event::FallbackFailed {
+                    failure: failure.clone(),
+                    failures: fallback.failures,
+                    max_failures: self.policy.config().fallback.max_failures,
+                    retry_in: delay,
+                    basis,
+                });
+                Handled
+            }
+            FallbackDecision::Stop(stop) => {
+                if fallback.probe.take().is_some() {
+                    ctx.emit(Output::AbortDial);
+                }
+                ctx.emit(Output::StopFallback);
+                let cause = Cause::FallbackFailed {
+                    failure: failure.clone(),
+                    stop,
+                };
+                self.stop(ctx, S::FellBack, T::FallbackFailed, cause)
+            }
         }
     }
 

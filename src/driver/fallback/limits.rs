@@ -11,30 +11,7 @@ use bytes::Bytes;
 use futures_lite::Stream;
 
 use super::{FallbackError, FallbackStream};
-
-/// Which part of a fallback request a timeout happened in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FallbackPhase {
-    /// DNS and the TCP connect.
-    Connect,
-    /// The TLS handshake.
-    Tls,
-    /// Waiting for the response's status line and headers.
-    Headers,
-    /// Waiting between two events of the response.
-    Idle,
-}
-
-impl std::fmt::Display for FallbackPhase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FallbackPhase::Connect => "connect",
-            FallbackPhase::Tls => "TLS handshake",
-            FallbackPhase::Headers => "response headers",
-            FallbackPhase::Idle => "idle (between response events)",
-        })
-    }
-}
+use crate::policy::FallbackPhase;
 
 /// Timeouts and bounds of one fallback request (the `[fallback]` config's
 /// `*_timeout` and `max_*_bytes` fields; see [`FallbackLimits::from_config`]).

@@ -84,7 +84,7 @@ impl Driver {
             (None, _) => {}
         }
         self.input(Input::FallbackFailed {
-            detail: e.to_string(),
+            failure: e.failure(),
         });
     }
 

@@ -1,12 +1,16 @@
 //! The checker: what the outputs so far imply, and each new record checked against it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use super::tables::{close_class, dial_class, override_for, retrying, uncapped_envelope, TOL};
+use super::tables::{
+    close_class, dial_class, fallback_retried, override_for, retrying, uncapped_envelope, TOL,
+};
 use super::{Invariant, Record, Violation};
 use crate::config::{Config, Policy, Strategy};
-use crate::core::{Cause, Failure, Input, Output, StateName as S, Trigger as T, TRANSITIONS};
+use crate::core::{
+    Cause, Failure, Input, Output, StableBy, StateName as S, Trigger as T, TRANSITIONS,
+};
 use crate::event::Event;
 use crate::policy::{Class, MAX_DELAY};
 
@@ -49,6 +53,29 @@ pub struct Checker {
     /// This step's retry: when its backoff ends. `None` while a transition into Backoff
     /// still waits for its `RetryScheduled`.
     retry_due: Option<Option<Duration>>,
+    /// When the last non-probe dials started (the latest [`DIAL_HISTORY`]), for the
+    /// dial-rate bound of invariant 2.
+    dial_times: VecDeque<Duration>,
+    /// When the application's `Start`s took the core out of Idle (as many).
+    start_times: VecDeque<Duration>,
+    /// Re-authentications asked for since the last `Stable`.
+    reauths: u32,
+    /// The fallback's side (invariant 12).
+    fallback: FallbackSide,
+}
+
+/// How many dial and start times the dial-rate check keeps: windows reach back this far.
+const DIAL_HISTORY: usize = 512;
+
+/// What the checker knows of the fallback (invariant 12).
+#[derive(Debug, Clone, Default)]
+struct FallbackSide {
+    /// Fallback failures in a row, in this stay in FellBack.
+    failures: u32,
+    /// Paused after a failure: `StartFallback` is due no earlier than this.
+    paused_until: Option<Duration>,
+    /// This step's input was a fallback failure that must be answered.
+    unanswered: Option<bool>,
 }
 
 /// What the checker knows of the open connection.
@@ -78,6 +105,10 @@ impl Checker {
             step_cause: None,
             step_failure: None,
             retry_due: None,
+            dial_times: VecDeque::new(),
+            start_times: VecDeque::new(),
+            reauths: 0,
+            fallback: FallbackSide::default(),
         }
     }
 
@@ -115,8 +146,31 @@ impl Checker {
         self.step_cause = None;
         self.step_failure = None;
         self.retry_due = None;
+        // A fallback failure is counted when the core answers it (a deadline that passed
+        // before the input may have moved the core into FellBack first).
+        self.fallback.unanswered = match &r.input {
+            Input::FallbackFailed { failure } => Some(fallback_retried(failure)),
+            _ => None,
+        };
         for o in &r.outputs {
             self.output(now, o, &r.input)?;
+        }
+        if self.state == S::FellBack && r.input == Input::FallbackReady {
+            self.fallback.failures = 0;
+        }
+        if let (Some(retried), S::FellBack) = (self.fallback.unanswered, self.state) {
+            self.fallback.failures += 1;
+            let max = self.cfg.fallback.max_failures;
+            let expected = if retried && self.fallback.failures < max {
+                "a FallbackFailed event (a pause)"
+            } else {
+                "a stop with a FallbackFailed cause"
+            };
+            let msg = format!(
+                "fallback failure {} of {max} (retried: {retried}) was not answered with {expected}",
+                self.fallback.failures
+            );
+            return Err((I::FallbackBudget, msg));
         }
         if r.input == Input::Received && self.state == S::Open {
             if let Some(link) = &mut self.link {
@@ -175,14 +229,86 @@ impl Checker {
             return Err((I::SilentAfterStopped, format!("{o:?} after Stopped")));
         }
         match o {
-            Output::Dial { attempt, probe } => self.dial(*attempt, *probe),
+            Output::Dial { attempt, probe } => {
+                self.dial(*attempt, *probe)?;
+                if *probe {
+                    return Ok(());
+                }
+                self.dial_rate(now)
+            }
             Output::AbortDial | Output::DropConnection => {
                 self.live = false;
                 Ok(())
             }
             Output::Event(e) => self.event(now, e, input),
+            Output::StartFallback => self.start_fallback(now, input),
+            Output::Reauthenticate => {
+                self.reauths += 1;
+                if self.reauths > 1 {
+                    let msg = "a second re-authentication without a stable connection between";
+                    return Err((I::RetryBudget, msg.into()));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
+    }
+
+    /// (12): the fallback starts on entering FellBack, or again once a pause has ended.
+    fn start_fallback(&mut self, now: Duration, input: &Input) -> Result<(), Broken> {
+        if self.state != S::FellBack {
+            // Entering FellBack: the transition's event comes first.
+            return Err((I::Consistency, format!("StartFallback in {}", self.state)));
+        }
+        match self.fallback.paused_until.take() {
+            // On a timeout, or on any input once the pause is due (the core handles
+            // deadlines that passed before an input first).
+            Some(due) if now + TOL >= due => Ok(()),
+            Some(due) => {
+                let msg =
+                    format!("the fallback resumed at {now:?} on {input:?}, paused until {due:?}");
+                Err((I::FallbackBudget, msg))
+            }
+            None if self.fallback.failures == 0 && self.step_cause_is_entry() => Ok(()),
+            None => Err((
+                I::FallbackBudget,
+                "StartFallback while the fallback was neither paused nor just entered".into(),
+            )),
+        }
+    }
+
+    /// Whether this step's transition entered FellBack.
+    fn step_cause_is_entry(&self) -> bool {
+        self.step_cause.is_some() && self.state == S::FellBack
+    }
+
+    /// (2): the dial-rate bound over every window that ends with this dial.
+    fn dial_rate(&mut self, now: Duration) -> Result<(), Broken> {
+        if self.dial_times.len() == DIAL_HISTORY {
+            self.dial_times.pop_front();
+        }
+        self.dial_times.push_back(now);
+        if self.cfg.budget.stable_on_first_message {
+            return Ok(());
+        }
+        let max = u64::from(self.cfg.budget.max_attempts);
+        let min_uptime = self.cfg.budget.min_uptime.as_nanos().max(1);
+        let n = self.dial_times.len();
+        for (i, &from) in self.dial_times.iter().enumerate() {
+            let dials = (n - i) as u64;
+            let window = now.saturating_sub(from);
+            let periods = (window.as_nanos() / min_uptime) as u64;
+            let starts = self.start_times.iter().filter(|&&t| t > from).count() as u64;
+            let bound = max * (1 + periods + starts);
+            if dials > bound {
+                let msg = format!(
+                    "{dials} dials in {window:?} (from {from:?}), more than max_attempts {max} \
+                     × (1 + {periods} min_uptime periods + {starts} starts) = {bound}"
+                );
+                return Err((I::RetryBudget, msg));
+            }
+        }
+        Ok(())
     }
 
     fn dial(&mut self, attempt: u32, probe: bool) -> Result<(), Broken> {
@@ -215,10 +341,14 @@ impl Checker {
 
     fn event(&mut self, now: Duration, e: &Event, input: &Input) -> Result<(), Broken> {
         match e {
-            Event::Stable {
-                after_upgrade,
-                by_message,
-            } => self.stable(now, *after_upgrade, *by_message, input)?,
+            Event::Stable { after_upgrade, by } => self.stable(now, *after_upgrade, *by, input)?,
+            Event::FallbackFailed {
+                failure,
+                failures,
+                max_failures,
+                retry_in,
+                ..
+            } => self.fallback_paused(now, failure, *failures, *max_failures, *retry_in)?,
             Event::StateChanged {
                 from,
                 trigger,
@@ -280,13 +410,66 @@ impl Checker {
         Ok(())
     }
 
+    /// (12): a retried fallback failure pauses the fallback within the budget and the
+    /// backoff's bounds.
+    fn fallback_paused(
+        &mut self,
+        now: Duration,
+        failure: &crate::policy::FallbackFailure,
+        failures: u32,
+        max_failures: u32,
+        retry_in: Duration,
+    ) -> Result<(), Broken> {
+        let max = self.cfg.fallback.max_failures;
+        let broken = |msg: String| Err((I::FallbackBudget, msg));
+        let answered = self.fallback.unanswered.take();
+        if answered.is_some() {
+            self.fallback.failures += 1;
+        }
+        match answered {
+            Some(true) if self.fallback.failures < max => {}
+            Some(retried) => {
+                return broken(format!(
+                    "fallback failure {} of {max} (retried: {retried}) paused, not stopped",
+                    self.fallback.failures
+                ))
+            }
+            None => return broken("a FallbackFailed event without a fallback failure".into()),
+        }
+        if (failures, max_failures) != (self.fallback.failures, max) {
+            return broken(format!(
+                "FallbackFailed says failure {failures} of {max_failures}, it is {} of {max}",
+                self.fallback.failures
+            ));
+        }
+        let c = &self.cfg;
+        let ceiling = c.backoff.cap.unwrap_or(MAX_DELAY);
+        let asked = failure
+            .retry_after()
+            .map(|a| a.min(c.delays.max_retry_after));
+        let bound = ceiling
+            .max(c.delays.overload_min)
+            .max(asked.unwrap_or_default());
+        if retry_in > bound + TOL || asked.is_some_and(|a| retry_in + TOL < a) {
+            return Err((
+                I::BackoffBounds,
+                format!("a fallback pause of {retry_in:?}, bound {bound:?}, Retry-After {asked:?}"),
+            ));
+        }
+        let until = now + retry_in;
+        let due = self.fallback.paused_until.map_or(until, |p| p.max(until));
+        self.fallback.paused_until = Some(due);
+        Ok(())
+    }
+
     /// (2): a `Stable` event resets the budget, so it must be earned: an open connection,
-    /// once, by its first server message or by staying up for `min_uptime`.
+    /// once, by staying up for `min_uptime`, or by a 1000 close after a server message
+    /// (or, under the old rule, by its first server message).
     fn stable(
         &mut self,
         now: Duration,
         after_upgrade: Duration,
-        by_message: bool,
+        by: StableBy,
         input: &Input,
     ) -> Result<(), Broken> {
         let min_uptime = self.cfg.budget.min_uptime;
@@ -298,14 +481,27 @@ impl Checker {
         if link.stable {
             return Err((I::RetryBudget, "a second Stable on one connection".into()));
         }
-        if by_message && *input != Input::Received {
-            let msg = format!("Stable by a message, but the input was {input:?}");
-            return Err((I::RetryBudget, msg));
-        }
-        if !by_message && up < min_uptime {
+        let earned = match by {
+            StableBy::Uptime => up >= min_uptime,
+            StableBy::FirstMessage => {
+                self.cfg.budget.stable_on_first_message && *input == Input::Received
+            }
+            StableBy::FinishedExchange => {
+                link.received
+                    && matches!(
+                        input,
+                        Input::PeerClosed {
+                            code: Some(1000),
+                            ..
+                        }
+                    )
+            }
+        };
+        if !earned {
             let msg = format!(
-                "Stable {up:?} after the upgrade, before min_uptime {min_uptime:?}, \
-                 without a server message"
+                "Stable by {by:?} {up:?} after the upgrade (min_uptime {min_uptime:?}, \
+                 a server message before: {}), on {input:?}",
+                link.received
             );
             return Err((I::RetryBudget, msg));
         }
@@ -316,6 +512,7 @@ impl Checker {
         link.stable = true;
         self.dials = 0;
         self.failures = 0;
+        self.reauths = 0;
         Ok(())
     }
 
@@ -450,6 +647,35 @@ impl Checker {
         }
         if to == S::Backoff {
             self.retry_due = Some(None);
+        }
+        if (from, trigger) == (S::Idle, T::Start) {
+            if self.start_times.len() == DIAL_HISTORY {
+                self.start_times.pop_front();
+            }
+            self.start_times.push_back(now);
+        }
+        if to == S::FellBack {
+            // A fresh stay; a failure handed in this step still waits for its answer.
+            let unanswered = self.fallback.unanswered;
+            self.fallback = FallbackSide {
+                unanswered,
+                ..FallbackSide::default()
+            };
+        }
+        if (from, trigger) == (S::FellBack, T::FallbackFailed) {
+            let answered = self.fallback.unanswered.take();
+            if answered.is_some() {
+                self.fallback.failures += 1;
+            }
+            let max = self.cfg.fallback.max_failures;
+            let due = answered == Some(false) || self.fallback.failures >= max;
+            if !due || !matches!(cause, Cause::FallbackFailed { .. }) {
+                let msg = format!(
+                    "stopped on fallback failure {} of {max} (retried: {answered:?}) with {cause:?}",
+                    self.fallback.failures
+                );
+                return Err((I::FallbackBudget, msg));
+            }
         }
         self.state = to;
         self.stopped |= to == S::Stopped;

@@ -21,8 +21,9 @@
 //! |---|---|
 //! | (1) | no panic: the caller's loop running at all (not this module) |
 //! | (2) to (8) | [`Invariant::RetryBudget`] … [`Invariant::Determinism`] |
+//! | (9) to (11) | nothing: the send queue, requests and the application live in the driver |
+//! | (12) | [`Invariant::FallbackBudget`] |
 //! | — | [`Invariant::Diagnosis`], [`Invariant::Classification`], [`Invariant::Consistency`] |
-//! | (9) | nothing: the send queue lives in the driver, outside the core |
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -120,8 +121,13 @@ impl Record {
 pub enum Invariant {
     /// (2) Dials between two stable connections never exceed `max_attempts`: dials are
     /// counted between `Stable` events, and a `Stable` event counts only on an open
-    /// connection that received a server message or stayed up for `min_uptime` (so that
-    /// accept-then-close loops cannot reset the budget).
+    /// connection that stayed up for `min_uptime` or ended with a 1000 close after a
+    /// server message (so that accept-then-close and message-then-close loops cannot
+    /// reset the budget). In any window of length T, non-probe dials are at most
+    /// `max_attempts × (1 + ⌊T / min_uptime⌋ + S)`, S the application's `Start`s from
+    /// Idle inside the window; at most one re-authentication per stable connection.
+    /// (Not the dial-rate bound under `budget.stable_on_first_message`, the old rule
+    /// kept to measure old clients: it does not hold there.)
     RetryBudget,
     /// (3) No retry over WebSockets after a policy or protocol class close (unless a
     /// `close_codes` override says to retry): FellBack or Stopped follows directly.
@@ -141,6 +147,12 @@ pub enum Invariant {
     DocumentedTransitions,
     /// (8) The same seed and inputs give the same records ([`check_determinism`]).
     Determinism,
+    /// (12) Fallback attempts are bounded like dials: at most `fallback.max_failures`
+    /// failures in a row (a 2xx response resets the count), each retried one pausing the
+    /// fallback (`StopFallback`) for a delay within the backoff bounds before
+    /// `StartFallback`; a failure that is not retried, or the last one, stops the client
+    /// with a `FallbackFailed` cause.
+    FallbackBudget,
     /// Every decision carries a cause a person can read: a transition after a failure
     /// names that failure, a retry is a `Retry` cause with its `RetryScheduled` event,
     /// decision events carry their transition's cause, `last_cause()` is the last
@@ -157,7 +169,7 @@ pub enum Invariant {
 
 impl Invariant {
     /// Every check, ARCHITECTURE.md's numbered invariants first.
-    pub const ALL: [Invariant; 10] = [
+    pub const ALL: [Invariant; 11] = [
         Invariant::RetryBudget,
         Invariant::NoRetryAfterPolicyClose,
         Invariant::BackoffBounds,
@@ -165,6 +177,7 @@ impl Invariant {
         Invariant::SilentAfterStopped,
         Invariant::DocumentedTransitions,
         Invariant::Determinism,
+        Invariant::FallbackBudget,
         Invariant::Diagnosis,
         Invariant::Classification,
         Invariant::Consistency,
@@ -180,6 +193,7 @@ impl Invariant {
             Invariant::SilentAfterStopped => Some(6),
             Invariant::DocumentedTransitions => Some(7),
             Invariant::Determinism => Some(8),
+            Invariant::FallbackBudget => Some(12),
             Invariant::Diagnosis | Invariant::Classification | Invariant::Consistency => None,
         }
     }
@@ -194,6 +208,7 @@ impl Invariant {
             Invariant::SilentAfterStopped => "silent after Stopped",
             Invariant::DocumentedTransitions => "documented transitions",
             Invariant::Determinism => "determinism",
+            Invariant::FallbackBudget => "fallback budget",
             Invariant::Diagnosis => "diagnosis",
             Invariant::Classification => "classification",
             Invariant::Consistency => "consistency",

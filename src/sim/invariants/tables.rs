@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::config::{Action, Config};
-use crate::policy::{Class, DialFailure, MAX_DELAY};
+use crate::policy::{Class, DialFailure, FallbackFailure, MAX_DELAY};
 
 /// Slack for float rounding in backoff-envelope arithmetic: bounds are compared with
 /// this much room on either side.
@@ -51,6 +51,19 @@ pub fn dial_class(failure: &DialFailure) -> Class {
         } => Class::Transient,
         DialFailure::Status { .. } => Class::Rejected,
         _ => Class::Transient,
+    }
+}
+
+/// Whether a failure of the fallback is retried under the fallback's budget
+/// (ARCHITECTURE.md, invariant 12, and issue 12: 5xx, refused and timeouts are retried;
+/// 401/403 and certificate errors are not). Network failures, timeouts, oversized
+/// events, 408, 429 and 5xx are retried; a rejected certificate and every other status
+/// stop the client.
+pub fn fallback_retried(failure: &FallbackFailure) -> bool {
+    match failure {
+        FallbackFailure::Certificate(_) => false,
+        FallbackFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+        _ => true,
     }
 }
 

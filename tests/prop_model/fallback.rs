@@ -1,0 +1,166 @@
+//! The model in FellBack: the quiet re-probe, and the fallback's own failures
+//! (ARCHITECTURE.md, invariant 12): a failure that is retried pauses the fallback for a
+//! backoff delay while fewer than `fallback.max_failures` came in a row (a response
+//! resets the count); any other failure, or the last one, stops the client.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
+use redial::policy::{DialPhase, FallbackFailure};
+use redial::Event;
+
+use super::model::{after, Cx, Dial, FbSide, Model, St};
+use super::tables::{backoff_bounds, TOL};
+
+/// Written from the words: 5xx, refused and timeouts are retried; 401/403 and
+/// certificate errors are not. Network failures, oversized events, 408 and 429 are
+/// retried too; every other status means the fallback will not serve this client.
+fn retried(failure: &FallbackFailure) -> bool {
+    match failure {
+        FallbackFailure::Certificate(_) => false,
+        FallbackFailure::Status { status, .. } => {
+            *status == 408 || *status == 429 || (500..600).contains(status)
+        }
+        _ => true,
+    }
+}
+
+impl Model {
+    pub(super) fn fell_back(
+        &mut self,
+        now: Instant,
+        cx: &mut Cx<'_>,
+        input: &Input,
+        reprobe_at: Option<Instant>,
+        probe: Option<Dial>,
+        mut fb: FbSide,
+    ) -> Result<(), String> {
+        let c = Rc::clone(&self.cfg);
+        let mut next = (reprobe_at, probe.clone());
+        match (input, probe) {
+            (Input::Timeout, probe) => {
+                if fb.paused_until.is_some_and(|t| now >= t) {
+                    fb.paused_until = None;
+                    cx.actions.push(Output::StartFallback);
+                }
+                match probe {
+                    Some(p) if now >= p.deadline => {
+                        cx.actions.push(Output::AbortDial);
+                        next = self.probe_failed(now);
+                    }
+                    None if reprobe_at.is_some_and(|t| now >= t) => {
+                        cx.actions.push(Output::Dial {
+                            attempt: 0,
+                            probe: true,
+                        });
+                        next.1 = Some(Dial {
+                            handshake: false,
+                            deadline: after(now, c.timeouts.connect),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            (Input::DialProgress(DialPhase::Handshake), Some(p)) if !p.handshake => {
+                next.1 = Some(Dial {
+                    handshake: true,
+                    deadline: after(now, c.timeouts.handshake),
+                });
+            }
+            (Input::DialSucceeded, Some(_)) => {
+                self.go(cx, S::FellBack, T::ProbeOk, S::Open)?;
+                cx.actions.push(Output::StopFallback);
+                self.enter_open(now);
+                return Ok(());
+            }
+            (Input::DialFailed(_), Some(_)) => next = self.probe_failed(now),
+            (Input::FallbackReady, _) => {
+                fb = FbSide {
+                    paused_until: fb.paused_until,
+                    ..FbSide::default()
+                }
+            }
+            (Input::FallbackFailed { failure }, p) => {
+                fb.failures += 1;
+                let max = c.fallback.max_failures;
+                if retried(failure) && fb.failures < max {
+                    if fb.paused_until.is_none() {
+                        cx.actions.push(Output::StopFallback);
+                    }
+                    let delay = self.fallback_pause(cx, failure, &mut fb)?;
+                    let until = after(now, delay);
+                    fb.paused_until = Some(fb.paused_until.map_or(until, |p| p.max(until)));
+                } else {
+                    if p.is_some() {
+                        cx.actions.push(Output::AbortDial);
+                    }
+                    cx.actions.push(Output::StopFallback);
+                    let cause = self.go(cx, S::FellBack, T::FallbackFailed, S::Stopped)?;
+                    if !matches!(cause, Cause::FallbackFailed { failure: f, .. } if f == failure) {
+                        return Err(format!("a fallback stop with the cause {cause:?}"));
+                    }
+                    cx.gave_up += 1;
+                    self.st = St::Stopped;
+                    return Ok(());
+                }
+            }
+            (Input::UserClose, p) => {
+                if p.is_some() {
+                    cx.actions.push(Output::AbortDial);
+                }
+                cx.actions.push(Output::StopFallback);
+                return self.stop(cx, S::FellBack, T::UserClose, false);
+            }
+            _ => {}
+        }
+        self.st = St::FellBack {
+            reprobe_at: next.0,
+            probe: next.1,
+            fb,
+        };
+        Ok(())
+    }
+
+    /// The pause after a retried fallback failure: the core's `FallbackFailed` event
+    /// must count the failure and pick a delay within the backoff's bounds (raised to the
+    /// overload minimum for a 429 without `Retry-After`, to a capped `Retry-After`).
+    fn fallback_pause(
+        &mut self,
+        cx: &mut Cx<'_>,
+        failure: &FallbackFailure,
+        fb: &mut FbSide,
+    ) -> Result<Duration, String> {
+        let c = Rc::clone(&self.cfg);
+        let (mut lo, mut hi) = backoff_bounds(&c, fb.n);
+        fb.n += 1;
+        let asked = failure
+            .retry_after()
+            .map(|a| a.min(c.delays.max_retry_after));
+        if failure.status() == Some(429) && asked.is_none() {
+            (lo, hi) = (lo.max(c.delays.overload_min), hi.max(c.delays.overload_min));
+        }
+        if let Some(wait) = asked {
+            (lo, hi) = (lo.max(wait), hi.max(wait));
+        }
+        let (lo, hi) = (lo.saturating_sub(TOL), hi + TOL);
+        match cx.next()? {
+            Event::FallbackFailed {
+                failure: f,
+                failures,
+                max_failures,
+                retry_in,
+                ..
+            } if f == failure
+                && (*failures, *max_failures) == (fb.failures, c.fallback.max_failures)
+                && (lo..=hi).contains(retry_in) =>
+            {
+                Ok(*retry_in)
+            }
+            other => Err(format!(
+                "model expected FallbackFailed (failure {} of {}, pause in [{lo:?}, {hi:?}]); core: {other:?}",
+                fb.failures, c.fallback.max_failures
+            )),
+        }
+    }
+}

@@ -28,9 +28,9 @@ use crate::policy::{DialFailure, FallbackFailure};
 
 mod limits;
 
-use limits::{bounded_events, with_timeout, Guard};
 pub use crate::policy::FallbackPhase;
 pub use limits::FallbackLimits;
+use limits::{bounded_events, with_timeout, Guard};
 
 /// Why a fallback request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -248,7 +248,12 @@ impl HttpsSse {
                 })
             });
         let merged = futures_util::stream::select(events.map(Some), driving).filter_map(|x| x);
-        Ok(Box::pin(merged))
+        // Idle between events; the stream ends after its first error.
+        Ok(Box::pin(Guard::new(
+            Box::pin(merged),
+            limits.idle,
+            limits.idle,
+        )))
     }
 }
 

@@ -74,41 +74,55 @@ where
     S: Stream<Item = Result<Bytes, String>>,
 {
     let (mut since_end, mut line_len, mut last_cr, mut failed) = (0usize, 0usize, false, false);
-    futures_lite::StreamExt::filter_map(bytes, move |chunk| {
+    let chunks = futures_lite::StreamExt::map(bytes, move |chunk| {
+        let mut out = Vec::new();
         if failed {
-            return None;
+            return out;
         }
         let chunk = match chunk {
             Ok(c) => c,
-            Err(e) => return Some(Err(Error::Body(e))),
+            Err(e) => {
+                out.push(Err(Error::Body(e)));
+                return out;
+            }
         };
-        for &b in chunk.iter() {
-            let line_end = match b {
-                // The `\n` of `\r\n`: the `\r` ended the line already.
-                b'\n' if last_cr => false,
-                b'\n' | b'\r' => true,
-                _ => false,
-            };
+        // Where the last complete event in this chunk ends.
+        let mut complete = 0;
+        for (i, &b) in chunk.iter().enumerate() {
             let skip = b == b'\n' && last_cr;
             last_cr = b == b'\r';
             if skip {
+                // The `\n` of `\r\n`: the `\r` ended the line already.
+                if since_end == 0 {
+                    complete = i + 1;
+                }
                 continue;
             }
-            if line_end {
+            if matches!(b, b'\n' | b'\r') {
                 // An empty line ends the event.
                 since_end = if line_len == 0 { 0 } else { since_end + 1 };
                 line_len = 0;
+                if since_end == 0 {
+                    complete = i + 1;
+                }
             } else {
                 line_len += 1;
                 since_end += 1;
             }
             if since_end > limit {
                 failed = true;
-                return Some(Err(Error::TooLarge));
+                // The events that ended before the oversized one still count.
+                if complete > 0 {
+                    out.push(Ok(chunk.slice(..complete)));
+                }
+                out.push(Err(Error::TooLarge));
+                return out;
             }
         }
-        Some(Ok(chunk))
-    })
+        out.push(Ok(chunk));
+        out
+    });
+    futures_lite::StreamExt::flat_map(chunks, futures_lite::stream::iter)
 }
 
 /// A response stream that fails with [`FallbackError::Timeout`] when no item comes

@@ -1,0 +1,128 @@
+//! Fallback servers with faults, for the fallback tests: a raw loopback HTTP server
+//! whose connections stall or answer with fixed bytes, and an in-memory [`Fallback`]
+//! whose responses the test drives item by item.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_net::{TcpListener, TcpStream};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use redial::driver::{Fallback, FallbackError, FallbackStream, Headers};
+
+/// What one connection to a [`RawHttp`] server does.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Accept, read nothing, answer nothing; keep the connection open.
+    Stall,
+    /// Read the request's first bytes, write these bytes, keep the connection open.
+    Bytes(Vec<u8>),
+}
+
+/// `200 text/event-stream` headers followed by `body` (no length: the stream stays open).
+pub fn sse(body: &str) -> Reply {
+    Reply::Bytes(
+        format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n{body}").into_bytes(),
+    )
+}
+
+/// A raw HTTP server on loopback: connection `i` (from 1) gets `replies(i)`.
+pub struct RawHttp {
+    pub url: String,
+    pub connections: Arc<Mutex<usize>>,
+    _task: async_std::task::JoinHandle<()>,
+}
+
+impl RawHttp {
+    pub async fn start(replies: impl Fn(usize) -> Reply + Send + Sync + 'static) -> RawHttp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/responses", listener.local_addr().unwrap());
+        let connections = Arc::new(Mutex::new(0));
+        let count = connections.clone();
+        let task = async_std::task::spawn(async move {
+            let mut held: Vec<TcpStream> = Vec::new();
+            // Bounded: a test makes few connections.
+            for _ in 0..1000 {
+                let Ok((mut tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let index = {
+                    let mut c = count.lock().unwrap();
+                    *c += 1;
+                    *c
+                };
+                if let Reply::Bytes(bytes) = replies(index) {
+                    let mut buf = [0u8; 4096];
+                    let _ = tcp.read(&mut buf).await;
+                    let _ = tcp.write_all(&bytes).await;
+                    let _ = tcp.flush().await;
+                }
+                held.push(tcp);
+            }
+        });
+        RawHttp {
+            url,
+            connections,
+            _task: task,
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        *self.connections.lock().unwrap()
+    }
+}
+
+/// A URL on loopback where nothing listens.
+pub async fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/v1/responses")
+}
+
+type Item = Result<String, FallbackError>;
+
+/// An in-memory fallback: each request's body is recorded, and its response is a
+/// channel the test feeds ([`Scripted::respond`]).
+#[derive(Clone, Default)]
+pub struct Scripted {
+    pub bodies: Arc<Mutex<Vec<String>>>,
+    pending: Arc<Mutex<VecDeque<async_channel::Sender<Item>>>>,
+    notify: Arc<Mutex<Option<async_channel::Sender<()>>>>,
+}
+
+impl Scripted {
+    /// A fallback and a receiver that gets `()` for each request made.
+    pub fn new() -> (Scripted, async_channel::Receiver<()>) {
+        let (tx, rx) = async_channel::unbounded();
+        let s = Scripted::default();
+        *s.notify.lock().unwrap() = Some(tx);
+        (s, rx)
+    }
+
+    /// The response channel of the oldest request not yet taken: send items, drop to
+    /// end the response.
+    pub fn respond(&self) -> async_channel::Sender<Item> {
+        self.pending
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("a request was made")
+    }
+}
+
+impl Fallback for Scripted {
+    fn request(&self, body: String, _headers: &Headers) -> FallbackStream {
+        let (tx, rx) = async_channel::unbounded();
+        self.bodies.lock().unwrap().push(body);
+        self.pending.lock().unwrap().push_back(tx);
+        if let Some(n) = self.notify.lock().unwrap().as_ref() {
+            let _ = n.try_send(());
+        }
+        Box::pin(rx)
+    }
+
+    fn describe(&self) -> String {
+        "scripted".into()
+    }
+}

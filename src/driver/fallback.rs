@@ -111,10 +111,14 @@ pub type FallbackStream = Pin<Box<dyn Stream<Item = Result<String, FallbackError
 
 /// A transport that carries one request when WebSockets can't.
 ///
-/// The driver bounds every response it reads: no item within the sum of the
-/// [`FallbackLimits`] timeouts after the request, or within `idle_timeout` after the
-/// previous item, ends it with [`FallbackError::Timeout`] (for transports of your own
-/// too).
+/// The driver bounds every response it reads, for transports of your own too: no item
+/// within the sum of the [`FallbackLimits`] timeouts after the request ends it with
+/// [`FallbackError::Timeout`] in the headers phase (not answered: what it carried goes
+/// back in line), and no item within `idle` after the previous one with an idle timeout.
+///
+/// An item of the stream means the server answered (2xx): the body was delivered.
+/// Errors that mean it was not ([`FallbackError::after_answer`] false) put the message
+/// or request back in line.
 pub trait Fallback: Send + Sync + 'static {
     /// Send `body` with `headers`; the stream yields the response's messages in order
     /// and ends with the response.
@@ -252,6 +256,7 @@ impl HttpsSse {
         Ok(Box::pin(Guard::new(
             Box::pin(merged),
             limits.idle,
+            FallbackPhase::Idle,
             limits.idle,
         )))
     }
@@ -281,9 +286,11 @@ impl FallbackLimits {
         }
     }
 
-    /// Bound any fallback's response stream by these timeouts.
+    /// Bound any fallback's response stream by these timeouts. No item within all
+    /// of them counts as no answer (the headers phase): what the job carried goes back
+    /// in line.
     pub(crate) fn guard(&self, stream: FallbackStream) -> FallbackStream {
         let first = self.connect + self.tls + self.headers + self.idle;
-        Box::pin(Guard::new(stream, first, self.idle))
+        Box::pin(Guard::new(stream, first, FallbackPhase::Headers, self.idle))
     }
 }

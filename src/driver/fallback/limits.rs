@@ -126,20 +126,29 @@ where
 }
 
 /// A response stream that fails with [`FallbackError::Timeout`] when no item comes
-/// within `first` of the start, or within `idle` of the previous item.
+/// within `first` of the start (reported as the `first_phase`), or within `idle` of the
+/// previous item (reported as idle).
 pub(super) struct Guard {
     inner: FallbackStream,
     timer: Timer,
     idle: Duration,
+    /// The phase a timeout before the first item is reported as.
+    phase: FallbackPhase,
     done: bool,
 }
 
 impl Guard {
-    pub(super) fn new(inner: FallbackStream, first: Duration, idle: Duration) -> Guard {
+    pub(super) fn new(
+        inner: FallbackStream,
+        first: Duration,
+        first_phase: FallbackPhase,
+        idle: Duration,
+    ) -> Guard {
         Guard {
             inner,
             timer: Timer::at(Instant::now() + first),
             idle,
+            phase: first_phase,
             done: false,
         }
     }
@@ -157,12 +166,13 @@ impl Stream for Guard {
         if let Poll::Ready(item) = self.inner.as_mut().poll_next(cx) {
             let idle = self.idle;
             self.timer.set_after(idle);
+            self.phase = FallbackPhase::Idle;
             self.done = item.is_none() || matches!(item, Some(Err(_)));
             return Poll::Ready(item);
         }
         if Pin::new(&mut self.timer).poll(cx).is_ready() {
             self.done = true;
-            return Poll::Ready(Some(Err(FallbackError::Timeout(FallbackPhase::Idle))));
+            return Poll::Ready(Some(Err(FallbackError::Timeout(self.phase))));
         }
         Poll::Pending
     }

@@ -1,0 +1,243 @@
+//! The driver under generated faults (issue 12, item 6): sequences of application
+//! actions (send, request, drop a request's stream, leave a request's stream unread,
+//! read or ignore `messages()`, wait, close) × server scripts (serve, flood, close with
+//! a code after a while, refuse the upgrade, stall it) × fallback faults (refused, 503,
+//! stall, oversized event, slow body), over the testkit's loopback WebSocket server and
+//! an in-memory fallback. Checked, per case (ARCHITECTURE.md invariants 9-12):
+//!
+//! - 9: every message `send` accepted was received once by the server (over the
+//!   WebSocket, or by a fallback POST that answered) or handed back, never both,
+//!   never lost;
+//! - 10: every request's stream ends, with its terminal message or an error item;
+//! - 11: `close()` returns within `close_grace` plus a scheduling margin, whatever the
+//!   application reads; the driver's task ends;
+//! - 12: fallback POSTs that fail in a row never exceed `fallback.max_failures`, and
+//!   dials stay within the budget's bound.
+//!
+//! Cases: `REDIAL_DRIVER_CASES` if set; otherwise `PROPTEST_CASES` capped at 32 (CI sets
+//! 10,000 for the core's properties; each case here runs real sockets for about a
+//! second), 16 when neither is set. Failures are kept in
+//! `proptest-regressions/prop_driver.txt` and replayed first.
+
+#![cfg(feature = "testkit")]
+
+mod driver_random;
+mod driver_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use driver_random::*;
+use driver_support::*;
+use futures_lite::StreamExt;
+use proptest::prelude::*;
+use proptest::test_runner::{FileFailurePersistence, TestCaseError};
+use redial::driver::{ClientEvent, Message, RequestError};
+use redial::testkit::{Received, TestCert, WsServer};
+
+fn cases() -> u32 {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    match var("REDIAL_DRIVER_CASES") {
+        Some(n) => n,
+        None => var("PROPTEST_CASES").map_or(16, |n| n.min(32)),
+    }
+}
+
+const MAX_FAILURES: u32 = 3;
+const CLOSE_GRACE: Duration = Duration::from_millis(300);
+
+fn config() -> redial::Config {
+    let mut c = fast_default();
+    let ms = Duration::from_millis;
+    c.queue.max_messages = 32;
+    c.timeouts.close_grace = CLOSE_GRACE;
+    c.fallback.connect_timeout = ms(100);
+    c.fallback.tls_timeout = ms(100);
+    c.fallback.headers_timeout = ms(100);
+    c.fallback.idle_timeout = ms(150);
+    c.fallback.max_failures = MAX_FAILURES;
+    c
+}
+
+type Items = Vec<Result<Message, RequestError>>;
+
+async fn collect(stream: redial::driver::RequestStream) -> Items {
+    within(Duration::from_secs(20), "a request's end", stream.collect()).await
+}
+
+fn check_request_ended(id: &str, items: &Items) -> Result<(), TestCaseError> {
+    let last = items.last();
+    let ended = match last {
+        Some(Err(_)) => true,
+        Some(Ok(m)) => m.as_text().is_some_and(|t| t.contains(DONE)),
+        None => false,
+    };
+    prop_assert!(
+        ended,
+        "request {id} ended without its terminal message or an error item: {items:?}"
+    );
+    Ok(())
+}
+
+async fn run(case: Case) -> Result<(), TestCaseError> {
+    let scripts = case.scripts.clone();
+    let ws = WsServer::start(move |c| behavior(&scripts, c.index))
+        .await
+        .unwrap();
+    let cert = TestCert::localhost();
+    let fallback = Faulty::new(case.faults.clone());
+    let mut b = builder(&ws, &cert, config()).request_idle_timeout(Duration::from_millis(400));
+    if case.with_fallback {
+        b = b.fallback(fallback.clone());
+    }
+    let (client, driver) = b.build().unwrap();
+    let events = client.events();
+    let started = Instant::now();
+    let driver = async_std::task::spawn(driver.run());
+    let read: Arc<Mutex<Vec<Message>>> = Arc::default();
+    let mut unread_messages = None;
+    let mut reader = None;
+    match case.reading {
+        Reading::NoStream => {}
+        Reading::Unread => unread_messages = Some(client.messages()),
+        Reading::Reads => {
+            let (mut messages, read) = (client.messages(), read.clone());
+            reader = Some(async_std::task::spawn(async move {
+                while let Some(m) = messages.next().await {
+                    read.lock().unwrap().push(m);
+                }
+            }));
+        }
+    }
+    let mut accepted = Vec::new();
+    let mut requests = Vec::new();
+    let mut unread = Vec::new();
+    for (n, step) in case.steps.iter().enumerate() {
+        match step {
+            Step::Send => {
+                let m = format!("m{n}");
+                // A refusal hands the message back at once: nothing to account for.
+                if client.send(m.clone()).is_ok() {
+                    accepted.push(m);
+                }
+            }
+            Step::Request | Step::RequestDropped | Step::RequestUnread => {
+                let id = format!("r{n}");
+                let Ok(stream) = client.request(id.clone()).await else {
+                    continue;
+                };
+                match step {
+                    Step::Request => {
+                        requests.push((id, async_std::task::spawn(collect(stream))));
+                    }
+                    Step::RequestUnread => unread.push((id, stream)),
+                    _ => drop(stream),
+                }
+            }
+            Step::Wait(ms) => {
+                async_io::Timer::after(Duration::from_millis((*ms).into())).await;
+            }
+        }
+    }
+    // 11: close() returns in bounded time, whatever the application reads.
+    let closing = Instant::now();
+    within(Duration::from_secs(10), "close()", client.close()).await;
+    let took = closing.elapsed();
+    prop_assert!(
+        took <= CLOSE_GRACE + Duration::from_millis(1500),
+        "close() took {took:?}"
+    );
+    within(Duration::from_secs(5), "the driver's end", driver).await;
+    let events: Vec<ClientEvent> = within(Duration::from_secs(5), "events", events.collect()).await;
+    drop(unread_messages);
+    if let Some(reader) = reader {
+        within(Duration::from_secs(5), "the reader", reader).await;
+    }
+
+    // 10: every request's stream ended with its terminal message or an error item.
+    for (id, task) in requests {
+        let items = within(Duration::from_secs(20), "a request", task).await;
+        check_request_ended(&id, &items)?;
+    }
+    for (id, stream) in unread {
+        let items = collect(stream).await;
+        check_request_ended(&id, &items)?;
+    }
+
+    // 9: every accepted message was received once or handed back, never both.
+    let handed_back: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Undelivered(m) => m.as_text().map(String::from),
+            _ => None,
+        })
+        .collect();
+    let over_ws: Vec<String> = ws
+        .received()
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            Received::Text(t) => Some(t),
+            Received::Binary(_) => None,
+        })
+        .collect();
+    let posts = fallback.posts.lock().unwrap().clone();
+    for m in &accepted {
+        let ws_count = over_ws.iter().filter(|t| *t == m).count();
+        let fb_count = posts
+            .iter()
+            .filter(|p| p.body == *m && p.answered.load(std::sync::atomic::Ordering::SeqCst))
+            .count();
+        let back = handed_back.iter().filter(|t| *t == m).count();
+        prop_assert_eq!(
+            ws_count + fb_count + back,
+            1,
+            "{}: {} over the WebSocket, {} by the fallback, {} handed back",
+            m,
+            ws_count,
+            fb_count,
+            back
+        );
+    }
+
+    // 12: fallback failures in a row stay within the budget.
+    let mut run_len = 0;
+    for p in &posts {
+        run_len = match p.fault {
+            Fault::Ok | Fault::Slow => 0,
+            // Answered (the budget starts again), then failed.
+            Fault::Oversized => 1,
+            _ => run_len + 1,
+        };
+        prop_assert!(
+            run_len <= MAX_FAILURES,
+            "{run_len} fallback failures in a row: {posts:?}"
+        );
+    }
+    // Dials: at most max_attempts between stable connections, a stable connection at
+    // most every min_uptime (500 ms), plus re-probes (every 300 ms at the soonest).
+    let elapsed = started.elapsed().as_secs_f64();
+    let bound = 5.0 * (1.0 + elapsed / 0.5) + elapsed / 0.3 + 1.0;
+    prop_assert!(
+        (ws.connections() as f64) <= bound,
+        "{} dials in {elapsed:.1}s (bound {bound:.0})",
+        ws.connections()
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        max_shrink_iters: 64,
+        max_shrink_time: 120_000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/prop_driver.txt",
+        ))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_driver_loses_nothing_ends_every_request_and_closes_in_bounded_time(case in case()) {
+        async_std::task::block_on(run(case))?;
+    }
+}

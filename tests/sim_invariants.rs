@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use redial::config::Config;
 use redial::core::{is_documented, Core, Input, Output, StableBy, StateName, Trigger};
+use redial::policy::FallbackFailure;
 use redial::sim::invariants::{check_determinism, check_run, Invariant, Record};
 use redial::{Event, Policy};
 
@@ -122,4 +123,335 @@ fn determinism_names_the_first_step_that_differs() {
     assert!(v.to_string().contains("(8) determinism"), "{v}");
     let v = check_determinism(&first, &first[..3]).expect_err("shorter");
     assert_eq!(v.step, 3);
+}
+
+/// Drive a real core through `steps` (ms after the previous step, or `None`: to the
+/// core's deadline) and record every step.
+fn recorded(policy: &Policy, steps: &[(Option<u64>, Input)]) -> Vec<Record> {
+    let t0 = Instant::now();
+    let mut core = Core::new(policy.clone(), 5);
+    let mut now = t0;
+    let mut records = Vec::new();
+    for (ms, input) in steps {
+        now = match ms {
+            Some(ms) => now + Duration::from_millis(*ms),
+            None => core.poll_timeout().unwrap_or(now),
+        };
+        core.handle_input(now, input.clone());
+        let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
+        records.push(Record::observe(&core, t0, now, input.clone(), outputs));
+    }
+    records
+}
+
+/// The mission (101, then 1008), then the fallback fails with `failure` `n` times.
+fn dead_fallback(policy: &Policy, failure: FallbackFailure, n: usize) -> Vec<Record> {
+    let mut steps = vec![
+        (Some(0), Input::Start),
+        (Some(1), Input::DialSucceeded),
+        (
+            Some(3),
+            Input::PeerClosed {
+                code: Some(1008),
+                reason: vec![],
+            },
+        ),
+    ];
+    for _ in 0..n {
+        steps.push((
+            Some(2),
+            Input::FallbackFailed {
+                failure: failure.clone(),
+            },
+        ));
+        steps.push((None, Input::Timeout));
+    }
+    recorded(policy, &steps)
+}
+
+/// The old rule (the first message makes a connection stable) under a config that does
+/// not ask for it: what redial did before turn 2, and what let a message-then-1011
+/// server be redialed for ever.
+#[test]
+fn a_stable_event_on_a_first_message_is_a_budget_violation_by_default() {
+    let run = recorded(
+        &policy(),
+        &[
+            (Some(0), Input::Start),
+            (Some(1), Input::DialSucceeded),
+            (Some(1), Input::Received),
+        ],
+    );
+    let mut forged = run.clone();
+    forged[2].outputs.push(Output::Event(Event::Stable {
+        after_upgrade: Duration::from_millis(1),
+        by: StableBy::FirstMessage,
+    }));
+    forged[2].attempt = 0;
+    let v = check_run(&policy(), &forged).expect_err("stable on a message");
+    assert_eq!((v.invariant, v.step), (Invariant::RetryBudget, 2));
+    assert!(v.to_string().contains("Stable by FirstMessage"), "{v}");
+    // The same event is the rule under stable_on_first_message (codex-compat).
+    let mut c = Config::default();
+    c.budget.stable_on_first_message = true;
+    let old = c.validate().expect("valid");
+    let honest = recorded(
+        &old,
+        &[
+            (Some(0), Input::Start),
+            (Some(1), Input::DialSucceeded),
+            (Some(1), Input::Received),
+        ],
+    );
+    assert!(honest[2]
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::Stable { .. }))));
+    check_run(&old, &honest).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// A 1000 after server data is a finished exchange; a 1000 without data is not.
+#[test]
+fn a_finished_exchange_needs_server_data_first() {
+    let steps = |received: bool| {
+        let mut s = vec![(Some(0), Input::Start), (Some(1), Input::DialSucceeded)];
+        if received {
+            s.push((Some(1), Input::Received));
+        }
+        s.push((
+            Some(1),
+            Input::PeerClosed {
+                code: Some(1000),
+                reason: vec![],
+            },
+        ));
+        s
+    };
+    let run = recorded(&policy(), &steps(true));
+    check_run(&policy(), &run).unwrap_or_else(|v| panic!("{v}"));
+    assert!(run[3].outputs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::Stable {
+            by: StableBy::FinishedExchange,
+            ..
+        })
+    )));
+    let mut forged = recorded(&policy(), &steps(false));
+    forged[2].outputs.insert(
+        0,
+        Output::Event(Event::Stable {
+            after_upgrade: Duration::from_millis(1),
+            by: StableBy::FinishedExchange,
+        }),
+    );
+    let v = check_run(&policy(), &forged).expect_err("no data before the 1000");
+    assert_eq!((v.invariant, v.step), (Invariant::RetryBudget, 2));
+}
+
+/// One re-authentication per stable connection: a second `Reauthenticate` in a streak
+/// is caught even when every event agrees with it.
+#[test]
+fn a_second_reauthentication_in_a_streak_is_a_budget_violation() {
+    let auth_close = || Input::PeerClosed {
+        code: Some(3000),
+        reason: vec![],
+    };
+    let run = recorded(
+        &policy(),
+        &[
+            (Some(0), Input::Start),
+            (Some(1), Input::DialSucceeded),
+            (Some(2), auth_close()),
+            (Some(1), Input::ReauthDone { ok: true }),
+            (Some(1), Input::DialSucceeded),
+            (Some(2), auth_close()),
+        ],
+    );
+    check_run(&policy(), &run).unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(run[5].state, StateName::Stopped, "the second 3000 stops");
+    let mut forged = run.clone();
+    forged[2].outputs.push(Output::Reauthenticate);
+    let v = check_run(&policy(), &forged).expect_err("a second Reauthenticate");
+    assert_eq!((v.invariant, v.step), (Invariant::RetryBudget, 2));
+    assert!(v.to_string().contains("second re-authentication"), "{v}");
+}
+
+/// Invariant 12: a dead fallback is paused with backoff and stops after
+/// `fallback.max_failures`; a resume before the pause ends, a failure left unanswered
+/// and a stop before the budget is spent are each caught.
+#[test]
+fn the_fallback_budget_is_checked() {
+    let p = policy();
+    let run = dead_fallback(&p, FallbackFailure::Refused, 5);
+    check_run(&p, &run).unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(run.last().map(|r| r.state), Some(StateName::Stopped));
+    assert_eq!(
+        run[run.len() - 2].state,
+        StateName::Stopped,
+        "5th failure stops"
+    );
+
+    // A StartFallback at the failure itself: no pause.
+    let mut early = run.clone();
+    early[3].outputs.push(Output::StartFallback);
+    let v = check_run(&p, &early).expect_err("resumed at once");
+    assert_eq!((v.invariant, v.step), (Invariant::FallbackBudget, 3));
+
+    // A failure the core ignored.
+    let mut ignored = run.clone();
+    ignored[5].outputs.clear();
+    ignored[5].deadline = ignored[4].deadline;
+    let v = check_run(&p, &ignored).expect_err("unanswered failure");
+    assert_eq!((v.invariant, v.step), (Invariant::FallbackBudget, 5));
+
+    // A retried failure answered by a stop, budget left.
+    let stop_early = dead_fallback(&p, FallbackFailure::Refused, 1);
+    let mut forged = stop_early.clone();
+    forged[3].outputs = dead_fallback(
+        &p,
+        FallbackFailure::Status {
+            status: 403,
+            retry_after: None,
+        },
+        1,
+    )[3]
+    .outputs
+    .iter()
+    .map(|o| match o {
+        Output::Event(Event::StateChanged {
+            from,
+            to,
+            trigger,
+            cause: redial::Cause::FallbackFailed { stop, .. },
+        }) => Output::Event(Event::StateChanged {
+            from: *from,
+            to: *to,
+            trigger: *trigger,
+            cause: redial::Cause::FallbackFailed {
+                failure: FallbackFailure::Refused,
+                stop: *stop,
+            },
+        }),
+        o => o.clone(),
+    })
+    .collect();
+    let v = check_run(&p, &forged).expect_err("stopped with budget left");
+    assert_eq!((v.invariant, v.step), (Invariant::FallbackBudget, 3));
+}
+
+/// The flapping run with the first `Closed` event's failure changed by `f`.
+fn with_closed(f: impl Fn(&mut redial::core::Failure)) -> Vec<Record> {
+    let mut run = flapping();
+    for o in &mut run[2].outputs {
+        if let Output::Event(Event::Closed { failure }) = o {
+            f(failure);
+        }
+    }
+    run
+}
+
+/// A forged run for every check of the checker, each caught as its own invariant (a new
+/// `Invariant` without a forgery here fails this test).
+#[test]
+fn every_invariant_has_a_forged_run_that_is_caught() {
+    use redial::core::Failure;
+    use redial::policy::Class;
+    let p = policy();
+    for invariant in Invariant::ALL {
+        let caught = match invariant {
+            Invariant::RetryBudget => {
+                let mut run = flapping();
+                run[1].outputs.push(Output::Event(Event::Stable {
+                    after_upgrade: Duration::ZERO,
+                    by: StableBy::Uptime,
+                }));
+                run[1].attempt = 0;
+                check_run(&p, &run)
+            }
+            Invariant::NoRetryAfterPolicyClose => check_run(
+                &p,
+                &with_closed(|f| {
+                    if let Failure::Closed { code, class, .. } = f {
+                        *code = Some(1008);
+                        *class = Class::Policy;
+                    }
+                }),
+            ),
+            Invariant::BackoffBounds => {
+                let mut run = flapping();
+                for o in &mut run[2].outputs {
+                    if let Output::Event(Event::RetryScheduled { delay, .. }) = o {
+                        *delay = Duration::from_secs(3600);
+                    }
+                }
+                check_run(&p, &run)
+            }
+            Invariant::DeadlinesAndSockets => {
+                let mut run = flapping();
+                run[1].deadline = Some(Duration::ZERO);
+                check_run(&p, &run)
+            }
+            Invariant::SilentAfterStopped => {
+                let mut run = recorded(&p, &[(Some(0), Input::Start), (Some(1), Input::UserClose)]);
+                let mut late = run[1].clone();
+                late.input = Input::Start;
+                late.outputs = vec![Output::Dial {
+                    attempt: 2,
+                    probe: false,
+                }];
+                run.push(late);
+                check_run(&p, &run)
+            }
+            Invariant::DocumentedTransitions => {
+                let mut run = flapping();
+                for o in &mut run[2].outputs {
+                    if let Output::Event(Event::StateChanged { to, .. }) = o {
+                        *to = StateName::Connecting;
+                    }
+                }
+                check_run(&p, &run)
+            }
+            Invariant::Determinism => {
+                let first = flapping();
+                let mut again = first.clone();
+                again[3].deadline = None;
+                check_determinism(&first, &again).map(|()| unreachable_checker())
+            }
+            Invariant::FallbackBudget => {
+                let mut run = dead_fallback(&p, FallbackFailure::Refused, 2);
+                run[3].outputs.push(Output::StartFallback);
+                check_run(&p, &run)
+            }
+            Invariant::Diagnosis => {
+                let mut run = flapping();
+                run[2]
+                    .outputs
+                    .retain(|o| !matches!(o, Output::Event(Event::RetryScheduled { .. })));
+                check_run(&p, &run)
+            }
+            Invariant::Classification => check_run(
+                &p,
+                &with_closed(|f| {
+                    if let Failure::Closed { class, .. } = f {
+                        *class = Class::Protocol;
+                    }
+                }),
+            ),
+            Invariant::Consistency => {
+                let mut run = flapping();
+                run[1].state = StateName::Backoff;
+                check_run(&p, &run)
+            }
+            other => panic!("no forged run for {other}: add one"),
+        };
+        match caught {
+            Err(v) => assert_eq!(v.invariant, invariant, "{v}"),
+            Ok(_) => panic!("the forged run for {invariant} passed the checker"),
+        }
+    }
+}
+
+/// `check_determinism` returns no checker; a forged run it accepts is a failure anyway.
+fn unreachable_checker() -> redial::sim::invariants::Checker {
+    panic!("the runs differ, yet check_determinism accepted them")
 }

@@ -11,10 +11,15 @@
 //! The retry budget is raised (`max_attempts` 1000) so that no client falls back or
 //! gives up during an outage: the storm measures the backoff, not the budget.
 //!
+//! A second table runs the error loop of issue 13 ([`error_loop`]): every dial accepted,
+//! one error message, then 1011, forever; its peak and total dial rate under the old
+//! stability rule (the first message) and under the default (time).
+//!
 //! Figures go to `target/redial-bench/storm.json`, the plot to `storm.png` beside it.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod error_loop;
 mod plot;
 
 use std::cmp::Reverse;
@@ -209,7 +214,7 @@ fn run(drop: Drop, strategy: (Strategy, &'static str), outage: Duration, n: u32)
     let t0 = Instant::now();
     let mut world = World {
         t0,
-        drop_at: t0 + Duration::from_secs(1),
+        drop_at: t0 + Duration::from_secs(6),
         outage,
         queue: BinaryHeap::new(),
         armed: vec![None; n as usize],
@@ -221,7 +226,9 @@ fn run(drop: Drop, strategy: (Strategy, &'static str), outage: Duration, n: u32)
     };
     let started = Instant::now();
     let cpu_start = common::thread_cpu();
-    // Every client dials and becomes stable (a first server message) at time 0.
+    // Every client dials at time 0 and becomes stable by time (min_uptime, 5 s), before
+    // the drop at 6 s.
+    let stable_at = world.t0 + policy.config().budget.min_uptime;
     let mut cores: Vec<Core> = (0..n)
         .map(|i| {
             let mut core = Core::new(policy.clone(), 0x5eed_0000 + u64::from(i));
@@ -233,6 +240,7 @@ fn run(drop: Drop, strategy: (Strategy, &'static str), outage: Duration, n: u32)
             ] {
                 world.step(&mut core, i, world.t0, input);
             }
+            world.step(&mut core, i, stable_at, Input::Timeout);
             core
         })
         .collect();
@@ -311,6 +319,27 @@ fn main() {
             }
         }
     }
+    let loops: Vec<error_loop::Loop> = [true, false]
+        .into_iter()
+        .map(|old_rule| {
+            let l = error_loop::run(old_rule, n);
+            println!(
+                "error loop (message, then 1011) {:<22} {:>9} dials in {} s: {:>9.0} dials/s, \
+                 peak {:>6}/100ms ({:.1} s wall)",
+                if old_rule {
+                    "first-message rule:"
+                } else {
+                    "stable by time:"
+                },
+                l.dials,
+                error_loop::HORIZON.as_secs(),
+                l.rate(),
+                l.peak(),
+                l.wall.as_secs_f64(),
+            );
+            l
+        })
+        .collect();
     let inputs: u64 = storms.iter().map(|s| s.inputs).sum();
     let wall: f64 = storms.iter().map(|s| s.wall.as_secs_f64()).sum();
     let cpu: Option<f64> = storms.iter().map(|s| s.cpu.map(|c| c.as_secs_f64())).sum();
@@ -336,6 +365,7 @@ fn main() {
         "inputs_per_cpu_s": cpu.map(|c| inputs as f64 / c.max(1e-9)),
         "plotted": plotted,
         "storms": storms.iter().map(Storm::to_json).collect::<Vec<_>>(),
+        "error_loop": loops.iter().map(error_loop::Loop::to_json).collect::<Vec<_>>(),
         "load_before": load_before,
         "load_after": common::loadavg(),
     });

@@ -262,7 +262,10 @@ fn style_of(event: &Event) -> Style {
         Event::Dial { .. } => fg(AnsiColor::Cyan),
         Event::Connected { .. } | Event::Stable { .. } | Event::FallbackReady => good(),
         Event::Recovered { .. } => good().bold(),
-        Event::Closed { .. } | Event::HandshakeFailed { .. } | Event::ProbeFailed { .. } => warn(),
+        Event::Closed { .. }
+        | Event::HandshakeFailed { .. }
+        | Event::ProbeFailed { .. }
+        | Event::FallbackFailed { .. } => warn(),
         Event::RetryScheduled { .. } => fg(AnsiColor::Blue),
         Event::FellBack { .. } => fg(AnsiColor::Magenta).bold(),
         Event::GaveUp { .. } => bad(),

@@ -500,8 +500,8 @@ impl Checker {
         if !earned {
             let msg = format!(
                 "Stable by {by:?} {up:?} after the upgrade (min_uptime {min_uptime:?}, \
-                 a server message before: {}), on {input:?}",
-                link.received
+                 stable_on_first_message {}, server data before this step: {}), on {input:?}",
+                self.cfg.budget.stable_on_first_message, link.received
             );
             return Err((I::RetryBudget, msg));
         }
@@ -745,6 +745,59 @@ impl Checker {
                 broken(format!("restart delay {delay:?} outside the window"))
             }
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker() -> Checker {
+        let policy = Config::default().validate().expect("valid");
+        Checker::new(&policy)
+    }
+
+    /// The dial-rate bound on its own (the other budget checks would catch a core that
+    /// breaks it first): `max_attempts × (1 + ⌊T / min_uptime⌋ + starts)` dials in any
+    /// window of length T.
+    #[test]
+    fn the_dial_rate_bound_counts_windows() {
+        let ms = Duration::from_millis;
+        let mut c = checker();
+        for t in 0..5 {
+            c.dial_rate(ms(t)).expect("5 dials in 4 ms: within 5 × 1");
+        }
+        let (invariant, msg) = c.dial_rate(ms(5)).expect_err("a sixth dial in 5 ms");
+        assert_eq!(invariant, I::RetryBudget);
+        assert!(msg.contains("6 dials in 5ms"), "{msg}");
+
+        let mut c = checker();
+        for t in 0..5 {
+            c.dial_rate(ms(t)).expect("first streak");
+        }
+        // One min_uptime (5 s) later, a second streak of five fits, a sixth does not.
+        for t in 0..5 {
+            c.dial_rate(ms(5_000 + t)).expect("second streak");
+        }
+        assert!(c.dial_rate(ms(5_010)).is_err());
+
+        // An application Start from Idle (after a finished exchange) opens a new streak.
+        let mut c = checker();
+        for t in 0..5 {
+            c.dial_rate(ms(t)).expect("first streak");
+        }
+        c.start_times.push_back(ms(10));
+        c.dial_rate(ms(11))
+            .expect("a new streak after the application's Start");
+
+        // The old rule, for measuring old clients, is not bound.
+        let mut cfg = Config::default();
+        cfg.budget.stable_on_first_message = true;
+        let mut c = Checker::new(&cfg.validate().expect("valid"));
+        for t in 0..50 {
+            c.dial_rate(ms(t))
+                .expect("not checked under stable_on_first_message");
         }
     }
 }

@@ -155,7 +155,7 @@ const ROWS: &str = "every_transition_row_is_reached";
 /// ARCHITECTURE.md's invariants, and the property tests in `tests/prop_core_model.rs`
 /// that check them. Every name is checked against that file when the docs are generated.
 #[rustfmt::skip]
-const INVARIANTS: [(&str, &[&str]); 9] = [
+const INVARIANTS: [(&str, &[&str]); 12] = [
     ("The core never panics, whatever inputs arrive in whatever state and order.", &[MODEL, TABLES]),
     ("Dials between two stable connections never exceed `max_attempts`; for any server \
       behaviour, dials in any window of length T are at most `max_attempts × (1 + T / \
@@ -171,8 +171,73 @@ const INVARIANTS: [(&str, &[&str]); 9] = [
     ("Every transition the core makes is a row of the documented transition table; every row \
       is reachable.", &[MODEL, ROWS]),
     ("Same seed and inputs give the same outputs (determinism).", &[MODEL]),
-    ("A message given to `send` ends written or handed back: never dropped.", &[]),
+    ("A message given to `send` ends written or handed back: never dropped, over WebSockets \
+      and over the fallback alike (a failed POST hands it back or retries it).", &[]),
+    ("A request given to `request` ends with its terminal message or with an error item that \
+      says whether it was written and whether any response had arrived; every replay is \
+      reported.", &[]),
+    ("The driver never waits on the application: whatever the application does (reads \
+      nothing, drops streams, stops polling events), timers fire, heartbeats run and \
+      `close()` returns within `close_grace` plus one scheduling delay.", &[]),
+    ("Fallback attempts are bounded like dials: a dead or stalled fallback is retried with \
+      backoff under its own budget, then the client stops with a cause; never a tight \
+      loop.", &[MODEL]),
 ];
+
+/// The driver's randomized test, which checks invariants 9–12 on real sockets.
+const DRIVER_PROP: (&str, &str) = (
+    "tests/prop_driver.rs",
+    "the_driver_loses_nothing_ends_every_request_and_closes_in_bounded_time",
+);
+
+/// The driver tests (file, test) that check invariants 9–12 beside the randomized one:
+/// each names, in its doc comment, the bug it guards against.
+#[rustfmt::skip]
+const DRIVER_TESTS: [(u8, &str, &str); 16] = [
+    (9, "tests/driver_fallback_faults.rs", "messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_up"),
+    (9, "tests/driver_fallback_faults.rs", "a_stalled_fallback_job_times_out_and_later_work_goes_on"),
+    (9, "tests/driver_fallback_faults.rs", "a_message_waits_for_the_fallback_job_still_streaming_when_websockets_return"),
+    (9, "tests/driver_fallback_faults.rs", "close_during_fallback_jobs_hands_the_message_back_and_ends_the_request"),
+    (9, "tests/driver_application.rs", "a_message_over_the_byte_bound_is_too_large_not_full"),
+    (10, "tests/driver_application.rs", "requests_count_against_the_queue_and_a_dropped_one_frees_its_room"),
+    (10, "tests/driver_application.rs", "a_request_without_an_answer_times_out_and_the_next_one_completes"),
+    (10, "tests/driver_application.rs", "every_replay_is_an_event_with_its_cause"),
+    (10, "tests/driver_application.rs", "replay_never_ends_the_request_with_what_is_known"),
+    (11, "tests/driver_application.rs", "close_returns_when_the_application_never_reads_300_server_messages"),
+    (11, "tests/driver_application.rs", "a_stream_not_read_pauses_reading_and_the_heartbeat_does_not_blame_the_server"),
+    (11, "tests/driver_application.rs", "close_returns_while_reading_is_paused"),
+    (12, "tests/driver_fallback_faults.rs", "messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_up"),
+    (12, "tests/driver_fallback_faults.rs", "a_fallback_that_never_answers_times_out_in_the_headers_phase"),
+    (12, "tests/driver_fallback_faults.rs", "a_fallback_response_that_goes_quiet_times_out_as_idle"),
+    (12, "tests/driver_fallback_faults.rs", "an_oversized_sse_event_fails_with_too_large"),
+];
+
+/// The driver tests of invariant `n` as `file::test` (the randomized one first), each
+/// checked to exist.
+fn driver_tests(root: &Path, n: usize) -> Result<Vec<String>, String> {
+    if n < 9 {
+        return Ok(Vec::new());
+    }
+    let all = std::iter::once(DRIVER_PROP).chain(
+        DRIVER_TESTS
+            .iter()
+            .filter(|(m, _, _)| usize::from(*m) == n)
+            .map(|(_, f, t)| (*f, *t)),
+    );
+    let mut names = Vec::new();
+    for (file, test) in all {
+        let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+        if !text.contains(&format!("fn {test}(")) {
+            return Err(format!(
+                "{file} has no test `fn {test}(`, which invariant {n} names in \
+                 examples/gen-docs (DRIVER_TESTS): update the name there"
+            ));
+        }
+        let stem = file.trim_start_matches("tests/").trim_end_matches(".rs");
+        names.push(format!("{stem}::{test}"));
+    }
+    Ok(names)
+}
 
 /// `items` joined by commas, each in a code span when `tick`; `none` when there are none.
 fn list<T: std::fmt::Display>(
@@ -257,13 +322,18 @@ fn invariants_md(root: &Path) -> Result<String, String> {
          `docs/fuzzing.md`). Its errors name the invariant and the step, as in \
          `(2) retry budget: 6 dials without a stable connection, max_attempts 5`. Besides the \
          numbered invariants it checks {} (see `Invariant` in its docs). A panic anywhere is \
-         a failure of every property test and a crash of every fuzz target.\n\n",
-        list(unnumbered, false, "nothing else")
+         a failure of every property test and a crash of every fuzz target.\n\n\
+         Invariants 9–12 are about the driver, the application and the fallback: the driver \
+         tests check them on real sockets, first of all the randomized `{}` (application \
+         actions × server scripts × fallback faults; see `docs/reliability.md`).\n\n",
+        list(unnumbered, false, "nothing else"),
+        DRIVER_PROP.0
     );
     let columns = [
         "#",
         "invariant",
         "property tests",
+        "driver tests",
         "shared check",
         "run through it in",
         "fuzz targets",
@@ -291,7 +361,8 @@ fn invariants_md(root: &Path) -> Result<String, String> {
                 .map(|(f, _)| f.clone())
                 .collect()
         };
-        let none = "none yet: the send queue lives in the driver, outside the core's model";
+        let none = "— (the driver's, outside the core's model)";
+        let driver = driver_tests(root, n)?;
         let (no_check, no_target) = match n {
             1 => ("— (no panic)", "every target (a panic is a crash)"),
             _ => ("—", "—"),
@@ -300,6 +371,7 @@ fn invariants_md(root: &Path) -> Result<String, String> {
             n.to_string(),
             text.to_string(),
             list(names.iter(), true, none),
+            list(driver.iter(), true, "—"),
             list(
                 checks.iter().map(|c| format!("Invariant::{c:?}")),
                 true,

@@ -93,7 +93,42 @@ impl Printer {
                     self.timeline("lagged", Some(warn()), &text);
                 }
             }
+            ClientEvent::Replayed {
+                cause,
+                response_started,
+            } => {
+                let mut fields = Map::new();
+                fields.insert("cause".into(), json!(cause));
+                fields.insert("response_started".into(), json!(response_started));
+                let text = format!("a written request is sent again: {cause}");
+                self.app_event("replayed", fields, &text);
+            }
+            ClientEvent::ReadingPaused { stream } => {
+                let mut fields = Map::new();
+                fields.insert("stream".into(), json!(stream));
+                let text = format!("the {stream} stream is full: reading paused");
+                self.app_event("reading_paused", fields, &text);
+            }
+            ClientEvent::ReadingResumed => {
+                self.app_event("reading_resumed", Map::new(), "reading again");
+            }
+            ClientEvent::Discarded { total } => {
+                let mut fields = Map::new();
+                fields.insert("total".into(), json!(total));
+                let text = format!("{total} unsolicited messages discarded (no reader)");
+                self.app_event("discarded", fields, &text);
+            }
             _ => {}
+        }
+    }
+
+    /// An event of the application's side (not the core's): a JSON line with `fields`,
+    /// or a timeline line with `text`.
+    fn app_event(&self, name: &str, fields: Map<String, Value>, text: &str) {
+        if self.json {
+            self.json_line(name, fields);
+        } else {
+            self.timeline(name, Some(warn()), text);
         }
     }
 

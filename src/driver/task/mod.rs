@@ -534,6 +534,14 @@ impl Driver {
             r.release(&self.shared.queue);
         }
         self.commands.close();
+        // Requests sent before the close but not yet taken: their streams end too (the
+        // channel would keep them, and their streams open, while any handle lives).
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Request(mut r) = command {
+                r.push(Err(RequestError::Stopped(cause.clone())));
+                r.release(&self.shared.queue);
+            }
+        }
         self.inbound.close();
         if let Ok(mut subs) = self.shared.subscribers.lock() {
             subs.clear();

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -15,8 +16,8 @@ use super::message::Message;
 use super::queue::{Queue, SendError};
 use super::request::{PendingRequest, Replay, RequestError, RequestStream, Terminal};
 use super::secret::{Headers, Redacted};
+use super::streams::{DriverWake, Inbox, Subscriber};
 pub use super::streams::{Events, Messages, Tagged, EVENTS_CAPACITY};
-use super::streams::{Inbox, Subscriber};
 use super::task::Driver;
 use super::tls::{client_config, TlsOptions};
 use crate::config::{Config, ConfigError};
@@ -130,6 +131,9 @@ pub(crate) struct Shared {
     /// Messages handed back while no event stream was open, for
     /// [`Client::take_undelivered`].
     pub unclaimed: Mutex<Vec<Message>>,
+    /// The driver holds back a received message for want of room (reading paused):
+    /// the streams wake it when the application takes an item.
+    pub holding: AtomicBool,
 }
 
 /// Commands from handles to the driver.
@@ -329,6 +333,7 @@ impl ClientBuilder {
             state: Mutex::new(StateName::Idle),
             subscribers: Mutex::new(Vec::new()),
             unclaimed: Mutex::new(Vec::new()),
+            holding: AtomicBool::new(false),
         });
         let (commands_tx, commands_rx) = async_channel::bounded(64);
         let (wake_tx, wake_rx) = async_channel::bounded(1);
@@ -442,7 +447,7 @@ impl Client {
             Ok(mut q) => q.reserve(body.into()),
             Err(poisoned) => poisoned.into_inner().reserve(body.into()),
         };
-        let (pending, stream) = PendingRequest::new(reserved?, self.inner.wake.clone());
+        let (pending, stream) = PendingRequest::new(reserved?, self.driver_wake());
         if let Err(e) = self.inner.commands.send(Command::Request(pending)).await {
             if let Command::Request(mut pending) = e.into_inner() {
                 pending.release(&self.inner.shared.queue);
@@ -460,10 +465,11 @@ impl Client {
     /// held stream that is not read fills (256 messages), and the driver then stops
     /// reading the socket until it is read ([`ClientEvent::ReadingPaused`]).
     pub fn messages(&self) -> Messages {
-        Messages(Inbox::new(
-            self.inner.messages.clone(),
-            self.inner.wake.clone(),
-        ))
+        Messages(Inbox::new(self.inner.messages.clone(), self.driver_wake()))
+    }
+
+    fn driver_wake(&self) -> DriverWake {
+        DriverWake::new(self.inner.wake.clone(), self.inner.shared.clone())
     }
 
     /// Subscribe to events from now on. A subscriber that falls more than

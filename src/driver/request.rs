@@ -13,6 +13,7 @@ use futures_lite::Stream;
 use super::fallback::FallbackError;
 use super::message::Message;
 use super::queue::{Queue, SendError};
+use super::streams::DriverWake;
 
 /// Which message ends a request's response.
 #[derive(Clone)]
@@ -164,7 +165,7 @@ pub(crate) const REQUEST_BUFFER: usize = 256;
 /// rest of its response is discarded).
 pub struct RequestStream {
     pub(crate) rx: Pin<Box<async_channel::Receiver<Result<Message, RequestError>>>>,
-    pub(crate) wake: async_channel::Sender<()>,
+    pub(crate) wake: DriverWake,
 }
 
 impl Stream for RequestStream {
@@ -174,7 +175,7 @@ impl Stream for RequestStream {
         let item = self.rx.as_mut().poll_next(cx);
         if item.is_ready() {
             // Room again: a driver holding back an item for this stream goes on.
-            let _ = self.wake.try_send(());
+            self.wake.taken();
         }
         item
     }
@@ -184,7 +185,7 @@ impl Drop for RequestStream {
     fn drop(&mut self) {
         // The driver sees the cancellation at its next wake-up: make it now.
         self.rx.close();
-        let _ = self.wake.try_send(());
+        self.wake.now();
     }
 }
 
@@ -204,7 +205,7 @@ pub(crate) struct PendingRequest {
 
 impl PendingRequest {
     /// A request whose body already holds room in the queue; `wake` is the driver's.
-    pub fn new(body: Message, wake: async_channel::Sender<()>) -> (PendingRequest, RequestStream) {
+    pub fn new(body: Message, wake: DriverWake) -> (PendingRequest, RequestStream) {
         let (tx, rx) = async_channel::bounded(REQUEST_BUFFER + 2);
         let r = PendingRequest {
             body,

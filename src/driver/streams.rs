@@ -5,11 +5,13 @@
 //! received message for lack of room, with the socket's reads paused.
 
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_lite::Stream;
 
-use super::client::{ClientEvent, Incoming};
+use super::client::{ClientEvent, Incoming, Shared};
 use super::message::Message;
 
 /// Core events a subscriber may fall behind before it misses some (it then receives
@@ -45,18 +47,40 @@ impl Subscriber {
     }
 }
 
-/// The receiving end of the received messages, which wakes the driver when it takes
-/// one and when it is dropped.
+/// How a stream the driver fills wakes it: when the application takes an item while
+/// the driver holds one back (reading paused), and when the stream is dropped.
+#[derive(Clone)]
+pub(crate) struct DriverWake {
+    tx: async_channel::Sender<()>,
+    shared: Arc<Shared>,
+}
+
+impl DriverWake {
+    pub(crate) fn new(tx: async_channel::Sender<()>, shared: Arc<Shared>) -> DriverWake {
+        DriverWake { tx, shared }
+    }
+
+    /// An item was taken: room again, which matters only while the driver holds one.
+    pub(crate) fn taken(&self) {
+        if self.shared.holding.load(Ordering::Acquire) {
+            let _ = self.tx.try_send(());
+        }
+    }
+
+    /// Wake the driver now (a stream was dropped).
+    pub(crate) fn now(&self) {
+        let _ = self.tx.try_send(());
+    }
+}
+
+/// The receiving end of the received messages.
 pub(crate) struct Inbox {
     rx: Pin<Box<async_channel::Receiver<Incoming>>>,
-    wake: async_channel::Sender<()>,
+    wake: DriverWake,
 }
 
 impl Inbox {
-    pub(crate) fn new(
-        rx: async_channel::Receiver<Incoming>,
-        wake: async_channel::Sender<()>,
-    ) -> Inbox {
+    pub(crate) fn new(rx: async_channel::Receiver<Incoming>, wake: DriverWake) -> Inbox {
         Inbox {
             rx: Box::pin(rx),
             wake,
@@ -66,7 +90,7 @@ impl Inbox {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         let item = self.rx.as_mut().poll_next(cx);
         if item.is_ready() {
-            let _ = self.wake.try_send(());
+            self.wake.taken();
         }
         item
     }
@@ -74,7 +98,7 @@ impl Inbox {
 
 impl Drop for Inbox {
     fn drop(&mut self) {
-        let _ = self.wake.try_send(());
+        self.wake.now();
     }
 }
 

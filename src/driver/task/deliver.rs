@@ -7,6 +7,7 @@
 //! `close()`. With no message stream held at all, messages outside requests are counted
 //! and reported, not kept. Dropped request streams are noticed here too.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Driver;
@@ -57,6 +58,7 @@ impl Driver {
                 Held::Request { .. } => "request",
             };
             self.inbox.held = Some(back);
+            self.shared.holding.store(true, Ordering::Release);
             if !std::mem::replace(&mut self.inbox.paused, true) {
                 tracing::info!(stream, "the application is not reading: reading paused");
                 self.broadcast(ClientEvent::ReadingPaused { stream });
@@ -161,6 +163,9 @@ impl Driver {
         if let Some(held) = self.inbox.held.take() {
             self.inbox.held = self.offer(held);
             changed |= self.inbox.held.is_none();
+        }
+        if self.inbox.held.is_none() {
+            self.shared.holding.store(false, Ordering::Release);
         }
         if self.inbox.paused && self.inbox.held.is_none() && self.caught_up() {
             self.inbox.paused = false;

@@ -445,3 +445,34 @@ fn overrides_for_1006_apply_to_drops_and_pong_timeouts() {
         assert_eq!(failed.state, expected, "{name}");
     }
 }
+
+/// The generators' reach is counted, not assumed: over 1,000 generated cases every
+/// meaningful situation (a policy close, a spent budget, a 3000 close, a message then a
+/// close, a failed re-probe, a fallback failure, each stability rule, each decision
+/// after each class) happens at least its minimum number of times. The counts print
+/// with `--nocapture`.
+#[test]
+fn generator_reach_is_counted() {
+    let mut runner = TestRunner::new_with_rng(
+        ProptestConfig::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let strategy = gen::case();
+    let mut reach = prop_model::reach::Reach::default();
+    for _ in 0..1000 {
+        let case = strategy.new_tree(&mut runner).expect("a case").current();
+        let r = run(&case, Instant::now(), false).expect("an unchecked run");
+        reach.add(&r.trace);
+    }
+    println!("{}", reach.table());
+    let starved: Vec<String> = prop_model::reach::minimums()
+        .into_iter()
+        .filter(|(cell, min)| reach.get(cell) < *min)
+        .map(|(cell, min)| format!("{cell:?}: {} < {min}", reach.get(&cell)))
+        .collect();
+    assert!(
+        starved.is_empty(),
+        "starved cells: {starved:#?}\n{}",
+        reach.table()
+    );
+}

@@ -8,12 +8,31 @@
 
 #![no_main]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use redial::sim::invariants::check_determinism;
 use redial_fuzz::case::decode;
 use redial_fuzz::run::run;
+
+/// Inputs run, and inputs discarded because validation refused their config: reported
+/// on stderr at every power of two of the total from 1,024 on (`scripts/fuzz` prints the
+/// last report), so a generator that mostly makes invalid configs shows.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+static DISCARDED: AtomicU64 = AtomicU64::new(0);
+
+fn count(discarded: bool) {
+    let total = RUNS.fetch_add(1, Ordering::Relaxed) + 1;
+    let thrown =
+        DISCARDED.fetch_add(u64::from(discarded), Ordering::Relaxed) + u64::from(discarded);
+    if total >= 1024 && total.is_power_of_two() {
+        eprintln!(
+            "core_sequence: {thrown} of {total} inputs discarded ({:.1} %: config refused by validate)",
+            thrown as f64 * 100.0 / total as f64
+        );
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let case = decode(data);
@@ -22,7 +41,9 @@ fuzz_target!(|data: &[u8]| {
     }
     // One real origin; everything after it is an offset (virtual time).
     let t0 = Instant::now();
-    let Some(first) = run(&case, t0, true) else {
+    let first = run(&case, t0, true);
+    count(first.is_none());
+    let Some(first) = first else {
         return; // validation refused the config
     };
     let first = first.unwrap_or_else(|e| {

@@ -253,42 +253,134 @@ mod tests {
         assert_eq!(b.next_delay(), Duration::from_millis(200));
     }
 
+    /// AWS's "Exponential Backoff And Jitter", written here from the article rather than
+    /// taken from the code: the envelope of the `n`-th delay is `min(cap, base × factor^n)`,
+    /// in seconds as floats.
+    fn law_envelope(base: f64, factor: f64, cap: Option<f64>, n: u32) -> f64 {
+        let e = base * factor.powi(n as i32);
+        cap.map_or(e, |c| e.min(c))
+    }
+
+    /// Each strategy's law, checked on 40 draws × 50 seeds × three configs: none
+    /// `= envelope`; full jitter `∈ [0, envelope]`; equal jitter `∈ [envelope/2,
+    /// envelope]`; decorrelated `sleep = min(cap, random_between(base, 3 × sleep))` from
+    /// `sleep = base`; spread `∈ envelope × [1 − s, 1 + s]`, capped.
     #[test]
-    fn every_strategy_stays_under_its_ceiling_and_cap() {
-        for s in [
-            Strategy::None,
-            Strategy::Full,
-            Strategy::Equal,
-            Strategy::Decorrelated,
-            Strategy::Spread,
-        ] {
-            for seed in 0..50 {
-                let mut b = Backoff::new(cfg(s), seed);
-                for attempt in 0..40 {
-                    let d = b.next_delay();
-                    assert!(d <= b.ceiling(attempt), "{s:?} {attempt} {d:?}");
-                    assert!(d <= Duration::from_secs(30), "{s:?} {d:?}");
+    fn every_strategy_keeps_its_law() {
+        let secs = |d: Duration| d.as_secs_f64();
+        let eps = 1e-9;
+        let configs = [
+            (0.2, 2.0, Some(30.0)),
+            (0.05, 1.5, None),
+            (1.0, 3.0, Some(4.0)),
+        ];
+        for (base, factor, cap) in configs {
+            for s in [
+                Strategy::None,
+                Strategy::Full,
+                Strategy::Equal,
+                Strategy::Decorrelated,
+                Strategy::Spread,
+            ] {
+                let config = BackoffConfig {
+                    strategy: s,
+                    base: Duration::from_secs_f64(base),
+                    factor,
+                    cap: cap.map(Duration::from_secs_f64),
+                    spread: 0.1,
+                };
+                for seed in 0..50 {
+                    let mut b = Backoff::new(config.clone(), seed);
+                    let mut sleep = base;
+                    for n in 0..40 {
+                        let d = secs(b.next_delay());
+                        let e = law_envelope(base, factor, cap, n).min(secs(MAX_DELAY));
+                        let capped = |x: f64| cap.map_or(x, |c| x.min(c));
+                        let (lo, hi) = match s {
+                            Strategy::None => (e, e),
+                            Strategy::Full => (0.0, e),
+                            Strategy::Equal => (e / 2.0, e),
+                            Strategy::Decorrelated => (base, capped((3.0 * sleep).max(base))),
+                            Strategy::Spread => (capped(e * 0.9), capped(e * 1.1)),
+                        };
+                        assert!(
+                            d >= lo - eps && d <= hi + eps,
+                            "{s:?} base {base} factor {factor} cap {cap:?} seed {seed} n {n}: \
+                             {d} s not in [{lo}, {hi}]"
+                        );
+                        sleep = d;
+                    }
                 }
             }
         }
     }
 
+    /// `ceiling` is each law's upper end: the envelope, the cap for decorrelated jitter
+    /// (no cap: `MAX_DELAY`), `envelope × (1 + s)` capped for spread.
     #[test]
-    fn equal_jitter_keeps_half_the_envelope() {
-        let mut b = Backoff::new(cfg(Strategy::Equal), 7);
-        for attempt in 0..12 {
-            let e = b.envelope(attempt);
-            let d = b.next_delay();
-            assert!(d >= e / 2 && d <= e, "{attempt}: {d:?} vs {e:?}");
+    fn ceilings_are_the_laws_upper_ends() {
+        for cap in [Some(30.0), None] {
+            for s in [
+                Strategy::None,
+                Strategy::Full,
+                Strategy::Equal,
+                Strategy::Decorrelated,
+                Strategy::Spread,
+            ] {
+                let b = Backoff::new(
+                    BackoffConfig {
+                        strategy: s,
+                        cap: cap.map(Duration::from_secs_f64),
+                        spread: 0.25,
+                        ..BackoffConfig::default()
+                    },
+                    1,
+                );
+                let max = MAX_DELAY.as_secs_f64();
+                for n in 0..30 {
+                    let e = law_envelope(0.2, 2.0, cap, n).min(max);
+                    let capped = |x: f64| cap.map_or(x, |c| x.min(c)).min(max);
+                    let expected = match s {
+                        Strategy::Decorrelated => cap.unwrap_or(max),
+                        Strategy::Spread => capped(e * 1.25),
+                        _ => e,
+                    };
+                    let got = b.ceiling(n).as_secs_f64();
+                    assert!(
+                        (got - expected).abs() < 1e-6,
+                        "{s:?} {cap:?} {n}: {got} vs {expected}"
+                    );
+                }
+            }
         }
     }
 
+    /// The laws are not met trivially: full jitter uses its whole range, and
+    /// decorrelated jitter climbs well past twice the previous sleep, not only to it.
     #[test]
-    fn decorrelated_never_goes_below_base() {
-        let mut b = Backoff::new(cfg(Strategy::Decorrelated), 3);
-        for _ in 0..100 {
-            assert!(b.next_delay() >= Duration::from_millis(200));
+    fn jitter_uses_its_range() {
+        let mut full = Backoff::new(cfg(Strategy::Full), 9);
+        let first: Vec<f64> = (0..2000)
+            .map(|_| {
+                full.reset();
+                full.next_delay().as_secs_f64() / 0.2
+            })
+            .collect();
+        assert!(first.iter().any(|&r| r < 0.05) && first.iter().any(|&r| r > 0.95));
+        let mut d = Backoff::new(cfg(Strategy::Decorrelated), 4);
+        let mut prev = 0.2;
+        let mut max_ratio: f64 = 0.0;
+        for _ in 0..200 {
+            let x = d.next_delay().as_secs_f64();
+            if x < 30.0 {
+                max_ratio = max_ratio.max(x / prev);
+            }
+            prev = x;
         }
+        assert!(
+            max_ratio > 2.5,
+            "decorrelated grew at most {max_ratio}× per step"
+        );
     }
 
     #[test]
@@ -301,11 +393,12 @@ mod tests {
         };
         let mut b = Backoff::new(c, 11);
         for attempt in 0..12 {
-            let e = b.envelope(attempt).as_secs_f64();
+            let e = law_envelope(0.2, 2.0, None, attempt);
             let d = b.next_delay().as_secs_f64();
             assert!(d >= e * 0.9 - 1e-9 && d <= e * 1.1 + 1e-9, "{d} vs {e}");
         }
-        assert!(b.envelope(11) > Duration::from_secs(400));
+        // Uncapped: the 13th delay is about 0.2 s × 2^12 ≈ 820 s.
+        assert!(b.next_delay() > Duration::from_secs(700));
     }
 
     #[test]

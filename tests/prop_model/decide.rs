@@ -191,7 +191,7 @@ impl Model {
         let (mut lo, mut hi) = match action {
             Action::RetryAfterRestart => (c.delays.restart_min, c.delays.restart_max),
             _ => {
-                let (lo, hi) = backoff_bounds(&c, self.backoff_n);
+                let (lo, hi) = backoff_bounds(&c, self.backoff_n, self.decor_prev);
                 self.backoff_n += 1;
                 match action {
                     Action::RetrySlow => {
@@ -214,6 +214,10 @@ impl Model {
                     "expected a retry (delay in [{lo:?}, {hi:?}]), core did {:?}",
                     cx.events.get(cx.pos)
                 ));
+            }
+            // The backoff drew a delay that no event reports.
+            if action != Action::RetryAfterRestart {
+                self.decor_prev = Duration::MAX;
             }
             return self.fall_back_or_stop(now, cx, edge, &f, WhyK::Elapsed);
         }
@@ -260,6 +264,9 @@ impl Model {
                 f.class,
                 self.dials + 1
             ));
+        }
+        if action != Action::RetryAfterRestart {
+            self.decor_prev = *delay;
         }
         self.st = St::Backoff(after(now, *delay));
         Ok(())

@@ -132,7 +132,8 @@ impl Model {
         fb: &mut FbSide,
     ) -> Result<Duration, String> {
         let c = Rc::clone(&self.cfg);
-        let (mut lo, mut hi) = backoff_bounds(&c, fb.n);
+        let previous = fb.prev.unwrap_or(c.backoff.base);
+        let (mut lo, mut hi) = backoff_bounds(&c, fb.n, previous);
         fb.n += 1;
         let asked = failure
             .retry_after()
@@ -155,6 +156,7 @@ impl Model {
                 && (*failures, *max_failures) == (fb.failures, c.fallback.max_failures)
                 && (lo..=hi).contains(retry_in) =>
             {
+                fb.prev = Some(*retry_in);
                 Ok(*retry_in)
             }
             other => Err(format!(

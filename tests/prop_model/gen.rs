@@ -104,12 +104,15 @@ impl Act {
         let menu: &[K] = match state {
             StateName::Idle => &[Start, Start, Start, Start, Start, Start, Start, UserClose],
             StateName::Connecting => &[
-                Progress, Progress, Succeeded, Succeeded, Succeeded, Failed, Failed, Failed,
-                Timeout, Timeout, Close, UserClose,
+                Progress, Progress, Succeeded, Succeeded, Succeeded, Succeeded, Succeeded,
+                Succeeded, Failed, Failed, Failed, Timeout, Timeout, Close, UserClose,
             ],
+            // Received often, so that messages then closes (the error loop) and finished
+            // exchanges (data, then 1000) are common.
             StateName::Open => &[
-                Received, Pong, Pong, Close, Close, Close, Close, Dropped, Dropped, Timeout,
-                Timeout, Timeout, Timeout, UserClose, Failed, Start,
+                Received, Received, Received, Received, Received, Received, Pong, Close, Close,
+                Close, Close, Close, Close, Close, Dropped, Dropped, Timeout, Timeout, Timeout,
+                Timeout, UserClose, Failed, Start,
             ],
             StateName::Closing => &[Close, Dropped, Timeout, Timeout, Received],
             StateName::Backoff => &[Timeout, Timeout, Timeout, Timeout, Timeout, UserClose],
@@ -181,6 +184,10 @@ fn text(min: usize, max: usize) -> impl Strategy<Value = String> {
 
 pub fn close_code() -> impl Strategy<Value = Option<u16>> {
     prop_oneof![
+        // The codes the policy turns on: normal (finished exchange or not), policy,
+        // transient after a message (the error loop), auth, protocol.
+        16 => select(&[1000u16, 1000, 1000, 1000, 1008, 1008, 1011, 1011, 3000, 3000, 1012, 1002][..])
+            .prop_map(Some),
         2 => Just(None),
         8 => select(MEANINGFUL_CODES).prop_map(Some),
         3 => (1000u16..=1015).prop_map(Some),
@@ -435,8 +442,70 @@ pub fn config() -> impl Strategy<Value = Config> {
         )
 }
 
+/// One connection as a server script plays it: whatever gets the core dialing (a
+/// `Start` from Idle, fresh credentials, the backoff's or the re-probe's deadline), an
+/// accepted upgrade, `messages` server messages, then a close, each a few milliseconds
+/// apart (well under `min_uptime`, unless the gaps say otherwise). Inputs that do not
+/// apply in the state the core is in are ignored by it, as wild inputs are.
+fn episode() -> impl Strategy<Value = Vec<Step>> {
+    let gap =
+        prop_oneof![4 => (0u64..40).prop_map(Dt::Millis), 1 => (0u64..8_000).prop_map(Dt::Millis)];
+    (
+        0usize..4,
+        close_code(),
+        reason(),
+        vec(gap, 6),
+        any::<bool>(),
+        0u8..6,
+    )
+        .prop_map(|(messages, code, reason, gaps, ok, end)| {
+            let wild = |dt, input| Step {
+                dt,
+                act: Act::Wild(input),
+            };
+            let mut steps = vec![
+                wild(Dt::Millis(0), Input::Start),
+                wild(
+                    Dt::Millis(1),
+                    Input::ReauthDone {
+                        ok: ok || messages > 0,
+                    },
+                ),
+                wild(Dt::ToDeadline, Input::Timeout),
+                wild(Dt::Millis(1), Input::DialProgress(DialPhase::Handshake)),
+                wild(Dt::Millis(1), Input::DialSucceeded),
+            ];
+            for g in gaps.iter().take(messages) {
+                steps.push(wild(*g, Input::Received));
+            }
+            // Mostly a close frame; sometimes a drop, or a silence until the heartbeat
+            // gives up.
+            steps.push(match end {
+                0 => wild(
+                    gaps[5],
+                    Input::Dropped {
+                        detail: "reset".into(),
+                    },
+                ),
+                1 => wild(Dt::ToDeadline, Input::Timeout),
+                _ => wild(gaps[5], Input::PeerClosed { code, reason }),
+            });
+            steps
+        })
+}
+
 pub fn case() -> impl Strategy<Value = Case> {
-    (config(), any::<u64>(), vec(step(), 1..80)).prop_map(|(config, seed, steps)| Case {
+    let steps = prop_oneof![
+        3 => vec(step(), 1..80),
+        // Server scripts: connection after connection (the error loop, finished
+        // exchanges, policy closes, auth closes), with a few driver-like steps between.
+        1 => vec((episode(), vec(step(), 0..3)), 1..12).prop_map(|eps| {
+            eps.into_iter()
+                .flat_map(|(episode, extra)| episode.into_iter().chain(extra))
+                .collect()
+        }),
+    ];
+    (config(), any::<u64>(), steps).prop_map(|(config, seed, steps)| Case {
         config,
         seed,
         steps,

@@ -6,6 +6,7 @@ pub mod decide;
 pub mod fallback;
 pub mod gen;
 pub mod model;
+pub mod reach;
 pub mod tables;
 
 use std::collections::BTreeSet;

@@ -69,6 +69,9 @@ pub(super) struct FbSide {
     pub(super) paused_until: Option<Instant>,
     /// Fallback backoff delays drawn since the fall-back or the last response.
     pub(super) n: u32,
+    /// An upper bound of the fallback backoff's last draw (see `Model::decor_prev`);
+    /// `None`: its base.
+    pub(super) prev: Option<Duration>,
 }
 
 /// The core's outputs of one step, walked as the model makes its transitions.
@@ -107,6 +110,10 @@ pub struct Model {
     pub(super) fell_back_since_stable: bool,
     /// Backoff delays drawn since the last stable connection.
     pub backoff_n: u32,
+    /// An upper bound of the last delay the backoff drew (decorrelated jitter's
+    /// `sleep`): the delay the core reported, which a floor may only have raised;
+    /// `Duration::MAX` when a draw went unreported.
+    pub decor_prev: Duration,
 }
 
 impl Model {
@@ -120,6 +127,7 @@ impl Model {
             reprobe_wait: cfg.fallback.reprobe_after,
             fell_back_since_stable: false,
             backoff_n: 0,
+            decor_prev: cfg.backoff.base,
         }
     }
 
@@ -425,6 +433,7 @@ impl Model {
         self.streak_start = None;
         self.reauth_used = false;
         self.backoff_n = 0;
+        self.decor_prev = self.cfg.backoff.base;
         self.reprobe_wait = self.cfg.fallback.reprobe_after;
         self.fell_back_since_stable = false;
     }

@@ -28,15 +28,21 @@ fn capped(cfg: &Config, d: Duration) -> Duration {
     cfg.backoff.cap.map_or(d, |c| d.min(c)).min(MAX_DELAY)
 }
 
-/// Bounds of the `n`-th (0-based) backoff delay since the last reset.
-pub fn backoff_bounds(cfg: &Config, n: u32) -> (Duration, Duration) {
+/// Bounds of the `n`-th (0-based) backoff delay since the last reset, each strategy's
+/// law as AWS's "Exponential Backoff And Jitter" states it. `previous` is (an upper bound
+/// of) the previous delay drawn, for decorrelated jitter: `sleep = min(cap,
+/// random_between(base, sleep × 3))`, starting from `sleep = base`.
+pub fn backoff_bounds(cfg: &Config, n: u32, previous: Duration) -> (Duration, Duration) {
     let e = capped(cfg, uncapped_envelope(cfg, n));
     let b = &cfg.backoff;
     match b.strategy {
         Jitter::None => (e, e),
         Jitter::Full => (Duration::ZERO, e),
         Jitter::Equal => (e / 2, e),
-        Jitter::Decorrelated => (b.base, b.cap.unwrap_or(MAX_DELAY)),
+        Jitter::Decorrelated => {
+            let three = previous.checked_mul(3).unwrap_or(Duration::MAX);
+            (capped(cfg, b.base), capped(cfg, three.max(b.base)))
+        }
         Jitter::Spread => {
             let s = e.as_secs_f64();
             let lo = capped(cfg, clamp(s * (1.0 - b.spread)));

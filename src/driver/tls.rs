@@ -61,7 +61,7 @@ fn platform(
     >,
     options: &TlsOptions,
 ) -> Result<ClientConfig, Error> {
-    let extra = options
+    let extra: Vec<CertificateDer<'static>> = options
         .extra_roots
         .iter()
         .map(|d| CertificateDer::from(d.clone()))

@@ -66,9 +66,10 @@ impl std::fmt::Display for Error {
     }
 }
 
-/// The body's bytes, failing once more than `limit` bytes arrive without an event's
-/// end (a blank line: `\n\n` or `\r\n\r\n`; a lone `\r` as line end counts too). The
-/// SSE parser keeps one event's bytes at most, so this bounds its memory.
+/// The body's bytes, failing once more than `limit` bytes (line ends included) arrive
+/// without an event's end (a blank line; lines end with `\n`, `\r\n` or `\r`, as SSE
+/// has it). The complete events before the oversized one still go through. The SSE
+/// parser keeps one event's bytes at most, so this bounds its memory.
 pub(super) fn bounded_events<S>(bytes: S, limit: usize) -> impl Stream<Item = Result<Bytes, Error>>
 where
     S: Stream<Item = Result<Bytes, String>>,
@@ -175,5 +176,56 @@ impl Stream for Guard {
             return Poll::Ready(Some(Err(FallbackError::Timeout(self.phase))));
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::StreamExt;
+
+    /// The chunks `bounded_events` lets through for `chunks`, and whether it failed.
+    fn run(chunks: &[&str], limit: usize) -> (String, bool) {
+        let input: Vec<Result<Bytes, String>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::from(c.to_string())))
+            .collect();
+        let out: Vec<Result<Bytes, Error>> = futures_lite::future::block_on(
+            bounded_events(futures_lite::stream::iter(input), limit).collect(),
+        );
+        let mut passed = String::new();
+        let mut failed = false;
+        for item in out {
+            match item {
+                Ok(b) => passed.push_str(std::str::from_utf8(&b).unwrap()),
+                Err(Error::TooLarge) => failed = true,
+                Err(Error::Body(e)) => panic!("{e}"),
+            }
+        }
+        (passed, failed)
+    }
+
+    #[test]
+    fn events_under_the_bound_pass_whatever_their_line_ends() {
+        let body = "data: 0123456789\n\ndata: abc\r\n\r\ndata: x\r\rdata: y\n\n";
+        // The longest event is 16 bytes and its line end.
+        assert_eq!(run(&[body], 17), (body.to_string(), false));
+        assert!(run(&[body], 16).1);
+        // Split anywhere, even inside a `\r\n`.
+        assert_eq!(
+            run(&["data: 0123", "456789\r", "\n\r", "\n"], 17),
+            ("data: 0123456789\r\n\r\n".to_string(), false)
+        );
+    }
+
+    #[test]
+    fn an_event_over_the_bound_fails_after_the_complete_ones_before_it() {
+        let (passed, failed) = run(&["data: ok\n\ndata: 0123456789ABCDEF"], 16);
+        assert_eq!((passed.as_str(), failed), ("data: ok\n\n", true));
+        // Several lines of one event add up.
+        let (passed, failed) = run(&["data: 01234\n", "data: 56789\n", "data: x\n\n"], 16);
+        assert_eq!((passed.as_str(), failed), ("data: 01234\n", true));
+        // A body without any event break (not SSE) is bounded the same way.
+        assert!(run(&["{\"error\": \"", &"x".repeat(64), "\"}"], 32).1);
     }
 }

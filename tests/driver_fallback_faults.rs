@@ -296,3 +296,76 @@ async fn close_during_fallback_jobs_hands_the_message_back_and_ends_the_request(
         "{items:?}"
     );
 }
+
+/// A request whose POST reached the server but got no 2xx (here a 503) is sent again
+/// after the fallback's backoff only as the replay policy allows, and the replay is
+/// reported; under `Replay::Never` its stream ends with an error item saying it was
+/// written and unanswered.
+#[async_std::test]
+async fn a_request_whose_post_got_a_503_is_replayed_as_the_policy_says() {
+    for replay in [
+        redial::driver::Replay::IfUnanswered,
+        redial::driver::Replay::Never,
+    ] {
+        let ws = WsServer::start(|_| policy_close()).await.unwrap();
+        let cert = TestCert::localhost();
+        let (fallback, requests) = Scripted::new();
+        let b = builder(&ws, &cert, fast_fallback())
+            .fallback(fallback.clone())
+            .replay(replay);
+        let (client, mut events) = spawn(b);
+        until_kind(&mut events, "fell_back").await;
+        let stream = client.request("ask").await.unwrap();
+        within(Duration::from_secs(5), "the POST", requests.recv())
+            .await
+            .unwrap();
+        let unavailable = FallbackError::Status {
+            status: 503,
+            retry_after: None,
+        };
+        fallback.respond().send(Err(unavailable)).await.unwrap();
+        if replay == redial::driver::Replay::Never {
+            let items: Vec<_> =
+                within(Duration::from_secs(5), "the stream", stream.collect()).await;
+            assert!(
+                matches!(
+                    items.as_slice(),
+                    [Err(RequestError::Interrupted {
+                        sent: true,
+                        response_started: false,
+                        ..
+                    })]
+                ),
+                "{items:?}"
+            );
+        } else {
+            within(Duration::from_secs(5), "the second POST", requests.recv())
+                .await
+                .unwrap();
+            let response = fallback.respond();
+            response.send(Ok("done".into())).await.unwrap();
+            drop(response);
+            let items: Vec<_> =
+                within(Duration::from_secs(5), "the stream", stream.collect()).await;
+            assert_eq!(items, [Ok(Message::from("done"))]);
+            let replayed = async {
+                while let Some(e) = events.next().await {
+                    if let ClientEvent::Replayed { cause, .. } = e {
+                        return cause;
+                    }
+                }
+                panic!("no Replayed event");
+            };
+            let cause = within(Duration::from_secs(5), "Replayed", replayed).await;
+            assert!(cause.contains("503"), "{cause}");
+        }
+        assert_eq!(
+            *fallback.bodies.lock().unwrap(),
+            match replay {
+                redial::driver::Replay::Never => vec!["ask"],
+                _ => vec!["ask", "ask"],
+            }
+        );
+        client.close().await;
+    }
+}

@@ -62,6 +62,16 @@ pub enum FallbackError {
 }
 
 impl FallbackError {
+    /// Whether the request body had reached the server, which did not answer it with
+    /// 2xx: no answer in time, or another status. (A request sent again after this is a
+    /// replay.)
+    pub fn written(&self) -> bool {
+        matches!(
+            self,
+            FallbackError::Timeout(FallbackPhase::Headers) | FallbackError::Status { .. }
+        )
+    }
+
     /// The failure as the core classifies it.
     pub fn failure(&self) -> FallbackFailure {
         match self {

@@ -62,7 +62,18 @@ impl Driver {
         };
         let answered = job.answered || e.after_answer();
         match (job.request.take(), job.message.take()) {
+            // Written (the server had the body) but not answered: sent again only as
+            // the replay policy allows, and reported.
+            (Some(mut r), _) if !answered && e.written() && !self.replay.replays(false) => {
+                r.push(Err(r.interrupted(&e.to_string())));
+            }
             (Some(mut r), _) if !answered => {
+                if e.written() {
+                    self.broadcast(ClientEvent::Replayed {
+                        cause: e.to_string(),
+                        response_started: false,
+                    });
+                }
                 r.unsend(&self.shared.queue);
                 self.requests.push_front(r);
             }

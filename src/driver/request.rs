@@ -70,7 +70,8 @@ impl Terminal {
 }
 
 /// What happens to a request that was written when its connection ended before its
-/// terminal message. A request that had not been written yet is always carried on the
+/// terminal message, or whose fallback POST reached the server without a 2xx answer (a
+/// non-2xx status, or no headers in time). A request that had not been written yet is always carried on the
 /// next connection (or the fallback): that is not a replay. Every replay is reported
 /// ([`ClientEvent::Replayed`](super::ClientEvent::Replayed), with the cause).
 ///

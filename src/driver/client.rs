@@ -39,8 +39,10 @@ pub enum ClientEvent {
         /// Core events skipped.
         missed: u64,
     },
-    /// A message arrived outside any request while no [`Client::messages`] stream was
-    /// held: it was not kept. `total` counts every such message since the start.
+    /// Messages arrived outside any request while no [`Client::messages`] stream was
+    /// held: they were not kept. `total` counts every such message since the start;
+    /// reported at most every 100 ms during a flood, and once more when the client
+    /// ends.
     Discarded {
         /// Messages discarded so far.
         total: u64,

@@ -32,7 +32,14 @@ pub(crate) struct Delivery {
     paused: bool,
     /// Messages discarded for want of a message stream.
     discarded: u64,
+    /// How many of them were reported, and when last.
+    reported: u64,
+    reported_at: Option<Instant>,
 }
+
+/// `ClientEvent::Discarded` comes at most this often (and once more when the driver
+/// ends), so that a flood does not push the core's events out of a subscriber's buffer.
+const DISCARDED_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Driver {
     /// Whether the driver may read the socket and the fallback's response now.
@@ -73,8 +80,13 @@ impl Driver {
                 // The client's own handle holds one receiver; any more is a stream.
                 if self.inbound.receiver_count() <= 1 {
                     self.inbox.discarded += 1;
-                    let total = self.inbox.discarded;
-                    self.broadcast(ClientEvent::Discarded { total });
+                    let due = self
+                        .inbox
+                        .reported_at
+                        .is_none_or(|t| t.elapsed() >= DISCARDED_EVERY);
+                    if due {
+                        self.report_discarded();
+                    }
                     return None;
                 }
                 if self.inbound.len() >= INBOUND_CAPACITY {
@@ -141,8 +153,19 @@ impl Driver {
         }
     }
 
+    /// Report the messages discarded so far, if any are unreported.
+    pub(super) fn report_discarded(&mut self) {
+        let total = self.inbox.discarded;
+        if total > self.inbox.reported {
+            self.inbox.reported = total;
+            self.inbox.reported_at = Some(Instant::now());
+            self.broadcast(ClientEvent::Discarded { total });
+        }
+    }
+
     /// The driver ends: what is held goes into the spare slot of its stream.
     pub(super) fn flush_held(&mut self) {
+        self.report_discarded();
         match self.inbox.held.take() {
             Some(Held::Inbound(incoming)) => {
                 let _ = self.inbound.try_send(incoming);

@@ -295,9 +295,8 @@ impl Driver {
             Wake::Upgraded(Ok(ws)) => {
                 tracing::debug!(phase = "upgraded", "redial dial phase");
                 self.io.dialing = None;
-                if let Some(mut old) = self.io.ws.replace(ws) {
-                    close_quietly(&mut old.0).await;
-                }
+                // `dial_wanted` held: there is no other socket.
+                self.io.ws = Some(ws);
                 self.input(Input::DialSucceeded);
             }
             Wake::Ws(item) => self.on_ws(item).await,

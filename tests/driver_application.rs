@@ -289,3 +289,37 @@ async fn replay_never_ends_the_request_with_what_is_known() {
         other => panic!("expected one Interrupted item, got {other:?}"),
     }
 }
+
+/// A written request waiting to be replayed when the client stops still says it was
+/// written: the server may have it (before, an unsent request ended with `Stopped`,
+/// which reads as "never written").
+#[async_std::test]
+async fn a_request_waiting_for_its_replay_when_the_client_stops_says_it_was_written() {
+    let ws = WsServer::start(|c| match c.index {
+        1 => Behavior::Accept(vec![Act::HoldFor(Duration::from_millis(200)), Act::Reset]),
+        _ => Behavior::Reject {
+            status: 403,
+            headers: Vec::new(),
+        },
+    })
+    .await
+    .unwrap();
+    let cert = TestCert::localhost();
+    let (client, mut events) = spawn(builder(&ws, &cert, fast_default()));
+    let stream = client.request("order").await.unwrap();
+    event(&mut events, |e| {
+        matches!(e, ClientEvent::Replayed { .. }).then_some(())
+    })
+    .await;
+    let items: Vec<_> = within(Duration::from_secs(10), "the request", stream.collect()).await;
+    match items.as_slice() {
+        [Err(RequestError::Interrupted {
+            sent: true,
+            response_started: false,
+            ..
+        })] => {}
+        other => panic!("expected one Interrupted {{ sent: true }} item, got {other:?}"),
+    }
+    assert_eq!(ws.received().len(), 1);
+    client.closed().await;
+}

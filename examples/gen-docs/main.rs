@@ -193,7 +193,7 @@ const DRIVER_PROP: (&str, &str) = (
 /// The driver tests (file, test) that check invariants 9–12 beside the randomized one:
 /// each names, in its doc comment, the bug it guards against.
 #[rustfmt::skip]
-const DRIVER_TESTS: [(u8, &str, &str); 17] = [
+const DRIVER_TESTS: [(u8, &str, &str); 18] = [
     (9, "tests/driver_fallback_faults.rs", "messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_up"),
     (9, "tests/driver_fallback_faults.rs", "a_stalled_fallback_job_times_out_and_later_work_goes_on"),
     (9, "tests/driver_fallback_faults.rs", "a_message_waits_for_the_fallback_job_still_streaming_when_websockets_return"),
@@ -203,6 +203,7 @@ const DRIVER_TESTS: [(u8, &str, &str); 17] = [
     (10, "tests/driver_application.rs", "a_request_without_an_answer_times_out_and_the_next_one_completes"),
     (10, "tests/driver_application.rs", "every_replay_is_an_event_with_its_cause"),
     (10, "tests/driver_application.rs", "replay_never_ends_the_request_with_what_is_known"),
+    (10, "tests/driver_application.rs", "a_request_waiting_for_its_replay_when_the_client_stops_says_it_was_written"),
     (10, "tests/driver_fallback_faults.rs", "a_request_whose_post_got_a_503_is_replayed_as_the_policy_says"),
     (11, "tests/driver_application.rs", "close_returns_when_the_application_never_reads_300_server_messages"),
     (11, "tests/driver_application.rs", "a_stream_not_read_pauses_reading_and_the_heartbeat_does_not_blame_the_server"),

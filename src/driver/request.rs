@@ -200,6 +200,8 @@ pub(crate) struct PendingRequest {
     pub reserved: bool,
     /// Its stream was dropped or timed out: the rest of its response is discarded.
     pub abandoned: bool,
+    /// It was written once and waits to be replayed (the server may have it).
+    pub written_before: bool,
     /// When it times out for lack of a response item (set once written).
     pub idle_at: Option<std::time::Instant>,
 }
@@ -215,6 +217,7 @@ impl PendingRequest {
             started: false,
             reserved: true,
             abandoned: false,
+            written_before: false,
             idle_at: None,
         };
         (

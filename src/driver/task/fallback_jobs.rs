@@ -75,6 +75,7 @@ impl Driver {
                     });
                 }
                 r.unsend(&self.shared.queue);
+                r.written_before |= e.written();
                 self.requests.push_front(r);
             }
             (Some(r), _) => {

@@ -403,6 +403,7 @@ impl Driver {
         } else if self.replay.replays(r.started) {
             let response_started = r.started;
             r.unsend(&self.shared.queue);
+            r.written_before = true;
             tracing::info!(cause, response_started, "a written request is sent again");
             self.broadcast(ClientEvent::Replayed {
                 cause: cause.to_string(),
@@ -524,8 +525,13 @@ impl Driver {
             self.broadcast(ClientEvent::Undelivered(m));
         }
         for mut r in self.requests.drain(..) {
-            let e = if r.sent {
-                r.interrupted(&cause)
+            // Written once and waiting to be replayed: the server may have it.
+            let e = if r.sent || r.written_before {
+                RequestError::Interrupted {
+                    sent: true,
+                    response_started: r.started,
+                    cause: cause.clone(),
+                }
             } else {
                 RequestError::Stopped(cause.clone())
             };

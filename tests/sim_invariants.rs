@@ -455,3 +455,33 @@ fn every_invariant_has_a_forged_run_that_is_caught() {
 fn unreachable_checker() -> redial::sim::invariants::Checker {
     panic!("the runs differ, yet check_determinism accepted them")
 }
+
+/// (8)'s message names exactly what differs: the steps given, the outputs, the deadline,
+/// the state and attempt, the last cause.
+#[test]
+fn determinism_names_what_differs() {
+    let first = flapping();
+    let cases: [(&str, fn(&mut Record)); 5] = [
+        ("the runs were given different steps", |r| r.at += Duration::from_millis(1)),
+        ("run again, the outputs were", |r| r.outputs.clear()),
+        ("deadline", |r| r.deadline = None),
+        ("state connecting attempt", |r| r.attempt += 7),
+        ("last cause", |r| r.cause = None),
+    ];
+    let fragments: Vec<&str> = cases.iter().map(|(f, _)| *f).collect();
+    for (fragment, change) in cases {
+        let mut again = first.clone();
+        change(&mut again[3]);
+        let v = check_determinism(&first, &again).expect_err(fragment);
+        assert_eq!(v.step, 3);
+        let text = v.detail;
+        assert!(text.contains(fragment), "{fragment}: {text}");
+        for other in fragments.iter().filter(|f| **f != fragment) {
+            assert!(!text.contains(other), "{fragment} also names {other}: {text}");
+        }
+    }
+    let mut again = first.clone();
+    again[3].input = Input::Pong;
+    let v = check_determinism(&first, &again).expect_err("another input");
+    assert!(v.detail.contains("different steps"), "{}", v.detail);
+}

@@ -41,6 +41,11 @@ fn default_preset_is_the_architecture_policy() {
     assert!(c.fallback.enabled);
     assert_eq!(c.fallback.reprobe_after, Some(s(5 * 60)));
     assert_eq!(c.fallback.reprobe_max, s(60 * 60));
+    assert_eq!(c.fallback.connect_timeout, s(10));
+    assert_eq!(c.fallback.tls_timeout, s(10));
+    assert_eq!(c.fallback.headers_timeout, s(60));
+    assert_eq!(c.fallback.idle_timeout, s(120));
+    assert_eq!(c.fallback.max_event_bytes, 16 << 20);
     assert_eq!(c.queue.max_messages, 256);
     assert_eq!(c.queue.max_bytes, 1024 * 1024);
     assert!(c.close_codes.is_empty());
@@ -281,6 +286,15 @@ const RULES: &[&str] = &[
     // The queue holds something.
     r#"queue.max_messages = 0 => at least 1"#,
     r#"queue.max_bytes = 0 => at least 1"#,
+    r#"fallback.connect_timeout = "0s" => longer than 0s"#,
+    r#"fallback.tls_timeout = "0s" => longer than 0s"#,
+    r#"fallback.headers_timeout = "0s" => longer than 0s"#,
+    r#"fallback.idle_timeout = "0s" => longer than 0s"#,
+    r#"fallback.idle_timeout = "2days" => must be at most"#,
+    r#"fallback.connect_timeout = "25h" => must be at most"#,
+    r#"fallback.tls_timeout = "25h" => must be at most"#,
+    r#"fallback.headers_timeout = "25h" => must be at most"#,
+    r#"fallback.max_event_bytes = 0 => at least 1"#,
     // Close-code keys are codes or inclusive ranges within u16.
     r#"close_codes."4099-4000" = "stop" => inclusive range"#,
     r#"close_codes."70000" = "stop" => within 0-65535"#,
@@ -317,6 +331,7 @@ const ALLOWED: &[&str] = &[
     r#"transport = "websocket"; fallback.enabled = false"#,
     r#"transport = "https""#,
     r#"queue.max_messages = 1; queue.max_bytes = 1"#,
+    r#"fallback.connect_timeout = "1ms"; fallback.tls_timeout = "1day"; fallback.headers_timeout = "1ms"; fallback.idle_timeout = "1day"; fallback.max_event_bytes = 1"#,
     r#"close_codes."0-65535" = "retry"; close_codes." 4001 " = "stop"; close_codes."65535" = "stop""#,
 ];
 

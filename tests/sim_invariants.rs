@@ -462,7 +462,9 @@ fn unreachable_checker() -> redial::sim::invariants::Checker {
 fn determinism_names_what_differs() {
     let first = flapping();
     let cases: [(&str, fn(&mut Record)); 5] = [
-        ("the runs were given different steps", |r| r.at += Duration::from_millis(1)),
+        ("the runs were given different steps", |r| {
+            r.at += Duration::from_millis(1)
+        }),
         ("run again, the outputs were", |r| r.outputs.clear()),
         ("deadline", |r| r.deadline = None),
         ("state connecting attempt", |r| r.attempt += 7),
@@ -477,7 +479,10 @@ fn determinism_names_what_differs() {
         let text = v.detail;
         assert!(text.contains(fragment), "{fragment}: {text}");
         for other in fragments.iter().filter(|f| **f != fragment) {
-            assert!(!text.contains(other), "{fragment} also names {other}: {text}");
+            assert!(
+                !text.contains(other),
+                "{fragment} also names {other}: {text}"
+            );
         }
     }
     let mut again = first.clone();

@@ -461,7 +461,8 @@ fn unreachable_checker() -> redial::sim::invariants::Checker {
 #[test]
 fn determinism_names_what_differs() {
     let first = flapping();
-    let cases: [(&str, fn(&mut Record)); 5] = [
+    type Change = fn(&mut Record);
+    let cases: [(&str, Change); 5] = [
         ("the runs were given different steps", |r| {
             r.at += Duration::from_millis(1)
         }),

@@ -11,6 +11,8 @@ use redial::{Config, Event, Preset};
 
 /// The re-probe cooldown of the `reprobe` scenario (the default is 5 minutes).
 pub const DEMO_REPROBE_AFTER: Duration = Duration::from_secs(2);
+/// The `restart` scenario's `budget.min_uptime` (the first connection stays up 300 ms).
+pub const DEMO_MIN_UPTIME: Duration = Duration::from_millis(250);
 
 /// One scenario of `redial demo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,7 +21,7 @@ pub enum Scenario {
     Mission,
     /// The same server under `codex-compat`.
     MissionCodex,
-    /// 1012 (service restart) after a stable connection, then a healthy server.
+    /// 1012 (service restart) after a connection stable by time, then a healthy server.
     Restart,
     /// The upgrade answered 429 with `Retry-After: 1`, then a healthy server.
     RetryAfter,
@@ -83,7 +85,7 @@ impl Scenario {
                 "the server answers the upgrade with 101, then closes with 1008 (policy violation) and an empty reason, 3 ms later"
             }
             Scenario::Restart => {
-                "a stable connection (a server message arrived) is closed with 1012 (service restart); the next connection is healthy"
+                "a stable connection (up past min_uptime, set to 250 ms for this demo; the default is 5 s) is closed with 1012 (service restart); the next connection is healthy"
             }
             Scenario::RetryAfter => {
                 "the upgrade is answered 429 (Too Many Requests) with Retry-After: 1; the next one is healthy"
@@ -99,6 +101,10 @@ impl Scenario {
         let mut config = self.preset().config();
         if self == Scenario::Reprobe {
             config.fallback.reprobe_after = Some(DEMO_REPROBE_AFTER);
+        }
+        if self == Scenario::Restart {
+            // A connection is stable by time, not by a message: short enough to show.
+            config.budget.min_uptime = DEMO_MIN_UPTIME;
         }
         config
     }

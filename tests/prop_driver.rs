@@ -168,7 +168,17 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
         check_request_ended(&id, &items)?;
     }
 
-    // 9: every accepted message was received once or handed back, never both.
+    // 9: every accepted message was received once or handed back, never both. The
+    // server's records are read once every connection of its has ended: its task may
+    // still be reading what the client wrote just before the connection's end (the
+    // client can finish first, after the server's close frame).
+    let connections = ws.connections();
+    within(
+        Duration::from_secs(5),
+        "the server's connections to end",
+        ws.wait_ended(connections),
+    )
+    .await;
     let handed_back: Vec<String> = events
         .iter()
         .filter_map(|e| match e {

@@ -274,6 +274,57 @@ fn sources(root: &Path, dir: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The forged runs of `tests/sim_invariants.rs` that break a check of the checker and
+/// must be caught: the table test covers every `Invariant`; the others pin one each.
+const FORGED_ALL: &str = "every_invariant_has_a_forged_run_that_is_caught";
+#[rustfmt::skip]
+const FORGED: [(Invariant, &str); 10] = [
+    (Invariant::RetryBudget, "a_stable_event_before_min_uptime_is_a_budget_violation"),
+    (Invariant::RetryBudget, "a_stable_event_on_a_first_message_is_a_budget_violation_by_default"),
+    (Invariant::RetryBudget, "a_finished_exchange_needs_server_data_first"),
+    (Invariant::RetryBudget, "a_second_reauthentication_in_a_streak_is_a_budget_violation"),
+    (Invariant::DocumentedTransitions, "an_undocumented_transition_is_named"),
+    (Invariant::Determinism, "determinism_names_the_first_step_that_differs"),
+    (Invariant::Determinism, "determinism_names_what_differs"),
+    (Invariant::FallbackBudget, "the_fallback_budget_is_checked"),
+    (Invariant::Diagnosis, "a_retry_without_its_event_is_a_diagnosis_violation"),
+    (Invariant::RetryBudget, "the_dial_rate_bound_counts_windows"),
+];
+
+/// The forged-run tests of `checks`, each checked to exist (in `tests/sim_invariants.rs`,
+/// or, for the checker's own unit test, in `src/sim/invariants/checker.rs`).
+fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String> {
+    if checks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let files = [
+        ("tests/sim_invariants.rs", "sim_invariants"),
+        ("src/sim/invariants/checker.rs", "sim::invariants::checker::tests"),
+    ];
+    let mut names = vec![format!("sim_invariants::{FORGED_ALL}")];
+    let named = FORGED
+        .iter()
+        .filter(|(i, _)| checks.contains(i))
+        .map(|(_, t)| *t);
+    for test in std::iter::once(FORGED_ALL).chain(named) {
+        let found = files.iter().find(|(file, _)| {
+            let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+            text.contains(&format!("fn {test}("))
+        });
+        match found {
+            Some((_, stem)) if test != FORGED_ALL => names.push(format!("{stem}::{test}")),
+            Some(_) => {}
+            None => {
+                return Err(format!(
+                    "no forged-run test `fn {test}(` in tests/sim_invariants.rs or the \
+                     checker: update FORGED in examples/gen-docs"
+                ))
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// The functions of `redial::sim::invariants` that run `invariant`'s check on a run.
 fn entry_points(invariant: Invariant) -> &'static [&'static str] {
     match invariant {
@@ -339,6 +390,7 @@ fn invariants_md(root: &Path) -> Result<String, String> {
         "shared check",
         "run through it in",
         "fuzz targets",
+        "forged violations caught",
     ];
     let mut table = Table::new(&columns, &[]);
     for (i, (text, names)) in INVARIANTS.iter().enumerate() {
@@ -381,6 +433,7 @@ fn invariants_md(root: &Path) -> Result<String, String> {
             ),
             list(through(&test_files), true, "—"),
             list(through(&targets), true, no_target),
+            list(forged_tests(root, &checks)?.iter(), true, "—"),
         ]);
     }
     md.push_str(&table.0);

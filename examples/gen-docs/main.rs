@@ -299,7 +299,10 @@ fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String
     }
     let files = [
         ("tests/sim_invariants.rs", "sim_invariants"),
-        ("src/sim/invariants/checker.rs", "sim::invariants::checker::tests"),
+        (
+            "src/sim/invariants/checker.rs",
+            "sim::invariants::checker::tests",
+        ),
     ];
     let mut names = vec![format!("sim_invariants::{FORGED_ALL}")];
     let named = FORGED

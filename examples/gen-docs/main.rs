@@ -292,7 +292,7 @@ const FORGED: [(Invariant, &str); 10] = [
 ];
 
 /// The forged-run tests of `checks`, each checked to exist (in `tests/sim_invariants.rs`,
-/// or, for the checker's own unit test, in `src/sim/invariants/checker.rs`).
+/// or, for the checker's own unit test, in `src/sim/invariants/checker/budget.rs`).
 fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String> {
     if checks.is_empty() {
         return Ok(Vec::new());
@@ -300,8 +300,8 @@ fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String
     let files = [
         ("tests/sim_invariants.rs", "sim_invariants"),
         (
-            "src/sim/invariants/checker.rs",
-            "sim::invariants::checker::tests",
+            "src/sim/invariants/checker/budget.rs",
+            "sim::invariants::checker::budget::tests",
         ),
     ];
     let mut names = vec![format!("sim_invariants::{FORGED_ALL}")];

@@ -8,13 +8,14 @@ use super::tables::{
 };
 use super::{Invariant, Record, Violation};
 use crate::config::{Config, Policy, Strategy};
-use crate::core::{
-    Cause, Failure, Input, Output, StableBy, StateName as S, Trigger as T, TRANSITIONS,
-};
+use crate::core::{Cause, Failure, Input, Output, StateName as S, Trigger as T, TRANSITIONS};
 use crate::event::Event;
 use crate::policy::{Class, MAX_DELAY};
 
 use Invariant as I;
+
+mod budget;
+mod fallback;
 
 /// What went wrong in a step, before the step's context is added.
 type Broken = (Invariant, String);
@@ -254,63 +255,6 @@ impl Checker {
         }
     }
 
-    /// (12): the fallback starts on entering FellBack, or again once a pause has ended.
-    fn start_fallback(&mut self, now: Duration, input: &Input) -> Result<(), Broken> {
-        if self.state != S::FellBack {
-            // Entering FellBack: the transition's event comes first.
-            return Err((I::Consistency, format!("StartFallback in {}", self.state)));
-        }
-        match self.fallback.paused_until.take() {
-            // On a timeout, or on any input once the pause is due (the core handles
-            // deadlines that passed before an input first).
-            Some(due) if now + TOL >= due => Ok(()),
-            Some(due) => {
-                let msg =
-                    format!("the fallback resumed at {now:?} on {input:?}, paused until {due:?}");
-                Err((I::FallbackBudget, msg))
-            }
-            None if self.fallback.failures == 0 && self.step_cause_is_entry() => Ok(()),
-            None => Err((
-                I::FallbackBudget,
-                "StartFallback while the fallback was neither paused nor just entered".into(),
-            )),
-        }
-    }
-
-    /// Whether this step's transition entered FellBack.
-    fn step_cause_is_entry(&self) -> bool {
-        self.step_cause.is_some() && self.state == S::FellBack
-    }
-
-    /// (2): the dial-rate bound over every window that ends with this dial.
-    fn dial_rate(&mut self, now: Duration) -> Result<(), Broken> {
-        if self.dial_times.len() == DIAL_HISTORY {
-            self.dial_times.pop_front();
-        }
-        self.dial_times.push_back(now);
-        if self.cfg.budget.stable_on_first_message {
-            return Ok(());
-        }
-        let max = u64::from(self.cfg.budget.max_attempts);
-        let min_uptime = self.cfg.budget.min_uptime.as_nanos().max(1);
-        let n = self.dial_times.len();
-        for (i, &from) in self.dial_times.iter().enumerate() {
-            let dials = (n - i) as u64;
-            let window = now.saturating_sub(from);
-            let periods = (window.as_nanos() / min_uptime) as u64;
-            let starts = self.start_times.iter().filter(|&&t| t > from).count() as u64;
-            let bound = max * (1 + periods + starts);
-            if dials > bound {
-                let msg = format!(
-                    "{dials} dials in {window:?} (from {from:?}), more than max_attempts {max} \
-                     × (1 + {periods} min_uptime periods + {starts} starts) = {bound}"
-                );
-                return Err((I::RetryBudget, msg));
-            }
-        }
-        Ok(())
-    }
-
     fn dial(&mut self, attempt: u32, probe: bool) -> Result<(), Broken> {
         if self.live {
             let msg = "a second Dial while a dial or connection is live";
@@ -407,112 +351,6 @@ impl Checker {
             return Err((I::Diagnosis, format!("{e:?} renders as nothing")));
         }
         let _ = e.to_json(Duration::from_millis(1));
-        Ok(())
-    }
-
-    /// (12): a retried fallback failure pauses the fallback within the budget and the
-    /// backoff's bounds.
-    fn fallback_paused(
-        &mut self,
-        now: Duration,
-        failure: &crate::policy::FallbackFailure,
-        failures: u32,
-        max_failures: u32,
-        retry_in: Duration,
-    ) -> Result<(), Broken> {
-        let max = self.cfg.fallback.max_failures;
-        let broken = |msg: String| Err((I::FallbackBudget, msg));
-        let answered = self.fallback.unanswered.take();
-        if answered.is_some() {
-            self.fallback.failures += 1;
-        }
-        match answered {
-            Some(true) if self.fallback.failures < max => {}
-            Some(retried) => {
-                return broken(format!(
-                    "fallback failure {} of {max} (retried: {retried}) paused, not stopped",
-                    self.fallback.failures
-                ))
-            }
-            None => return broken("a FallbackFailed event without a fallback failure".into()),
-        }
-        if (failures, max_failures) != (self.fallback.failures, max) {
-            return broken(format!(
-                "FallbackFailed says failure {failures} of {max_failures}, it is {} of {max}",
-                self.fallback.failures
-            ));
-        }
-        let c = &self.cfg;
-        let ceiling = c.backoff.cap.unwrap_or(MAX_DELAY);
-        let asked = failure
-            .retry_after()
-            .map(|a| a.min(c.delays.max_retry_after));
-        let bound = ceiling
-            .max(c.delays.overload_min)
-            .max(asked.unwrap_or_default());
-        if retry_in > bound + TOL || asked.is_some_and(|a| retry_in + TOL < a) {
-            return Err((
-                I::BackoffBounds,
-                format!("a fallback pause of {retry_in:?}, bound {bound:?}, Retry-After {asked:?}"),
-            ));
-        }
-        let until = now + retry_in;
-        let due = self.fallback.paused_until.map_or(until, |p| p.max(until));
-        self.fallback.paused_until = Some(due);
-        Ok(())
-    }
-
-    /// (2): a `Stable` event resets the budget, so it must be earned: an open connection,
-    /// once, by staying up for `min_uptime`, or by a 1000 close after a server message
-    /// (or, under the old rule, by its first server message).
-    fn stable(
-        &mut self,
-        now: Duration,
-        after_upgrade: Duration,
-        by: StableBy,
-        input: &Input,
-    ) -> Result<(), Broken> {
-        let min_uptime = self.cfg.budget.min_uptime;
-        let state = self.state;
-        let Some(link) = self.link.as_mut().filter(|_| state == S::Open) else {
-            return Err((I::RetryBudget, format!("Stable in {state}")));
-        };
-        let up = now.saturating_sub(link.opened);
-        if link.stable {
-            return Err((I::RetryBudget, "a second Stable on one connection".into()));
-        }
-        let earned = match by {
-            StableBy::Uptime => up >= min_uptime,
-            StableBy::FirstMessage => {
-                self.cfg.budget.stable_on_first_message && *input == Input::Received
-            }
-            StableBy::FinishedExchange => {
-                link.received
-                    && matches!(
-                        input,
-                        Input::PeerClosed {
-                            code: Some(1000),
-                            ..
-                        }
-                    )
-            }
-        };
-        if !earned {
-            let msg = format!(
-                "Stable by {by:?} {up:?} after the upgrade (min_uptime {min_uptime:?}, \
-                 stable_on_first_message {}, server data before this step: {}), on {input:?}",
-                self.cfg.budget.stable_on_first_message, link.received
-            );
-            return Err((I::RetryBudget, msg));
-        }
-        if after_upgrade != up {
-            let msg = format!("Stable says {after_upgrade:?} after the upgrade, it is {up:?}");
-            return Err((I::Diagnosis, msg));
-        }
-        link.stable = true;
-        self.dials = 0;
-        self.failures = 0;
-        self.reauths = 0;
         Ok(())
     }
 
@@ -745,59 +583,6 @@ impl Checker {
                 broken(format!("restart delay {delay:?} outside the window"))
             }
             _ => Ok(()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn checker() -> Checker {
-        let policy = Config::default().validate().expect("valid");
-        Checker::new(&policy)
-    }
-
-    /// The dial-rate bound on its own (the other budget checks would catch a core that
-    /// breaks it first): `max_attempts × (1 + ⌊T / min_uptime⌋ + starts)` dials in any
-    /// window of length T.
-    #[test]
-    fn the_dial_rate_bound_counts_windows() {
-        let ms = Duration::from_millis;
-        let mut c = checker();
-        for t in 0..5 {
-            c.dial_rate(ms(t)).expect("5 dials in 4 ms: within 5 × 1");
-        }
-        let (invariant, msg) = c.dial_rate(ms(5)).expect_err("a sixth dial in 5 ms");
-        assert_eq!(invariant, I::RetryBudget);
-        assert!(msg.contains("6 dials in 5ms"), "{msg}");
-
-        let mut c = checker();
-        for t in 0..5 {
-            c.dial_rate(ms(t)).expect("first streak");
-        }
-        // One min_uptime (5 s) later, a second streak of five fits, a sixth does not.
-        for t in 0..5 {
-            c.dial_rate(ms(5_000 + t)).expect("second streak");
-        }
-        assert!(c.dial_rate(ms(5_010)).is_err());
-
-        // An application Start from Idle (after a finished exchange) opens a new streak.
-        let mut c = checker();
-        for t in 0..5 {
-            c.dial_rate(ms(t)).expect("first streak");
-        }
-        c.start_times.push_back(ms(10));
-        c.dial_rate(ms(11))
-            .expect("a new streak after the application's Start");
-
-        // The old rule, for measuring old clients, is not bound.
-        let mut cfg = Config::default();
-        cfg.budget.stable_on_first_message = true;
-        let mut c = Checker::new(&cfg.validate().expect("valid"));
-        for t in 0..50 {
-            c.dial_rate(ms(t))
-                .expect("not checked under stable_on_first_message");
         }
     }
 }

@@ -456,6 +456,65 @@ fn unreachable_checker() -> redial::sim::invariants::Checker {
     panic!("the runs differ, yet check_determinism accepted them")
 }
 
+/// Invariant 12's pause, forged three ways: a `StartFallback` with neither an entry
+/// nor a pause before it, a pause at the `max_failures`-th failure (which must stop),
+/// and a pause longer than the backoff allows.
+#[test]
+fn the_fallback_pause_is_checked() {
+    let p = policy();
+    let mut unpaused = dead_fallback(&p, FallbackFailure::Refused, 0);
+    let mut late = unpaused[2].clone();
+    late.at += Duration::from_secs(1);
+    late.input = Input::Timeout;
+    late.outputs = vec![Output::StartFallback];
+    unpaused.push(late);
+    let v = check_run(&p, &unpaused).expect_err("a StartFallback out of nowhere");
+    assert_eq!((v.invariant, v.step), (Invariant::FallbackBudget, 3));
+
+    let mut c = Config::default();
+    c.fallback.max_failures = 2;
+    let two = c.validate().expect("valid");
+    let run = dead_fallback(&two, FallbackFailure::Refused, 2);
+    assert_eq!(run[5].state, StateName::Stopped, "the 2nd failure stops");
+    let mut paused = run.clone();
+    paused[5].outputs = run[3]
+        .outputs
+        .iter()
+        .map(|o| match o {
+            Output::Event(Event::FallbackFailed {
+                failure,
+                max_failures,
+                retry_in,
+                basis,
+                ..
+            }) => Output::Event(Event::FallbackFailed {
+                failure: failure.clone(),
+                failures: 2,
+                max_failures: *max_failures,
+                retry_in: *retry_in,
+                basis: *basis,
+            }),
+            o => o.clone(),
+        })
+        .filter(|o| !matches!(o, Output::StopFallback))
+        .collect();
+    paused[5].state = StateName::FellBack;
+    paused[5].cause = run[4].cause.clone();
+    paused[5].deadline = Some(paused[5].at + Duration::from_secs(1));
+    paused.truncate(6);
+    let v = check_run(&two, &paused).expect_err("paused at the last failure");
+    assert_eq!((v.invariant, v.step), (Invariant::FallbackBudget, 5));
+
+    let mut long = dead_fallback(&p, FallbackFailure::Refused, 1);
+    for o in &mut long[3].outputs {
+        if let Output::Event(Event::FallbackFailed { retry_in, .. }) = o {
+            *retry_in = Duration::from_secs(3 * 24 * 3600);
+        }
+    }
+    let v = check_run(&p, &long).expect_err("a three-day pause");
+    assert_eq!((v.invariant, v.step), (Invariant::BackoffBounds, 3));
+}
+
 /// (8)'s message names exactly what differs: the steps given, the outputs, the deadline,
 /// the state and attempt, the last cause.
 #[test]

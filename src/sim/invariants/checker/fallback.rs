@@ -24,17 +24,13 @@ impl Checker {
                     format!("the fallback resumed at {now:?} on {input:?}, paused until {due:?}");
                 Err((I::FallbackBudget, msg))
             }
-            None if self.fallback.failures == 0 && self.step_cause_is_entry() => Ok(()),
+            // The state is FellBack (checked above): a transition in this step entered it.
+            None if self.fallback.failures == 0 && self.step_cause.is_some() => Ok(()),
             None => Err((
                 I::FallbackBudget,
                 "StartFallback while the fallback was neither paused nor just entered".into(),
             )),
         }
-    }
-
-    /// Whether this step's transition entered FellBack.
-    fn step_cause_is_entry(&self) -> bool {
-        self.step_cause.is_some() && self.state == S::FellBack
     }
 
     /// (12): a retried fallback failure pauses the fallback within the budget and the

@@ -1,9 +1,10 @@
 //! Every exit code of the `redial` binary, and each branch behind it (exit.rs's table):
 //! 1 when `connect` gives up (the mission's 1008 with no fallback; the message-then-1011
 //! loop, which redial now stops at the budget), 2 for a non-101 upgrade status and for
-//! an auth close, 3 for a handshake that times out, 4 for a TLS failure that is not a
-//! certificate rejection. (0, 3 for a refused port, 4 for a rejected certificate, 64
-//! and 65 are in cli_probe.rs and cli_errors.rs.)
+//! an auth close, 3 for a handshake that times out, a host name that does not resolve,
+//! a reset during the dial and a connection dropped without a close frame, 4 for a TLS
+//! failure that is not a certificate rejection. (0, 3 for a refused port, 4 for a
+//! rejected certificate, 64 and 65 are in cli_probe.rs and cli_errors.rs.)
 
 #![cfg(feature = "cli")]
 
@@ -115,6 +116,41 @@ async fn probe_exits_3_when_the_handshake_times_out() {
     let d = of_kind(&lines, "diagnosis");
     let cause = d[0]["cause"].as_str().unwrap();
     assert!(cause.contains("handshake phase timed out"), "{cause}");
+}
+
+/// `.invalid` never resolves (RFC 6761): the DNS branch of exit 3.
+#[async_std::test]
+async fn probe_exits_3_when_the_host_name_does_not_resolve() {
+    let out = probe("ws://redial-test.invalid/", &["--timeout", "5s"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let d = of_kind(&json_lines(&out), "diagnosis")[0].clone();
+    let cause = d["cause"].as_str().unwrap();
+    assert!(cause.contains("did not resolve"), "{cause}");
+}
+
+#[async_std::test]
+async fn probe_exits_3_when_the_dial_is_reset() {
+    let ws = WsServer::start(|_| Behavior::ResetBeforeUpgrade)
+        .await
+        .unwrap();
+    let out = probe(&ws.url(), &["--timeout", "2s"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let d = of_kind(&json_lines(&out), "diagnosis")[0].clone();
+    let cause = d["cause"].as_str().unwrap();
+    assert!(cause.contains("reset"), "{cause}");
+}
+
+/// Upgraded, then the TCP connection ends with no close frame.
+#[async_std::test]
+async fn probe_exits_3_when_the_connection_drops_without_a_close_frame() {
+    let ws = WsServer::start(|_| Behavior::Accept(Vec::new()))
+        .await
+        .unwrap();
+    let out = probe(&ws.url(), &["--timeout", "2s"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let d = of_kind(&json_lines(&out), "diagnosis")[0].clone();
+    let cause = d["cause"].as_str().unwrap();
+    assert!(cause.contains("without a close frame"), "{cause}");
 }
 
 /// `wss://` to a server that speaks plain HTTP: the TLS handshake fails, and not on a

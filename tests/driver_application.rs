@@ -145,7 +145,7 @@ async fn a_message_over_the_byte_bound_is_too_large_not_full() {
     }
     client.send("0123456789").unwrap();
     assert!(matches!(client.send("x"), Err(SendError::Full { .. })));
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 /// Wait (bounded: 200 × 10 ms) until `send` accepts `m`.
@@ -190,7 +190,7 @@ async fn requests_count_against_the_queue_and_a_dropped_one_frees_its_room() {
     within(Duration::from_secs(10), "m", ws.wait_received(1)).await;
     let got: Vec<_> = ws.received().into_iter().map(|(_, r)| r).collect();
     assert_eq!(got, [Received::Text("m".into())]);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 /// Bug "one [request] whose terminal message never comes blocks all later requests":
@@ -223,7 +223,7 @@ async fn a_request_without_an_answer_times_out_and_the_next_one_completes() {
     let items: Vec<_> = within(Duration::from_secs(5), "second", second.collect()).await;
     let items: Vec<Message> = items.into_iter().map(|i| i.unwrap()).collect();
     assert_eq!(items, [Message::from("part"), Message::from(DONE)]);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 /// The first connection takes the request and resets without answering; the second
@@ -245,7 +245,7 @@ async fn unanswered_then_dropped(
     let stream = client.request("order").await.unwrap();
     let items: Vec<_> = within(Duration::from_secs(10), "the request", stream.collect()).await;
     let received = ws.received().len();
-    client.close().await;
+    close_in_time(&client).await;
     let mut replays = Vec::new();
     while let Some(e) = events.next().await {
         if matches!(e, ClientEvent::Replayed { .. }) {

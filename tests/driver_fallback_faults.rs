@@ -188,7 +188,7 @@ async fn a_stalled_fallback_job_times_out_and_later_work_goes_on() {
     // Stalled + first again + second.
     assert_eq!(server.connections(), 3);
     assert_eq!(client.queued(), 0);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 /// Bug "after a re-probe succeeds, the next message can overtake a fallback job still
@@ -241,7 +241,7 @@ async fn a_message_waits_for_the_fallback_job_still_streaming_when_websockets_re
     within(Duration::from_secs(5), "second", ws.wait_received(1)).await;
     assert_eq!(ws.received()[0].1, Received::Text("second".into()));
     assert_eq!(*fallback.bodies.lock().unwrap(), ["first"]);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 /// Issue item 1: `close()` during a fallback job hands the in-flight message back
@@ -366,6 +366,6 @@ async fn a_request_whose_post_got_a_503_is_replayed_as_the_policy_says() {
                 _ => vec!["ask", "ask"],
             }
         );
-        client.close().await;
+        close_in_time(&client).await;
     }
 }

@@ -49,7 +49,7 @@ async fn rate_limited_upgrade_waits_for_retry_after() {
         cause.contains("HTTP 429") && cause.contains("Retry-After 1 s"),
         "{cause}"
     );
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 fn reauth_builder(
@@ -86,7 +86,7 @@ async fn unauthorized_upgrade_reauthenticates_once_then_connects() {
     until(&mut events, |e| matches!(e, Event::Stable { .. })).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(ws.connections(), 2);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 #[async_std::test]
@@ -120,7 +120,7 @@ async fn upgrade_required_or_not_found_falls_back_at_once() {
         let cause = cause_of(&seen, "fell_back");
         assert!(cause.contains(&format!("HTTP {status}")), "{cause}");
         assert!(cause.contains("does not offer WebSockets"), "{cause}");
-        client.close().await;
+        close_in_time(&client).await;
     }
 }
 
@@ -145,5 +145,5 @@ async fn a_stalled_handshake_times_out_and_is_retried() {
     let t = ws.accept_times();
     assert!(t[1] - t[0] >= handshake, "{:?}", t[1] - t[0]);
     assert_eq!(count(&seen, "retry"), 1);
-    client.close().await;
+    close_in_time(&client).await;
 }

@@ -43,7 +43,7 @@ async fn a_server_that_never_answers_pings_is_dead_and_redialed() {
     until(&mut events, |e| matches!(e, Event::Connected { .. })).await;
     let t = ws.accept_times();
     assert!(t[1] - t[0] >= dead_after, "{:?}", t[1] - t[0]);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 #[async_std::test]
@@ -52,11 +52,7 @@ async fn a_reset_mid_stream_reports_the_request_sent_and_started_then_reconnects
     let ws = WsServer::start(move |c| {
         if c.index == 1 {
             // Wait for the request, answer one delta, then reset.
-            Behavior::Accept(vec![
-                Act::Wait(Duration::from_millis(100)),
-                Act::Text(delta.into()),
-                Act::Reset,
-            ])
+            Behavior::Accept(vec![Act::AwaitMessage, Act::Text(delta.into()), Act::Reset])
         } else {
             healthy()
         }
@@ -79,8 +75,9 @@ async fn a_reset_mid_stream_reports_the_request_sent_and_started_then_reconnects
         }
         other => panic!("expected an interruption, got {other:?}"),
     }
-    // A server message alone does not make a connection stable (it lasted 100 ms of
-    // the 500 ms min_uptime), so the redial is attempt 2 of the same streak.
+    // A server message alone does not make a connection stable (it lasted a few
+    // milliseconds of the 500 ms min_uptime), so the redial is attempt 2 of the same
+    // streak.
     until(&mut events, |e| {
         matches!(e, Event::Connected { attempt: 1, .. })
     })
@@ -90,7 +87,7 @@ async fn a_reset_mid_stream_reports_the_request_sent_and_started_then_reconnects
     })
     .await;
     assert_eq!(ws.connections(), 2);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 #[async_std::test]
@@ -123,5 +120,5 @@ async fn a_trusted_certificate_connects_over_tls() {
     let ws = WsServer::start_tls(&cert, |_| healthy()).await.unwrap();
     let (client, mut events) = spawn(builder(&ws, &cert, fast_default()));
     until(&mut events, |e| matches!(e, Event::Stable { .. })).await;
-    client.close().await;
+    close_in_time(&client).await;
 }

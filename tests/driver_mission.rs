@@ -34,7 +34,7 @@ async fn run(config: redial::Config) -> (usize, Vec<Event>, Vec<Message>, usize)
     let seen = until(&mut events, |e| matches!(e, Event::FellBack { .. })).await;
     let items: Vec<Message> = items.into_iter().map(|i| i.expect("no error")).collect();
     let posts = sse.requests().len();
-    client.close().await;
+    close_in_time(&client).await;
     (ws.connections(), seen, items, posts)
 }
 

@@ -52,7 +52,7 @@ async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refus
     // Room again once written.
     client.send("m6").unwrap();
     soon("m6", ws.wait_received(6)).await;
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 #[async_std::test]
@@ -70,7 +70,7 @@ async fn byte_bound_refuses_and_leftovers_are_handed_back() {
     ));
     async_std::task::spawn(driver.run());
     soon("a dial", ws.wait_connections(1)).await;
-    client.close().await;
+    close_in_time(&client).await;
     let mut handed_back = Vec::new();
     while let Some(e) = events.next().await {
         if let ClientEvent::Undelivered(m) = e {
@@ -117,7 +117,7 @@ async fn after_a_normal_close_the_next_send_reconnects() {
     client.send("again").unwrap();
     soon("the resend", ws.wait_received(1)).await;
     assert_eq!(ws.received(), [(2, Received::Text("again".into()))]);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 #[async_std::test]
@@ -130,7 +130,7 @@ async fn with_no_event_stream_open_leftovers_wait_in_take_undelivered() {
     client.send(vec![1u8, 2]).unwrap();
     async_std::task::spawn(driver.run());
     soon("a dial", ws.wait_connections(1)).await;
-    client.close().await;
+    close_in_time(&client).await;
     assert_eq!(
         client.take_undelivered(),
         [Message::from("a"), Message::from(vec![1u8, 2])]
@@ -149,7 +149,7 @@ async fn messages_sent_just_before_close_are_written_before_the_close_frame() {
     for i in 0..20 {
         client.send(format!("m{i}")).unwrap();
     }
-    client.close().await;
+    close_in_time(&client).await;
     let mut handed_back = 0;
     while let Some(e) = events.next().await {
         if let ClientEvent::Undelivered(_) = e {
@@ -186,7 +186,7 @@ async fn a_request_over_the_websocket_is_written_once_then_the_queue_follows() {
     let items: Vec<_> = soon("the response", stream.collect()).await;
     assert_eq!(items.len(), 2, "{items:?}");
     soon("the queued message", ws.wait_received(2)).await;
-    client.close().await;
+    close_in_time(&client).await;
     assert_eq!(
         ws.received(),
         [

@@ -45,7 +45,7 @@ async fn websockets_come_back_after_the_cooldown() {
     assert_eq!(t.len(), 2);
     assert!(t[1] - t[0] >= cooldown, "{:?}", t[1] - t[0]);
     assert_eq!(client.state(), StateName::Open);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 /// tungstenite rewrites a received 1014 into 1002 "Protocol violation" (see
@@ -78,5 +78,5 @@ async fn a_received_1014_is_reported_raw_and_retried() {
     assert_eq!(closed.reason().map(|r| r.as_str()), Some("upstream down"));
     assert_eq!(count(&seen, "retry"), 1);
     assert_eq!(count(&seen, "fell_back"), 0);
-    client.close().await;
+    close_in_time(&client).await;
 }

@@ -39,7 +39,7 @@ async fn accept_then_1001_stops_at_max_attempts_then_falls_back() {
         "{cause}"
     );
     assert!(cause.contains("1001 (going away)"), "{cause}");
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 #[async_std::test]
@@ -72,7 +72,7 @@ async fn service_restart_reconnects_after_the_restart_window() {
         times[1] - closed_at
     );
     assert_eq!(client.state(), StateName::Open);
-    client.close().await;
+    close_in_time(&client).await;
 }
 
 async fn first_retry_delay(code: u16) -> (Duration, Duration) {
@@ -96,7 +96,7 @@ async fn first_retry_delay(code: u16) -> (Duration, Duration) {
         })
         .unwrap();
     let t = ws.accept_times();
-    client.close().await;
+    close_in_time(&client).await;
     (delay, t[1] - t[0])
 }
 

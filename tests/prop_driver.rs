@@ -44,13 +44,11 @@ fn cases() -> u32 {
 }
 
 const MAX_FAILURES: u32 = 3;
-const CLOSE_GRACE: Duration = Duration::from_millis(300);
 
 fn config() -> redial::Config {
     let mut c = fast_default();
     let ms = Duration::from_millis;
     c.queue.max_messages = 32;
-    c.timeouts.close_grace = CLOSE_GRACE;
     c.fallback.connect_timeout = ms(100);
     c.fallback.tls_timeout = ms(100);
     c.fallback.headers_timeout = ms(100);
@@ -148,7 +146,7 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     within(Duration::from_secs(10), "close()", client.close()).await;
     let took = closing.elapsed();
     prop_assert!(
-        took <= CLOSE_GRACE + Duration::from_millis(1500),
+        took <= CLOSE_GRACE + SCHEDULING_MARGIN,
         "close() took {took:?}"
     );
     within(Duration::from_secs(5), "the driver's end", driver).await;

@@ -137,6 +137,13 @@ impl Conn {
                     };
                     future::or(reading, timer).await
                 }
+                Act::AwaitMessage => loop {
+                    match ws.next().await {
+                        Some(Ok(message)) if self.record(&message) => break true,
+                        Some(Ok(_)) => {}
+                        _ => break false,
+                    }
+                },
                 Act::Text(text) => ws.send(Message::text(text)).await.is_ok(),
                 Act::Binary(data) => ws.send(Message::binary(data)).await.is_ok(),
                 Act::Close { code, reason } => {
@@ -182,6 +189,25 @@ impl Conn {
         // Otherwise: dropping `ws` closes the TCP connection without a close frame.
     }
 
+    /// Records a data message (true) or a close frame (false); other frames: false.
+    fn record(&self, message: &Message) -> bool {
+        let received = match message {
+            Message::Text(text) => Received::Text(text.as_str().to_owned()),
+            Message::Binary(data) => Received::Binary(data.to_vec()),
+            Message::Close(frame) => {
+                let frame = frame.as_ref();
+                let close = frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                lock(&self.record.closes).push((self.index, close));
+                self.record.changes.notify();
+                return false;
+            }
+            _ => return false,
+        };
+        lock(&self.record.received).push((self.index, received));
+        self.record.changes.notify();
+        true
+    }
+
     /// Reads until the stream ends, recording data messages and sending `reply(message)`
     /// for each. tungstenite answers pings and close frames while reading.
     async fn read_loop<S>(
@@ -192,20 +218,9 @@ impl Conn {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         while let Some(Ok(message)) = ws.next().await {
-            let received = match &message {
-                Message::Text(text) => Received::Text(text.as_str().to_owned()),
-                Message::Binary(data) => Received::Binary(data.to_vec()),
-                Message::Close(frame) => {
-                    let frame = frame.as_ref();
-                    let close = frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
-                    lock(&self.record.closes).push((self.index, close));
-                    self.record.changes.notify();
-                    continue;
-                }
-                _ => continue,
-            };
-            lock(&self.record.received).push((self.index, received));
-            self.record.changes.notify();
+            if !self.record(&message) {
+                continue;
+            }
             for answer in reply(&message) {
                 if ws.send(answer).await.is_err() {
                     return;

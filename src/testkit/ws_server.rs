@@ -74,6 +74,9 @@ pub enum Act {
     /// Keep reading for this long (pings answered, messages recorded, nothing sent),
     /// then go on with the next act. Ends the connection if the client closes first.
     HoldFor(Duration),
+    /// Keep reading (pings answered) until one data message arrives, record it, then
+    /// go on with the next act. Ends the connection if the client closes first.
+    AwaitMessage,
     /// Send a text message.
     Text(String),
     /// Send a binary message.
@@ -109,6 +112,7 @@ impl fmt::Debug for Act {
         match self {
             Act::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
             Act::HoldFor(d) => f.debug_tuple("HoldFor").field(d).finish(),
+            Act::AwaitMessage => f.write_str("AwaitMessage"),
             Act::Text(s) => f.debug_tuple("Text").field(s).finish(),
             Act::Binary(b) => f.debug_tuple("Binary").field(b).finish(),
             Act::Close { code, reason } => f

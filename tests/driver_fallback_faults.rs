@@ -369,3 +369,62 @@ async fn a_request_whose_post_got_a_503_is_replayed_as_the_policy_says() {
         close_in_time(&client).await;
     }
 }
+
+/// What resets the fallback's budget (`FallbackReady`) is a response item, not a 200
+/// status line and headers. A fallback that answers 200 and then says nothing fails
+/// every job as idle, and the client stops at `max_failures` (3) of them: the messages
+/// of those jobs reached a server that answered 2xx and are not handed back; the one
+/// still queued is. A fallback that sends one event before going quiet is working: each
+/// job is ready, then fails, and the count starts again every time.
+#[async_std::test]
+async fn headers_alone_do_not_reset_the_fallback_budget_an_event_does() {
+    for (body, stops) in [("", true), ("data: one\n\n", false)] {
+        let server = RawHttp::start(move |_| sse(body)).await;
+        let ws = WsServer::start(|_| policy_close()).await.unwrap();
+        let cert = TestCert::localhost();
+        // No re-probe: a probe's brief WebSocket (101, then 1008) would carry the queue.
+        let mut config = fast_fallback();
+        config.fallback.reprobe_after = None;
+        let b = builder(&ws, &cert, config).fallback_url(server.url.clone());
+        let (client, mut events) = spawn(b);
+        until_kind(&mut events, "fell_back").await;
+        for i in 0..4 {
+            client.send(format!("m{i}")).unwrap();
+        }
+        let failures = |seen: &[Event]| -> Vec<u32> {
+            seen.iter()
+                .filter_map(|e| match e {
+                    Event::FallbackFailed { failures, .. } => Some(*failures),
+                    _ => None,
+                })
+                .collect()
+        };
+        if stops {
+            let seen = all_events(events).await;
+            let core: Vec<Event> = seen
+                .iter()
+                .filter_map(|e| match e {
+                    ClientEvent::Core(e) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect();
+            // Two pauses, then the third failure stops the client.
+            assert_eq!(failures(&core), [1, 2], "{core:#?}");
+            assert!(!core.iter().any(|e| matches!(e, Event::FallbackReady)));
+            let cause = cause_of(&core, "gave_up");
+            assert!(cause.contains("idle"), "{cause}");
+            assert_eq!(undelivered(&seen), [Message::from("m3")]);
+        } else {
+            let mut seen = Vec::new();
+            while failures(&seen).len() < 4 {
+                seen.extend(until_kind(&mut events, "fallback_failed").await);
+            }
+            assert_eq!(failures(&seen), [1, 1, 1, 1], "{seen:#?}");
+            let ready = seen.iter().filter(|e| matches!(e, Event::FallbackReady));
+            assert_eq!(ready.count(), 4);
+            assert_eq!(client.state(), StateName::FellBack);
+            close_in_time(&client).await;
+        }
+        assert_eq!(*server.connections.lock().unwrap(), 3 + usize::from(!stops));
+    }
+}

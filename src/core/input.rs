@@ -32,8 +32,11 @@ pub enum Input {
     Pong,
     /// The application closes the client.
     UserClose,
-    /// A request over the fallback transport was answered (a 2xx status and headers):
-    /// the fallback works, and its failure count starts again.
+    /// A request over the fallback transport was answered: its first response item
+    /// arrived, or its response ended cleanly without one. A 2xx status and headers
+    /// alone do not count (a server that answers 200 and then stalls has carried
+    /// nothing, as an upgrade alone does not make a connection stable). The fallback
+    /// works, and its failure count starts again.
     FallbackReady,
     /// A request over the fallback transport failed before its response ended.
     FallbackFailed {

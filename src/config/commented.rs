@@ -167,8 +167,8 @@ const KEYS: &[(&str, &str, &str)] = &[
         "fallback",
         "max_failures",
         "Fallback failures in a row (refused, timed out, 5xx, ...) after which the client \
-         stops; each earlier one pauses the fallback for a backoff delay. A response that \
-         starts resets the count.",
+         stops; each earlier one pauses the fallback for a backoff delay. A response's first \
+         event (or a clean end) resets the count; 2xx headers alone do not.",
     ),
     (
         "fallback",

@@ -203,8 +203,8 @@ pub struct FallbackConfig {
     #[serde(with = "humantime_serde")]
     pub reprobe_max: Duration,
     /// Fallback failures in a row (refused, timed out, 5xx, …) after which the client
-    /// stops; each earlier one pauses the fallback for a backoff delay. A response that
-    /// starts (2xx) resets the count.
+    /// stops; each earlier one pauses the fallback for a backoff delay. A response's
+    /// first event (or a clean end) resets the count; 2xx headers alone do not.
     pub max_failures: u32,
     /// A fallback request's DNS and TCP connect.
     #[serde(with = "humantime_serde")]

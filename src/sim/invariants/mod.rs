@@ -148,10 +148,10 @@ pub enum Invariant {
     /// (8) The same seed and inputs give the same records ([`check_determinism`]).
     Determinism,
     /// (12) Fallback attempts are bounded like dials: at most `fallback.max_failures`
-    /// failures in a row (a 2xx response resets the count), each retried one pausing the
-    /// fallback (`StopFallback`) for a delay within the backoff bounds before
-    /// `StartFallback`; a failure that is not retried, or the last one, stops the client
-    /// with a `FallbackFailed` cause.
+    /// failures in a row (`FallbackReady`, a response's first event, resets the count),
+    /// each retried one pausing the fallback (`StopFallback`) for a delay within the
+    /// backoff bounds before `StartFallback`; a failure that is not retried, or the last
+    /// one, stops the client with a `FallbackFailed` cause.
     FallbackBudget,
     /// Every decision carries a cause a person can read: a transition after a failure
     /// names that failure, a retry is a `Retry` cause with its `RetryScheduled` event,

@@ -166,17 +166,21 @@ pub fn state_note(state: StateName) -> StateNote {
             "Traffic goes over the fallback transport (`Output::StartFallback` on entry). \
              Waits for `FallbackReady`/`FallbackFailed`, and, once the re-probe timer \
              fires, for the outcome of one quiet WebSocket probe (`Dial { probe: true }`, \
-             not counted against the budget). A failed probe stays here and doubles the wait. \
+             not counted against the budget). A probe that is upgraded is on trial: the \
+             traffic stays on the fallback until its connection has been open for \
+             `budget.min_uptime`; a close or a drop before that fails the probe (so a server \
+             that accepts and at once closes takes no message). A failed probe stays here \
+             and doubles the wait. \
              A fallback failure that is retried (network, timeout, 408, 429, 5xx) pauses the \
              fallback (`StopFallback`, a `FallbackFailed` event) for a backoff delay of its \
              own, then `StartFallback` again; a response (`FallbackReady`) resets the count.",
             "The re-probe timer (`fallback.reprobe_after`, doubled after each failed probe or \
              repeated fall-back up to `fallback.reprobe_max`; none when the transport is \
              `https` or `reprobe_after` is absent), then the probe's connect and handshake \
-             timeouts; the pause after a fallback failure (the backoff, at least \
+             timeouts, then its trial (`budget.min_uptime`); the pause after a fallback failure (the backoff, at least \
              `Retry-After` or the overload minimum).",
-            "`probe_ok` switches back to the WebSocket (Open; `StopFallback` and a \
-             `Recovered` event); `fallback_failed` (not retried, or \
+            "`probe_ok` switches back to the WebSocket once the probe's trial is over (Open, \
+             the connection stable; `StopFallback`, a `Recovered` event); `fallback_failed` (not retried, or \
              `fallback.max_failures` in a row) and `user_close` stop.",
         ),
         StateName::Stopped => (
@@ -215,7 +219,10 @@ pub fn trigger_note(trigger: Trigger) -> &'static str {
         }
         Trigger::CloseGraceElapsed => "The server did not answer the close in time.",
         Trigger::FallbackFailed => "`Input::FallbackFailed`: the fallback transport failed.",
-        Trigger::ProbeOk => "`Input::DialSucceeded` for a quiet re-probe: WebSockets are back.",
+        Trigger::ProbeOk => {
+            "The quiet re-probe's trial ended (`budget.min_uptime` after its \
+             `Input::DialSucceeded`, the connection still open): WebSockets are back."
+        }
     }
 }
 

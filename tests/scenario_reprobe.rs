@@ -1,11 +1,11 @@
-//! The fallback is sticky, then a quiet probe returns to WebSockets; failed probes
-//! double the wait up to its cap.
+//! The fallback is sticky, then a quiet probe returns to WebSockets once its connection
+//! has held for its trial (`min_uptime`); failed probes double the wait up to its cap.
 
 mod support;
 
 use std::time::Duration;
 
-use redial::core::{Output, StateName};
+use redial::core::{Failure, Output, StateName};
 use redial::sim::{Connect, Scenario, Sim, Step};
 use redial::{Event, Preset, Transport};
 use support::policy;
@@ -47,11 +47,14 @@ fn failed_probes_double_the_wait_up_to_the_cap() {
     assert_eq!(sim.core().state(), StateName::FellBack);
 }
 
+/// The mission's server on every probe: 101, then 1008 after 3 ms. Each probe's
+/// connection ends during its trial (`min_uptime`, 5 s): the probe fails, the client
+/// never leaves FellBack (no `Recovered`, nothing written to that connection) and the
+/// wait doubles.
 #[test]
-fn a_relapse_after_recovery_doubles_the_wait() {
+fn a_probe_closed_during_its_trial_fails_and_the_wait_doubles() {
     let mut c = Preset::Default.config();
     c.fallback.reprobe_after = Some(Duration::from_secs(60));
-    // Probes connect, then are closed with 1008 before becoming stable.
     let mut sim = Sim::new(policy(c), 3, |_| {
         Connect::Accept(vec![
             Step::Wait(Duration::from_millis(3)),
@@ -62,6 +65,64 @@ fn a_relapse_after_recovery_doubles_the_wait() {
     let p = probes(&sim);
     let gaps: Vec<u64> = p.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
     assert_eq!(&gaps[..3], [120, 240, 480], "{p:?}");
+    let changes = sim
+        .events()
+        .filter(|(_, e)| matches!(e, Event::StateChanged { .. }))
+        .count();
+    assert_eq!(changes, 3, "Idle → Connecting → Open → FellBack, then none");
+    assert!(!sim
+        .events()
+        .any(|(_, e)| matches!(e, Event::Recovered { .. })));
+    let trials_failed = sim
+        .events()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::ProbeFailed {
+                    failure: Failure::Closed {
+                        code: Some(1008),
+                        ..
+                    },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(trials_failed, p.len());
+    assert_eq!(sim.core().state(), StateName::FellBack);
+}
+
+/// A probe's connection that holds for its trial is stable: when the server closes it
+/// later with 1008, the client falls back with a fresh re-probe wait (not doubled).
+#[test]
+fn a_probe_that_held_its_trial_is_stable_and_a_later_fall_back_waits_afresh() {
+    let mut c = Preset::Default.config();
+    c.fallback.reprobe_after = Some(Duration::from_secs(60));
+    let mut sim = Sim::new(policy(c), 3, |_| {
+        Connect::Accept(vec![
+            Step::Wait(Duration::from_secs(8)),
+            Step::close(1008, ""),
+        ])
+    });
+    sim.run_for(Duration::from_secs(400));
+    let recovered: Vec<Duration> = sim
+        .events()
+        .filter(|(_, e)| matches!(e, Event::Recovered { .. }))
+        .map(|(t, _)| t)
+        .collect();
+    let p = probes(&sim);
+    assert!(p.len() >= 3, "{p:?}");
+    // Each probe: trial of 5 s, then Open (stable) until the close at 8 s.
+    for (probe, back) in p.iter().zip(&recovered) {
+        let trial = *back - *probe;
+        assert!(
+            trial >= Duration::from_secs(5) && trial < Duration::from_secs(6),
+            "{trial:?}"
+        );
+    }
+    let gaps: Vec<u64> = p.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+    // 8 s on the probe's connection, then 60 s again each time.
+    assert_eq!(&gaps[..2], [68, 68], "{p:?}");
 }
 
 #[test]

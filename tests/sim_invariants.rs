@@ -550,3 +550,93 @@ fn determinism_names_what_differs() {
     let v = check_determinism(&first, &again).expect_err("another input");
     assert!(v.detail.contains("different steps"), "{}", v.detail);
 }
+
+/// The mission's server (101, then 1008) fell back; at the re-probe's deadline the
+/// probe dials and is upgraded, then `then` happens to its connection.
+fn probe_on_trial(policy: &Policy, then: &[(Option<u64>, Input)]) -> Vec<Record> {
+    let mut steps = vec![
+        (Some(0), Input::Start),
+        (Some(1), Input::DialSucceeded),
+        (
+            Some(3),
+            Input::PeerClosed {
+                code: Some(1008),
+                reason: vec![],
+            },
+        ),
+        (None, Input::Timeout),
+        (Some(1), Input::DialSucceeded),
+    ];
+    steps.extend_from_slice(then);
+    recorded(policy, &steps)
+}
+
+fn policy_close() -> Input {
+    Input::PeerClosed {
+        code: Some(1008),
+        reason: vec![],
+    }
+}
+
+/// A re-probe's connection is on trial for `min_uptime`: the client goes back to it
+/// only after that (and it is stable then); a close during it fails the probe. Both
+/// real runs pass the checker; three forgeries of them are caught: back on WebSockets
+/// before the trial is over, a stop that keeps the probe's connection, and a failure
+/// that misstates when the connection ended.
+#[test]
+fn the_probe_trial_is_checked() {
+    let p = policy();
+    let passed = probe_on_trial(&p, &[(None, Input::Timeout)]);
+    check_run(&p, &passed).unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(passed[4].state, StateName::FellBack, "on trial");
+    assert_eq!(passed[5].state, StateName::Open);
+    let stable = passed[5].outputs.iter().find_map(|o| match o {
+        Output::Event(Event::Stable { after_upgrade, by }) => Some((*after_upgrade, *by)),
+        _ => None,
+    });
+    assert_eq!(
+        stable,
+        Some((p.config().budget.min_uptime, StableBy::Uptime))
+    );
+
+    let failed = probe_on_trial(&p, &[(Some(3), policy_close())]);
+    check_run(&p, &failed).unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(failed[5].state, StateName::FellBack);
+    assert!(failed[5]
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::ProbeFailed { .. }))));
+
+    // Back on WebSockets 3 ms after the probe's upgrade.
+    let mut early = failed.clone();
+    early[5].outputs = passed[5].outputs.clone();
+    let v = check_run(&p, &early).expect_err("back before the trial is over");
+    assert_eq!((v.invariant, v.step), (Invariant::RetryBudget, 5), "{v}");
+
+    // A close by the application that keeps the probe's connection.
+    let mut kept = probe_on_trial(&p, &[(Some(3), Input::UserClose)]);
+    check_run(&p, &kept).unwrap_or_else(|v| panic!("{v}"));
+    kept[5]
+        .outputs
+        .retain(|o| !matches!(o, Output::DropConnection));
+    let v = check_run(&p, &kept).expect_err("stopped with the probe's connection");
+    assert_eq!(
+        (v.invariant, v.step),
+        (Invariant::DeadlinesAndSockets, 5),
+        "{v}"
+    );
+
+    // The probe's failure says the connection lasted a second.
+    let mut misdated = failed.clone();
+    for o in &mut misdated[5].outputs {
+        if let Output::Event(Event::ProbeFailed {
+            failure: redial::core::Failure::Closed { after_upgrade, .. },
+            ..
+        }) = o
+        {
+            *after_upgrade = Duration::from_secs(1);
+        }
+    }
+    let v = check_run(&p, &misdated).expect_err("a misdated probe failure");
+    assert_eq!((v.invariant, v.step), (Invariant::Diagnosis, 5), "{v}");
+}

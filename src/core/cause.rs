@@ -382,10 +382,12 @@ pub enum Cause {
         /// Why it is not retried.
         stop: FallbackStop,
     },
-    /// A quiet re-probe reached an open WebSocket.
+    /// A quiet re-probe's WebSocket stayed open for its trial (`budget.min_uptime`).
     Recovered {
         /// Time spent on the fallback.
         after: Duration,
+        /// How long the probe's connection had been open (its trial).
+        held: Duration,
     },
 }
 
@@ -455,7 +457,10 @@ impl fmt::Display for Cause {
                     DelayBasis::RetryAfter { capped: false, .. } => {
                         f.write_str(", as Retry-After asked)")
                     }
-                    DelayBasis::RetryAfter { asked, capped: true } => write!(
+                    DelayBasis::RetryAfter {
+                        asked,
+                        capped: true,
+                    } => write!(
                         f,
                         ", Retry-After {} shortened to delays.max_retry_after)",
                         fmt_duration(*asked)
@@ -463,10 +468,17 @@ impl fmt::Display for Cause {
                 }
             }
             Cause::Reauthenticate { failure } => {
-                write!(f, "{failure}; asking the application to re-authenticate, then retrying once")
+                write!(
+                    f,
+                    "{failure}; asking the application to re-authenticate, then retrying once"
+                )
             }
-            Cause::Reauthenticated => f.write_str("the application re-authenticated; dialing again"),
-            Cause::ReauthFailed => f.write_str("the application could not re-authenticate; stopping"),
+            Cause::Reauthenticated => {
+                f.write_str("the application re-authenticated; dialing again")
+            }
+            Cause::ReauthFailed => {
+                f.write_str("the application could not re-authenticate; stopping")
+            }
             Cause::FallBack { failure, why } => {
                 write!(f, "{failure}; ")?;
                 why_phrase(why, f)?;
@@ -511,9 +523,11 @@ impl fmt::Display for Cause {
                 }
                 f.write_str(": stopping")
             }
-            Cause::Recovered { after } => write!(
+            Cause::Recovered { after, held } => write!(
                 f,
-                "a quiet re-probe reached an open WebSocket after {} on the fallback: switching back",
+                "a quiet re-probe's WebSocket stayed open for {} after {} on the fallback: \
+                 switching back",
+                fmt_duration(*held),
                 fmt_duration(*after)
             ),
         }

@@ -74,12 +74,27 @@ pub(crate) struct Grace {
     pub waited: Duration,
 }
 
+/// A quiet re-probe that reached an open WebSocket, on trial: traffic stays on the
+/// fallback until the probe's connection has been open for `budget.min_uptime`
+/// (`until`), so that a server that accepts and at once closes (the mission's 101 then
+/// 1008) fails the probe instead of taking the application's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Trial {
+    /// The upgrade.
+    pub since: Instant,
+    pub until: Instant,
+    /// Whether the server sent a message meanwhile.
+    pub received: bool,
+}
+
 /// Life on the fallback transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fallback {
     pub since: Instant,
     pub reprobe_at: Option<Instant>,
     pub probe: Option<Dial>,
+    /// The probe's connection, once upgraded, until its trial ends.
+    pub trial: Option<Trial>,
     /// Fallback failures in a row (reset by `FallbackReady`).
     pub failures: u32,
     /// Whether a response started since the fall-back or the last failure.
@@ -90,9 +105,10 @@ pub(crate) struct Fallback {
 
 impl Fallback {
     pub fn deadline(&self) -> Option<Instant> {
-        let probe = match &self.probe {
-            Some(d) => Some(d.deadline),
-            None => self.reprobe_at,
+        let probe = match (&self.probe, &self.trial) {
+            (Some(d), _) => Some(d.deadline),
+            (None, Some(t)) => Some(t.until),
+            (None, None) => self.reprobe_at,
         };
         match (probe, self.paused_until) {
             (Some(a), Some(b)) => Some(a.min(b)),

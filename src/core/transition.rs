@@ -95,7 +95,7 @@ pub enum Trigger {
     CloseGraceElapsed,
     /// The fallback transport failed too.
     FallbackFailed,
-    /// A quiet re-probe reached an open WebSocket.
+    /// A quiet re-probe's connection held for its trial (`budget.min_uptime`).
     ProbeOk,
 }
 
@@ -335,7 +335,8 @@ pub const TRANSITIONS: &[Transition] = &[
         S::FellBack,
         T::ProbeOk,
         S::Open,
-        "a quiet re-probe reached 101 (transport auto, reprobe_after set)",
+        "a quiet re-probe's connection held for its trial, budget.min_uptime after its 101 \
+         (transport auto, reprobe_after set)",
     ),
     row(
         S::FellBack,

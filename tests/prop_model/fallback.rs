@@ -2,6 +2,11 @@
 //! (ARCHITECTURE.md, invariant 12): a failure that is retried pauses the fallback for a
 //! backoff delay while fewer than `fallback.max_failures` came in a row (a response
 //! resets the count); any other failure, or the last one, stops the client.
+//!
+//! A probe that upgrades is on trial: the client goes back to WebSockets only once the
+//! probe's connection has been open for `budget.min_uptime` (and it is then stable,
+//! like any connection up that long); a close or a drop before that fails the probe,
+//! as a failed dial does.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -10,7 +15,7 @@ use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
 use redial::policy::{DialPhase, FallbackFailure};
 use redial::Event;
 
-use super::model::{after, Cx, Dial, FbSide, Model, St};
+use super::model::{after, Cx, Dial, FbSide, Model, St, Trial};
 use super::tables::{backoff_bounds, TOL};
 
 /// Written from the words: 5xx, refused and timeouts are retried; 401/403 and
@@ -32,24 +37,39 @@ impl Model {
         now: Instant,
         cx: &mut Cx<'_>,
         input: &Input,
-        reprobe_at: Option<Instant>,
-        probe: Option<Dial>,
+        (reprobe_at, probe, trial): (Option<Instant>, Option<Dial>, Option<Trial>),
         mut fb: FbSide,
     ) -> Result<(), String> {
         let c = Rc::clone(&self.cfg);
         let mut next = (reprobe_at, probe.clone());
+        let mut trial = trial;
+        // The probe's dial or its connection goes with the client.
+        let release = |cx: &mut Cx<'_>, probe: bool, trial: bool| {
+            if probe {
+                cx.actions.push(Output::AbortDial);
+            }
+            if trial {
+                cx.actions.push(Output::DropConnection);
+            }
+        };
         match (input, probe) {
             (Input::Timeout, probe) => {
                 if fb.paused_until.is_some_and(|t| now >= t) {
                     fb.paused_until = None;
                     cx.actions.push(Output::StartFallback);
                 }
+                if let Some(t) = trial.filter(|t| now >= t.until) {
+                    self.go(cx, S::FellBack, T::ProbeOk, S::Open)?;
+                    cx.actions.push(Output::StopFallback);
+                    self.enter_open_after_trial(now, cx, t);
+                    return Ok(());
+                }
                 match probe {
                     Some(p) if now >= p.deadline => {
                         cx.actions.push(Output::AbortDial);
                         next = self.probe_failed(now);
                     }
-                    None if reprobe_at.is_some_and(|t| now >= t) => {
+                    None if trial.is_none() && reprobe_at.is_some_and(|t| now >= t) => {
                         cx.actions.push(Output::Dial {
                             attempt: 0,
                             probe: true,
@@ -69,10 +89,20 @@ impl Model {
                 });
             }
             (Input::DialSucceeded, Some(_)) => {
-                self.go(cx, S::FellBack, T::ProbeOk, S::Open)?;
-                cx.actions.push(Output::StopFallback);
-                self.enter_open(now);
-                return Ok(());
+                next.1 = None;
+                trial = Some(Trial {
+                    until: after(now, c.budget.min_uptime),
+                    received: false,
+                });
+            }
+            (Input::Received, _) => {
+                if let Some(t) = trial.as_mut() {
+                    t.received = true;
+                }
+            }
+            (Input::PeerClosed { .. } | Input::Dropped { .. }, _) if trial.is_some() => {
+                trial = None;
+                next = self.probe_failed(now);
             }
             (Input::DialFailed(_), Some(_)) => next = self.probe_failed(now),
             (Input::FallbackReady, _) => {
@@ -92,9 +122,7 @@ impl Model {
                     let until = after(now, delay);
                     fb.paused_until = Some(fb.paused_until.map_or(until, |p| p.max(until)));
                 } else {
-                    if p.is_some() {
-                        cx.actions.push(Output::AbortDial);
-                    }
+                    release(cx, p.is_some(), trial.is_some());
                     cx.actions.push(Output::StopFallback);
                     let cause = self.go(cx, S::FellBack, T::FallbackFailed, S::Stopped)?;
                     if !matches!(cause, Cause::FallbackFailed { failure: f, .. } if f == failure) {
@@ -106,9 +134,7 @@ impl Model {
                 }
             }
             (Input::UserClose, p) => {
-                if p.is_some() {
-                    cx.actions.push(Output::AbortDial);
-                }
+                release(cx, p.is_some(), trial.is_some());
                 cx.actions.push(Output::StopFallback);
                 return self.stop(cx, S::FellBack, T::UserClose, false);
             }
@@ -117,6 +143,7 @@ impl Model {
         self.st = St::FellBack {
             reprobe_at: next.0,
             probe: next.1,
+            trial,
             fb,
         };
         Ok(())

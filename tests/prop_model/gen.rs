@@ -475,6 +475,11 @@ fn episode() -> impl Strategy<Value = Vec<Step>> {
                 wild(Dt::Millis(1), Input::DialProgress(DialPhase::Handshake)),
                 wild(Dt::Millis(1), Input::DialSucceeded),
             ];
+            if matches!(gaps[4], Dt::Millis(ms) if ms >= 40) {
+                // (The one gap no message uses, when long.) The server waits for the
+                // client's next deadline: a probe's trial ends, or a ping goes out.
+                steps.push(wild(Dt::ToDeadline, Input::Timeout));
+            }
             for g in gaps.iter().take(messages) {
                 steps.push(wild(*g, Input::Received));
             }
@@ -488,6 +493,14 @@ fn episode() -> impl Strategy<Value = Vec<Step>> {
                     },
                 ),
                 1 => wild(Dt::ToDeadline, Input::Timeout),
+                // A finished exchange: the server answered and closed politely.
+                5 if messages > 0 => wild(
+                    gaps[5],
+                    Input::PeerClosed {
+                        code: Some(1000),
+                        reason,
+                    },
+                ),
                 _ => wild(gaps[5], Input::PeerClosed { code, reason }),
             });
             steps

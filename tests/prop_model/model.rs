@@ -55,9 +55,18 @@ pub(super) enum St {
     FellBack {
         reprobe_at: Option<Instant>,
         probe: Option<Dial>,
+        trial: Option<Trial>,
         fb: FbSide,
     },
     Stopped,
+}
+
+/// A probe that reached an open WebSocket: it must stay open until `until`
+/// (`budget.min_uptime` after its upgrade) before the client goes back to it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Trial {
+    pub(super) until: Instant,
+    pub(super) received: bool,
 }
 
 /// The fallback's own side while in FellBack (invariant 12).
@@ -159,9 +168,14 @@ impl Model {
             St::FellBack {
                 reprobe_at,
                 probe,
+                trial,
                 fb,
             } => {
-                let probe = probe.as_ref().map(|p| p.deadline).or(*reprobe_at);
+                let probe = probe
+                    .as_ref()
+                    .map(|p| p.deadline)
+                    .or(trial.map(|t| t.until))
+                    .or(*reprobe_at);
                 probe.into_iter().chain(fb.paused_until).min()
             }
             St::Idle | St::Reauth | St::Stopped => None,
@@ -361,10 +375,11 @@ impl Model {
                 St::FellBack {
                     reprobe_at,
                     probe,
+                    trial,
                     fb,
                 },
                 _,
-            ) => self.fell_back(now, cx, input, reprobe_at, probe, fb)?,
+            ) => self.fell_back(now, cx, input, (reprobe_at, probe, trial), fb)?,
             _ => {}
         }
         Ok(())
@@ -395,6 +410,18 @@ impl Model {
         });
     }
 
+    /// Open on a probe's connection that held for its trial: stable already.
+    pub(super) fn enter_open_after_trial(&mut self, now: Instant, cx: &mut Cx<'_>, t: Trial) {
+        let hb = self.fresh_heartbeat(now);
+        self.st = St::Open(Link {
+            stable_at: t.until,
+            stable: true,
+            received: t.received,
+            hb,
+        });
+        self.mark_stable(cx);
+    }
+
     fn enter_connecting(&mut self, now: Instant, cx: &mut Cx<'_>) {
         self.dials += 1;
         self.streak_start.get_or_insert(now);
@@ -423,6 +450,7 @@ impl Model {
         self.st = St::FellBack {
             reprobe_at,
             probe: None,
+            trial: None,
             fb: FbSide::default(),
         };
     }

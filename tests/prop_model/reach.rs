@@ -28,6 +28,10 @@ pub enum Cell {
     Spent(&'static str),
     /// A quiet re-probe failed.
     ProbeFailed,
+    /// A quiet re-probe's connection ended during its trial (a failed probe too).
+    TrialFailed,
+    /// A quiet re-probe's connection held for its trial: back on WebSockets.
+    TrialPassed,
     /// A fallback failure paused the fallback.
     FallbackPaused,
     /// A fallback failure stopped the client.
@@ -106,9 +110,17 @@ impl Reach {
                 if matches!(cause, Cause::FallbackFailed { .. }) {
                     self.bump(Cell::FallbackStopped);
                 }
+                if matches!(cause, Cause::Recovered { .. }) {
+                    self.bump(Cell::TrialPassed);
+                }
             }
             Event::Stable { by, .. } => self.bump(Cell::StableBy(by.name())),
-            Event::ProbeFailed { .. } => self.bump(Cell::ProbeFailed),
+            Event::ProbeFailed { failure, .. } => {
+                self.bump(Cell::ProbeFailed);
+                if !matches!(failure, Failure::Dial { .. }) {
+                    self.bump(Cell::TrialFailed);
+                }
+            }
             Event::FallbackFailed { .. } => self.bump(Cell::FallbackPaused),
             _ => {}
         }
@@ -159,6 +171,8 @@ pub fn minimums() -> Vec<(Cell, u64)> {
         (Cell::Spent("attempts"), 50),
         (Cell::Spent("elapsed"), 20),
         (Cell::ProbeFailed, 40),
+        (Cell::TrialFailed, 15),
+        (Cell::TrialPassed, 20),
         (Cell::FallbackPaused, 50),
         (Cell::FallbackStopped, 30),
         (Cell::Reauthenticate, 30),

@@ -11,7 +11,8 @@ use redial::{Config, Event, Preset};
 
 /// The re-probe cooldown of the `reprobe` scenario (the default is 5 minutes).
 pub const DEMO_REPROBE_AFTER: Duration = Duration::from_secs(2);
-/// The `restart` scenario's `budget.min_uptime` (the first connection stays up 300 ms).
+/// The `budget.min_uptime` of the `restart` scenario (the first connection stays up
+/// 300 ms) and of `reprobe` (the probe's trial).
 pub const DEMO_MIN_UPTIME: Duration = Duration::from_millis(250);
 
 /// One scenario of `redial demo`.
@@ -91,7 +92,7 @@ impl Scenario {
                 "the upgrade is answered 429 (Too Many Requests) with Retry-After: 1; the next one is healthy"
             }
             Scenario::Reprobe => {
-                "1008 at once, so the client falls back to HTTPS; WebSockets are healthy again by the quiet re-probe (fallback.reprobe_after set to 2 s for this demo; the default is 5 min)"
+                "1008 at once, so the client falls back to HTTPS; WebSockets are healthy again by the quiet re-probe, whose connection must stay open for min_uptime before traffic moves back (fallback.reprobe_after 2 s and budget.min_uptime 250 ms for this demo; the defaults are 5 min and 5 s)"
             }
         }
     }
@@ -102,8 +103,9 @@ impl Scenario {
         if self == Scenario::Reprobe {
             config.fallback.reprobe_after = Some(DEMO_REPROBE_AFTER);
         }
-        if self == Scenario::Restart {
-            // A connection is stable by time, not by a message: short enough to show.
+        if matches!(self, Scenario::Restart | Scenario::Reprobe) {
+            // A connection is stable by time, not by a message (and a probe's trial
+            // lasts as long): short enough to show.
             config.budget.min_uptime = DEMO_MIN_UPTIME;
         }
         config

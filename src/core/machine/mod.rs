@@ -11,7 +11,7 @@ mod steps;
 
 use super::cause::{Cause, CloseReason, Failure, StableBy};
 use super::input::Input;
-use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Wait};
+use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Trial, Wait};
 use super::output::Output;
 use super::transition::{StateName as S, Trigger as T};
 use crate::config::{Policy, Transport};
@@ -364,6 +364,29 @@ impl Machine {
                     fallback.paused_until = None;
                     ctx.emit(Output::StartFallback);
                 }
+                if let Some(trial) = fallback.trial.take_if(|t| now >= t.until) {
+                    // The probe's connection held for its trial: WebSockets are back, and
+                    // the connection is stable (it has been up for min_uptime).
+                    let mut link = self.new_link(trial.since, 0);
+                    link.received = trial.received;
+                    link.stable = true;
+                    link.heartbeat = self.heartbeat(now);
+                    let cause = Cause::Recovered {
+                        after: now.saturating_duration_since(fallback.since),
+                        held: now.saturating_duration_since(trial.since),
+                    };
+                    let outcome = self.go(
+                        ctx,
+                        S::FellBack,
+                        T::ProbeOk,
+                        cause.clone(),
+                        State::open(link),
+                    );
+                    ctx.emit(Output::StopFallback);
+                    ctx.event(Event::Recovered { cause });
+                    self.stable_since(ctx, trial.since, StableBy::Uptime);
+                    return outcome;
+                }
                 match &fallback.probe {
                     Some(dial) if now >= dial.deadline => {
                         ctx.emit(Output::AbortDial);
@@ -371,7 +394,9 @@ impl Machine {
                         let failure = self.dial_failure(now, dial, f);
                         self.probe_failed(ctx, fallback, failure);
                     }
-                    None if fallback.reprobe_at.is_some_and(|at| now >= at) => {
+                    None if fallback.trial.is_none()
+                        && fallback.reprobe_at.is_some_and(|at| now >= at) =>
+                    {
                         let dial = self.new_dial(now, true);
                         ctx.emit(Output::Dial {
                             attempt: 0,
@@ -398,31 +423,35 @@ impl Machine {
                 }
                 Handled
             }
-            Input::DialSucceeded => match fallback.probe.take() {
-                Some(dial) => {
+            Input::DialSucceeded => {
+                if let Some(dial) = fallback.probe.take() {
                     let took = now.saturating_duration_since(dial.started);
                     ctx.event(Event::Connected {
                         attempt: 0,
                         probe: true,
                         took,
                     });
-                    let cause = Cause::Recovered {
-                        after: now.saturating_duration_since(fallback.since),
-                    };
-                    let link = self.new_link(now, 0);
-                    let outcome = self.go(
-                        ctx,
-                        S::FellBack,
-                        T::ProbeOk,
-                        cause.clone(),
-                        State::open(link),
-                    );
-                    ctx.emit(Output::StopFallback);
-                    ctx.event(Event::Recovered { cause });
-                    outcome
+                    // On trial: the traffic stays on the fallback meanwhile.
+                    fallback.trial = Some(Trial {
+                        since: now,
+                        until: after(now, self.policy.config().budget.min_uptime),
+                        received: false,
+                    });
                 }
-                None => Handled,
-            },
+                Handled
+            }
+            Input::Received => {
+                if let Some(trial) = fallback.trial.as_mut() {
+                    trial.received = true;
+                }
+                Handled
+            }
+            Input::PeerClosed { .. } | Input::Dropped { .. } => {
+                if let Some(trial) = fallback.trial.take() {
+                    self.trial_failed(ctx, fallback, trial, input);
+                }
+                Handled
+            }
             Input::DialFailed(f) => {
                 if let Some(dial) = fallback.probe.take() {
                     let failure = self.dial_failure(now, &dial, f.clone());
@@ -442,9 +471,7 @@ impl Machine {
             }
             Input::FallbackFailed { failure } => self.fallback_failed(ctx, fallback, failure),
             Input::UserClose => {
-                if fallback.probe.take().is_some() {
-                    ctx.emit(Output::AbortDial);
-                }
+                steps::release_probe(ctx, fallback);
                 ctx.emit(Output::StopFallback);
                 self.stop(ctx, S::FellBack, T::UserClose, Cause::UserClose)
             }

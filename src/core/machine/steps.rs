@@ -7,14 +7,15 @@ use statig::prelude::*;
 
 use super::{Ctx, Machine, State};
 use crate::config::Transport;
-use crate::core::cause::{Cause, Failure, StableBy};
-use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Wait};
+use crate::core::cause::{Cause, CloseReason, Failure, StableBy};
+use crate::core::input::Input;
+use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
 use crate::event::Event;
 use crate::policy::{
-    classify_dial_failure, decide, decide_fallback, Budget, Class, Decision, DialPhase,
-    FallbackDecision, FallbackFailure,
+    classify_close, classify_dial_failure, decide, decide_fallback, Budget, Class, Decision,
+    DialPhase, FallbackDecision, FallbackFailure,
 };
 
 impl Machine {
@@ -220,13 +221,18 @@ impl Machine {
     /// the re-probe wait.
     pub(super) fn mark_stable(&mut self, ctx: &mut Ctx<'_>, link: &mut Link, by: StableBy) {
         link.stable = true;
+        self.stable_since(ctx, link.since, by);
+    }
+
+    /// The budget resets for a connection upgraded at `since` (see [`Machine::mark_stable`]).
+    pub(super) fn stable_since(&mut self, ctx: &mut Ctx<'_>, since: Instant, by: StableBy) {
         self.dials = 0;
         self.streak_start = None;
         self.reauth_used = false;
         self.backoff.reset();
         self.reprobe_wait = self.policy.config().fallback.reprobe_after;
         self.fell_back_since_stable = false;
-        let after_upgrade = ctx.now.saturating_duration_since(link.since);
+        let after_upgrade = ctx.now.saturating_duration_since(since);
         ctx.event(Event::Stable { after_upgrade, by });
     }
 
@@ -242,6 +248,7 @@ impl Machine {
             since: now,
             reprobe_at: self.reprobe_wait.filter(|_| reprobe).map(|w| after(now, w)),
             probe: None,
+            trial: None,
             failures: 0,
             ready: false,
             paused_until: None,
@@ -281,9 +288,7 @@ impl Machine {
                 Handled
             }
             FallbackDecision::Stop(stop) => {
-                if fallback.probe.take().is_some() {
-                    ctx.emit(Output::AbortDial);
-                }
+                release_probe(ctx, fallback);
                 ctx.emit(Output::StopFallback);
                 let cause = Cause::FallbackFailed {
                     failure: failure.clone(),
@@ -292,6 +297,33 @@ impl Machine {
                 self.stop(ctx, S::FellBack, T::FallbackFailed, cause)
             }
         }
+    }
+
+    /// The probe's connection ended during its trial: the probe failed.
+    pub(super) fn trial_failed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        fallback: &mut Fallback,
+        trial: Trial,
+        input: &Input,
+    ) {
+        let after_upgrade = ctx.now.saturating_duration_since(trial.since);
+        let failure = match input {
+            Input::PeerClosed { code, reason } => Failure::Closed {
+                code: *code,
+                reason: CloseReason::from_bytes(reason),
+                class: classify_close(*code),
+                after_upgrade,
+                received: trial.received,
+            },
+            Input::Dropped { detail } => Failure::Dropped {
+                detail: detail.clone(),
+                after_upgrade,
+                received: trial.received,
+            },
+            _ => return,
+        };
+        self.probe_failed(ctx, fallback, failure);
     }
 
     pub(super) fn probe_failed(
@@ -355,5 +387,16 @@ fn retry_scheduled(
         delay,
         class,
         cause: cause.clone(),
+    }
+}
+
+/// The probe goes with the client: its dial is aborted, or its connection (on trial)
+/// dropped.
+pub(super) fn release_probe(ctx: &mut Ctx<'_>, fallback: &mut Fallback) {
+    if fallback.probe.take().is_some() {
+        ctx.emit(Output::AbortDial);
+    }
+    if fallback.trial.take().is_some() {
+        ctx.emit(Output::DropConnection);
     }
 }

@@ -16,6 +16,7 @@ use Invariant as I;
 
 mod budget;
 mod fallback;
+mod probe;
 
 /// What went wrong in a step, before the step's context is added.
 type Broken = (Invariant, String);
@@ -43,6 +44,8 @@ pub struct Checker {
     no_retry: Option<String>,
     /// The open connection, while in Open.
     link: Option<Link>,
+    /// The quiet re-probe's connection, on trial in FellBack.
+    trial: Option<Link>,
     /// The cause of the last `StateChanged`.
     cause: Option<Cause>,
     /// Every `(from, trigger, to)` seen.
@@ -101,6 +104,7 @@ impl Checker {
             stopped: false,
             no_retry: None,
             link: None,
+            trial: None,
             cause: None,
             transitions: BTreeSet::new(),
             step_cause: None,
@@ -173,8 +177,13 @@ impl Checker {
             );
             return Err((I::FallbackBudget, msg));
         }
-        if r.input == Input::Received && self.state == S::Open {
-            if let Some(link) = &mut self.link {
+        if r.input == Input::Received {
+            let link = match self.state {
+                S::Open => self.link.as_mut(),
+                S::FellBack => self.trial.as_mut(),
+                _ => None,
+            };
+            if let Some(link) = link {
                 link.received = true;
             }
         }
@@ -239,6 +248,7 @@ impl Checker {
             }
             Output::AbortDial | Output::DropConnection => {
                 self.live = false;
+                self.trial = None;
                 Ok(())
             }
             Output::Event(e) => self.event(now, e, input),
@@ -300,7 +310,11 @@ impl Checker {
                 cause,
             } => self.transition(now, *from, *trigger, *to, cause)?,
             Event::Closed { failure } => self.closed(now, failure, input)?,
+            Event::Connected { probe: true, .. } => self.probe_connected(now)?,
             Event::HandshakeFailed { failure } | Event::ProbeFailed { failure, .. } => {
+                if matches!(e, Event::ProbeFailed { .. }) {
+                    self.trial_ended(now, failure, input)?;
+                }
                 self.failures += 1;
                 if let Failure::Dial { failure: f, .. } = failure {
                     if failure.class() != dial_class(f) {
@@ -354,6 +368,18 @@ impl Checker {
         Ok(())
     }
 
+    /// A close's class is the table's for its code.
+    fn close_classified(&self, failure: &Failure) -> Result<(), Broken> {
+        if let Failure::Closed { code, class, .. } = failure {
+            let expected = close_class(*code);
+            if *class != expected {
+                let msg = format!("close {code:?} classed {class:?}, not {expected:?}");
+                return Err((I::Classification, msg));
+            }
+        }
+        Ok(())
+    }
+
     fn closed(&mut self, now: Duration, failure: &Failure, input: &Input) -> Result<(), Broken> {
         self.failures += 1;
         self.step_failure = Some(failure.clone());
@@ -398,12 +424,8 @@ impl Checker {
             );
             return Err((I::Diagnosis, msg));
         }
+        self.close_classified(failure)?;
         if let Failure::Closed { code, class, .. } = failure {
-            let expected = close_class(*code);
-            if *class != expected {
-                let msg = format!("close {code:?} classed {class:?}, not {expected:?}");
-                return Err((I::Classification, msg));
-            }
             let action = override_for(&self.cfg, code.unwrap_or(1005));
             if matches!(class, Class::Policy | Class::Protocol) && !action.is_some_and(retrying) {
                 self.no_retry = Some(format!("close {code:?} of class {class:?}"));
@@ -477,11 +499,19 @@ impl Checker {
             self.link = None;
         }
         if to == S::Open {
-            self.link = Some(Link {
-                opened: now,
-                stable: false,
-                received: false,
-            });
+            let link = match (from, trigger) {
+                (S::FellBack, T::ProbeOk) => self.trial_passed(now)?,
+                _ => Link {
+                    opened: now,
+                    stable: false,
+                    received: false,
+                },
+            };
+            self.link = Some(link);
+        }
+        if to == S::Stopped && self.live {
+            let msg = "stopped with a dial or connection not released";
+            return Err((I::DeadlinesAndSockets, msg.into()));
         }
         if to == S::Backoff {
             self.retry_due = Some(None);

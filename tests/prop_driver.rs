@@ -12,7 +12,8 @@
 //! - 11: `close()` returns within `close_grace` plus a scheduling margin, whatever the
 //!   application reads; the driver's task ends;
 //! - 12: fallback POSTs that fail in a row never exceed `fallback.max_failures`, and
-//!   dials stay within the budget's bound.
+//!   dials stay within the budget's bound;
+//! - 5: the client never holds two sockets at once (counted by the test's connector).
 //!
 //! Cases: `REDIAL_DRIVER_CASES` if set; otherwise `PROPTEST_CASES` capped at 32 (CI sets
 //! 10,000 for the core's properties; each case here runs real sockets for about a
@@ -115,7 +116,10 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
         .unwrap();
     let cert = TestCert::localhost();
     let fallback = Faulty::new(case.faults.clone());
-    let mut b = builder(&ws, &cert, config()).request_idle_timeout(Duration::from_millis(400));
+    let sockets = Sockets::slow(case.slow_dials.clone());
+    let mut b = builder(&ws, &cert, config())
+        .request_idle_timeout(Duration::from_millis(400))
+        .connector(sockets.connector());
     if case.with_fallback {
         b = b.fallback(fallback.clone());
     }
@@ -266,6 +270,13 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
             "{run_len} fallback failures in a row: {posts:?}"
         );
     }
+    // 5: one live socket at a time (a dial that completed after the core moved on
+    // would be a second one).
+    prop_assert!(
+        sockets.most() <= 1,
+        "{} sockets open at once",
+        sockets.most()
+    );
     // Dials: at most max_attempts between stable connections, a stable connection at
     // most every min_uptime (500 ms), plus re-probes (every 300 ms at the soonest).
     let elapsed = started.elapsed().as_secs_f64();
@@ -298,4 +309,54 @@ proptest! {
         let _watchdog = watchdog(Duration::from_secs(120), &case);
         async_std::task::block_on(within(Duration::from_secs(60), "the whole case", run(case)))?;
     }
+}
+
+/// The socket count behind invariant 5's check sees two sockets held at once.
+#[test]
+fn the_socket_count_sees_two_sockets_at_once() {
+    async_std::task::block_on(async {
+        let ws = WsServer::start(|_| redial::testkit::Behavior::StallHandshake)
+            .await
+            .unwrap();
+        let sockets = Sockets::default();
+        let connect = sockets.connector();
+        let url = url::Url::parse(&ws.url()).unwrap();
+        let first = connect(&url).await.unwrap();
+        assert_eq!(sockets.most(), 1);
+        let second = connect(&url).await.unwrap();
+        assert_eq!(sockets.most(), 2);
+        drop((first, second));
+        let _third = connect(&url).await.unwrap();
+        assert_eq!(sockets.most(), 2);
+    });
+}
+
+/// One live socket: the first dial's TCP connect takes 700 ms, past the 500 ms connect
+/// timeout; the core gives up on it (Backoff, 300 ms) and dials again. The late dial
+/// must not become a second socket beside the next one.
+#[test]
+fn a_dial_that_completes_after_its_timeout_is_not_a_second_socket() {
+    async_std::task::block_on(async {
+        let ws = WsServer::start(|_| behavior(&[Script::Serve], 1))
+            .await
+            .unwrap();
+        let cert = TestCert::localhost();
+        let sockets = Sockets::slow(vec![700]);
+        let mut c = config();
+        c.backoff.strategy = redial::config::Strategy::None;
+        c.backoff.base = Duration::from_millis(300);
+        c.backoff.cap = Some(Duration::from_millis(300));
+        let (client, driver) = builder(&ws, &cert, c)
+            .connector(sockets.connector())
+            .build()
+            .unwrap();
+        let mut events = client.events();
+        let driver = async_std::task::spawn(driver.run());
+        until(&mut events, |e| matches!(e, redial::Event::Stable { .. })).await;
+        // The late dial's connect has completed by now (700 ms < the 800 ms redial +
+        // 500 ms min_uptime).
+        assert_eq!(sockets.most(), 1, "sockets open at once");
+        close_in_time(&client).await;
+        within(Duration::from_secs(5), "the driver's end", driver).await;
+    });
 }

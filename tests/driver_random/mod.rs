@@ -80,6 +80,9 @@ pub struct Case {
     pub steps: Vec<Step>,
     pub reading: Reading,
     pub with_fallback: bool,
+    /// How long the client's TCP connect takes, dial by dial (past the list: at once).
+    /// Over the connect timeout (500 ms), a dial completes after the core gave up on it.
+    pub slow_dials: Vec<u16>,
 }
 
 fn script() -> impl Strategy<Value = Script> {
@@ -121,14 +124,24 @@ pub fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(step(), 1..24),
         prop::sample::select(vec![Reading::NoStream, Reading::Reads, Reading::Unread]),
         any::<bool>(),
+        // Slow but in time, or just late: the connect timeout is 500 ms and the backoff
+        // at most 100 ms, so a dial of 505-600 ms can complete after the core gave up
+        // on it and before it dials again.
+        prop::collection::vec(
+            prop_oneof![3 => Just(0u16), 1 => 400u16..490, 1 => 505u16..600],
+            0..4,
+        ),
     )
-        .prop_map(|(scripts, faults, steps, reading, with_fallback)| Case {
-            scripts,
-            faults,
-            steps,
-            reading,
-            with_fallback,
-        })
+        .prop_map(
+            |(scripts, faults, steps, reading, with_fallback, slow_dials)| Case {
+                scripts,
+                faults,
+                steps,
+                reading,
+                with_fallback,
+                slow_dials,
+            },
+        )
 }
 
 /// The server's answer to one message body.
@@ -252,5 +265,113 @@ impl Faulty {
                 },
             )),
         }
+    }
+}
+
+/// The client's sockets, counted: how many are open now, and the most ever open at
+/// once (the driver holds one live socket at most: invariant 5 as the driver keeps it).
+#[derive(Clone, Default)]
+pub struct Sockets {
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    dials: Arc<std::sync::atomic::AtomicUsize>,
+    /// How long each dial's TCP connect takes (ms), dial by dial.
+    delays: Arc<Vec<u16>>,
+}
+
+impl Sockets {
+    /// Dials whose connect takes `delays[i]` ms (the rest: at once).
+    pub fn slow(delays: Vec<u16>) -> Sockets {
+        Sockets {
+            delays: Arc::new(delays),
+            ..Sockets::default()
+        }
+    }
+
+    /// The most sockets open at once so far.
+    pub fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+
+    /// A connector for the builder: TCP to the URL's address, each stream counted
+    /// while it lives.
+    pub fn connector(
+        &self,
+    ) -> impl Fn(
+        &url::Url,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Counted, DialFailure>> + Send>,
+    > + Send
+           + Sync
+           + 'static {
+        let sockets = self.clone();
+        move |url: &url::Url| {
+            let addr = format!(
+                "{}:{}",
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default().unwrap_or(80)
+            );
+            let sockets = sockets.clone();
+            let dial = sockets.dials.fetch_add(1, Ordering::SeqCst);
+            let delay = sockets.delays.get(dial).copied().unwrap_or(0);
+            Box::pin(async move {
+                async_io::Timer::after(Duration::from_millis(delay.into())).await;
+                let tcp = async_net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|_| DialFailure::Refused)?;
+                let now = sockets.open.fetch_add(1, Ordering::SeqCst) + 1;
+                sockets.most.fetch_max(now, Ordering::SeqCst);
+                Ok(Counted {
+                    tcp,
+                    open: sockets.open.clone(),
+                })
+            })
+        }
+    }
+}
+
+/// A TCP stream that counts itself out when dropped.
+pub struct Counted {
+    tcp: async_net::TcpStream,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl futures_lite::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_close(cx)
     }
 }

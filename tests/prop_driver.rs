@@ -10,7 +10,9 @@
 //!   never lost;
 //! - 10: every request's stream ends, with its terminal message or an error item;
 //! - 11: `close()` returns within `close_grace` plus a scheduling margin, whatever the
-//!   application reads; the driver's task ends;
+//!   application reads; the driver's task ends; what waits for an application that does
+//!   not read stays bounded (a `messages()` stream 257 messages, a request's stream 258
+//!   items);
 //! - 12: fallback POSTs that fail in a row never exceed `fallback.max_failures`, and
 //!   dials stay within the budget's bound;
 //! - 5: the client never holds two sockets at once (counted by the test's connector).
@@ -190,7 +192,18 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     within(Duration::from_secs(5), "the driver's end", driver).await;
     mark("the events");
     let events: Vec<ClientEvent> = within(Duration::from_secs(5), "events", events.collect()).await;
-    drop(unread_messages);
+    // Memory stays bounded whatever the application reads: a `messages()` stream never
+    // read holds at most its 256 messages and the one held back (documented bounds).
+    if let Some(messages) = unread_messages {
+        mark("the unread messages");
+        let held: Vec<Message> = within(
+            Duration::from_secs(5),
+            "the unread messages",
+            messages.collect(),
+        )
+        .await;
+        prop_assert!(held.len() <= 257, "{} messages buffered", held.len());
+    }
     mark("the reader");
     if let Some(reader) = reader {
         within(Duration::from_secs(5), "the reader", reader).await;
@@ -206,6 +219,12 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
         mark(format!("unread request {id}"));
         let items = collect(stream).await;
         check_request_ended(&id, &items)?;
+        // A request's stream holds 256 items, a held one and the final error at most.
+        prop_assert!(
+            items.len() <= 258,
+            "{} items buffered for {id}",
+            items.len()
+        );
     }
 
     // 9: every accepted message was received once or handed back, never both. The

@@ -308,6 +308,20 @@ mod tests {
     }
 
     #[test]
+    fn locations_are_resolved_and_lose_their_secrets() {
+        let base = url::Url::parse("wss://api.test:8443/v1/ws").unwrap();
+        assert_eq!(
+            shown_location(&base, "/v2/ws?token=sk-1"),
+            "wss://api.test:8443/v2/ws?<redacted>"
+        );
+        assert_eq!(
+            shown_location(&base, "https://u:pw@other.test/x"),
+            "https://<redacted>@other.test/x"
+        );
+        assert_eq!(shown_location(&base, "http://[::1"), "(not a URL)");
+    }
+
+    #[test]
     fn targets_parse_and_refuse() {
         let t = Target::parse("wss://user:pw@example.test/v1?key=k").unwrap();
         assert!(t.tls);

@@ -147,3 +147,20 @@ impl ServerCertVerifier for AcceptAny {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_configuration_offers_http_1_1_by_alpn() {
+        let plain = client_config(&TlsOptions::default()).unwrap();
+        assert_eq!(plain.alpn_protocols, [b"http/1.1".to_vec()]);
+        let any = client_config(&TlsOptions {
+            danger_accept_invalid_certs: true,
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        assert_eq!(any.alpn_protocols, [b"http/1.1".to_vec()]);
+    }
+}

@@ -167,3 +167,20 @@ fn a_redirect_is_rejected_and_named_with_its_location() {
     );
     assert_eq!(dial(&unreachable()).status(), None);
 }
+
+#[test]
+fn the_core_stops_on_a_407_and_says_why() {
+    use redial::core::{Core, Input, StateName};
+    let mut core = Core::new(policy(), 7);
+    let t0 = std::time::Instant::now();
+    core.handle_input(t0, Input::Start);
+    while core.poll_output().is_some() {}
+    core.handle_input(t0, Input::DialFailed(dial(&ProxyFailure::Status(407))));
+    while core.poll_output().is_some() {}
+    assert_eq!(core.state(), StateName::Stopped);
+    let cause = core.last_cause().unwrap().to_string();
+    assert!(
+        cause.contains("the proxy refused its credentials, and no retry can change them"),
+        "{cause}"
+    );
+}

@@ -155,7 +155,7 @@ impl Network {
     async fn tcp(&self, host: &str, port: u16) -> Result<TcpStream, TcpError> {
         let addrs = eyeballs::interleave(self.resolve(host, port).await?);
         let tcp = self.tcp.clone();
-        let stream = eyeballs::race(addrs, self.attempt_delay, move |addr| {
+        let connect = move |addr| {
             let tcp = tcp.clone();
             async move {
                 match tcp {
@@ -163,9 +163,16 @@ impl Network {
                     None => TcpStream::connect(addr).await,
                 }
             }
-        })
-        .await
-        .map_err(TcpError::Failed)?;
+        };
+        let stream = match addrs.as_slice() {
+            // One address (an IP literal, most names): nothing to race.
+            [addr] => connect(*addr)
+                .await
+                .map_err(|e| TcpError::Failed(vec![(*addr, e)]))?,
+            _ => eyeballs::race(addrs, self.attempt_delay, connect)
+                .await
+                .map_err(TcpError::Failed)?,
+        };
         let _ = stream.set_nodelay(true);
         Ok(stream)
     }

@@ -92,3 +92,16 @@ fn restart_retry_after_and_reprobe_end_as_expected() {
         }
     }
 }
+
+#[test]
+fn behind_a_proxy_both_transports_go_through_it() {
+    let lines = demo("behind-proxy");
+    let f = fell_back(&lines);
+    assert_eq!(f["preset"], "default");
+    let d = diagnosis(&lines);
+    assert_eq!(d["dials"], 1);
+    assert_eq!(d["transport"], "https");
+    assert_eq!(d["proxy_tunnels"], 2, "the WebSocket's and the fallback's");
+    let text: String = lines.iter().map(|l| l.to_string()).collect();
+    assert!(!text.contains("demo-proxy-secret"), "{text}");
+}

@@ -295,6 +295,20 @@ const RULES: &[&str] = &[
     r#"fallback.tls_timeout = "25h" => must be at most"#,
     r#"fallback.headers_timeout = "25h" => must be at most"#,
     r#"fallback.max_event_bytes = 0 => at least 1"#,
+    // Happy Eyeballs: RFC 8305's least Connection Attempt Delay, 10 ms; a day at most.
+    r#"timeouts.connection_attempt_delay = "9ms" => at least 10ms (RFC 8305), got 9ms"#,
+    r#"timeouts.connection_attempt_delay = "0s" => at least 10ms"#,
+    r#"timeouts.connection_attempt_delay = "25h" => must be at most 1day"#,
+    // The proxy is an http:// URL with a host and a port within 1-65535.
+    r#"proxy.url = "https://p:1" => http:// proxy (TLS to the proxy is not supported)"#,
+    r#"proxy.url = "socks5h://p:1" => SOCKS, socks5h://"#,
+    r#"proxy.url = "ftp://p:1" => got scheme `ftp`"#,
+    r#"proxy.url = "http://:3128" => must name the proxy's host"#,
+    r#"proxy.url = "http://u:pw@" => must name the proxy's host"#,
+    r#"proxy.url = "p:0" => port between 1 and 65535"#,
+    r#"proxy.url = "p:65536" => port between 1 and 65535"#,
+    r#"proxy.url = "http://p:x/" => port between 1 and 65535"#,
+    r#"proxy.url = "http://[::1" => unclosed"#,
     // Close-code keys are codes or inclusive ranges within u16.
     r#"close_codes."4099-4000" = "stop" => inclusive range"#,
     r#"close_codes."70000" = "stop" => within 0-65535"#,
@@ -333,7 +347,36 @@ const ALLOWED: &[&str] = &[
     r#"queue.max_messages = 1; queue.max_bytes = 1"#,
     r#"fallback.connect_timeout = "1ms"; fallback.tls_timeout = "1day"; fallback.headers_timeout = "1ms"; fallback.idle_timeout = "1day"; fallback.max_event_bytes = 1"#,
     r#"close_codes."0-65535" = "retry"; close_codes." 4001 " = "stop"; close_codes."65535" = "stop""#,
+    r#"timeouts.connection_attempt_delay = "10ms""#,
+    r#"timeouts.connection_attempt_delay = "1day""#,
+    r#"proxy.url = "env""#,
+    r#"proxy.url = "none""#,
+    r#"proxy.url = "http://u:p@proxy.corp:3128/"; proxy.no_proxy = ".corp, 10.0.0.0/8""#,
+    r#"proxy.url = "proxy.corp""#,
+    r#"proxy.url = "HTTP://[::1]:65535""#,
+    r#"proxy.url = "http://p:1""#,
 ];
+
+#[test]
+fn the_proxy_defaults_to_the_environment_and_hides_its_credentials() {
+    use redial::config::ProxySetting;
+    let c = Config::default();
+    assert_eq!(c.proxy.url, ProxySetting::Env);
+    assert_eq!(c.proxy.no_proxy, "");
+    assert_eq!(c.timeouts.connection_attempt_delay, ms(250));
+    let c = toml("[proxy]\nurl = \"http://alice:s3cret@p:3128\"\n");
+    assert_eq!(
+        c.proxy.url,
+        ProxySetting::Url("http://alice:s3cret@p:3128".into())
+    );
+    assert!(!format!("{c:?}").contains("s3cret"));
+    assert!(!format!("{:?}", c.clone().validate().unwrap()).contains("s3cret"));
+    assert_eq!(toml(&c.to_toml_string()), c, "it round-trips");
+    assert_eq!(
+        toml("[proxy]\nurl = \"none\"\n").proxy.url,
+        ProxySetting::None
+    );
+}
 
 #[test]
 fn rule_boundaries_are_allowed() {

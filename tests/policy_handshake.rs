@@ -6,7 +6,7 @@ use std::time::Duration;
 use redial::config::{Config, Policy, Strategy, Transport};
 use redial::policy::{
     classify_close, classify_dial_failure, classify_status, decide, Action, Backoff, Budget, Class,
-    Decision, DelayBasis, DialFailure as F, DialPhase, Spent, Why,
+    Decision, DelayBasis, DialFailure as F, DialPhase, ProxyFailure, Spent, Why,
 };
 
 fn ms(n: u64) -> Duration {
@@ -32,6 +32,8 @@ enum Expect {
     Reauthenticate,
     /// Stop, never fall back.
     StopNoFallback,
+    /// Stop: the proxy refused its credentials (407); no retry, no fallback through it.
+    StopProxyCredentials,
 }
 
 fn status(status: u16, retry_after: Option<Duration>) -> F {
@@ -43,11 +45,26 @@ fn status(status: u16, retry_after: Option<Duration>) -> F {
 
 const RA: Duration = Duration::from_secs(7);
 
+fn proxy(failure: ProxyFailure) -> F {
+    F::Proxy {
+        proxy: "proxy.test:3128".into(),
+        failure: Box::new(failure),
+    }
+}
+
+fn redirect(status: u16, location: Option<&str>) -> F {
+    F::Redirect {
+        status,
+        location: location.map(String::from),
+    }
+}
+
 /// Every row of the upgrade-failure table, with the class the row implies.
 fn table() -> Vec<(&'static str, F, Class, Expect)> {
-    use Class::{Auth, Certificate, Overload, RateLimited, Rejected, Transient};
+    use Class::{Auth, Certificate, Overload, ProxyAuth, RateLimited, Rejected, Transient};
     use DialPhase::{Connect, Handshake};
     use Expect::*;
+    use ProxyFailure::{Malformed, Status, Unreachable};
     let (fb, retry) = (FallBackElseStop, Backoff);
     let cert = F::Certificate("expired".into());
     vec![
@@ -72,6 +89,42 @@ fn table() -> Vec<(&'static str, F, Class, Expect)> {
         ("handshake t/o", F::Timeout(Handshake), Transient, retry),
         ("certificate", cert, Certificate, StopNoFallback),
         ("other tls", F::Tls("alert".into()), Transient, retry),
+        // Redirects are not followed: WebSockets are not offered at this URL.
+        ("301", redirect(301, Some("wss://new.test/")), Rejected, fb),
+        ("302", redirect(302, Some("/elsewhere")), Rejected, fb),
+        ("307", redirect(307, None), Rejected, fb),
+        ("308", redirect(308, None), Rejected, fb),
+        // The proxy: unreachable or its 5xx (it cannot reach the server) retry; 407 stops
+        // (its credentials); 403 and other refusals mean the destination is not offered.
+        (
+            "proxy refused",
+            proxy(Unreachable("refused".into())),
+            Transient,
+            retry,
+        ),
+        (
+            "proxy garbled",
+            proxy(Malformed("not HTTP".into())),
+            Transient,
+            retry,
+        ),
+        (
+            "proxy 407",
+            proxy(Status(407)),
+            ProxyAuth,
+            StopProxyCredentials,
+        ),
+        ("proxy 403", proxy(Status(403)), Rejected, fb),
+        ("proxy 400", proxy(Status(400)), Rejected, fb),
+        ("proxy 405", proxy(Status(405)), Rejected, fb),
+        ("proxy 401", proxy(Status(401)), Rejected, fb),
+        ("proxy 408", proxy(Status(408)), Transient, retry),
+        ("proxy 429", proxy(Status(429)), Transient, retry),
+        ("proxy 500", proxy(Status(500)), Transient, retry),
+        ("proxy 502", proxy(Status(502)), Transient, retry),
+        ("proxy 503", proxy(Status(503)), Transient, retry),
+        ("proxy 504", proxy(Status(504)), Transient, retry),
+        ("proxy 599", proxy(Status(599)), Transient, retry),
     ]
 }
 
@@ -185,6 +238,7 @@ fn every_row_decides_as_the_table_says_with_and_without_fallback() {
                     Expect::Reauthenticate => d == Decision::Reauthenticate,
                     Expect::FallBackElseStop => d == fall_back_else_stop(p, Why::Class(class)),
                     Expect::StopNoFallback => d == stop(Why::Class(Class::Certificate), false),
+                    Expect::StopProxyCredentials => d == stop(Why::Class(Class::ProxyAuth), false),
                 };
                 assert!(ok, "{ctx}");
             }

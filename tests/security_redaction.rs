@@ -175,3 +175,121 @@ fn without_the_option_an_untrusted_certificate_is_refused() {
         assert!(cause.contains("certificate"), "{cause}");
     });
 }
+
+/// The proxy's password, and the `Proxy-Authorization` value made from it.
+fn proxy_secrets() -> [String; 2] {
+    let pair = "alice:pr0xy-PASS";
+    // Base64 of the pair, as a Basic header carries it (the value the proxy sees).
+    ["pr0xy-PASS".to_string(), base64(pair.as_bytes())]
+}
+
+/// Standard base64 (RFC 4648), written out so that the test does not trust the code's.
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn proxy_credentials_stay_out_of_debug_events_and_logs() {
+    use redial::config::Config;
+    use redial::driver::ProxyRules;
+    use redial::testkit::{echo_responder, ConnectProxy, SseServer};
+
+    let secrets = proxy_secrets();
+    let clean = |what: &str, text: &str| {
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{what} shows {s}: {text}");
+        }
+    };
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    async_io::block_on(async {
+        let cert = TestCert::localhost();
+        let proxy = ConnectProxy::with_credentials("alice", "pr0xy-PASS")
+            .await
+            .unwrap();
+        let ws = WsServer::start(|_| {
+            Behavior::Accept(vec![Act::Close {
+                code: Some(1008),
+                reason: String::new(),
+            }])
+        })
+        .await
+        .unwrap();
+        let sse = SseServer::start(&cert, echo_responder).await.unwrap();
+        let proxy_url = proxy.url_with("alice", "pr0xy-PASS");
+        // The config's proxy, as a file would set it.
+        let mut config = fast_default();
+        config.proxy.url = redial::config::ProxySetting::Url(proxy_url.clone());
+        clean("Config Debug", &format!("{config:?}"));
+        clean(
+            "Policy Debug",
+            &format!("{:?}", Config::clone(&config).validate().unwrap()),
+        );
+        let rules = ProxyRules::explicit(&proxy_url).unwrap();
+        clean("ProxyRules Debug", &format!("{rules:?}"));
+        let builder = Client::builder(ws.url())
+            .config(config)
+            .root_certificate(cert.cert_der.clone())
+            .fallback_url(sse.url());
+        clean("ClientBuilder Debug", &format!("{builder:?}"));
+        let (client, driver) = builder.build().unwrap();
+        let mut events = client.events();
+        async_std::task::spawn(driver.run());
+        let stream = client.request("through the proxy").await.unwrap();
+        let items: Vec<_> = within(Duration::from_secs(10), "the answer", stream.collect()).await;
+        assert!(items.iter().all(|i| i.is_ok()), "{items:?}");
+        // The proxy saw the credentials: the tunnels were authorized.
+        assert_eq!(proxy.tunnels(), 2);
+        assert_eq!(
+            proxy.requests()[0].authorization.as_deref(),
+            Some(format!("Basic {}", secrets[1]).as_str())
+        );
+        client.close().await;
+        let mut n = 0;
+        while let Some(ClientEvent::Core(e)) = events.next().await {
+            n += 1;
+            clean("an event's Debug", &format!("{e:?}"));
+            clean("an event line", &e.to_json(Duration::ZERO).to_string());
+        }
+        assert!(n > 3, "{n} events");
+
+        // A wrong password: the 407's cause names the proxy, not the credentials.
+        let wrong = proxy.url_with("alice", "pr0xy-PASS-wrong");
+        let (_client, driver) = Client::builder(ws.url())
+            .config(fast_default())
+            .proxy(ProxyRules::explicit(&wrong).unwrap())
+            .build()
+            .unwrap();
+        let cause = within(Duration::from_secs(10), "the run", driver.run())
+            .await
+            .unwrap();
+        assert!(cause.contains("407"), "{cause}");
+        clean("the 407's cause", &cause);
+    });
+    let logs = capture.text();
+    assert!(logs.contains("through a proxy"), "no proxy log: {logs}");
+    clean("the logs", &logs);
+}

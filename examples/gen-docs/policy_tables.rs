@@ -8,7 +8,7 @@ use redial::config::{Policy, Preset};
 use redial::core::{CloseReason, Failure};
 use redial::policy::{
     classify_close, classify_dial_failure, classify_status, close_code_name, decide, fmt_duration,
-    status_name, Action, Backoff, Budget, Class, Decision, DialFailure, DialPhase,
+    status_name, Action, Backoff, Budget, Class, Decision, DialFailure, DialPhase, ProxyFailure,
 };
 use serde_json::Value;
 
@@ -348,6 +348,30 @@ fn dial_failures() -> Vec<(&'static str, DialFailure)> {
         F::Tls("handshake alert".into()),
         F::Certificate("unknown issuer".into()),
         F::Io("broken pipe".into()),
+        F::Redirect {
+            status: 301,
+            location: Some("wss://example.com/v2".into()),
+        },
+        F::Proxy {
+            proxy: "proxy.example:3128".into(),
+            failure: Box::new(ProxyFailure::Unreachable("connection refused".into())),
+        },
+        F::Proxy {
+            proxy: "proxy.example:3128".into(),
+            failure: Box::new(ProxyFailure::Malformed("invalid HTTP version".into())),
+        },
+        F::Proxy {
+            proxy: "proxy.example:3128".into(),
+            failure: Box::new(ProxyFailure::Status(407)),
+        },
+        F::Proxy {
+            proxy: "proxy.example:3128".into(),
+            failure: Box::new(ProxyFailure::Status(403)),
+        },
+        F::Proxy {
+            proxy: "proxy.example:3128".into(),
+            failure: Box::new(ProxyFailure::Status(502)),
+        },
     ];
     let name = |f: &F| match f {
         F::Dns(_) => "DNS failure",
@@ -359,6 +383,14 @@ fn dial_failures() -> Vec<(&'static str, DialFailure)> {
         F::Certificate(_) => "certificate rejected",
         F::Status { .. } => "HTTP status",
         F::Io(_) => "other I/O error",
+        F::Redirect { .. } => "redirect (3xx), not followed",
+        F::Proxy { failure, .. } => match **failure {
+            ProxyFailure::Unreachable(_) => "proxy unreachable",
+            ProxyFailure::Malformed(_) => "proxy answer not HTTP",
+            ProxyFailure::Status(407) => "proxy answered 407",
+            ProxyFailure::Status(403) => "proxy answered 403",
+            ProxyFailure::Status(_) => "proxy answered 5xx",
+        },
     };
     all.into_iter().map(|f| (name(&f), f)).collect()
 }

@@ -23,6 +23,11 @@ const SECTIONS: &[(&str, &str)] = &[
         "The HTTPS fallback, and the quiet return to WebSockets.",
     ),
     (
+        "proxy",
+        "The HTTP proxy both transports go through (a CONNECT tunnel; TLS to the server runs \
+         inside it).",
+    ),
+    (
         "queue",
         "The bounded queue of messages waiting for an open connection; `send` fails at once \
          when it is full.",
@@ -137,6 +142,13 @@ const KEYS: &[(&str, &str, &str)] = &[
         "How long a graceful close waits for the server's close frame.",
     ),
     (
+        "timeouts",
+        "connection_attempt_delay",
+        "Happy Eyeballs (RFC 8305): with several addresses for a host, the next attempt \
+         starts this long after the previous one (at once when it fails); the first to \
+         connect wins. At least 10ms.",
+    ),
+    (
         "heartbeat",
         "ping_interval",
         "Send a ping after this long without a frame from the server; \"none\": never.",
@@ -196,6 +208,21 @@ const KEYS: &[(&str, &str, &str)] = &[
         "max_event_bytes",
         "Bytes of one SSE event (and of a response body without event breaks); a larger \
          one ends the response with an error.",
+    ),
+    (
+        "proxy",
+        "url",
+        "\"env\": HTTPS_PROXY (wss, https), HTTP_PROXY (ws, http), ALL_PROXY and NO_PROXY, \
+         upper or lower case, as curl reads them; \"none\": connect directly; or an http:// \
+         proxy URL, with user:password@ for Basic authentication, used whatever the \
+         environment says.",
+    ),
+    (
+        "proxy",
+        "no_proxy",
+        "With a proxy URL: hosts reached directly, in NO_PROXY's syntax (names with their \
+         subdomains, IP addresses, CIDR ranges, or * for all). With \"env\", NO_PROXY is read \
+         instead.",
     ),
     ("queue", "max_messages", "Messages at most."),
     (

@@ -26,10 +26,12 @@
 mod commented;
 pub(crate) mod optional_duration;
 mod presets;
+mod proxy;
 mod validate;
 
 pub use commented::to_commented_toml;
 pub use presets::Preset;
+pub use proxy::{without_credentials, ProxyConfig, ProxySetting};
 pub use validate::{CodeRange, ConfigError, Policy};
 
 use std::collections::BTreeMap;
@@ -73,6 +75,8 @@ pub struct Config {
     pub heartbeat: HeartbeatConfig,
     /// The fallback transport and the return to WebSockets.
     pub fallback: FallbackConfig,
+    /// The HTTP proxy of both transports.
+    pub proxy: ProxyConfig,
     /// The bounded queue of messages waiting for an open connection.
     pub queue: QueueConfig,
     /// Per-code or per-range overrides of the action after a close: keys are a code
@@ -155,6 +159,11 @@ pub struct TimeoutConfig {
     /// How long a graceful close waits for the server's close frame.
     #[serde(with = "humantime_serde")]
     pub close_grace: Duration,
+    /// Happy Eyeballs (RFC 8305): when a host has several addresses, the next one's
+    /// connection attempt starts this long after the previous one (or at once when it
+    /// fails); the first to connect wins. Both transports, and the proxy's addresses.
+    #[serde(with = "humantime_serde")]
+    pub connection_attempt_delay: Duration,
 }
 
 impl Default for TimeoutConfig {
@@ -163,6 +172,7 @@ impl Default for TimeoutConfig {
             connect: Duration::from_secs(10),
             handshake: Duration::from_secs(10),
             close_grace: Duration::from_secs(2),
+            connection_attempt_delay: Duration::from_millis(250),
         }
     }
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::{Config, Transport};
+use super::proxy::proxy_url_problem;
+use super::{Config, ProxySetting, Transport};
 use crate::policy::{Action, Spent, MAX_DELAY};
 
 /// Why a config was refused.
@@ -60,6 +61,9 @@ pub struct Policy {
     overrides: Vec<CodeRange>,
 }
 
+/// RFC 8305's least Connection Attempt Delay.
+const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
+
 fn invalid(field: &str, rule: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.to_string(),
@@ -85,6 +89,10 @@ impl Policy {
             ("timeouts.connect", c.timeouts.connect),
             ("timeouts.handshake", c.timeouts.handshake),
             ("timeouts.close_grace", c.timeouts.close_grace),
+            (
+                "timeouts.connection_attempt_delay",
+                c.timeouts.connection_attempt_delay,
+            ),
             ("heartbeat.pong_timeout", c.heartbeat.pong_timeout),
             ("fallback.reprobe_max", c.fallback.reprobe_max),
             ("fallback.connect_timeout", c.fallback.connect_timeout),
@@ -127,6 +135,21 @@ impl Policy {
         ) {
             if d.is_zero() {
                 return Err(invalid(field, "must be longer than 0s"));
+            }
+        }
+        // RFC 8305, section 5: the delay MUST NOT be less than 10 ms.
+        if c.timeouts.connection_attempt_delay < MIN_ATTEMPT_DELAY {
+            return Err(invalid(
+                "timeouts.connection_attempt_delay",
+                format!(
+                    "must be at least 10ms (RFC 8305), got {}",
+                    fmt(c.timeouts.connection_attempt_delay)
+                ),
+            ));
+        }
+        if let ProxySetting::Url(url) = &c.proxy.url {
+            if let Some(problem) = proxy_url_problem(url) {
+                return Err(invalid("proxy.url", problem));
             }
         }
         if c.budget.max_attempts == 0 {

@@ -289,6 +289,9 @@ fn why_phrase(why: &Why, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Why::Class(Class::Certificate) => {
             f.write_str("a rejected certificate is never retried or bypassed")
         }
+        Why::Class(Class::ProxyAuth) => {
+            f.write_str("the proxy refused its credentials, and no retry can change them")
+        }
         Why::Class(c) => write!(f, "class {c} says {}", c.default_action()),
         Why::Override(a) => write!(f, "the config's close_codes says {a}"),
         Why::Spent(Spent::Attempts { dials, max }) => write!(

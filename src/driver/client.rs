@@ -13,6 +13,8 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::dial::{Connector, Duplex, Target};
 use super::fallback::{Fallback, FallbackLimits, HttpsSse};
 use super::message::Message;
+use super::network::Network;
+use super::proxy::ProxyRules;
 use super::queue::{Queue, SendError};
 use super::request::{PendingRequest, Replay, RequestError, RequestStream, Terminal};
 use super::secret::{Headers, Redacted};
@@ -112,6 +114,9 @@ pub enum BuildError {
     /// The TLS setup failed.
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// The proxy setting (explicit, or from the environment) is unusable.
+    #[error("proxy: {0}")]
+    Proxy(String),
 }
 
 /// Received messages waiting for the application; past this the driver stops reading
@@ -153,6 +158,8 @@ pub struct ClientBuilder {
     fallback: Option<Arc<dyn Fallback>>,
     fallback_url: Option<String>,
     connector: Option<Connector>,
+    proxy: Option<ProxyRules>,
+    network: Network,
     reauth: Option<ReauthFn>,
     terminal: Terminal,
     ws_config: WebSocketConfig,
@@ -172,6 +179,7 @@ impl fmt::Debug for ClientBuilder {
             )
             .field("headers", &self.headers)
             .field("fallback", &self.fallback.as_ref().map(|f| f.describe()))
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -187,6 +195,8 @@ impl ClientBuilder {
             fallback: None,
             fallback_url: None,
             connector: None,
+            proxy: None,
+            network: Network::new(),
             reauth: None,
             terminal: Terminal::default(),
             ws_config: WebSocketConfig::default().read_buffer_size(READ_BUFFER),
@@ -231,8 +241,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Open the byte stream yourself instead of TCP (+ TLS): the upgrade and everything
-    /// after run over what `connector` returns.
+    /// Open the WebSocket's byte stream yourself instead of TCP (and without the proxy):
+    /// the upgrade and everything after run over what `connector` returns, with TLS on
+    /// top for `wss://` (the client's roots, verifier and the URL's server name).
     pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
     where
         F: Fn(&url::Url) -> Fut + Send + Sync + 'static,
@@ -243,6 +254,38 @@ impl ClientBuilder {
             let opening = connector(url);
             Box::pin(async move { opening.await.map(|s| Box::new(s) as Box<dyn Duplex>) })
         }));
+        self
+    }
+
+    /// Go through these proxy rules (both transports), instead of the config's
+    /// `[proxy]` section (by default the environment's `HTTPS_PROXY`, `NO_PROXY`, …):
+    /// [`ProxyRules::explicit`] for one proxy, [`ProxyRules::none`] for none,
+    /// [`ProxyRules::from_vars`] for an environment of your own.
+    pub fn proxy(mut self, rules: ProxyRules) -> Self {
+        self.proxy = Some(rules);
+        self
+    }
+
+    /// Resolve host names (the server's, the fallback's, the proxy's) with `resolver`
+    /// instead of the system's. Every address it gives is tried, Happy Eyeballs.
+    pub fn resolver<F, Fut>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&str, u16) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send + 'static,
+    {
+        self.network = self.network.resolver(resolver);
+        self
+    }
+
+    /// Open each TCP connection (to one address) with `connect` instead of the
+    /// system's; TLS, proxies and Happy Eyeballs still apply around it. Unlike
+    /// [`connector`](Self::connector), it serves both transports.
+    pub fn tcp_connector<F, Fut>(mut self, connect: F) -> Self
+    where
+        F: Fn(std::net::SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::io::Result<async_net::TcpStream>> + Send + 'static,
+    {
+        self.network = self.network.tcp_connector(connect);
         self
     }
 
@@ -304,12 +347,21 @@ impl ClientBuilder {
     pub fn build(self) -> Result<(Client, Driver), BuildError> {
         let target = Target::parse(&self.url).map_err(BuildError::Url)?;
         let mut config = self.config;
+        let proxy = match self.proxy {
+            Some(rules) => rules,
+            None => ProxyRules::from_config(&config.proxy).map_err(BuildError::Proxy)?,
+        };
+        let network = self
+            .network
+            .proxy(proxy)
+            .attempt_delay(config.timeouts.connection_attempt_delay);
         let fallback = match (self.fallback, self.fallback_url) {
             (Some(f), _) => Some(f),
             (None, Some(url)) => Some(Arc::new(
                 HttpsSse::new(&url, &self.tls)
                     .map_err(BuildError::Url)?
-                    .with_limits(FallbackLimits::from_config(&config.fallback)),
+                    .with_limits(FallbackLimits::from_config(&config.fallback))
+                    .with_network(network.clone()),
             ) as Arc<dyn Fallback>),
             (None, None) => None,
         };
@@ -351,6 +403,7 @@ impl ClientBuilder {
             fallback,
             fallback_limits,
             connector: self.connector,
+            network,
             reauth: self.reauth,
             terminal: self.terminal,
             replay: self.replay,

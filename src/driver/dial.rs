@@ -1,5 +1,5 @@
-//! Dialing: DNS and TCP, TLS, then the WebSocket upgrade, each failure mapped to the
-//! core's [`DialFailure`].
+//! Dialing: DNS and TCP (Happy Eyeballs, through a proxy's tunnel when one applies), TLS,
+//! then the WebSocket upgrade, each failure mapped to the core's [`DialFailure`].
 
 use std::io;
 use std::pin::Pin;
@@ -19,6 +19,7 @@ use futures_rustls::rustls::pki_types::ServerName;
 use futures_rustls::rustls::ClientConfig;
 use futures_rustls::TlsConnector;
 
+use super::network::{io_failure, Network};
 use super::raw_close::{CloseSniffer, FrameScanner};
 use super::secret::{Headers, Redacted};
 use super::tls::is_certificate_error;
@@ -86,7 +87,9 @@ pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Duplex for T {}
 
 /// A connector of your own: given the URL, open the byte stream the upgrade runs over
-/// (a proxy tunnel, a Unix socket, an in-memory peer for tests and fuzzing).
+/// (a tunnel of your own, a Unix socket, an in-memory peer for tests and fuzzing). It
+/// supplies the bytes only: for `wss` the client's TLS still runs on top, with its
+/// roots, verifier and the URL's server name.
 pub type Connector = Arc<
     dyn Fn(
             &url::Url,
@@ -96,7 +99,7 @@ pub type Connector = Arc<
         + Sync,
 >;
 
-/// TCP, TLS over TCP, or a stream from a [`Connector`].
+/// TCP, TLS over TCP, or a stream from a [`Connector`] (with TLS on top for `wss`).
 pub enum MaybeTls {
     /// Plain TCP.
     Plain(TcpStream),
@@ -104,6 +107,8 @@ pub enum MaybeTls {
     Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
     /// A stream from a custom connector.
     Custom(Box<dyn Duplex>),
+    /// TLS over a stream from a custom connector (`wss`).
+    CustomTls(Box<futures_rustls::client::TlsStream<Box<dyn Duplex>>>),
 }
 
 /// The socket the WebSocket runs over, with the raw close-frame scanner.
@@ -111,42 +116,15 @@ pub type Io = CloseSniffer<MaybeTls>;
 /// An open WebSocket.
 pub type Ws = WebSocketStream<Io>;
 
-fn io_failure(e: &io::Error) -> DialFailure {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => DialFailure::Refused,
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => DialFailure::Reset,
-        _ => DialFailure::Io(e.to_string()),
-    }
-}
-
-/// Resolve, connect, and (for `wss`) run the TLS handshake.
+/// Resolve, connect (directly or through the proxy's tunnel), and (for `wss`) run the
+/// TLS handshake.
 pub async fn connect(
     target: &Target,
+    network: &Network,
     tls: Option<Arc<ClientConfig>>,
 ) -> Result<MaybeTls, DialFailure> {
-    let tcp = connect_tcp(target).await?;
+    let tcp = network.open(target).await?;
     secure(target, tcp, tls).await
-}
-
-/// Resolve and connect over TCP (the addresses in turn).
-pub(crate) async fn connect_tcp(target: &Target) -> Result<TcpStream, DialFailure> {
-    let addrs = async_net::resolve((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| DialFailure::Dns(format!("{}: {e}", target.host)))?;
-    if addrs.is_empty() {
-        return Err(DialFailure::Dns(format!("{}: no addresses", target.host)));
-    }
-    let mut last = DialFailure::Refused;
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = io_failure(&e),
-        }
-    }
-    Err(last)
 }
 
 /// For a `wss`/`https` target, run the TLS handshake over `tcp`.
@@ -155,14 +133,38 @@ pub(crate) async fn secure(
     tcp: TcpStream,
     tls: Option<Arc<ClientConfig>>,
 ) -> Result<MaybeTls, DialFailure> {
-    if !target.tls {
-        return Ok(MaybeTls::Plain(tcp));
+    match target.tls {
+        true => Ok(MaybeTls::Tls(Box::new(tls_over(target, tcp, tls).await?))),
+        false => Ok(MaybeTls::Plain(tcp)),
     }
+}
+
+/// For a `wss` target, run the TLS handshake over a custom connector's stream: the
+/// connector supplies the bytes, TLS applies on top as over TCP.
+pub(crate) async fn secure_custom(
+    target: &Target,
+    stream: Box<dyn Duplex>,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<MaybeTls, DialFailure> {
+    match target.tls {
+        true => Ok(MaybeTls::CustomTls(Box::new(
+            tls_over(target, stream, tls).await?,
+        ))),
+        false => Ok(MaybeTls::Custom(stream)),
+    }
+}
+
+/// The TLS handshake with the target's name (SNI and verification) over `stream`.
+async fn tls_over<S: AsyncRead + AsyncWrite + Unpin>(
+    target: &Target,
+    stream: S,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<futures_rustls::client::TlsStream<S>, DialFailure> {
     let config = tls.ok_or_else(|| DialFailure::Tls("no TLS configuration".into()))?;
     let name = ServerName::try_from(target.host.clone())
         .map_err(|e| DialFailure::Tls(format!("invalid server name {}: {e}", target.host)))?;
-    match TlsConnector::from(config).connect(name, tcp).await {
-        Ok(s) => Ok(MaybeTls::Tls(Box::new(s))),
+    match TlsConnector::from(config).connect(name, stream).await {
+        Ok(s) => Ok(s),
         Err(e) if is_certificate_error(&e) => Err(DialFailure::Certificate(e.to_string())),
         Err(e) => Err(DialFailure::Tls(e.to_string())),
     }
@@ -184,26 +186,48 @@ pub async fn handshake(
             .map_err(|e| DialFailure::Io(format!("invalid header name {name:?}: {e}")))?;
         let value = HeaderValue::from_str(value)
             .map_err(|_| DialFailure::Io(format!("invalid value for header {name}")))?;
-        request.headers_mut().append(name, value);
+        // A `Host` of the application's replaces the URL's; other names may repeat.
+        if name == async_tungstenite::tungstenite::http::header::HOST {
+            request.headers_mut().insert(name, value);
+        } else {
+            request.headers_mut().append(name, value);
+        }
     }
     let (io, scanner) = CloseSniffer::new(stream);
     match async_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Ok((ws, _response)) => Ok((ws, scanner)),
-        Err(WsError::Http(response)) => Err(status_failure(&response)),
+        Err(WsError::Http(response)) => Err(status_failure(target, &response)),
         Err(WsError::Io(e)) => Err(io_failure(&e)),
         Err(e) => Err(DialFailure::Io(e.to_string())),
     }
 }
 
-fn status_failure(response: &Response) -> DialFailure {
+fn status_failure(target: &Target, response: &Response) -> DialFailure {
+    let status = response.status().as_u16();
+    if (300..400).contains(&status) {
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| shown_location(&target.url, &String::from_utf8_lossy(v.as_bytes())));
+        return DialFailure::Redirect { status, location };
+    }
     let retry_after = response
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     DialFailure::Status {
-        status: response.status().as_u16(),
+        status,
         retry_after,
+    }
+}
+
+/// A redirect's `Location` as causes show it: resolved against the URL dialed, without
+/// credentials or query.
+fn shown_location(base: &url::Url, location: &str) -> String {
+    match base.join(location.trim()) {
+        Ok(u) => Redacted(&u).to_string(),
+        Err(_) => "(not a URL)".to_string(),
     }
 }
 
@@ -227,6 +251,7 @@ impl AsyncRead for MaybeTls {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -241,6 +266,7 @@ impl AsyncWrite for MaybeTls {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -249,6 +275,7 @@ impl AsyncWrite for MaybeTls {
             MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -257,6 +284,7 @@ impl AsyncWrite for MaybeTls {
             MaybeTls::Plain(s) => Pin::new(s).poll_close(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
             MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_close(cx),
+            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
     }
 }
@@ -277,6 +305,20 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn locations_are_resolved_and_lose_their_secrets() {
+        let base = url::Url::parse("wss://api.test:8443/v1/ws").unwrap();
+        assert_eq!(
+            shown_location(&base, "/v2/ws?token=sk-1"),
+            "wss://api.test:8443/v2/ws?<redacted>"
+        );
+        assert_eq!(
+            shown_location(&base, "https://u:pw@other.test/x"),
+            "https://<redacted>@other.test/x"
+        );
+        assert_eq!(shown_location(&base, "http://[::1"), "(not a URL)");
     }
 
     #[test]

@@ -20,7 +20,8 @@ use futures_rustls::rustls::ClientConfig;
 use futures_util::{stream, TryStreamExt};
 use http_body_util::{BodyExt, BodyStream, Full};
 
-use super::dial::{connect_tcp, parse_retry_after, secure, Target};
+use super::dial::{parse_retry_after, secure, Target};
+use super::network::Network;
 use super::secret::{Headers, Redacted};
 use super::tls::{client_config, TlsOptions};
 use crate::config::FallbackConfig;
@@ -89,6 +90,14 @@ impl FallbackError {
                     status: *status,
                     retry_after: *retry_after,
                 },
+                DialFailure::Redirect { status, .. } => FallbackFailure::Status {
+                    status: *status,
+                    retry_after: None,
+                },
+                DialFailure::Proxy { proxy, failure } => FallbackFailure::Proxy {
+                    proxy: proxy.clone(),
+                    failure: failure.clone(),
+                },
                 DialFailure::Io(d) => FallbackFailure::Io(d.clone()),
             },
             FallbackError::Timeout(phase) => FallbackFailure::Timeout(*phase),
@@ -144,17 +153,22 @@ pub struct HttpsSse {
     target: Target,
     tls: Arc<ClientConfig>,
     limits: FallbackLimits,
+    network: Network,
 }
 
 impl fmt::Debug for HttpsSse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HttpsSse({})", Redacted(&self.target.url))
+        write!(f, "HttpsSse({}", Redacted(&self.target.url))?;
+        if let Some(proxy) = self.network.proxy_for(&self.target.url) {
+            write!(f, " via {proxy}")?;
+        }
+        f.write_str(")")
     }
 }
 
 impl HttpsSse {
     /// A fallback that POSTs to `url` (`https://` or, for tests, `http://`), with the
-    /// default [`FallbackLimits`].
+    /// default [`FallbackLimits`] and [`Network`] (no proxy).
     pub fn new(url: &str, tls: &TlsOptions) -> Result<HttpsSse, String> {
         let target = Target::parse(url)?;
         let tls = client_config(tls).map_err(|e| format!("TLS configuration: {e}"))?;
@@ -162,7 +176,16 @@ impl HttpsSse {
             target,
             tls,
             limits: FallbackLimits::default(),
+            network: Network::new(),
         })
+    }
+
+    /// The same, reaching the server this way (a proxy, the Happy Eyeballs delay, a
+    /// resolver of your own). [`ClientBuilder::fallback_url`](super::ClientBuilder)
+    /// gives the client's.
+    pub fn with_network(mut self, network: Network) -> HttpsSse {
+        self.network = network;
+        self
     }
 
     /// The same, with these timeouts and bounds.
@@ -176,7 +199,7 @@ impl HttpsSse {
         let tcp = with_timeout(
             limits.connect,
             FallbackPhase::Connect,
-            connect_tcp(&self.target),
+            self.network.open(&self.target),
         )
         .await?
         .map_err(FallbackError::Connect)?;
@@ -197,12 +220,17 @@ impl HttpsSse {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
+        // The URL's host as written: IPv6 addresses keep their brackets.
+        let host = url.host_str().unwrap_or_default();
         let authority = match url.port() {
-            Some(p) => format!("{}:{p}", self.target.host),
-            None => self.target.host.clone(),
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
         };
-        let mut request = hyper::Request::post(path)
-            .header(hyper::header::HOST, authority)
+        let mut request = hyper::Request::post(path);
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            request = request.header(hyper::header::HOST, authority);
+        }
+        request = request
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::ACCEPT, "text/event-stream")
             .header(hyper::header::CONNECTION, "close");
@@ -280,7 +308,13 @@ impl Fallback for HttpsSse {
     }
 
     fn describe(&self) -> String {
-        format!("HTTPS+SSE at {}", Redacted(&self.target.url))
+        match self.network.proxy_for(&self.target.url) {
+            Some(proxy) => format!(
+                "HTTPS+SSE at {} via the proxy {proxy}",
+                Redacted(&self.target.url)
+            ),
+            None => format!("HTTPS+SSE at {}", Redacted(&self.target.url)),
+        }
     }
 }
 

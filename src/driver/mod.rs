@@ -2,7 +2,10 @@
 //!
 //! async-tungstenite's generic `client_async_with_config` over an async-net TCP stream
 //! and futures-rustls (rustls with the `ring` provider), timers from async-io, an
-//! HTTPS + Server-Sent-Events fallback on hyper. Runtime-agnostic: [`Driver::run`] is a
+//! HTTPS + Server-Sent-Events fallback on hyper. Both transports reach their hosts the
+//! same way ([`Network`]): Happy Eyeballs (RFC 8305) over every resolved address, and an
+//! HTTP proxy's `CONNECT` tunnel when the [proxy] rules (explicit, or `HTTPS_PROXY` and
+//! friends) say so. Runtime-agnostic: [`Driver::run`] is a
 //! future for any executor; [`ClientBuilder::spawn`] runs it on async-std.
 //!
 //! One task owns the socket: it waits on the socket, the core's deadline, commands, a
@@ -11,9 +14,12 @@
 
 mod client;
 mod dial;
+mod eyeballs;
 mod fallback;
 mod memory_peer;
 mod message;
+mod network;
+pub mod proxy;
 mod queue;
 mod raw_close;
 mod request;
@@ -33,6 +39,8 @@ pub use fallback::{
 };
 pub use memory_peer::MemoryPeer;
 pub use message::Message;
+pub use network::{Network, Resolver, TcpConnector, DEFAULT_ATTEMPT_DELAY};
+pub use proxy::{NoProxy, ProxyRules, ProxyUrl};
 pub use queue::SendError;
 pub use raw_close::{CloseSniffer, FrameScanner, RawClose};
 pub use request::{Replay, RequestError, RequestStream, Terminal};

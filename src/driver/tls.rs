@@ -35,7 +35,7 @@ fn provider() -> Arc<CryptoProvider> {
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
     let builder =
         ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let config = if options.danger_accept_invalid_certs {
+    let mut config = if options.danger_accept_invalid_certs {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
@@ -50,6 +50,8 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
+    // Both transports speak HTTP/1.1 over TLS (the upgrade, the fallback's POST).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -143,5 +145,22 @@ impl ServerCertVerifier for AcceptAny {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_configuration_offers_http_1_1_by_alpn() {
+        let plain = client_config(&TlsOptions::default()).unwrap();
+        assert_eq!(plain.alpn_protocols, [b"http/1.1".to_vec()]);
+        let any = client_config(&TlsOptions {
+            danger_accept_invalid_certs: true,
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        assert_eq!(any.alpn_protocols, [b"http/1.1".to_vec()]);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::Class;
+use super::{classify_proxy_failure, Class, ProxyFailure};
 
 /// Which part of a dial a timeout or failure happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -48,6 +48,21 @@ pub enum DialFailure {
         /// The parsed `Retry-After` header, if the response had one.
         retry_after: Option<Duration>,
     },
+    /// The upgrade was answered with a redirect (3xx), which is not followed (as
+    /// browsers do not follow one on a WebSocket upgrade).
+    Redirect {
+        /// The HTTP status code.
+        status: u16,
+        /// The `Location` header, credentials and query hidden.
+        location: Option<String>,
+    },
+    /// The HTTP proxy did not open a tunnel to the server.
+    Proxy {
+        /// The proxy, as `host:port` (never with credentials).
+        proxy: Box<str>,
+        /// What went wrong (boxed: failures travel in every input, and stay small).
+        failure: Box<ProxyFailure>,
+    },
     /// Any other I/O error, described.
     Io(String),
 }
@@ -56,7 +71,9 @@ impl DialFailure {
     /// The HTTP status, when the failure is one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            DialFailure::Status { status, .. } => Some(*status),
+            DialFailure::Status { status, .. } | DialFailure::Redirect { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -94,6 +111,18 @@ impl fmt::Display for DialFailure {
                 }
                 Ok(())
             }
+            DialFailure::Redirect { status, location } => {
+                write!(f, "the server answered the upgrade with HTTP {status}")?;
+                if let Some(name) = status_name(*status) {
+                    write!(f, " ({name})")?;
+                }
+                match location {
+                    Some(l) => write!(f, " to Location {l}")?,
+                    None => f.write_str(" without a Location")?,
+                }
+                f.write_str(", a redirect, which is not followed")
+            }
+            DialFailure::Proxy { proxy, failure } => write!(f, "the proxy {proxy} {failure}"),
             DialFailure::Io(d) => write!(f, "the dial failed ({d})"),
         }
     }
@@ -107,6 +136,8 @@ impl fmt::Display for DialFailure {
 /// assert_eq!(classify_dial_failure(&s(401)), Class::Auth);
 /// assert_eq!(classify_dial_failure(&s(426)), Class::Rejected);
 /// assert_eq!(classify_dial_failure(&s(502)), Class::Transient);
+/// let moved = DialFailure::Redirect { status: 301, location: Some("wss://elsewhere/".into()) };
+/// assert_eq!(classify_dial_failure(&moved), Class::Rejected);
 /// ```
 pub fn classify_dial_failure(failure: &DialFailure) -> Class {
     match failure {
@@ -117,6 +148,8 @@ pub fn classify_dial_failure(failure: &DialFailure) -> Class {
         | DialFailure::Tls(_)
         | DialFailure::Io(_) => Class::Transient,
         DialFailure::Certificate(_) => Class::Certificate,
+        DialFailure::Redirect { .. } => Class::Rejected,
+        DialFailure::Proxy { failure, .. } => classify_proxy_failure(failure),
         DialFailure::Status {
             status,
             retry_after,
@@ -146,6 +179,9 @@ pub fn status_name(status: u16) -> Option<&'static str> {
         200 => "OK",
         301 => "Moved Permanently",
         302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

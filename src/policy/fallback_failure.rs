@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{classify_status, status_name, Backoff, Class, DelayBasis};
+use super::{
+    classify_proxy_failure, classify_status, status_name, Backoff, Class, DelayBasis, ProxyFailure,
+};
 use crate::config::Policy;
 
 /// Which part of a fallback request a timeout happened in.
@@ -63,6 +65,13 @@ pub enum FallbackFailure {
         /// The bound, in bytes.
         limit: usize,
     },
+    /// The HTTP proxy did not open a tunnel to the fallback's server.
+    Proxy {
+        /// The proxy, as `host:port` (never with credentials).
+        proxy: Box<str>,
+        /// What went wrong (boxed: failures travel in every input, and stay small).
+        failure: Box<ProxyFailure>,
+    },
     /// Any other failure, described.
     Io(String),
 }
@@ -113,6 +122,9 @@ impl fmt::Display for FallbackFailure {
             FallbackFailure::TooLarge { limit } => {
                 write!(f, "sent an event larger than its bound of {limit} bytes")
             }
+            FallbackFailure::Proxy { proxy, failure } => {
+                write!(f, "went through the proxy {proxy}, which {failure}")
+            }
             FallbackFailure::Io(d) => write!(f, "request failed ({d})"),
         }
     }
@@ -120,7 +132,8 @@ impl fmt::Display for FallbackFailure {
 
 /// The class of a fallback failure: network failures, timeouts, oversized events, 408 and
 /// 5xx are transient; 429 (and 503 with `Retry-After`) are rate limiting; 401 and 403 are
-/// auth; a rejected certificate is certificate; any other status is rejected.
+/// auth; a rejected certificate is certificate; any other status is rejected. A proxy's
+/// failure is classified by [`classify_proxy_failure`](super::classify_proxy_failure).
 ///
 /// ```
 /// use redial::policy::{classify_fallback_failure, Class, FallbackFailure, FallbackPhase};
@@ -141,6 +154,7 @@ pub fn classify_fallback_failure(failure: &FallbackFailure) -> Class {
         | FallbackFailure::TooLarge { .. }
         | FallbackFailure::Io(_) => Class::Transient,
         FallbackFailure::Certificate(_) => Class::Certificate,
+        FallbackFailure::Proxy { failure, .. } => classify_proxy_failure(failure),
         FallbackFailure::Status { status: 403, .. } => Class::Auth,
         FallbackFailure::Status {
             status,

@@ -10,6 +10,7 @@ mod close_code;
 mod decide;
 mod dial_failure;
 mod fallback_failure;
+mod proxy_failure;
 
 pub use backoff::{Backoff, BackoffConfig, Strategy, MAX_DELAY};
 pub use close_code::{classify_close, close_code_name};
@@ -21,6 +22,7 @@ pub use fallback_failure::{
     classify_fallback_failure, decide_fallback, FallbackDecision, FallbackFailure, FallbackPhase,
     FallbackStop,
 };
+pub use proxy_failure::{classify_proxy_failure, ProxyFailure};
 
 use std::fmt;
 use std::time::Duration;
@@ -54,11 +56,14 @@ pub enum Class {
     Rejected,
     /// The TLS certificate was rejected: stop, never fall back around it.
     Certificate,
+    /// The HTTP proxy refused the credentials of its URL (407): stop; retrying or
+    /// falling back through the same proxy cannot help.
+    ProxyAuth,
 }
 
 impl Class {
     /// Every class, in table order.
-    pub const ALL: [Class; 11] = [
+    pub const ALL: [Class; 12] = [
         Class::Done,
         Class::Transient,
         Class::Restart,
@@ -70,6 +75,7 @@ impl Class {
         Class::Application,
         Class::Rejected,
         Class::Certificate,
+        Class::ProxyAuth,
     ];
 
     /// The action taken for this class when the config does not override it.
@@ -81,7 +87,7 @@ impl Class {
             Class::Overload => Action::RetrySlow,
             Class::Policy | Class::Protocol | Class::Rejected => Action::FallBack,
             Class::Auth => Action::Reauthenticate,
-            Class::Certificate => Action::Stop,
+            Class::Certificate | Class::ProxyAuth => Action::Stop,
         }
     }
 
@@ -99,6 +105,7 @@ impl Class {
             Class::Application => "application",
             Class::Rejected => "rejected",
             Class::Certificate => "certificate",
+            Class::ProxyAuth => "proxy_auth",
         }
     }
 }

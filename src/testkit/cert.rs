@@ -31,13 +31,18 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 impl TestCert {
-    /// Self-signed certificate for "localhost" and 127.0.0.1, made at run time with rcgen.
+    /// Self-signed certificate for "localhost", 127.0.0.1 and ::1, made at run time with
+    /// rcgen.
     ///
     /// # Panics
     ///
     /// If rcgen cannot make a key pair (it always can with the ring backend).
     pub fn localhost() -> TestCert {
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
         let certified = rcgen::generate_simple_self_signed(names)
             .expect("rcgen makes a self-signed certificate");
         TestCert {

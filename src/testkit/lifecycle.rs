@@ -2,7 +2,7 @@
 //! notifications.
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,7 +19,12 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Binds `127.0.0.1` on a free port.
 pub(crate) async fn bind_loopback() -> std::io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    bind(IpAddr::V4(Ipv4Addr::LOCALHOST)).await
+}
+
+/// Binds `ip` on a free port.
+pub(crate) async fn bind(ip: IpAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind((ip, 0)).await?;
     let addr = listener.local_addr()?;
     Ok((listener, addr))
 }

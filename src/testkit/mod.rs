@@ -7,6 +7,9 @@
 //!   listener) and [`WsServer::take_received`] keeps long runs' memory flat.
 //! - [`SseServer`]: an HTTPS server that answers every POST with a Server-Sent-Events
 //!   stream, as the HTTPS fallback expects; [`echo_responder`] is the usual responder.
+//! - [`ConnectProxy`]: an HTTP proxy that opens `CONNECT` tunnels; it counts them, can
+//!   require Basic credentials, answer a status ([`ProxyAct::Answer`]: 403, 502, …) or
+//!   never answer ([`ProxyAct::Stall`]).
 //! - [`TestCert`]: a self-signed certificate for `localhost` and `127.0.0.1`, made at run
 //!   time, with matching rustls server and client configurations (ring provider).
 //!
@@ -35,10 +38,12 @@
 
 mod cert;
 mod lifecycle;
+mod proxy;
 mod sse_server;
 mod ws_conn;
 mod ws_server;
 
 pub use cert::TestCert;
+pub use proxy::{ConnectProxy, ConnectRequest, ProxyAct};
 pub use sse_server::{echo_responder, SseServer};
 pub use ws_server::{Act, Behavior, ConnInfo, Received, WsServer};

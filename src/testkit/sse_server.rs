@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -57,7 +57,18 @@ impl SseServer {
         cert: &TestCert,
         responder: impl Fn(&str) -> Vec<String> + Send + Sync + 'static,
     ) -> std::io::Result<SseServer> {
-        let (listener, addr) = lifecycle::bind_loopback().await?;
+        SseServer::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), cert, responder).await
+    }
+
+    /// The same on another loopback address: `::1` for an IPv6 server, whose
+    /// [`url`](SseServer::url) is `https://[::1]:PORT/v1/responses` (the certificate
+    /// names `::1` too).
+    pub async fn start_on(
+        ip: IpAddr,
+        cert: &TestCert,
+        responder: impl Fn(&str) -> Vec<String> + Send + Sync + 'static,
+    ) -> std::io::Result<SseServer> {
+        let (listener, addr) = lifecycle::bind(ip).await?;
         let mut config = (*cert.server_config()).clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -92,9 +103,13 @@ impl SseServer {
     }
 
     /// `https://localhost:PORT/v1/responses` (the certificate's name; the server listens
-    /// on 127.0.0.1 only, so connect to [`SseServer::addr`]).
+    /// on 127.0.0.1 only, so connect to [`SseServer::addr`]); for a server on `::1`,
+    /// `https://[::1]:PORT/v1/responses`.
     pub fn url(&self) -> String {
-        format!("https://localhost:{}/v1/responses", self.addr.port())
+        match self.addr {
+            SocketAddr::V6(a) => format!("https://[{}]:{}/v1/responses", a.ip(), a.port()),
+            SocketAddr::V4(a) => format!("https://localhost:{}/v1/responses", a.port()),
+        }
     }
 
     /// Headers (names in lower case) and body of each POST, in order. A request is

@@ -8,10 +8,27 @@ use std::process::Output;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The built binary, with colours off.
+/// The environment variables the proxy rules read.
+pub const PROXY_VARS: [&str; 8] = [
+    "https_proxy",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// The built binary, with colours off and no proxy from the environment.
 pub fn redial() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_redial"));
     cmd.env("NO_COLOR", "1");
+    // The machine's proxy settings are not the test's: a test that wants a proxy sets
+    // one on its own child.
+    for var in PROXY_VARS {
+        cmd.env_remove(var);
+    }
     // A guard against a hang, not a synchronisation.
     cmd.timeout(std::time::Duration::from_secs(60));
     cmd

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
-use redial::policy::{DialPhase, FallbackFailure};
+use redial::policy::{DialPhase, FallbackFailure, ProxyFailure};
 use redial::Event;
 
 use super::model::{after, Cx, Dial, FbSide, Model, St, Trial};
@@ -21,9 +21,15 @@ use super::tables::{backoff_bounds, TOL};
 /// Written from the issue's words: 5xx, refused and timeouts are retried; 401/403 and
 /// certificate errors are not. Network failures, oversized events, 408 and 429 are
 /// retried too; every other status means the fallback will not serve this client.
+/// Through a proxy (issue 14): unreachable and its 408, 429 and 5xx retry; its 407
+/// (credentials), 403 and other answers stop.
 fn retried(failure: &FallbackFailure) -> bool {
     match failure {
         FallbackFailure::Certificate(_) => false,
+        FallbackFailure::Proxy { failure, .. } => match **failure {
+            ProxyFailure::Status(s) => s == 408 || s == 429 || (500..600).contains(&s),
+            _ => true,
+        },
         FallbackFailure::Status { status, .. } => {
             *status == 408 || *status == 429 || (500..600).contains(status)
         }

@@ -13,7 +13,7 @@ use proptest::sample::select;
 
 use redial::config::{Action, Config, Preset, Strategy as Jitter, Transport};
 use redial::core::{Input, StateName};
-use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase};
+use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase, ProxyFailure};
 
 /// Close codes worth hitting often: every registered code, range boundaries, oddities.
 pub const MEANINGFUL_CODES: &[u16] = &[
@@ -234,6 +234,22 @@ pub fn dial_failure() -> impl Strategy<Value = DialFailure> {
         // Auth and overload twice in a streak (a second 401, the overload minimum).
         3 => (select(&[401u16, 429][..]), option::weighted(0.2, (0u64..600).prop_map(Duration::from_secs)))
             .prop_map(|(status, retry_after)| DialFailure::Status { status, retry_after }),
+        1 => (300u16..400, option::of(text(0, 12)))
+            .prop_map(|(status, location)| DialFailure::Redirect { status, location }),
+        1 => proxy_failure().prop_map(|f| DialFailure::Proxy {
+            proxy: "proxy.test:3128".into(),
+            failure: Box::new(f),
+        }),
+    ]
+}
+
+/// What an HTTP proxy may answer a CONNECT with, or fail with.
+pub fn proxy_failure() -> impl Strategy<Value = ProxyFailure> {
+    prop_oneof![
+        1 => text(0, 12).prop_map(ProxyFailure::Unreachable),
+        1 => text(0, 12).prop_map(ProxyFailure::Malformed),
+        2 => select(&[407u16, 403, 502, 503, 400][..]).prop_map(ProxyFailure::Status),
+        1 => any::<u16>().prop_map(ProxyFailure::Status),
     ]
 }
 
@@ -258,6 +274,10 @@ pub fn fallback_failure() -> impl Strategy<Value = FallbackFailure> {
         1 => text(0, 12).prop_map(FallbackFailure::Io),
         4 => (status, retry_after())
             .prop_map(|(status, retry_after)| FallbackFailure::Status { status, retry_after }),
+        1 => proxy_failure().prop_map(|f| FallbackFailure::Proxy {
+            proxy: "proxy.test:3128".into(),
+            failure: Box::new(f),
+        }),
     ]
 }
 

@@ -5,10 +5,11 @@ use std::future::pending;
 use std::time::{Duration, Instant};
 
 use futures_lite::{FutureExt, StreamExt};
+use redial::driver::ProxyRules;
 use redial::driver::{
     Client, ClientEvent, Incoming, Message, RequestError, RequestStream, TransportKind,
 };
-use redial::testkit::{echo_responder, SseServer, TestCert, WsServer};
+use redial::testkit::{echo_responder, ConnectProxy, SseServer, TestCert, WsServer};
 use serde_json::{json, Map};
 
 use crate::demo_scenarios::{Outcome, RequestAt, Scenario};
@@ -20,6 +21,9 @@ use crate::term::Stream;
 
 /// The request every scenario sends.
 pub const REQUEST: &str = r#"{"input":"hello from redial demo"}"#;
+/// The password of the `behind-proxy` scenario's proxy (never shown: the proxy's URL
+/// is printed redacted).
+const DEMO_PROXY_PASSWORD: &str = "demo-proxy-secret";
 /// A scenario that takes longer than this has failed.
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -36,6 +40,8 @@ pub struct Report {
     pub response: Option<TransportKind>,
     /// What did not go as expected.
     pub problems: Vec<String>,
+    /// Tunnels the demo's proxy opened, for a scenario behind it.
+    pub tunnels: Option<usize>,
 }
 
 impl Report {
@@ -73,10 +79,29 @@ pub async fn play(
     // 127.0.0.1 rather than `localhost`: the certificate names both, and the demo stays
     // on the IPv4 loopback.
     let fallback = format!("https://127.0.0.1:{}/v1/responses", sse.addr().port());
-    let builder = Client::builder(ws.url())
+    let mut builder = Client::builder(ws.url())
         .config(config)
         .root_certificate(cert.cert_der.clone())
-        .fallback_url(fallback);
+        .fallback_url(fallback)
+        // The demo's servers are on loopback: the machine's proxy is not for them.
+        .proxy(ProxyRules::none());
+    let proxy = match scenario.proxied() {
+        true => {
+            let proxy = ConnectProxy::with_credentials("demo", DEMO_PROXY_PASSWORD)
+                .await
+                .map_err(server_error)?;
+            let url = proxy.url_with("demo", DEMO_PROXY_PASSWORD);
+            let rules = ProxyRules::explicit(&url).map_err(CliError::runtime)?;
+            if let Some(p) = rules.for_url(&url::Url::parse(&ws.url()).expect("a URL")) {
+                printer.note(&format!(
+                    "  (both transports go through the proxy {p}, CONNECT with Basic auth)"
+                ));
+            }
+            builder = builder.proxy(rules);
+            Some(proxy)
+        }
+        false => None,
+    };
     let (client, mut events) = setup::start(builder)?;
     let mut messages = Some(client.messages().tagged());
     let mut tracker = Tracker::default();
@@ -151,12 +176,22 @@ pub async fn play(
     client.close().await;
     drain(&mut events, &printer, &mut tracker).await;
     problems.extend(scenario.check(&tracker.log, tracker.dials, response));
+    if let Some(proxy) = &proxy {
+        // One tunnel for the WebSocket, one for the fallback's POST.
+        if proxy.tunnels() != 2 {
+            problems.push(format!(
+                "expected 2 tunnels through the proxy (WebSocket and fallback), saw {}",
+                proxy.tunnels()
+            ));
+        }
+    }
     let report = Report {
         scenario,
         dials: tracker.dials,
         outcome,
         response,
         problems,
+        tunnels: proxy.as_ref().map(ConnectProxy::tunnels),
     };
     diagnosis(&printer, &report);
     Ok(report)
@@ -182,6 +217,9 @@ fn diagnosis(printer: &Printer, report: &Report) {
     }
     if let Some(t) = report.response {
         fields.insert("transport".into(), json!(t.name()));
+    }
+    if let Some(n) = report.tunnels {
+        fields.insert("proxy_tunnels".into(), json!(n));
     }
     fields.insert("ok".into(), json!(report.ok()));
     if !report.ok() {

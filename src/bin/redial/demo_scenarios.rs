@@ -28,6 +28,9 @@ pub enum Scenario {
     RetryAfter,
     /// 1008 and a fall-back, then a quiet re-probe finds WebSockets healthy again.
     Reprobe,
+    /// Only an HTTP proxy (CONNECT, with a password) reaches the servers: the WebSocket
+    /// and the fallback both go through it.
+    BehindProxy,
 }
 
 /// When the scenario's one request is sent.
@@ -52,12 +55,13 @@ pub struct Outcome {
 
 impl Scenario {
     /// Every scenario, in the order the demo plays them.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Mission,
         Scenario::MissionCodex,
         Scenario::Restart,
         Scenario::RetryAfter,
         Scenario::Reprobe,
+        Scenario::BehindProxy,
     ];
 
     /// The name `redial demo NAME` takes.
@@ -68,6 +72,7 @@ impl Scenario {
             Scenario::Restart => "restart",
             Scenario::RetryAfter => "retry-after",
             Scenario::Reprobe => "reprobe",
+            Scenario::BehindProxy => "behind-proxy",
         }
     }
 
@@ -93,6 +98,9 @@ impl Scenario {
             }
             Scenario::Reprobe => {
                 "1008 at once, so the client falls back to HTTPS; WebSockets are healthy again by the quiet re-probe, whose connection must stay open for min_uptime before traffic moves back (fallback.reprobe_after 2 s and budget.min_uptime 250 ms for this demo; the defaults are 5 min and 5 s)"
+            }
+            Scenario::BehindProxy => {
+                "only an HTTP proxy (CONNECT, Basic auth) reaches the servers, as in a corporate network: the WebSocket goes through it and is closed with 1008, and the HTTPS fallback goes through the same proxy"
             }
         }
     }
@@ -120,7 +128,7 @@ impl Scenario {
                 reason: reason.to_string(),
             };
             match (self, conn.index) {
-                (Scenario::Mission | Scenario::MissionCodex, _) => {
+                (Scenario::Mission | Scenario::MissionCodex | Scenario::BehindProxy, _) => {
                     Behavior::Accept(vec![Act::Wait(Duration::from_millis(3)), close(1008, "")])
                 }
                 (Scenario::Restart, 1) => Behavior::Accept(vec![
@@ -139,6 +147,11 @@ impl Scenario {
                 _ => healthy,
             }
         }
+    }
+
+    /// Whether the scenario's client reaches the servers through the demo's proxy.
+    pub fn proxied(self) -> bool {
+        self == Scenario::BehindProxy
     }
 
     /// When the request goes out.
@@ -161,14 +174,16 @@ impl Scenario {
             .iter()
             .position(|(_, e)| matches!(e, Event::RetryScheduled { .. }));
         match self {
-            Scenario::Mission | Scenario::MissionCodex => log.iter().find_map(|(t, e)| match e {
-                Event::FellBack { cause } => Some(Outcome {
-                    at: *t,
-                    what: "fell back to HTTPS",
-                    told: cause.to_string(),
-                }),
-                _ => None,
-            }),
+            Scenario::Mission | Scenario::MissionCodex | Scenario::BehindProxy => {
+                log.iter().find_map(|(t, e)| match e {
+                    Event::FellBack { cause } => Some(Outcome {
+                        at: *t,
+                        what: "fell back to HTTPS",
+                        told: cause.to_string(),
+                    }),
+                    _ => None,
+                })
+            }
             Scenario::Restart | Scenario::RetryAfter => {
                 let (t, _) = log[retried_at?..]
                     .iter()
@@ -210,7 +225,7 @@ impl Scenario {
             events().any(|e| matches!(e, Event::RetryScheduled { class: c, .. } if *c == class))
         };
         let (want_dials, want_transport) = match self {
-            Scenario::Mission => (1, TransportKind::Https),
+            Scenario::Mission | Scenario::BehindProxy => (1, TransportKind::Https),
             Scenario::MissionCodex => (6, TransportKind::Https),
             // One dial that failed or closed, then one that works (the re-probe's).
             Scenario::Restart | Scenario::RetryAfter | Scenario::Reprobe => {
@@ -226,7 +241,7 @@ impl Scenario {
             &format!("expected the response over {}", want_transport.name()),
         );
         match self {
-            Scenario::Mission | Scenario::MissionCodex => {
+            Scenario::Mission | Scenario::MissionCodex | Scenario::BehindProxy => {
                 expect(fell_back_1008, "expected a fall-back naming 1008");
             }
             Scenario::Restart => {

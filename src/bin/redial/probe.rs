@@ -53,6 +53,7 @@ pub async fn run(args: ProbeArgs, json: bool) -> Result<u8, CliError> {
     config.timeouts.connect = args.timeout;
     config.timeouts.handshake = args.timeout;
     let printer = Printer::new(json, Stream::Stdout);
+    let proxy = setup::proxy_shown(&args.url, &setup::with_proxy(config.clone(), &args.conn))?;
     let (client, mut events) = setup::start(setup::builder(&args.url, config, &args.conn)?)?;
     let mut tracker = Tracker::default();
     let mut obs = Observed {
@@ -88,7 +89,11 @@ pub async fn run(args: ProbeArgs, json: bool) -> Result<u8, CliError> {
     }
     client.close().await;
     drain(&mut events, &printer, &mut tracker).await;
-    let verdict = judge(&setup::redact(&args.url), &obs);
+    let mut verdict = judge(&setup::redact(&args.url), &obs);
+    verdict
+        .fields
+        .insert("proxy".into(), serde_json::json!(proxy));
+    verdict.lines.insert(1, format!("  proxy      {proxy}"));
     if !json {
         printer.note("");
     }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use redial::core::Failure;
 use redial::policy::{
-    decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, DialFailure, Spent, Why,
+    decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, DialFailure, ProxyFailure,
+    Spent, Why,
 };
 use redial::Preset;
 use serde_json::{json, Map, Value};
@@ -141,7 +142,11 @@ pub fn exit_code(obs: &Observed) -> u8 {
         None if obs.took.is_some() => exit::OK,
         None => exit::PROBE_UNREACHABLE,
         Some(Failure::Dial { failure, .. }) => match failure {
-            DialFailure::Status { .. } => exit::PROBE_REJECTED,
+            DialFailure::Proxy { failure, .. } => match **failure {
+                ProxyFailure::Status(_) => exit::PROBE_REJECTED,
+                _ => exit::PROBE_UNREACHABLE,
+            },
+            DialFailure::Status { .. } | DialFailure::Redirect { .. } => exit::PROBE_REJECTED,
             DialFailure::Certificate(_) | DialFailure::Tls(_) => exit::PROBE_TLS,
             DialFailure::Dns(_)
             | DialFailure::Refused
@@ -250,6 +255,9 @@ fn why_words(why: &Why) -> String {
         Why::Class(Class::Rejected) => "the server does not offer WebSockets at this URL".into(),
         Why::Class(Class::Certificate) => {
             "a rejected certificate is never retried or bypassed".into()
+        }
+        Why::Class(Class::ProxyAuth) => {
+            "the proxy refused its credentials, and no retry can change them".into()
         }
         Why::Class(c) => format!("class {c}"),
         Why::Override(a) => format!("the config's close_codes says {a}"),

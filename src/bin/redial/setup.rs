@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures_rustls::pki_types::pem::PemObject;
 use futures_rustls::pki_types::CertificateDer;
 use futures_rustls::rustls::RootCertStore;
-use redial::driver::{BuildError, Client, ClientBuilder, Events};
+use redial::config::ProxySetting;
+use redial::driver::{BuildError, Client, ClientBuilder, Events, ProxyRules};
 use redial::{Config, Preset};
 
 use crate::exit::CliError;
@@ -21,6 +22,33 @@ pub struct ConnOpts {
     /// Also trust this CA certificate (a PEM or DER file).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+    /// Go through this HTTP proxy (http://[user:password@]host:port), or "none" to
+    /// connect directly; without it, HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are
+    /// read (or the config's [proxy] section).
+    #[arg(long, value_name = "URL", value_parser = parse_proxy)]
+    pub proxy: Option<ProxySetting>,
+}
+
+/// `--proxy`'s parser: `none`, `env`, or a usable http:// proxy URL.
+fn parse_proxy(s: &str) -> Result<ProxySetting, String> {
+    let setting = ProxySetting::from(s.to_string());
+    if let ProxySetting::Url(url) = &setting {
+        ProxyRules::explicit(url)?;
+    }
+    Ok(setting)
+}
+
+/// Which proxy a connection to `url` goes through under `config` (after `--proxy`),
+/// shown without credentials: `http://host:port (from HTTPS_PROXY)`, or `none`.
+pub fn proxy_shown(url: &str, config: &Config) -> Result<String, CliError> {
+    let rules = ProxyRules::from_config(&config.proxy).map_err(CliError::usage)?;
+    let Ok(url) = url::Url::parse(url) else {
+        return Ok("none".into());
+    };
+    Ok(match rules.for_url(&url) {
+        Some(p) => format!("{p} (from {})", p.source()),
+        None => "none".into(),
+    })
 }
 
 /// The policy options of `connect` and `echo`.
@@ -146,9 +174,19 @@ pub fn redact(url: &str) -> String {
     shown
 }
 
-/// A builder for `url` with `config`, the headers and the extra CA certificates.
+/// `config` with `--proxy` applied (it wins over the config's `[proxy]` section).
+pub fn with_proxy(mut config: Config, conn: &ConnOpts) -> Config {
+    if let Some(proxy) = &conn.proxy {
+        config.proxy.url = proxy.clone();
+        config.proxy.no_proxy = String::new();
+    }
+    config
+}
+
+/// A builder for `url` with `config` (after `--proxy`), the headers and the extra CA
+/// certificates.
 pub fn builder(url: &str, config: Config, conn: &ConnOpts) -> Result<ClientBuilder, CliError> {
-    let mut b = Client::builder(url).config(config);
+    let mut b = Client::builder(url).config(with_proxy(config, conn));
     for (name, value) in &conn.headers {
         b = b.header(name.clone(), value.clone());
     }
@@ -167,6 +205,7 @@ pub fn start(builder: ClientBuilder) -> Result<(Client, Events), CliError> {
         BuildError::Config(e) => CliError::config(e.to_string()),
         BuildError::Url(e) => CliError::usage(e),
         BuildError::Tls(e) => CliError::usage(e),
+        BuildError::Proxy(e) => CliError::usage(format!("proxy: {e}")),
     })?;
     let events = client.events();
     async_std::task::spawn(driver.run());

@@ -18,7 +18,7 @@ use futures_rustls::rustls::ClientConfig;
 use tracing::Instrument;
 
 use super::client::{ClientEvent, Command, Incoming, ReauthFn, Shared, TransportKind};
-use super::dial::{connect, handshake, MaybeTls, Target, Ws};
+use super::dial::{connect, handshake, secure_custom, MaybeTls, Target, Ws};
 use super::fallback::Fallback;
 use super::message::Message;
 use super::raw_close::FrameScanner;
@@ -96,6 +96,7 @@ pub struct Driver {
     pub(crate) fallback: Option<Arc<dyn Fallback>>,
     pub(crate) fallback_limits: super::fallback::FallbackLimits,
     pub(crate) connector: Option<super::dial::Connector>,
+    pub(crate) network: super::network::Network,
     pub(crate) reauth: Option<ReauthFn>,
     pub(crate) terminal: Terminal,
     pub(crate) replay: Replay,
@@ -462,15 +463,18 @@ impl Driver {
         }
         let span =
             tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
+        let (tls, target) = (self.tls.clone(), self.target.clone());
         let fut: BoxFut<Result<MaybeTls, DialFailure>> = match &self.connector {
             Some(c) => {
                 let opening = c(&self.target.url);
-                Box::pin(async move { opening.await.map(MaybeTls::Custom) }.instrument(span))
+                Box::pin(
+                    async move { secure_custom(&target, opening.await?, tls).await }
+                        .instrument(span),
+                )
             }
             None => {
-                let tls = self.tls.clone();
-                let target = self.target.clone();
-                Box::pin(async move { connect(&target, tls).await }.instrument(span))
+                let network = self.network.clone();
+                Box::pin(async move { connect(&target, &network, tls).await }.instrument(span))
             }
         };
         self.io.dialing = Some(Dialing::Connect(fut));

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::config::{Action, Config};
-use crate::policy::{Class, DialFailure, FallbackFailure, MAX_DELAY};
+use crate::policy::{Class, DialFailure, FallbackFailure, ProxyFailure, MAX_DELAY};
 
 /// Slack for float rounding in backoff-envelope arithmetic: bounds are compared with
 /// this much room on either side.
@@ -35,10 +35,20 @@ pub fn close_class(code: Option<u16>) -> Class {
 /// The upgrade-failure table. Statuses the table does not name follow the crate's
 /// documented choice: 429 without `Retry-After` is overload, 408 (request timeout) is
 /// transient like 5xx, other statuses mean WebSockets are not offered; TLS and I/O
-/// errors are transient.
+/// errors are transient. A redirect (3xx) is not followed: WebSockets are not offered
+/// at this URL. A proxy's 407 stops (its credentials), its 408, 429 and 5xx are
+/// transient like an unreachable proxy, and any other status it answers the CONNECT
+/// with (403) means the destination is not offered through it.
 pub fn dial_class(failure: &DialFailure) -> Class {
     match failure {
         DialFailure::Certificate(_) => Class::Certificate,
+        DialFailure::Redirect { .. } => Class::Rejected,
+        DialFailure::Proxy { failure, .. } => match **failure {
+            ProxyFailure::Status(407) => Class::ProxyAuth,
+            ProxyFailure::Status(408 | 429 | 500..=599) => Class::Transient,
+            ProxyFailure::Status(_) => Class::Rejected,
+            _ => Class::Transient,
+        },
         DialFailure::Status { status: 401, .. } => Class::Auth,
         DialFailure::Status {
             status: 429 | 503,
@@ -58,10 +68,15 @@ pub fn dial_class(failure: &DialFailure) -> Class {
 /// (ARCHITECTURE.md, invariant 12, and issue 12: 5xx, refused and timeouts are retried;
 /// 401/403 and certificate errors are not). Network failures, timeouts, oversized
 /// events, 408, 429 and 5xx are retried; a rejected certificate and every other status
-/// stop the client.
+/// stop the client; through a proxy, its unreachability, 408, 429 and 5xx are retried
+/// and any other status it answers (407, 403) stops.
 pub fn fallback_retried(failure: &FallbackFailure) -> bool {
     match failure {
         FallbackFailure::Certificate(_) => false,
+        FallbackFailure::Proxy { failure, .. } => match **failure {
+            ProxyFailure::Status(status) => matches!(status, 408 | 429 | 500..=599),
+            _ => true,
+        },
         FallbackFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
         _ => true,
     }

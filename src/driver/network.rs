@@ -1,0 +1,217 @@
+//! How connections reach their hosts, for the WebSocket dial and the fallback alike:
+//! the proxy rules, Happy Eyeballs over every resolved address, and the resolver and
+//! TCP connector (the system's unless replaced, e.g. by tests).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_net::TcpStream;
+
+use super::dial::Target;
+use super::eyeballs;
+use super::proxy::{tunnel, ProxyRules, ProxyUrl};
+use crate::policy::{DialFailure, ProxyFailure};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Resolves a host name and port to addresses.
+pub type Resolver = Arc<dyn Fn(&str, u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> + Send + Sync>;
+
+/// Opens a TCP connection to one address.
+pub type TcpConnector = Arc<dyn Fn(SocketAddr) -> BoxFuture<io::Result<TcpStream>> + Send + Sync>;
+
+/// RFC 8305's recommended Connection Attempt Delay.
+pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// How connections reach their hosts: through which proxy (if any), with Happy Eyeballs
+/// over every address (attempts `attempt_delay` apart), resolved and connected by the
+/// system unless replaced.
+///
+/// [`ClientBuilder`](super::ClientBuilder) makes one from the config and its own
+/// settings and gives it to the fallback it builds;
+/// [`HttpsSse::with_network`](super::HttpsSse::with_network) takes one for a fallback
+/// made by hand.
+#[derive(Clone)]
+pub struct Network {
+    pub(crate) proxy: ProxyRules,
+    pub(crate) attempt_delay: Duration,
+    resolver: Option<Resolver>,
+    tcp: Option<TcpConnector>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network::new()
+    }
+}
+
+impl fmt::Debug for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Network")
+            .field("proxy", &self.proxy)
+            .field("attempt_delay", &self.attempt_delay)
+            .field("custom_resolver", &self.resolver.is_some())
+            .field("custom_tcp", &self.tcp.is_some())
+            .finish()
+    }
+}
+
+/// Why no TCP connection was made.
+enum TcpError {
+    /// The name did not resolve (or to nothing).
+    Dns(String),
+    /// Every address failed, each with its error.
+    Failed(Vec<(SocketAddr, io::Error)>),
+}
+
+impl TcpError {
+    fn describe(&self) -> String {
+        match self {
+            TcpError::Dns(d) => format!("its name did not resolve: {d}"),
+            TcpError::Failed(all) => every_failure(all),
+        }
+    }
+}
+
+fn every_failure(all: &[(SocketAddr, io::Error)]) -> String {
+    match all {
+        [(_, e)] => e.to_string(),
+        _ => {
+            let each: Vec<String> = all.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+            format!("every address failed: {}", each.join("; "))
+        }
+    }
+}
+
+impl Network {
+    /// No proxy, RFC 8305's 250 ms between attempts, the system's resolver and TCP.
+    pub fn new() -> Network {
+        Network {
+            proxy: ProxyRules::none(),
+            attempt_delay: DEFAULT_ATTEMPT_DELAY,
+            resolver: None,
+            tcp: None,
+        }
+    }
+
+    /// These proxy rules.
+    pub fn proxy(mut self, rules: ProxyRules) -> Network {
+        self.proxy = rules;
+        self
+    }
+
+    /// Start the next address's attempt this long after the previous one (RFC 8305's
+    /// Connection Attempt Delay; at least 1 ms).
+    pub fn attempt_delay(mut self, delay: Duration) -> Network {
+        self.attempt_delay = delay.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Resolve names with `resolver` instead of the system's (`getaddrinfo`).
+    pub fn resolver<F, Fut>(mut self, resolver: F) -> Network
+    where
+        F: Fn(&str, u16) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static,
+    {
+        self.resolver = Some(Arc::new(move |host: &str, port| {
+            Box::pin(resolver(host, port))
+        }));
+        self
+    }
+
+    /// Open TCP connections with `connect` (one address each) instead of the system's.
+    pub fn tcp_connector<F, Fut>(mut self, connect: F) -> Network
+    where
+        F: Fn(SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<TcpStream>> + Send + 'static,
+    {
+        self.tcp = Some(Arc::new(move |addr| Box::pin(connect(addr))));
+        self
+    }
+
+    /// The proxy a connection to `url` goes through, if any.
+    pub fn proxy_for(&self, url: &url::Url) -> Option<&ProxyUrl> {
+        self.proxy.for_url(url)
+    }
+
+    async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, TcpError> {
+        let found = match &self.resolver {
+            Some(r) => r(host, port).await,
+            None => async_net::resolve((host, port)).await,
+        };
+        match found {
+            Ok(addrs) if addrs.is_empty() => Err(TcpError::Dns(format!("{host}: no addresses"))),
+            Ok(addrs) => Ok(addrs),
+            Err(e) => Err(TcpError::Dns(format!("{host}: {e}"))),
+        }
+    }
+
+    /// TCP to `host:port`: every address, Happy Eyeballs.
+    async fn tcp(&self, host: &str, port: u16) -> Result<TcpStream, TcpError> {
+        let addrs = eyeballs::interleave(self.resolve(host, port).await?);
+        let tcp = self.tcp.clone();
+        let connect = move |addr| {
+            let tcp = tcp.clone();
+            async move {
+                match tcp {
+                    Some(connect) => connect(addr).await,
+                    None => TcpStream::connect(addr).await,
+                }
+            }
+        };
+        let stream = match addrs.as_slice() {
+            // One address (an IP literal, most names): nothing to race.
+            [addr] => connect(*addr)
+                .await
+                .map_err(|e| TcpError::Failed(vec![(*addr, e)]))?,
+            _ => eyeballs::race(addrs, self.attempt_delay, connect)
+                .await
+                .map_err(TcpError::Failed)?,
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    /// A TCP stream to the target: directly, or through its proxy's CONNECT tunnel.
+    pub(crate) async fn open(&self, target: &Target) -> Result<TcpStream, DialFailure> {
+        let Some(proxy) = self.proxy.for_url(&target.url) else {
+            return self
+                .tcp(&target.host, target.port)
+                .await
+                .map_err(|e| match e {
+                    TcpError::Dns(d) => DialFailure::Dns(d),
+                    TcpError::Failed(all) => match all.as_slice() {
+                        [(_, e)] => io_failure(e),
+                        _ => DialFailure::Io(every_failure(&all)),
+                    },
+                });
+        };
+        let failed = |failure| DialFailure::Proxy {
+            proxy: proxy.address().into(),
+            failure: Box::new(failure),
+        };
+        tracing::debug!(proxy = %proxy, "redial connects through a proxy");
+        let mut tcp = self
+            .tcp(proxy.host(), proxy.port())
+            .await
+            .map_err(|e| failed(ProxyFailure::Unreachable(e.describe())))?;
+        tunnel(&mut tcp, proxy, &target.host, target.port)
+            .await
+            .map_err(failed)?;
+        Ok(tcp)
+    }
+}
+
+/// An I/O error of a dial as the core's failure.
+pub(crate) fn io_failure(e: &io::Error) -> DialFailure {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => DialFailure::Refused,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => DialFailure::Reset,
+        _ => DialFailure::Io(e.to_string()),
+    }
+}

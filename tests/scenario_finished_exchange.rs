@@ -62,3 +62,27 @@ fn a_1000_without_data_counts_as_a_failed_attempt() {
     assert!(!sim.events().any(|(_, e)| matches!(e, Event::Stable { .. })));
     assert_eq!(sim.core().state(), StateName::FellBack);
 }
+
+/// With `close_codes` making 1000 a retry (here `retry_after_restart`), the client
+/// redials at once after a 1000: a response then 1000 is then not a finished exchange
+/// (nothing waits for the application), or a server that answers and closes would
+/// reset the budget for ever. Found by the property test once the generators reached
+/// it: 3 dials in 3 s with `max_attempts` 2.
+#[test]
+fn a_response_then_1000_retried_by_close_codes_spends_the_budget() {
+    let mut c = Config::default();
+    c.close_codes
+        .insert("1000".into(), redial::config::Action::RetryAfterRestart);
+    c.fallback.enabled = false;
+    let mut sim = Sim::new(policy(c), 5, |_| {
+        Connect::Accept(vec![
+            Step::Wait(Duration::from_millis(20)),
+            Step::Message,
+            Step::close(1000, "done"),
+        ])
+    });
+    sim.run_for(Duration::from_secs(120));
+    assert_eq!(dial_times(&sim).len(), 5, "max_attempts, then stop");
+    assert!(!sim.events().any(|(_, e)| matches!(e, Event::Stable { .. })));
+    assert_eq!(sim.core().state(), StateName::Stopped);
+}

@@ -16,7 +16,9 @@ use crate::policy::{
 pub enum StableBy {
     /// It stayed open for `budget.min_uptime`.
     Uptime,
-    /// It ended with a normal close (1000) after server data arrived: a finished exchange.
+    /// It ended with a normal close (1000) after server data arrived: a finished exchange
+    /// (only while 1000 leaves the next dial to the application: `reconnect_lazily`, its
+    /// class's default, unless `close_codes` says otherwise).
     FinishedExchange,
     /// Its first server message arrived, and `budget.stable_on_first_message` (the old
     /// rule, for measuring old clients) is set.

@@ -17,7 +17,7 @@ use redial::policy::{Class, DialFailure, DialPhase};
 use redial::Event;
 
 use super::decide::Fail;
-use super::tables::{close_class, dial_class};
+use super::tables::{close_class, default_action, dial_class, override_for};
 
 pub(super) fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or(now)
@@ -320,8 +320,11 @@ impl Model {
                 self.st = St::Open(l);
             }
             (St::Open(mut l), Input::PeerClosed { code, .. }) => {
-                // A normal close after server data is a finished exchange: stable.
-                if *code == Some(1000) && l.received && !l.stable {
+                // A normal close after server data is a finished exchange: stable, when
+                // the client then waits for the application (1000's class default,
+                // unless close_codes changes it).
+                let lazy = override_for(&c, 1000).is_none_or(|a| a == default_action(Class::Done));
+                if *code == Some(1000) && l.received && !l.stable && lazy {
                     l.stable = true;
                     self.mark_stable(cx);
                 }

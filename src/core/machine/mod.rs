@@ -239,8 +239,9 @@ impl Machine {
                 Handled
             }
             Input::PeerClosed { code, reason } => {
-                if *code == Some(1000) && link.received && !link.stable {
-                    // A finished exchange: the server answered and closed politely.
+                if *code == Some(1000) && link.received && !link.stable && self.lazy_after_1000() {
+                    // A finished exchange: the server answered and closed politely, and the
+                    // client waits for the application before it dials again.
                     self.mark_stable(ctx, link, StableBy::FinishedExchange);
                 }
                 let failure = Failure::Closed {

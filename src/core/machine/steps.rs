@@ -14,8 +14,8 @@ use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
 use crate::event::Event;
 use crate::policy::{
-    classify_close, classify_dial_failure, decide, decide_fallback, Budget, Class, Decision,
-    DialPhase, FallbackDecision, FallbackFailure,
+    classify_close, classify_dial_failure, decide, decide_fallback, Action, Budget, Class,
+    Decision, DialPhase, FallbackDecision, FallbackFailure,
 };
 
 impl Machine {
@@ -234,6 +234,17 @@ impl Machine {
         self.fell_back_since_stable = false;
         let after_upgrade = ctx.now.saturating_duration_since(since);
         ctx.event(Event::Stable { after_upgrade, by });
+    }
+
+    /// Whether a 1000 close leaves the next dial to the application (its class's
+    /// `reconnect_lazily`, unless `close_codes` says otherwise). Only then can a
+    /// finished exchange count as stable: were 1000 retried at once, a server that
+    /// answers and closes would reset the budget for ever.
+    pub(super) fn lazy_after_1000(&self) -> bool {
+        self.policy
+            .override_for(1000)
+            .unwrap_or(classify_close(Some(1000)).default_action())
+            == Action::ReconnectLazily
     }
 
     pub(super) fn new_fallback(&mut self, now: Instant) -> Fallback {

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::{Broken, Checker, DIAL_HISTORY, I};
+use crate::config::Action;
 use crate::core::{Input, StableBy, StateName as S};
+use crate::sim::invariants::tables::override_for;
 
 impl Checker {
     /// (2): the dial-rate bound over every window that ends with this dial.
@@ -60,8 +62,13 @@ impl Checker {
             StableBy::FirstMessage => {
                 self.cfg.budget.stable_on_first_message && *input == Input::Received
             }
+            // A 1000 close after server data, which leaves the next dial to the
+            // application: the class's default (`reconnect_lazily`) unless `close_codes`
+            // says otherwise.
             StableBy::FinishedExchange => {
-                link.received
+                let lazy =
+                    override_for(&self.cfg, 1000).is_none_or(|a| a == Action::ReconnectLazily);
+                lazy && link.received
                     && matches!(
                         input,
                         Input::PeerClosed {

@@ -80,8 +80,8 @@ async fn a_stream_not_read_pauses_reading_and_the_heartbeat_does_not_blame_the_s
         .await
         .unwrap();
     let cert = TestCert::localhost();
-    let (client, mut events) = spawn(builder(&ws, &cert, fast_default()));
-    let mut messages = client.messages();
+    let (client, mut events, mut messages) =
+        spawn_with_messages(builder(&ws, &cert, fast_default()));
     let stream = event(&mut events, |e| match e {
         ClientEvent::ReadingPaused { stream } => Some(*stream),
         _ => None,
@@ -117,8 +117,7 @@ async fn close_returns_while_reading_is_paused() {
         .await
         .unwrap();
     let cert = TestCert::localhost();
-    let (client, mut events) = spawn(builder(&ws, &cert, fast_default()));
-    let _unread = client.messages();
+    let (client, mut events, _unread) = spawn_with_messages(builder(&ws, &cert, fast_default()));
     event(&mut events, |e| {
         matches!(e, ClientEvent::ReadingPaused { .. }).then_some(())
     })

@@ -19,10 +19,11 @@ fn echo_round_trip_under_smol() {
             .unwrap();
         let cert = TestCert::localhost();
         let (client, driver) = builder(&ws, &cert, fast_default()).build().unwrap();
+        // Taken before the driver runs: echoes that came first would be discarded.
+        let mut messages = client.messages();
         smol::spawn(driver.run()).detach();
         client.send("ping over smol").unwrap();
         client.send(vec![0u8, 1, 2, 255]).unwrap();
-        let mut messages = client.messages();
         let got: Vec<Message> = within(Duration::from_secs(10), "echoes", async {
             let mut v = Vec::new();
             while v.len() < 2 {

@@ -128,7 +128,6 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     let (client, driver) = b.build().unwrap();
     let events = client.events();
     let started = Instant::now();
-    let driver = async_std::task::spawn(driver.run());
     let read: Arc<Mutex<Vec<Message>>> = Arc::default();
     let mut unread_messages = None;
     let mut reader = None;
@@ -144,6 +143,9 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
             }));
         }
     }
+    // The messages stream (if any) is taken before the driver runs: what arrives while
+    // none is held is discarded.
+    let driver = async_std::task::spawn(driver.run());
     let mut accepted = Vec::new();
     let mut requests = Vec::new();
     let mut unread = Vec::new();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
 use redial::core::StateName;
-use redial::driver::{Client, ClientBuilder, ClientEvent, Events};
+use redial::driver::{Client, ClientBuilder, ClientEvent, Events, Messages};
 use redial::testkit::{TestCert, WsServer};
 use redial::{Config, Event, Preset};
 
@@ -69,6 +69,17 @@ pub fn spawn(b: ClientBuilder) -> (Client, Events) {
     let events = client.events();
     async_std::task::spawn(driver.run());
     (client, events)
+}
+
+/// As [`spawn`], with the `messages()` stream taken before the driver runs: messages
+/// that arrive while no stream is held are discarded, and a loaded machine can run the
+/// driver's dial and first reads before the test's next line.
+pub fn spawn_with_messages(b: ClientBuilder) -> (Client, Events, Messages) {
+    let (client, driver) = b.build().expect("valid client");
+    let events = client.events();
+    let messages = client.messages();
+    async_std::task::spawn(driver.run());
+    (client, events, messages)
 }
 
 /// Fail the test when `fut` takes longer than `limit` (a guard, not a synchronisation).

@@ -580,9 +580,9 @@ fn policy_close() -> Input {
 
 /// A re-probe's connection is on trial for `min_uptime`: the client goes back to it
 /// only after that (and it is stable then); a close during it fails the probe. Both
-/// real runs pass the checker; three forgeries of them are caught: back on WebSockets
-/// before the trial is over, a stop that keeps the probe's connection, and a failure
-/// that misstates when the connection ended.
+/// real runs pass the checker; four forgeries of them are caught: back on WebSockets
+/// before the trial is over, a stop that keeps the probe's connection, a second probe
+/// connected during a trial, and a failure that misstates when the connection ended.
 #[test]
 fn the_probe_trial_is_checked() {
     let p = policy();
@@ -625,6 +625,18 @@ fn the_probe_trial_is_checked() {
         (Invariant::DeadlinesAndSockets, 5),
         "{v}"
     );
+
+    // A second probe connected while one is on trial.
+    let mut twice = failed.clone();
+    let connected = failed[4]
+        .outputs
+        .iter()
+        .find(|o| matches!(o, Output::Event(Event::Connected { probe: true, .. })))
+        .cloned()
+        .expect("the probe's Connected");
+    twice[5].outputs.insert(0, connected);
+    let v = check_run(&p, &twice).expect_err("two probes on trial");
+    assert_eq!((v.invariant, v.step), (Invariant::Consistency, 5), "{v}");
 
     // The probe's failure says the connection lasted a second.
     let mut misdated = failed.clone();

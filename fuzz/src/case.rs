@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use redial::config::{Action, Config, Preset, Strategy, Transport};
 use redial::core::{Input, StateName};
-use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase};
+use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase, ProxyFailure};
 
 /// Config choices, one byte each; 0 keeps the preset's value.
 #[derive(Arbitrary, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -371,9 +371,20 @@ pub fn reason(lo: u8, hi: u8, extra: u8) -> Vec<u8> {
 }
 
 /// `extra % 16` picks the failure; statuses take `lo` (or the raw argument) and
-/// `extra >> 5` the shape of Retry-After (seconds or milliseconds from `hi`, huge, none).
+/// `extra >> 5` the shape of Retry-After (seconds or milliseconds from `hi`, huge, none);
+/// 14 is a redirect, 15 a proxy's failure (unreachable, a status, or not HTTP).
 pub fn dial_failure(lo: u8, hi: u8, extra: u8) -> DialFailure {
     match extra % 16 {
+        14 => DialFailure::Redirect {
+            status: 300 + u16::from(lo % 10),
+            location: hi
+                .is_multiple_of(2)
+                .then(|| "https://elsewhere.test/".into()),
+        },
+        15 => DialFailure::Proxy {
+            proxy: "proxy.test:3128".into(),
+            failure: Box::new(proxy_failure(lo, hi)),
+        },
         0 => DialFailure::Dns("nxdomain".into()),
         1 => DialFailure::Refused,
         2 => DialFailure::Reset,
@@ -405,7 +416,18 @@ pub fn dial_failure(lo: u8, hi: u8, extra: u8) -> DialFailure {
     }
 }
 
-/// `extra % 12` picks a fallback failure; statuses reuse the dial failures' shapes.
+/// A proxy's failure: `hi % 3` picks unreachable, a status (`lo` into the statuses,
+/// 407 among them) or an answer that is not HTTP.
+fn proxy_failure(lo: u8, hi: u8) -> ProxyFailure {
+    match hi % 3 {
+        0 => ProxyFailure::Unreachable("connection refused".into()),
+        1 => ProxyFailure::Status(STATUSES[usize::from(lo) % STATUSES.len()]),
+        _ => ProxyFailure::Malformed("not HTTP".into()),
+    }
+}
+
+/// `extra % 12` picks a fallback failure; statuses reuse the dial failures' shapes (a
+/// proxy's failure among them).
 pub fn fallback_failure(lo: u8, hi: u8, extra: u8) -> FallbackFailure {
     let phase = |i: u8| {
         [
@@ -434,6 +456,7 @@ pub fn fallback_failure(lo: u8, hi: u8, extra: u8) -> FallbackFailure {
                 status,
                 retry_after,
             },
+            DialFailure::Proxy { proxy, failure } => FallbackFailure::Proxy { proxy, failure },
             _ => FallbackFailure::Refused,
         },
     }

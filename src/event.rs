@@ -272,6 +272,14 @@ impl std::fmt::Display for Event {
                 max_attempts,
                 ..
             } => write!(f, "dial {attempt} of {max_attempts}"),
+            Event::Connected {
+                took, probe: true, ..
+            } => write!(
+                f,
+                "quiet re-probe: upgrade answered 101 after {}; on trial (min_uptime) before \
+                 traffic moves back",
+                d(*took)
+            ),
             Event::Connected { took, .. } => write!(f, "upgrade answered 101 after {}", d(*took)),
             Event::Stable { after_upgrade, by } => write!(
                 f,

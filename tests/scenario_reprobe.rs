@@ -29,6 +29,19 @@ fn a_quiet_probe_after_the_cooldown_recovers() {
         .any(|(_, e)| matches!(e, Event::Recovered { .. })));
     assert!(sim.trace().iter().any(|(_, o)| *o == Output::StopFallback));
     assert_eq!(sim.core().state(), StateName::Open);
+    // The probe's upgrade says that it is on trial, and the recovery how long it held.
+    let connected = sim
+        .events()
+        .find(|(_, e)| matches!(e, Event::Connected { probe: true, .. }))
+        .map(|(_, e)| e.to_string())
+        .expect("the probe's upgrade");
+    assert!(connected.contains("on trial"), "{connected}");
+    let recovered = sim
+        .events()
+        .find(|(_, e)| matches!(e, Event::Recovered { .. }))
+        .map(|(_, e)| e.to_string())
+        .expect("a recovery");
+    assert!(recovered.contains("stayed open for 5 s"), "{recovered}");
 }
 
 #[test]

@@ -1,0 +1,49 @@
+//! The driver on any executor: the mission (101, then 1008; an HTTPS fallback) end to
+//! end on loopback, under the executor named on the command line.
+//!
+//! `cargo run --example executors -- async-std|smol|tokio|tokio-current-thread`
+//!
+//! The driver is one future (`Driver::run`) that needs nothing from the executor but
+//! being polled: timers and sockets come from async-io, which runs its own reactor
+//! thread when the executor does not drive it.
+
+mod mission;
+
+use std::process::ExitCode;
+
+use mission::{mission, Outcome};
+
+fn main() -> ExitCode {
+    let executor = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "async-std".into());
+    let outcome: Outcome = match executor.as_str() {
+        "async-std" => async_std::task::block_on(mission(Box::new(|driver| {
+            async_std::task::spawn(driver);
+        }))),
+        "smol" => smol::block_on(mission(Box::new(|driver| smol::spawn(driver).detach()))),
+        "tokio" | "tokio-current-thread" => {
+            let runtime = match executor.as_str() {
+                "tokio" => tokio::runtime::Builder::new_multi_thread().build(),
+                _ => tokio::runtime::Builder::new_current_thread().build(),
+            }
+            .expect("a tokio runtime");
+            runtime.block_on(mission(Box::new(|driver| {
+                tokio::spawn(driver);
+            })))
+        }
+        other => {
+            eprintln!("unknown executor {other}: async-std, smol, tokio or tokio-current-thread");
+            return ExitCode::from(64);
+        }
+    };
+    println!("executor      {executor}");
+    println!("dials         {}", outcome.dials);
+    println!("fell back     {}", outcome.fell_back);
+    println!("over HTTPS    {} request(s)", outcome.https_requests);
+    for item in &outcome.response {
+        println!("response      {item}");
+    }
+    println!("state         {}", outcome.state);
+    ExitCode::SUCCESS
+}

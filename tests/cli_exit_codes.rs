@@ -118,14 +118,19 @@ async fn probe_exits_3_when_the_handshake_times_out() {
     assert!(cause.contains("handshake phase timed out"), "{cause}");
 }
 
+/// `probe URL` exits with `code`, and its diagnosis's cause says `says`.
+async fn probe_exits(url: &str, code_expected: i32, says: &str) {
+    let out = probe(url, &["--timeout", "5s"]).await;
+    assert_eq!(code(&out), code_expected, "{}", stderr(&out));
+    let d = of_kind(&json_lines(&out), "diagnosis")[0].clone();
+    let cause = d["cause"].as_str().unwrap();
+    assert!(cause.contains(says), "{cause}");
+}
+
 /// `.invalid` never resolves (RFC 6761): the DNS branch of exit 3.
 #[async_std::test]
 async fn probe_exits_3_when_the_host_name_does_not_resolve() {
-    let out = probe("ws://redial-test.invalid/", &["--timeout", "5s"]).await;
-    assert_eq!(code(&out), 3, "{}", stderr(&out));
-    let d = of_kind(&json_lines(&out), "diagnosis")[0].clone();
-    let cause = d["cause"].as_str().unwrap();
-    assert!(cause.contains("did not resolve"), "{cause}");
+    probe_exits("ws://redial-test.invalid/", 3, "did not resolve").await;
 }
 
 #[async_std::test]
@@ -133,11 +138,7 @@ async fn probe_exits_3_when_the_dial_is_reset() {
     let ws = WsServer::start(|_| Behavior::ResetBeforeUpgrade)
         .await
         .unwrap();
-    let out = probe(&ws.url(), &["--timeout", "2s"]).await;
-    assert_eq!(code(&out), 3, "{}", stderr(&out));
-    let d = of_kind(&json_lines(&out), "diagnosis")[0].clone();
-    let cause = d["cause"].as_str().unwrap();
-    assert!(cause.contains("reset"), "{cause}");
+    probe_exits(&ws.url(), 3, "reset").await;
 }
 
 /// Upgraded, then the TCP connection ends with no close frame.
@@ -146,11 +147,7 @@ async fn probe_exits_3_when_the_connection_drops_without_a_close_frame() {
     let ws = WsServer::start(|_| Behavior::Accept(Vec::new()))
         .await
         .unwrap();
-    let out = probe(&ws.url(), &["--timeout", "2s"]).await;
-    assert_eq!(code(&out), 3, "{}", stderr(&out));
-    let d = of_kind(&json_lines(&out), "diagnosis")[0].clone();
-    let cause = d["cause"].as_str().unwrap();
-    assert!(cause.contains("without a close frame"), "{cause}");
+    probe_exits(&ws.url(), 3, "without a close frame").await;
 }
 
 /// `wss://` to a server that speaks plain HTTP: the TLS handshake fails, and not on a

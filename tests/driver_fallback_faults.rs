@@ -53,6 +53,17 @@ async fn all_events(mut events: redial::driver::Events) -> Vec<ClientEvent> {
     within(Duration::from_secs(20), "the driver's end", collect).await
 }
 
+/// The core's events among the client's.
+fn core_events(events: &[ClientEvent]) -> Vec<Event> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Core(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn undelivered(events: &[ClientEvent]) -> Vec<Message> {
     events
         .iter()
@@ -83,13 +94,7 @@ async fn messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_
         undelivered(&seen),
         ["m0", "m1", "m2"].map(Message::from).to_vec()
     );
-    let core: Vec<Event> = seen
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Core(e) => Some(e.clone()),
-            _ => None,
-        })
-        .collect();
+    let core = core_events(&seen);
     let cause = cause_of(&core, "gave_up");
     assert!(cause.contains("refused"), "{cause}");
     assert_eq!(client.state(), StateName::Stopped);
@@ -401,13 +406,7 @@ async fn headers_alone_do_not_reset_the_fallback_budget_an_event_does() {
         };
         if stops {
             let seen = all_events(events).await;
-            let core: Vec<Event> = seen
-                .iter()
-                .filter_map(|e| match e {
-                    ClientEvent::Core(e) => Some(e.clone()),
-                    _ => None,
-                })
-                .collect();
+            let core = core_events(&seen);
             // Two pauses, then the third failure stops the client.
             assert_eq!(failures(&core), [1, 2], "{core:#?}");
             assert!(!core.iter().any(|e| matches!(e, Event::FallbackReady)));

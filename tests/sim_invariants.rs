@@ -144,19 +144,25 @@ fn recorded(policy: &Policy, steps: &[(Option<u64>, Input)]) -> Vec<Record> {
     records
 }
 
-/// The mission (101, then 1008), then the fallback fails with `failure` `n` times.
-fn dead_fallback(policy: &Policy, failure: FallbackFailure, n: usize) -> Vec<Record> {
-    let mut steps = vec![
+/// The mission's steps: a dial, 101, then 1008 3 ms later (the client falls back).
+fn mission_steps() -> Vec<(Option<u64>, Input)> {
+    vec![
         (Some(0), Input::Start),
         (Some(1), Input::DialSucceeded),
-        (
-            Some(3),
-            Input::PeerClosed {
-                code: Some(1008),
-                reason: vec![],
-            },
-        ),
-    ];
+        (Some(3), policy_close()),
+    ]
+}
+
+fn policy_close() -> Input {
+    Input::PeerClosed {
+        code: Some(1008),
+        reason: vec![],
+    }
+}
+
+/// The mission (101, then 1008), then the fallback fails with `failure` `n` times.
+fn dead_fallback(policy: &Policy, failure: FallbackFailure, n: usize) -> Vec<Record> {
+    let mut steps = mission_steps();
     for _ in 0..n {
         steps.push((
             Some(2),
@@ -554,28 +560,10 @@ fn determinism_names_what_differs() {
 /// The mission's server (101, then 1008) fell back; at the re-probe's deadline the
 /// probe dials and is upgraded, then `then` happens to its connection.
 fn probe_on_trial(policy: &Policy, then: &[(Option<u64>, Input)]) -> Vec<Record> {
-    let mut steps = vec![
-        (Some(0), Input::Start),
-        (Some(1), Input::DialSucceeded),
-        (
-            Some(3),
-            Input::PeerClosed {
-                code: Some(1008),
-                reason: vec![],
-            },
-        ),
-        (None, Input::Timeout),
-        (Some(1), Input::DialSucceeded),
-    ];
+    let mut steps = mission_steps();
+    steps.extend([(None, Input::Timeout), (Some(1), Input::DialSucceeded)]);
     steps.extend_from_slice(then);
     recorded(policy, &steps)
-}
-
-fn policy_close() -> Input {
-    Input::PeerClosed {
-        code: Some(1008),
-        reason: vec![],
-    }
 }
 
 /// A re-probe's connection is on trial for `min_uptime`: the client goes back to it

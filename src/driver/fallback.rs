@@ -305,8 +305,9 @@ impl HttpsSse {
         // wait for it (within the connect timeout) rather than open another.
         let gate = match self.pool.gate() {
             Gate::Wait(opening) => {
-                let _ = with_timeout(self.limits.connect, FallbackPhase::Connect, opening.recv())
-                    .await?;
+                // At most as long as a connection may take; then one of its own.
+                let most = self.limits.connect + self.limits.tls;
+                let _ = with_timeout(most, FallbackPhase::Connect, opening.recv()).await;
                 if let Some(lease) = self.pool.take() {
                     return Ok(lease);
                 }

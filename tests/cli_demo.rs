@@ -88,7 +88,18 @@ fn restart_retry_after_and_reprobe_end_as_expected() {
                 assert_eq!(retry["status"], 429);
                 assert!(retry["delay_ms"].as_u64().unwrap() >= 1000, "{retry}");
             }
-            _ => assert_eq!(of_kind(&lines, "recovered").len(), 1),
+            _ => {
+                assert_eq!(of_kind(&lines, "recovered").len(), 1);
+                // Two turns over the fallback, the second on the first one's connection.
+                let turns = of_kind(&lines, "fallback_connection");
+                let reused: Vec<_> = turns.iter().map(|t| t["reused"].clone()).collect();
+                assert_eq!(reused, [false, true], "{turns:?}");
+                assert!(
+                    turns.iter().all(|t| t["protocol"] == "http/1.1"),
+                    "{turns:?}"
+                );
+                assert!(turns.iter().all(|t| t["transport"] == "https"), "{turns:?}");
+            }
         }
     }
 }

@@ -46,6 +46,9 @@ fn default_preset_is_the_architecture_policy() {
     assert_eq!(c.fallback.headers_timeout, s(60));
     assert_eq!(c.fallback.idle_timeout, s(120));
     assert_eq!(c.fallback.max_event_bytes, 16 << 20);
+    assert_eq!(c.fallback.pool_idle_timeout, s(90));
+    assert_eq!(c.fallback.pool_max_idle, 4);
+    assert!(c.fallback.http2);
     assert_eq!(c.queue.max_messages, 256);
     assert_eq!(c.queue.max_bytes, 1024 * 1024);
     assert!(c.close_codes.is_empty());
@@ -295,6 +298,10 @@ const RULES: &[&str] = &[
     r#"fallback.tls_timeout = "25h" => must be at most"#,
     r#"fallback.headers_timeout = "25h" => must be at most"#,
     r#"fallback.max_event_bytes = 0 => at least 1"#,
+    // The fallback's pool: idle connections expire within a day, and are bounded.
+    r#"fallback.pool_idle_timeout = "0s" => longer than 0s"#,
+    r#"fallback.pool_idle_timeout = "1day 1ms" => must be at most 1day"#,
+    r#"fallback.pool_max_idle = 1025 => must be at most 1024, got 1025"#,
     // Happy Eyeballs: RFC 8305's least Connection Attempt Delay, 10 ms; a day at most.
     r#"timeouts.connection_attempt_delay = "9ms" => at least 10ms (RFC 8305), got 9ms"#,
     r#"timeouts.connection_attempt_delay = "0s" => at least 10ms"#,
@@ -348,6 +355,8 @@ const ALLOWED: &[&str] = &[
     r#"fallback.connect_timeout = "1ms"; fallback.tls_timeout = "1day"; fallback.headers_timeout = "1ms"; fallback.idle_timeout = "1day"; fallback.max_event_bytes = 1"#,
     r#"close_codes."0-65535" = "retry"; close_codes." 4001 " = "stop"; close_codes."65535" = "stop""#,
     r#"timeouts.connection_attempt_delay = "10ms""#,
+    r#"fallback.pool_idle_timeout = "1ms"; fallback.pool_max_idle = 0; fallback.http2 = false"#,
+    r#"fallback.pool_idle_timeout = "1day"; fallback.pool_max_idle = 1024"#,
     r#"timeouts.connection_attempt_delay = "1day""#,
     r#"proxy.url = "env""#,
     r#"proxy.url = "none""#,

@@ -210,6 +210,24 @@ const KEYS: &[(&str, &str, &str)] = &[
          one ends the response with an error.",
     ),
     (
+        "fallback",
+        "pool_idle_timeout",
+        "How long a fallback connection may sit idle in the pool before it is closed \
+         instead of reused.",
+    ),
+    (
+        "fallback",
+        "pool_max_idle",
+        "Idle HTTP/1.1 fallback connections kept for reuse (an HTTP/2 connection is shared \
+         and counts as one); 0: a new connection for every request.",
+    ),
+    (
+        "fallback",
+        "http2",
+        "Offer HTTP/2 (ALPN h2) to the fallback server: one multiplexed connection for \
+         every request. false: HTTP/1.1 only.",
+    ),
+    (
         "proxy",
         "url",
         "\"env\": HTTPS_PROXY (wss, https), HTTP_PROXY (ws, http), ALL_PROXY and NO_PROXY, \

@@ -232,6 +232,18 @@ pub struct FallbackConfig {
     /// The bytes of one SSE event (the parser keeps one event at most), and of any
     /// response body without event breaks; a larger one ends the response.
     pub max_event_bytes: usize,
+    /// How long a fallback connection may sit idle in the pool before it is closed
+    /// rather than reused (servers close idle keep-alive connections too; a dead one
+    /// found in the pool costs nothing: the request goes on a new connection).
+    #[serde(with = "humantime_serde")]
+    pub pool_idle_timeout: Duration,
+    /// Idle HTTP/1.1 connections kept for reuse (per fallback origin; an HTTP/2
+    /// connection is shared by every request and counts as one); `0`: none, every
+    /// request opens a connection of its own.
+    pub pool_max_idle: usize,
+    /// Offer HTTP/2 by ALPN (`h2`) for the fallback: a server that chooses it carries
+    /// every request on one multiplexed connection. `false`: HTTP/1.1 only.
+    pub http2: bool,
 }
 
 impl Default for FallbackConfig {
@@ -246,6 +258,9 @@ impl Default for FallbackConfig {
             headers_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(120),
             max_event_bytes: 16 << 20,
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle: 4,
+            http2: true,
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct Policy {
 
 /// RFC 8305's least Connection Attempt Delay.
 const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
+/// The most idle connections a fallback's pool may keep (`fallback.pool_max_idle`).
+const MAX_POOL_IDLE: usize = 1024;
 
 fn invalid(field: &str, rule: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -99,6 +101,7 @@ impl Policy {
             ("fallback.tls_timeout", c.fallback.tls_timeout),
             ("fallback.headers_timeout", c.fallback.headers_timeout),
             ("fallback.idle_timeout", c.fallback.idle_timeout),
+            ("fallback.pool_idle_timeout", c.fallback.pool_idle_timeout),
         ];
         let optional = [
             ("budget.max_elapsed", c.budget.max_elapsed),
@@ -125,6 +128,7 @@ impl Policy {
             ("fallback.tls_timeout", c.fallback.tls_timeout),
             ("fallback.headers_timeout", c.fallback.headers_timeout),
             ("fallback.idle_timeout", c.fallback.idle_timeout),
+            ("fallback.pool_idle_timeout", c.fallback.pool_idle_timeout),
         ]
         .into_iter()
         .chain(
@@ -227,6 +231,15 @@ impl Policy {
         }
         if c.fallback.max_event_bytes == 0 {
             return Err(invalid("fallback.max_event_bytes", "must be at least 1"));
+        }
+        if c.fallback.pool_max_idle > MAX_POOL_IDLE {
+            return Err(invalid(
+                "fallback.pool_max_idle",
+                format!(
+                    "must be at most {MAX_POOL_IDLE}, got {}",
+                    c.fallback.pool_max_idle
+                ),
+            ));
         }
         let mut overrides = Vec::with_capacity(c.close_codes.len());
         for (key, action) in &c.close_codes {

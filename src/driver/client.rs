@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::dial::{Connector, Duplex, Target};
-use super::fallback::{Fallback, FallbackLimits, HttpsSse};
+use super::fallback::{Fallback, FallbackConnection, FallbackLimits, FallbackPool, HttpsSse};
 use super::message::Message;
 use super::network::Network;
 use super::proxy::ProxyRules;
@@ -67,6 +67,12 @@ pub enum ClientEvent {
         /// Whether part of its response had arrived (now repeated in its stream).
         response_started: bool,
     },
+    /// The server answered a fallback request (its first response item, or a clean
+    /// end) on this connection: a new one, or one kept open (reused). Reported by
+    /// transports that note their connections (see
+    /// [`Fallback::request_noted`](super::Fallback::request_noted)), such as
+    /// [`HttpsSse`].
+    FallbackConnection(FallbackConnection),
 }
 
 /// Which transport carried a message.
@@ -361,6 +367,7 @@ impl ClientBuilder {
                 HttpsSse::new(&url, &self.tls)
                     .map_err(BuildError::Url)?
                     .with_limits(FallbackLimits::from_config(&config.fallback))
+                    .with_pool(FallbackPool::from_config(&config.fallback))
                     .with_network(network.clone()),
             ) as Arc<dyn Fallback>),
             (None, None) => None,

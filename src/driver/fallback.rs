@@ -6,11 +6,16 @@
 //! timeout and every event a size bound ([`FallbackLimits`], from the `[fallback]`
 //! config), so a stalled or oversized response fails with a clear error instead of
 //! holding up the work behind it.
+//!
+//! Connections are kept ([`FallbackPool`], from the same section): an HTTP/1.1
+//! connection whose response was read to its end serves the next request; a server
+//! that chooses HTTP/2 by ALPN carries every request on one connection.
 
 use std::fmt;
-use std::future::Future as _;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -18,9 +23,11 @@ use eventsource_stream::Eventsource;
 use futures_lite::{Stream, StreamExt};
 use futures_rustls::rustls::ClientConfig;
 use futures_util::{stream, TryStreamExt};
-use http_body_util::{BodyExt, BodyStream, Full};
+use http_body_util::Full;
+use hyper::body::{Body as _, Incoming};
+use hyper::client::conn::TrySendError;
 
-use super::dial::{parse_retry_after, secure, Target};
+use super::dial::{parse_retry_after, secure, MaybeTls, Target};
 use super::network::Network;
 use super::secret::{Headers, Redacted};
 use super::tls::{client_config, TlsOptions};
@@ -28,10 +35,13 @@ use crate::config::FallbackConfig;
 use crate::policy::{DialFailure, FallbackFailure};
 
 mod limits;
+mod pool;
 
 pub use crate::policy::FallbackPhase;
 pub use limits::FallbackLimits;
 use limits::{bounded_events, with_timeout, Guard};
+pub use pool::FallbackPool;
+use pool::{Conn, Gate, Lease, Pool, ReqBody, Sender};
 
 /// Why a fallback request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +70,12 @@ pub enum FallbackError {
     /// The response broke off.
     #[error("the fallback response broke off: {0}")]
     Stream(String),
+    /// The request was written, then the connection failed before any answer (the
+    /// server may have received it).
+    #[error(
+        "the fallback connection failed after the request was written, before any answer: {0}"
+    )]
+    Unanswered(String),
 }
 
 impl FallbackError {
@@ -69,7 +85,9 @@ impl FallbackError {
     pub fn written(&self) -> bool {
         matches!(
             self,
-            FallbackError::Timeout(FallbackPhase::Headers) | FallbackError::Status { .. }
+            FallbackError::Timeout(FallbackPhase::Headers)
+                | FallbackError::Status { .. }
+                | FallbackError::Unanswered(_)
         )
     }
 
@@ -110,6 +128,9 @@ impl FallbackError {
             },
             FallbackError::TooLarge { limit } => FallbackFailure::TooLarge { limit: *limit },
             FallbackError::Stream(d) => FallbackFailure::Io(format!("the response broke off: {d}")),
+            FallbackError::Unanswered(d) => FallbackFailure::Io(format!(
+                "the connection failed after the request was written: {d}"
+            )),
         }
     }
 
@@ -128,6 +149,45 @@ impl FallbackError {
 /// The items of one fallback response.
 pub type FallbackStream = Pin<Box<dyn Stream<Item = Result<String, FallbackError>> + Send>>;
 
+/// Which connection carried a fallback request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FallbackConnection {
+    /// An open connection was used (kept alive from an earlier request, or the shared
+    /// HTTP/2 connection), not one opened for this request.
+    pub reused: bool,
+    /// HTTP/2 (the server chose `h2` by ALPN); otherwise HTTP/1.1.
+    pub http2: bool,
+}
+
+impl FallbackConnection {
+    /// `h2` or `http/1.1`, as ALPN names them.
+    pub fn protocol(&self) -> &'static str {
+        match self.http2 {
+            true => "h2",
+            false => "http/1.1",
+        }
+    }
+}
+
+/// Where a transport notes which connection carries a request, once it knows (before
+/// the response's first item); see [`Fallback::request_noted`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionNote(Arc<Mutex<Option<FallbackConnection>>>);
+
+impl ConnectionNote {
+    /// Note the connection (the last note counts).
+    pub fn set(&self, connection: FallbackConnection) {
+        if let Ok(mut note) = self.0.lock() {
+            *note = Some(connection);
+        }
+    }
+
+    /// The connection noted, if any.
+    pub fn get(&self) -> Option<FallbackConnection> {
+        self.0.lock().ok().and_then(|n| *n)
+    }
+}
+
 /// A transport that carries one request when WebSockets can't.
 ///
 /// The driver bounds every response it reads, for transports of your own too: no item
@@ -143,6 +203,19 @@ pub trait Fallback: Send + Sync + 'static {
     /// and ends with the response.
     fn request(&self, body: String, headers: &Headers) -> FallbackStream;
 
+    /// The same, noting in `note` which connection carries the request (the driver
+    /// reports it as [`ClientEvent::FallbackConnection`](super::ClientEvent)). By
+    /// default nothing is noted.
+    fn request_noted(
+        &self,
+        body: String,
+        headers: &Headers,
+        note: &ConnectionNote,
+    ) -> FallbackStream {
+        let _ = note;
+        self.request(body, headers)
+    }
+
     /// A description without secrets, for diagnostics.
     fn describe(&self) -> String;
 }
@@ -151,9 +224,14 @@ pub trait Fallback: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct HttpsSse {
     target: Target,
+    /// The TLS configuration as given (ALPN `http/1.1`).
+    tls_given: Arc<ClientConfig>,
+    /// The one used: ALPN `h2` too when the pool offers HTTP/2.
     tls: Arc<ClientConfig>,
     limits: FallbackLimits,
     network: Network,
+    /// Shared by the clones: one pool per fallback (one origin, one route to it).
+    pool: Arc<Pool>,
 }
 
 impl fmt::Debug for HttpsSse {
@@ -174,17 +252,38 @@ impl HttpsSse {
         let tls = client_config(tls).map_err(|e| format!("TLS configuration: {e}"))?;
         Ok(HttpsSse {
             target,
-            tls,
+            tls: tls.clone(),
+            tls_given: tls,
             limits: FallbackLimits::default(),
             network: Network::new(),
-        })
+            pool: Arc::new(Pool::new(FallbackPool::default())),
+        }
+        .with_pool(FallbackPool::default()))
+    }
+
+    /// The same, keeping connections this way (a new, empty pool).
+    pub fn with_pool(mut self, pool: FallbackPool) -> HttpsSse {
+        let mut tls = (*self.tls_given).clone();
+        tls.alpn_protocols = match pool.http2 {
+            true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            false => vec![b"http/1.1".to_vec()],
+        };
+        self.tls = Arc::new(tls);
+        self.pool = Arc::new(Pool::new(pool));
+        self
+    }
+
+    /// How this fallback keeps its connections.
+    pub fn pool(&self) -> FallbackPool {
+        self.pool.config()
     }
 
     /// The same, reaching the server this way (a proxy, the Happy Eyeballs delay, a
     /// resolver of your own). [`ClientBuilder::fallback_url`](super::ClientBuilder)
-    /// gives the client's.
+    /// gives the client's. The pool starts empty.
     pub fn with_network(mut self, network: Network) -> HttpsSse {
         self.network = network;
+        self.pool = Arc::new(Pool::new(self.pool.config()));
         self
     }
 
@@ -194,7 +293,38 @@ impl HttpsSse {
         self
     }
 
-    async fn post(self, body: String, headers: Headers) -> Result<FallbackStream, FallbackError> {
+    /// A connection for one request: a live one from the pool, the shared HTTP/2
+    /// one, or a new one (`pooled` false: a new one).
+    async fn checkout(&self, pooled: bool) -> Result<Lease, FallbackError> {
+        if pooled {
+            if let Some(lease) = self.pool.take() {
+                return Ok(lease);
+            }
+        }
+        // A connection being opened may turn out HTTP/2, which every request shares:
+        // wait for it (within the connect timeout) rather than open another.
+        let gate = match self.pool.gate() {
+            Gate::Wait(opening) => {
+                // At most as long as a connection may take; then one of its own.
+                let most = self.limits.connect + self.limits.tls;
+                let _ = with_timeout(most, FallbackPhase::Connect, opening.recv()).await;
+                if let Some(lease) = self.pool.take() {
+                    return Ok(lease);
+                }
+                None
+            }
+            Gate::Lead(lead) => Some(lead),
+            Gate::Open => None,
+        };
+        let conn = self.open().await?;
+        let lease = self.pool.opened(conn);
+        drop(gate);
+        Ok(lease)
+    }
+
+    /// A new connection: TCP (through the proxy's tunnel, Happy Eyeballs), TLS (ALPN
+    /// `h2` and `http/1.1`, or `http/1.1` only), the HTTP handshake.
+    async fn open(&self) -> Result<Conn, FallbackError> {
         let limits = self.limits;
         let tcp = with_timeout(
             limits.connect,
@@ -211,56 +341,110 @@ impl HttpsSse {
         )
         .await?
         .map_err(FallbackError::Connect)?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(smol_hyper::rt::FuturesIo::new(io))
-                .await
-                .map_err(|e| FallbackError::Connect(DialFailure::Io(e.to_string())))?;
+        let h2 = match &io {
+            MaybeTls::Tls(s) => s.get_ref().1.alpn_protocol() == Some(b"h2"),
+            _ => false,
+        };
+        with_timeout(
+            limits.tls,
+            FallbackPhase::Tls,
+            Conn::handshake(smol_hyper::rt::FuturesIo::new(io), h2),
+        )
+        .await?
+        .map_err(|e| FallbackError::Connect(DialFailure::Io(e.to_string())))
+    }
+
+    fn build_request(
+        &self,
+        body: &Bytes,
+        headers: &Headers,
+        h2: bool,
+    ) -> Result<hyper::Request<ReqBody>, FallbackError> {
         let url = &self.target.url;
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
+        let mut request = if h2 {
+            // HTTP/2 takes the scheme and authority from the URI (`:authority`).
+            let mut shown = url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            shown.set_fragment(None);
+            hyper::Request::post(shown.as_str())
+        } else {
+            let path = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_string(),
+            };
+            // The URL's host as written: IPv6 addresses keep their brackets.
+            let host = url.host_str().unwrap_or_default();
+            let authority = match url.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            };
+            let mut r = hyper::Request::post(path);
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+                r = r.header(hyper::header::HOST, authority);
+            }
+            r
         };
-        // The URL's host as written: IPv6 addresses keep their brackets.
-        let host = url.host_str().unwrap_or_default();
-        let authority = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        let mut request = hyper::Request::post(path);
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-            request = request.header(hyper::header::HOST, authority);
-        }
         request = request
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .header(hyper::header::ACCEPT, "text/event-stream")
-            .header(hyper::header::CONNECTION, "close");
+            .header(hyper::header::ACCEPT, "text/event-stream");
         for (name, value) in headers.iter() {
+            // HTTP/2 has no `Host` (the URI's authority) nor connection headers.
+            if h2 && name.eq_ignore_ascii_case("host") {
+                continue;
+            }
             request = request.header(name, value);
         }
-        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| {
-            FallbackError::Connect(DialFailure::Io(format!("invalid request: {e}")))
-        })?;
-        // The connection task runs beside the response stream and ends with it.
-        let driving = stream::once(async move {
-            let _ = conn.await;
-            None
-        });
-        let mut driving = Box::pin(driving);
-        let send = async {
-            let send = sender.send_request(request);
-            futures_lite::pin!(send);
-            let mut conn_done = false;
-            futures_lite::future::poll_fn(|cx| {
-                if !conn_done && driving.as_mut().poll_next(cx).is_ready() {
-                    conn_done = true;
+        request
+            .body(Full::new(body.clone()))
+            .map_err(|e| FallbackError::Connect(DialFailure::Io(format!("invalid request: {e}"))))
+    }
+
+    async fn post(
+        self,
+        body: String,
+        headers: Headers,
+        note: ConnectionNote,
+    ) -> Result<FallbackStream, FallbackError> {
+        let limits = self.limits;
+        let body = Bytes::from(body);
+        // A pooled connection found closed before the request was written on it (the
+        // server closed it while idle): nothing was sent, so the request goes once more
+        // on a new connection. Once written, a request is not sent again here: the
+        // error says it was written, and the driver's replay policy decides (and
+        // reports the replay).
+        let mut pooled = true;
+        let (response, lease) = loop {
+            let mut lease = self.checkout(pooled).await?;
+            let request = self.build_request(&body, &headers, lease.h2())?;
+            note.set(FallbackConnection {
+                reused: lease.reused,
+                http2: lease.h2(),
+            });
+            let sent = with_timeout(
+                limits.headers,
+                FallbackPhase::Headers,
+                send(&mut lease, request),
+            )
+            .await?;
+            match sent {
+                Sent::Answered(response) => break (response, lease),
+                Sent::NotWritten(e) if lease.reused && pooled => {
+                    tracing::debug!(error = %e, "a pooled fallback connection was closed before the request was written: a new connection");
+                    self.pool.forget_idle();
+                    pooled = false;
                 }
-                send.as_mut().poll(cx)
-            })
-            .await
+                Sent::NotWritten(e) => {
+                    return Err(FallbackError::Connect(DialFailure::Io(e.to_string())))
+                }
+                Sent::Unanswered(e) => {
+                    if lease.reused {
+                        self.pool.forget_idle();
+                    }
+                    return Err(FallbackError::Unanswered(e.to_string()));
+                }
+            }
         };
-        let response = with_timeout(limits.headers, FallbackPhase::Headers, send)
-            .await?
-            .map_err(|e| FallbackError::Connect(DialFailure::Io(e.to_string())))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let retry_after = response
@@ -268,15 +452,17 @@ impl HttpsSse {
                 .get(hyper::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            // The body is not needed; it is neither read nor kept (the connection
-            // closes with the response).
+            // The body is not needed; it is neither read nor kept (an HTTP/1.1
+            // connection closes with the response).
             return Err(FallbackError::Status {
                 status,
                 retry_after,
             });
         }
-        let bytes = BodyStream::new(response.into_body().map_err(|e| e.to_string()))
-            .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) });
+        let bytes = ResponseBytes {
+            body: response.into_body(),
+            lease: Some(lease),
+        };
         let events = bounded_events(bytes, limits.max_event_bytes)
             .eventsource()
             .map(move |r| {
@@ -289,10 +475,9 @@ impl HttpsSse {
                     e => FallbackError::Stream(e.to_string()),
                 })
             });
-        let merged = futures_util::stream::select(events.map(Some), driving).filter_map(|x| x);
         // Idle between events; the stream ends after its first error.
         Ok(Box::pin(Guard::new(
-            Box::pin(merged),
+            Box::pin(events),
             limits.idle,
             FallbackPhase::Idle,
             limits.idle,
@@ -300,11 +485,106 @@ impl HttpsSse {
     }
 }
 
+/// How a request on a connection went.
+enum Sent {
+    /// The response's status and headers.
+    Answered(hyper::Response<Incoming>),
+    /// The connection was closed before anything of the request was written.
+    NotWritten(hyper::Error),
+    /// The request was written; the connection failed before any answer.
+    Unanswered(hyper::Error),
+}
+
+/// Send `request` on the lease's connection, running the connection meanwhile.
+async fn send(lease: &mut Lease, request: hyper::Request<ReqBody>) -> Sent {
+    let id = lease.id;
+    let conn = lease.conn();
+    let tasks = conn.tasks.clone();
+    let ready = poll_fn(|cx| {
+        tasks.drive(id, cx);
+        match &mut conn.sender {
+            Sender::H1(s) => s.poll_ready(cx),
+            Sender::H2(s) => s.poll_ready(cx),
+        }
+    })
+    .await;
+    if let Err(error) = ready {
+        return Sent::NotWritten(error);
+    }
+    type Answer = Result<hyper::Response<Incoming>, TrySendError<hyper::Request<ReqBody>>>;
+    let response: Pin<Box<dyn Future<Output = Answer> + Send>> = match &mut conn.sender {
+        Sender::H1(s) => Box::pin(s.try_send_request(request)),
+        Sender::H2(s) => Box::pin(s.try_send_request(request)),
+    };
+    let mut response = response;
+    let answer = poll_fn(|cx| {
+        tasks.drive(id, cx);
+        response.as_mut().poll(cx)
+    })
+    .await;
+    match answer {
+        Ok(r) => Sent::Answered(r),
+        Err(e) if e.message().is_some() => Sent::NotWritten(e.into_error()),
+        Err(e) => Sent::Unanswered(e.into_error()),
+    }
+}
+
+/// The response body's bytes, running the connection meanwhile; read to its end, the
+/// body gives its connection back to the pool.
+struct ResponseBytes {
+    body: Incoming,
+    lease: Option<Lease>,
+}
+
+impl Stream for ResponseBytes {
+    type Item = Result<Bytes, String>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(lease) = this.lease.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let (id, tasks) = (lease.id, lease.conn().tasks.clone());
+        tasks.drive(id, cx);
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    // A broken response: its connection is not reused.
+                    this.lease = None;
+                    return Poll::Ready(Some(Err(e.to_string())));
+                }
+                Poll::Ready(None) => {
+                    if let Some(mut lease) = this.lease.take() {
+                        lease.finished();
+                    }
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
 impl Fallback for HttpsSse {
     fn request(&self, body: String, headers: &Headers) -> FallbackStream {
+        self.request_noted(body, headers, &ConnectionNote::default())
+    }
+
+    fn request_noted(
+        &self,
+        body: String,
+        headers: &Headers,
+        note: &ConnectionNote,
+    ) -> FallbackStream {
         let this = self.clone();
         let headers = headers.clone();
-        Box::pin(stream::once(this.post(body, headers)).try_flatten())
+        let note = note.clone();
+        Box::pin(stream::once(this.post(body, headers, note)).try_flatten())
     }
 
     fn describe(&self) -> String {

@@ -35,7 +35,8 @@ pub use client::{
 };
 pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};
 pub use fallback::{
-    Fallback, FallbackError, FallbackLimits, FallbackPhase, FallbackStream, HttpsSse,
+    ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits, FallbackPhase,
+    FallbackPool, FallbackStream, HttpsSse,
 };
 pub use memory_peer::MemoryPeer;
 pub use message::Message;

@@ -45,5 +45,5 @@ mod ws_server;
 
 pub use cert::TestCert;
 pub use proxy::{ConnectProxy, ConnectRequest, ProxyAct};
-pub use sse_server::{echo_responder, SseServer};
+pub use sse_server::{echo_responder, SseOptions, SseServer};
 pub use ws_server::{Act, Behavior, ConnInfo, Received, WsServer};

@@ -17,6 +17,8 @@ pub enum Reply {
     Stall,
     /// Read the request's first bytes, write these bytes, keep the connection open.
     Bytes(Vec<u8>),
+    /// Read the request's first bytes, then close the connection without answering.
+    ReadAndClose,
 }
 
 /// `200 text/event-stream` headers followed by `body` (no length: the stream stays open).
@@ -51,11 +53,19 @@ impl RawHttp {
                     *c += 1;
                     *c
                 };
-                if let Reply::Bytes(bytes) = replies(index) {
-                    let mut buf = [0u8; 4096];
-                    let _ = tcp.read(&mut buf).await;
-                    let _ = tcp.write_all(&bytes).await;
-                    let _ = tcp.flush().await;
+                match replies(index) {
+                    Reply::Bytes(bytes) => {
+                        let mut buf = [0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        let _ = tcp.write_all(&bytes).await;
+                        let _ = tcp.flush().await;
+                    }
+                    Reply::ReadAndClose => {
+                        let mut buf = [0u8; 4096];
+                        let _ = tcp.read(&mut buf).await;
+                        continue;
+                    }
+                    Reply::Stall => {}
                 }
                 held.push(tcp);
             }

@@ -107,6 +107,7 @@ pub async fn play(
     let mut tracker = Tracker::default();
     let mut request: Option<RequestStream> = None;
     let mut requested = false;
+    let mut fallback_turns = 0;
     let mut outcome: Option<Outcome> = None;
     let mut response: Option<TransportKind> = None;
     let mut problems = Vec::new();
@@ -116,6 +117,17 @@ pub async fn play(
     }
     let deadline = Instant::now() + LIMIT;
     while outcome.is_none() || request.is_some() || !requested {
+        if request.is_none() {
+            // Fallback turns first, one after the other, then the scenario's request.
+            let on_fallback = tracker.transport == TransportKind::Https && outcome.is_none();
+            if on_fallback && fallback_turns < scenario.fallback_turns() {
+                request = Some(send(&client).await?);
+                fallback_turns += 1;
+            } else if outcome.is_some() && !requested {
+                request = Some(send(&client).await?);
+                requested = true;
+            }
+        }
         // Events first: a fall-back is printed (and tags the transport) before the
         // response it carries.
         let wake = {
@@ -143,10 +155,6 @@ pub async fn play(
                 tracker.take(&printer, &e);
                 if outcome.is_none() {
                     outcome = scenario.outcome(&tracker.log);
-                    if outcome.is_some() && !requested {
-                        request = Some(send(&client).await?);
-                        requested = true;
-                    }
                 }
             }
             Wake::Event(None) => {
@@ -175,7 +183,12 @@ pub async fn play(
     printer.stop_countdown();
     client.close().await;
     drain(&mut events, &printer, &mut tracker).await;
-    problems.extend(scenario.check(&tracker.log, tracker.dials, response));
+    problems.extend(scenario.check(
+        &tracker.log,
+        tracker.dials,
+        response,
+        &tracker.fallback_connections,
+    ));
     if let Some(proxy) = &proxy {
         // One tunnel for the WebSocket, one for the fallback's POST.
         if proxy.tunnels() != 2 {

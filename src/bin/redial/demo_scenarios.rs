@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redial::driver::TransportKind;
+use redial::driver::{FallbackConnection, TransportKind};
 use redial::policy::Class;
 use redial::testkit::{echo_responder, Act, Behavior, ConnInfo};
 use redial::{Config, Event, Preset};
@@ -97,7 +97,7 @@ impl Scenario {
                 "the upgrade is answered 429 (Too Many Requests) with Retry-After: 1; the next one is healthy"
             }
             Scenario::Reprobe => {
-                "1008 at once, so the client falls back to HTTPS; WebSockets are healthy again by the quiet re-probe, whose connection must stay open for min_uptime before traffic moves back (fallback.reprobe_after 2 s and budget.min_uptime 250 ms for this demo; the defaults are 5 min and 5 s)"
+                "1008 at once, so the client falls back to HTTPS, where two turns share one kept-alive connection; WebSockets are healthy again by the quiet re-probe, whose connection must stay open for min_uptime before traffic moves back (fallback.reprobe_after 2 s and budget.min_uptime 250 ms for this demo; the defaults are 5 min and 5 s)"
             }
             Scenario::BehindProxy => {
                 "only an HTTP proxy (CONNECT, Basic auth) reaches the servers, as in a corporate network: the WebSocket goes through it and is closed with 1008, and the HTTPS fallback goes through the same proxy"
@@ -152,6 +152,16 @@ impl Scenario {
     /// Whether the scenario's client reaches the servers through the demo's proxy.
     pub fn proxied(self) -> bool {
         self == Scenario::BehindProxy
+    }
+
+    /// Turns sent over the fallback once the client has fallen back, one after the
+    /// other, before the scenario's request: the second goes on the connection the
+    /// first one opened.
+    pub fn fallback_turns(self) -> usize {
+        match self {
+            Scenario::Reprobe => 2,
+            _ => 0,
+        }
     }
 
     /// When the request goes out.
@@ -211,6 +221,7 @@ impl Scenario {
         log: &[(Duration, Event)],
         dials: u32,
         response: Option<TransportKind>,
+        fallback_connections: &[FallbackConnection],
     ) -> Vec<String> {
         let mut problems = Vec::new();
         let mut expect = |ok: bool, what: &str| {
@@ -263,6 +274,13 @@ impl Scenario {
             }
             Scenario::Reprobe => {
                 expect(fell_back_1008, "expected a fall-back naming 1008");
+                let reused: Vec<bool> = fallback_connections.iter().map(|c| c.reused).collect();
+                expect(
+                    reused == [false, true],
+                    &format!(
+                        "expected two fallback turns, the second on the first one's connection, saw reused = {reused:?}"
+                    ),
+                );
                 expect(
                     events().any(|e| matches!(e, Event::Recovered { .. })),
                     "expected a recovery",

@@ -109,6 +109,22 @@ impl Printer {
                 let text = format!("the {stream} stream is full: reading paused");
                 self.app_event("reading_paused", fields, &text);
             }
+            ClientEvent::FallbackConnection(c) => {
+                let (which, style) = match c.reused {
+                    true => ("a reused connection", good()),
+                    false => ("a new connection", warn()),
+                };
+                if self.json {
+                    let mut fields = Map::new();
+                    fields.insert("transport".into(), json!("https"));
+                    fields.insert("reused".into(), json!(c.reused));
+                    fields.insert("protocol".into(), json!(c.protocol()));
+                    self.json_line("fallback_connection", fields);
+                } else {
+                    let text = format!("fallback answered on {which} ({})", c.protocol());
+                    self.timeline("connection", Some(style), &text);
+                }
+            }
             ClientEvent::ReadingResumed => {
                 self.app_event("reading_resumed", Map::new(), "reading again");
             }

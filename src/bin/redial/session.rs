@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_lite::{FutureExt, StreamExt};
-use redial::driver::{ClientEvent, Events, TransportKind};
+use redial::driver::{ClientEvent, Events, FallbackConnection, TransportKind};
 use redial::Event;
 
 use crate::output::Printer;
@@ -29,6 +29,8 @@ pub struct Tracker {
     pub undelivered: usize,
     /// Every core event with its time since the start.
     pub log: Vec<(Duration, Event)>,
+    /// The connection of each fallback request the server answered, in order.
+    pub fallback_connections: Vec<FallbackConnection>,
 }
 
 impl Default for Tracker {
@@ -40,6 +42,7 @@ impl Default for Tracker {
             gave_up: None,
             undelivered: 0,
             log: Vec::new(),
+            fallback_connections: Vec::new(),
         }
     }
 }
@@ -51,6 +54,10 @@ impl Tracker {
             ClientEvent::Core(e) => e,
             ClientEvent::Undelivered(_) => {
                 self.undelivered += 1;
+                return;
+            }
+            ClientEvent::FallbackConnection(c) => {
+                self.fallback_connections.push(*c);
                 return;
             }
             _ => return,

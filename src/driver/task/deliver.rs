@@ -126,7 +126,11 @@ impl Driver {
             self.inbox.held = None;
         }
         match via_job {
-            true => self.io.job = None,
+            true => {
+                if let Some(job) = self.io.job.take() {
+                    self.io.finishing = Some(job.stream);
+                }
+            }
             false => {
                 if let Some(mut r) = self.requests.pop_front() {
                     r.release(&self.shared.queue);

@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::Driver;
 use crate::core::{Input, StateName};
 use crate::driver::client::{ClientEvent, TransportKind};
-use crate::driver::fallback::{FallbackError, FallbackStream};
+use crate::driver::fallback::{ConnectionNote, FallbackError, FallbackStream};
 use crate::driver::message::Message;
 use crate::driver::request::{PendingRequest, RequestError};
 
@@ -25,6 +25,8 @@ pub(super) struct FallbackJob {
     pub(super) message: Option<Message>,
     /// The server answered (a response item arrived, or the response ended cleanly).
     pub(super) answered: bool,
+    /// Which connection carries it, as the transport notes it.
+    pub(super) note: ConnectionNote,
 }
 
 impl Driver {
@@ -33,10 +35,16 @@ impl Driver {
         let Some(job) = self.io.job.as_mut() else {
             return;
         };
-        let first = !std::mem::replace(&mut job.answered, item.as_ref().is_none_or(|i| i.is_ok()));
+        let answer = item.as_ref().is_none_or(|i| i.is_ok());
+        let first = !std::mem::replace(&mut job.answered, answer);
+        if matches!(item, Some(Ok(_))) {
+            job.message = None;
+        }
+        if let Some(connection) = job.note.get().filter(|_| first && answer) {
+            self.broadcast(ClientEvent::FallbackConnection(connection));
+        }
         match item {
             Some(Ok(data)) => {
-                job.message = None;
                 if first {
                     self.input(Input::FallbackReady);
                 }
@@ -157,7 +165,8 @@ impl Driver {
             };
             match body {
                 Some(Message::Text(text)) => {
-                    let stream = fallback.request(text.clone(), &self.headers);
+                    let note = ConnectionNote::default();
+                    let stream = fallback.request_noted(text.clone(), &self.headers, &note);
                     let stream = self.fallback_limits.guard(stream);
                     let message = request.is_none().then_some(Message::Text(text));
                     self.io.job = Some(FallbackJob {
@@ -165,6 +174,7 @@ impl Driver {
                         request,
                         message,
                         answered: false,
+                        note,
                     });
                 }
                 Some(binary) => match request {

@@ -65,6 +65,11 @@ pub(crate) struct Io {
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
+    /// The response of a fallback request that ended on its terminal message, read on
+    /// to its end (what comes is dropped) so that its connection can serve the next
+    /// request; one at most (the next one replaces it), and bounded by the fallback's
+    /// idle timeout.
+    finishing: Option<super::fallback::FallbackStream>,
     /// The write side of the open socket.
     writer: Writer,
     /// Every handle is gone (or closed the command channel): stop polling it.
@@ -224,6 +229,25 @@ impl Driver {
                 }
             }
             None => {}
+        }
+        if let Some(rest) = io.finishing.as_mut() {
+            // Bounded per wake-up: a response that goes on after its terminal message
+            // does not hold the driver.
+            let mut budget = FRAMES_PER_POLL;
+            loop {
+                match rest.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(_)) if budget > 0 => budget -= 1,
+                    Poll::Ready(Some(_)) => {
+                        cx.waker().wake_by_ref();
+                        break;
+                    }
+                    Poll::Ready(None) => {
+                        io.finishing = None;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
         }
         if let Some(job) = io.job.as_mut().filter(|_| reading) {
             if let Poll::Ready(item) = job.stream.as_mut().poll_next(cx) {

@@ -309,6 +309,26 @@ fn the_fallback_budget_is_checked() {
     ignored[5].deadline = ignored[4].deadline;
     let v = check_run(&p, &ignored).expect_err("unanswered failure");
     assert_eq!((v.invariant, v.step), (Invariant::FallbackBudget, 5));
+    assert_eq!(
+        v.detail,
+        "fallback failure 2 of 5 (retried: true) was not answered with a FallbackFailed \
+         event (a pause)"
+    );
+    // The last one, ignored, should have stopped the client.
+    let mut last = run.clone();
+    let at = last.len() - 2;
+    last[at].outputs.clear();
+    last[at].state = StateName::FellBack;
+    last[at].deadline = last[at - 1].deadline;
+    let v = check_run(&p, &last).expect_err("the last failure ignored");
+    assert_eq!(
+        (v.invariant, v.detail.as_str()),
+        (
+            Invariant::FallbackBudget,
+            "fallback failure 5 of 5 (retried: true) was not answered with a stop with a \
+             FallbackFailed cause"
+        )
+    );
 
     // A retried failure answered by a stop, budget left.
     let stop_early = dead_fallback(&p, FallbackFailure::Refused, 1);

@@ -660,3 +660,16 @@ fn the_probe_trial_is_checked() {
     let v = check_run(&p, &misdated).expect_err("a misdated probe failure");
     assert_eq!((v.invariant, v.step), (Invariant::Diagnosis, 5), "{v}");
 }
+
+/// The backoff's deadline must be the one its `RetryScheduled` event announced.
+#[test]
+fn a_backoff_that_ends_other_than_announced_is_caught() {
+    let mut run = flapping();
+    check_run(&policy(), &run).unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(run[2].state, StateName::Backoff);
+    let announced = run[2].deadline.expect("a backoff deadline");
+    run[2].deadline = Some(announced + Duration::from_millis(1));
+    let v = check_run(&policy(), &run).expect_err("a backoff longer than announced");
+    assert_eq!((v.invariant, v.step), (Invariant::BackoffBounds, 2), "{v}");
+    assert!(v.detail.starts_with("the backoff ends at"), "{v}");
+}

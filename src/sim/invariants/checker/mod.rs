@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::tables::{
-    close_class, dial_class, fallback_retried, override_for, retrying, uncapped_envelope, TOL,
+    close_class, dial_class, fallback_retried, override_for, uncapped_envelope, TOL,
 };
 use super::{Invariant, Record, Violation};
 use crate::config::{Config, Policy, Strategy};
@@ -15,6 +15,7 @@ use crate::policy::{Class, MAX_DELAY};
 use Invariant as I;
 
 mod budget;
+mod closes;
 mod fallback;
 mod probe;
 
@@ -365,72 +366,6 @@ impl Checker {
             return Err((I::Diagnosis, format!("{e:?} renders as nothing")));
         }
         let _ = e.to_json(Duration::from_millis(1));
-        Ok(())
-    }
-
-    /// A close's class is the table's for its code.
-    fn close_classified(&self, failure: &Failure) -> Result<(), Broken> {
-        if let Failure::Closed { code, class, .. } = failure {
-            let expected = close_class(*code);
-            if *class != expected {
-                let msg = format!("close {code:?} classed {class:?}, not {expected:?}");
-                return Err((I::Classification, msg));
-            }
-        }
-        Ok(())
-    }
-
-    fn closed(&mut self, now: Duration, failure: &Failure, input: &Input) -> Result<(), Broken> {
-        self.failures += 1;
-        self.step_failure = Some(failure.clone());
-        let ends = matches!(
-            (failure, input),
-            (Failure::Closed { .. }, Input::PeerClosed { .. })
-                | (Failure::Dropped { .. }, Input::Dropped { .. })
-        );
-        if ends {
-            self.live = false;
-        }
-        let Some(link) = self.link.filter(|_| self.state == S::Open) else {
-            return Err((I::Consistency, format!("Closed in {}", self.state)));
-        };
-        let up = now.saturating_sub(link.opened);
-        let (after_upgrade, received) = match failure {
-            Failure::Closed {
-                after_upgrade,
-                received,
-                ..
-            }
-            | Failure::Dropped {
-                after_upgrade,
-                received,
-                ..
-            } => (*after_upgrade, Some(*received)),
-            Failure::PongTimeout { after_upgrade, .. } => (*after_upgrade, None),
-            Failure::Dial { .. } => {
-                return Err((I::Consistency, "a Closed event for a dial".into()));
-            }
-        };
-        if after_upgrade != up {
-            let msg = format!(
-                "the close came {up:?} after the upgrade, the failure says {after_upgrade:?}"
-            );
-            return Err((I::Diagnosis, msg));
-        }
-        if received.is_some_and(|r| r != link.received) {
-            let msg = format!(
-                "the failure says received {received:?}, it was {}",
-                link.received
-            );
-            return Err((I::Diagnosis, msg));
-        }
-        self.close_classified(failure)?;
-        if let Failure::Closed { code, class, .. } = failure {
-            let action = override_for(&self.cfg, code.unwrap_or(1005));
-            if matches!(class, Class::Policy | Class::Protocol) && !action.is_some_and(retrying) {
-                self.no_retry = Some(format!("close {code:?} of class {class:?}"));
-            }
-        }
         Ok(())
     }
 

@@ -91,7 +91,6 @@ pub mod core;
 pub mod diagram;
 #[cfg(feature = "driver")]
 pub mod driver;
-pub mod event;
 pub mod policy;
 pub mod sim;
 #[cfg(feature = "testkit")]
@@ -103,8 +102,9 @@ pub mod backoff {
 }
 
 pub use crate::config::{Config, Policy, Preset, Transport};
-pub use crate::core::{Cause, Core, Input, Output, StableBy, StateName};
-pub use crate::event::Event;
+// Observer events live with the core, which emits them; `redial::event` stays their path.
+pub use crate::core::event;
+pub use crate::core::{Cause, Core, Event, Input, Output, StableBy, StateName};
 
 /// The README's code blocks, compiled as doctests.
 #[cfg(all(doctest, feature = "testkit"))]

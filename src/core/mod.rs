@@ -29,6 +29,7 @@
 //! The full table is [`TRANSITIONS`]; `docs/state-machine.md` draws it.
 
 mod cause;
+pub mod event;
 mod input;
 mod local;
 mod machine;
@@ -36,6 +37,7 @@ mod output;
 mod transition;
 
 pub use cause::{Cause, CloseReason, Failure, StableBy, MAX_REASON_BYTES};
+pub use event::Event;
 pub use input::Input;
 pub use output::Output;
 pub use transition::{is_documented, StateName, Transition, Trigger, TRANSITIONS};

@@ -33,8 +33,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::config::Policy;
+use crate::core::event::Event;
 use crate::core::{Core, Input, Output};
-use crate::event::Event;
 use crate::policy::{DialFailure, DialPhase, FallbackFailure};
 
 /// What the scripted server does with one dial.

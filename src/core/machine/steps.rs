@@ -8,11 +8,11 @@ use statig::prelude::*;
 use super::{Ctx, Machine, State};
 use crate::config::Transport;
 use crate::core::cause::{Cause, CloseReason, Failure, StableBy};
+use crate::core::event::Event;
 use crate::core::input::Input;
 use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
-use crate::event::Event;
 use crate::policy::{
     classify_close, classify_dial_failure, decide, decide_fallback, Action, Budget, Class,
     Decision, DialPhase, FallbackDecision, FallbackFailure,

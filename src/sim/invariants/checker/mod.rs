@@ -8,8 +8,8 @@ use super::tables::{
 };
 use super::{Invariant, Record, Violation};
 use crate::config::{Config, Policy, Strategy};
+use crate::core::event::Event;
 use crate::core::{Cause, Failure, Input, Output, StateName as S, Trigger as T, TRANSITIONS};
-use crate::event::Event;
 use crate::policy::{Class, MAX_DELAY};
 
 use Invariant as I;

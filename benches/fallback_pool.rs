@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_std::task::block_on;
 use futures_lite::StreamExt;
 use redial::driver::{Fallback, FallbackPool, Headers, HttpsSse, TlsOptions};
-use redial::testkit::{echo_responder, SseOptions, SseServer, TestCert};
+use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert};
 use serde_json::json;
 
 const BODY: &str = r#"{"input":"hello from the fallback_pool benchmark"}"#;

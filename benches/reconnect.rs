@@ -24,8 +24,8 @@ use futures_lite::StreamExt;
 use redial::config::Strategy;
 use redial::core::StateName;
 use redial::driver::{Client, ClientBuilder, ClientEvent, Events};
-use redial::testkit::{Act, Behavior, WsServer};
 use redial::Event;
+use redial_testkit::{Act, Behavior, WsServer};
 use serde_json::json;
 
 /// One reconnect as the driver's stamps tell it.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use async_std::task::block_on;
 use futures_lite::StreamExt;
 use redial::driver::Client;
-use redial::testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 use redial::{Config, Preset};
+use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 use serde_json::json;
 
 fn mission() -> Behavior {

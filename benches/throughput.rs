@@ -32,7 +32,7 @@ use futures_lite::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use redial::core::StateName;
 use redial::driver::{Client, Driver, Messages};
-use redial::testkit::{Act, Behavior, WsServer};
+use redial_testkit::{Act, Behavior, WsServer};
 use serde_json::json;
 
 const BATCH: usize = 200;

@@ -82,7 +82,20 @@
 //! and handshake outcome, and the tests behind each invariant. Regenerate them with
 //! `scripts/gen-docs`.
 //!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `driver` | yes | `redial::driver`: the async client (TCP, TLS with rustls, async-tungstenite, the HTTPS + SSE fallback); runs on any executor |
+//! | `platform-verifier` | no | the platform's certificate verifier instead of the webpki roots |
+//! | `async-std` | no | `ClientBuilder::spawn`, which runs the driver on async-std |
+//!
+//! Without default features the crate is the core, the policy, the config and the
+//! simulation, with no I/O dependency. The loopback test servers (`redial-testkit`) and
+//! the `redial` command-line tool (`redial-cli`) are crates of their own.
+//!
 //! [statig]: https://docs.rs/statig
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -93,8 +106,6 @@ pub mod diagram;
 pub mod driver;
 pub mod policy;
 pub mod sim;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 /// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.
 pub mod backoff {
@@ -105,8 +116,3 @@ pub use crate::config::{Config, Policy, Preset, Transport};
 // Observer events live with the core, which emits them; `redial::event` stays their path.
 pub use crate::core::event;
 pub use crate::core::{Cause, Core, Event, Input, Output, StableBy, StateName};
-
-/// The README's code blocks, compiled as doctests.
-#[cfg(all(doctest, feature = "testkit"))]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;

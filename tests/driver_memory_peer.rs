@@ -1,7 +1,7 @@
 //! The driver over an in-memory peer (the fuzz target `hostile_server` uses the same
 //! path): every ending is a defined state with a cause.
 
-#![cfg(feature = "testkit")]
+#![cfg(feature = "driver")]
 
 use std::time::Duration;
 

@@ -2,9 +2,7 @@
 //! machine's load, and time limits.
 #![allow(dead_code)]
 
-#[cfg(feature = "testkit")]
 pub mod net;
-#[cfg(feature = "testkit")]
 pub mod stamps;
 
 use std::path::PathBuf;
@@ -14,7 +12,7 @@ use serde_json::{json, Value};
 
 /// Where criterion keeps its estimates (set explicitly, so the reports can find them).
 pub fn criterion_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion")
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/criterion"))
 }
 
 /// Criterion's median (and its 95 % interval), in ns, for the benchmark at
@@ -89,7 +87,10 @@ pub fn skipped(ids: &[&str]) -> bool {
 pub fn out_dir() -> PathBuf {
     match std::env::var_os("REDIAL_BENCH_OUT") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/redial-bench"),
+        None => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/redial-bench"
+        )),
     }
 }
 
@@ -194,7 +195,6 @@ impl Deadline {
 }
 
 /// Run `fut` for at most `limit`; `None` when it did not finish.
-#[cfg(feature = "driver")]
 pub async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
     futures_lite::future::or(async { Some(fut.await) }, async {
         async_io::Timer::after(limit).await;

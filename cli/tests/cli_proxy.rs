@@ -1,0 +1,145 @@
+//! Issue 14: `redial probe` and `redial connect` work through a CONNECT proxy set only by
+//! `HTTPS_PROXY` (on the child process: the test process's environment is never
+//! touched), `probe` says which proxy it used without its credentials, `--proxy none`
+//! wins over the environment, and unusable proxy settings are clear usage errors.
+
+mod cli_support;
+
+use std::sync::Arc;
+
+use cli_support::*;
+use redial_testkit::{echo_responder, Act, Behavior, ConnectProxy, TestCert, WsServer};
+
+#[async_std::test]
+async fn probe_goes_through_the_proxy_of_https_proxy_and_names_it_redacted() {
+    let cert = TestCert::localhost();
+    let ws = WsServer::start_tls(&cert, |_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    let proxy = ConnectProxy::with_credentials("alice", "pr0xy-PASS")
+        .await
+        .unwrap();
+    let (_ca_dir, ca) = write_file("ca.pem", &cert.cert_pem);
+    let mut cmd = redial();
+    cmd.args(["probe", "--json", "--wait", "200ms", &ws.url()])
+        .arg("--ca")
+        .arg(&ca)
+        .env("HTTPS_PROXY", proxy.url_with("alice", "pr0xy-PASS"));
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("pr0xy-PASS"), "{text}");
+    let lines = json_lines(&out);
+    let d = of_kind(&lines, "diagnosis")[0];
+    assert_eq!(
+        d["proxy"],
+        format!("http://<redacted>@{} (from HTTPS_PROXY)", proxy.addr())
+    );
+    assert_eq!(d["usable"], true, "{d}");
+    assert_eq!(proxy.tunnels(), 1);
+    assert_eq!(
+        proxy.requests()[0].target,
+        format!("localhost:{}", ws.addr().port())
+    );
+
+    // The readable form says it too.
+    let mut cmd = redial();
+    cmd.args(["probe", "--wait", "100ms", &ws.url()])
+        .arg("--ca")
+        .arg(&ca)
+        .env("HTTPS_PROXY", proxy.url_with("alice", "pr0xy-PASS"));
+    let out = run(cmd).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("proxy      http://<redacted>@{}", proxy.addr())),
+        "{text}"
+    );
+    assert_eq!(proxy.tunnels(), 2);
+}
+
+#[async_std::test]
+async fn connect_goes_through_the_proxy_of_https_proxy() {
+    let cert = TestCert::localhost();
+    let ws = WsServer::start_tls(&cert, |_| {
+        Behavior::Accept(vec![Act::Respond(Arc::new(echo_responder))])
+    })
+    .await
+    .unwrap();
+    let proxy = ConnectProxy::start().await.unwrap();
+    let (_ca_dir, ca) = write_file("ca.der", &cert.cert_der);
+    let (_dir, config) = fast_config();
+    let mut cmd = redial();
+    cmd.args(["connect", "--json", "--request", &ws.url()])
+        .arg("--config")
+        .arg(&config)
+        .arg("--ca")
+        .arg(&ca)
+        .env("HTTPS_PROXY", proxy.url())
+        .write_stdin("{\"input\":\"hello\"}\n");
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    let messages = of_kind(&lines, "message");
+    assert!(
+        messages
+            .last()
+            .is_some_and(|m| m["text"].as_str().unwrap().contains("response.completed")),
+        "{lines:#?}"
+    );
+    assert!(messages.iter().all(|m| m["transport"] == "websocket"));
+    assert_eq!(proxy.tunnels(), 1);
+}
+
+#[async_std::test]
+async fn proxy_none_wins_over_the_environment() {
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    let proxy = ConnectProxy::start().await.unwrap();
+    let mut cmd = redial();
+    cmd.args([
+        "probe",
+        "--json",
+        "--wait",
+        "100ms",
+        "--proxy",
+        "none",
+        &ws.url(),
+    ])
+    .env("http_proxy", proxy.url());
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(of_kind(&lines, "diagnosis")[0]["proxy"], "none");
+    assert_eq!(proxy.requests().len(), 0);
+
+    // And without --proxy, http_proxy applies to ws://.
+    let mut cmd = redial();
+    cmd.args(["probe", "--json", "--wait", "100ms", &ws.url()])
+        .env("http_proxy", proxy.url());
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(proxy.tunnels(), 1);
+}
+
+#[async_std::test]
+async fn unusable_proxies_are_usage_errors_naming_where_they_came_from() {
+    let mut cmd = redial();
+    cmd.args(["probe", "wss://example.test/"])
+        .env("HTTPS_PROXY", "socks5://127.0.0.1:1080");
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("HTTPS_PROXY: SOCKS proxies"), "{err}");
+
+    let mut cmd = redial();
+    cmd.args([
+        "probe",
+        "--proxy",
+        "https://p.test:3128",
+        "wss://example.test/",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTPS proxies"), "{}", stderr(&out));
+}

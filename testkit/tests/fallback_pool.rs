@@ -1,0 +1,323 @@
+//! Issue 16: the fallback keeps its connections. HTTP/1.1 keep-alive (a response read
+//! to its end gives its connection back; a bounded pool; idle connections expire),
+//! HTTP/2 by ALPN (one connection for concurrent requests), and recovery from a
+//! connection the server closed while it sat in the pool, with the body sent once.
+//!
+//! Before issue 16 every request opened its own connection and sent
+//! `Connection: close`: each test below saw one connection per request.
+
+mod driver_support;
+mod fallback_support;
+
+use std::time::Duration;
+
+use driver_support::{builder, fast_default, within};
+use fallback_support::{RawHttp, Reply};
+use futures_lite::StreamExt;
+use redial::driver::{
+    ClientEvent, ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits,
+    FallbackPool, Headers, HttpsSse, TlsOptions,
+};
+use redial::Transport;
+use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert, WsServer};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn pool(max_idle: usize, http2: bool) -> FallbackPool {
+    FallbackPool {
+        idle_timeout: Duration::from_secs(60),
+        max_idle,
+        http2,
+    }
+}
+
+/// A fallback to `server` (by its IPv4 address: no Happy Eyeballs to `::1`) with short
+/// timeouts.
+fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPool) -> HttpsSse {
+    let url = format!("https://127.0.0.1:{}/v1/responses", server.addr().port());
+    let tls = TlsOptions {
+        extra_roots: vec![cert.cert_der.clone()],
+        ..TlsOptions::default()
+    };
+    let ms = Duration::from_millis;
+    HttpsSse::new(&url, &tls)
+        .unwrap()
+        .with_limits(FallbackLimits {
+            connect: ms(2000),
+            tls: ms(2000),
+            headers: ms(2000),
+            idle: ms(2000),
+            max_event_bytes: 1 << 16,
+        })
+        .with_pool(pool)
+}
+
+/// One request read to its end: the data of its events, and the connection noted.
+async fn turn(f: &HttpsSse, body: &str) -> (Vec<String>, FallbackConnection) {
+    let note = ConnectionNote::default();
+    let stream = f.request_noted(body.into(), &Headers::default(), &note);
+    let items: Vec<_> = within(LIMIT, "a response", stream.collect()).await;
+    let data = items
+        .into_iter()
+        .map(|i| i.unwrap_or_else(|e| panic!("{body}: {e}")))
+        .collect();
+    (data, note.get().expect("the connection is noted"))
+}
+
+fn fresh(http2: bool) -> FallbackConnection {
+    FallbackConnection {
+        reused: false,
+        http2,
+    }
+}
+
+fn reused(http2: bool) -> FallbackConnection {
+    FallbackConnection {
+        reused: true,
+        http2,
+    }
+}
+
+fn bodies(server: &SseServer) -> Vec<String> {
+    server.requests().into_iter().map(|(_, b)| b).collect()
+}
+
+#[async_std::test]
+async fn sequential_requests_reuse_one_connection() {
+    let cert = TestCert::localhost();
+    let server = SseServer::start(&cert, echo_responder).await.unwrap();
+    let f = fallback(&server, &cert, pool(4, true));
+    let (one, first) = turn(&f, "one").await;
+    let (_, second) = turn(&f, "two").await;
+    let (_, third) = turn(&f, "three").await;
+    assert_eq!(one, echo_responder("one"));
+    assert_eq!(
+        (first, second, third),
+        (fresh(false), reused(false), reused(false))
+    );
+    assert_eq!(server.connections(), 1, "one connection for three requests");
+    assert_eq!(bodies(&server), ["one", "two", "three"]);
+    // No `Connection: close` any more.
+    let (headers, _) = &server.requests()[0];
+    assert!(
+        !headers.iter().any(|(n, _)| n == "connection"),
+        "{headers:?}"
+    );
+}
+
+#[async_std::test]
+async fn a_pool_of_zero_opens_a_connection_per_request() {
+    let cert = TestCert::localhost();
+    let server = SseServer::start(&cert, echo_responder).await.unwrap();
+    let f = fallback(&server, &cert, pool(0, true));
+    let (_, first) = turn(&f, "one").await;
+    let (_, second) = turn(&f, "two").await;
+    assert_eq!((first, second), (fresh(false), fresh(false)));
+    assert_eq!(server.connections(), 2);
+    // The client closed each after its response.
+    within(LIMIT, "both closed", server.wait_open_connections(0)).await;
+}
+
+#[async_std::test]
+async fn an_idle_connection_expires_after_the_pool_idle_timeout() {
+    let cert = TestCert::localhost();
+    let server = SseServer::start(&cert, echo_responder).await.unwrap();
+    let idle_timeout = Duration::from_millis(50);
+    let f = fallback(
+        &server,
+        &cert,
+        FallbackPool {
+            idle_timeout,
+            ..pool(4, true)
+        },
+    );
+    let (_, first) = turn(&f, "one").await;
+    // The time under test: the pooled connection's idle timeout passes.
+    async_io::Timer::after(idle_timeout * 3).await;
+    let (_, second) = turn(&f, "two").await;
+    assert_eq!((first, second), (fresh(false), fresh(false)));
+    assert_eq!(server.connections(), 2);
+    // The expired connection was closed, not kept.
+    within(
+        LIMIT,
+        "the expired one closed",
+        server.wait_open_connections(1),
+    )
+    .await;
+}
+
+#[async_std::test]
+async fn http2_carries_concurrent_requests_on_one_connection() {
+    let cert = TestCert::localhost();
+    let options = SseOptions { http2: true };
+    let server = SseServer::start_with(&cert, options, echo_responder)
+        .await
+        .unwrap();
+    let f = fallback(&server, &cert, pool(4, true));
+    let turns: Vec<_> = (0..8)
+        .map(|i| {
+            let f = f.clone();
+            async_std::task::spawn(async move { turn(&f, &format!("request {i}")).await })
+        })
+        .collect();
+    let mut notes = Vec::new();
+    for (i, t) in turns.into_iter().enumerate() {
+        let (data, note) = t.await;
+        assert_eq!(data, echo_responder(&format!("request {i}")));
+        notes.push(note);
+    }
+    assert_eq!(server.connections(), 1, "one connection for eight requests");
+    assert_eq!(server.h2_connections(), 1, "chosen by ALPN h2");
+    assert_eq!(server.requests().len(), 8);
+    assert!(notes.iter().all(|n| n.http2), "{notes:?}");
+    assert_eq!(notes.iter().filter(|n| !n.reused).count(), 1, "{notes:?}");
+    // Later requests share it too.
+    assert_eq!(turn(&f, "later").await.1, reused(true));
+    assert_eq!(server.connections(), 1);
+}
+
+#[async_std::test]
+async fn http2_off_offers_http_1_1_only() {
+    let cert = TestCert::localhost();
+    let options = SseOptions { http2: true };
+    let server = SseServer::start_with(&cert, options, echo_responder)
+        .await
+        .unwrap();
+    let f = fallback(&server, &cert, pool(4, false));
+    assert_eq!(turn(&f, "one").await.1, fresh(false));
+    assert_eq!(turn(&f, "two").await.1, reused(false));
+    assert_eq!((server.connections(), server.h2_connections()), (1, 0));
+}
+
+#[async_std::test]
+async fn a_connection_the_server_closed_while_idle_is_replaced_and_the_body_sent_once() {
+    let cert = TestCert::localhost();
+    let server = SseServer::start(&cert, echo_responder).await.unwrap();
+    let f = fallback(&server, &cert, pool(4, true));
+    turn(&f, "one").await;
+    // The server's keep-alive timeout: it closes the connection in the pool.
+    within(LIMIT, "the close", server.close_idle_connections()).await;
+    let (data, second) = turn(&f, "two").await;
+    assert_eq!(data, echo_responder("two"));
+    assert_eq!(second, fresh(false), "found closed, so a new connection");
+    assert_eq!(server.connections(), 2);
+    assert_eq!(bodies(&server), ["one", "two"], "each body once");
+}
+
+#[async_std::test]
+async fn an_http2_connection_closed_while_idle_is_replaced() {
+    let cert = TestCert::localhost();
+    let options = SseOptions { http2: true };
+    let server = SseServer::start_with(&cert, options, echo_responder)
+        .await
+        .unwrap();
+    let f = fallback(&server, &cert, pool(4, true));
+    turn(&f, "one").await;
+    within(LIMIT, "the GOAWAY", server.close_idle_connections()).await;
+    let (data, second) = turn(&f, "two").await;
+    assert_eq!(data, echo_responder("two"));
+    assert_eq!(second, fresh(true));
+    assert_eq!(bodies(&server), ["one", "two"], "each body once");
+}
+
+#[async_std::test]
+async fn a_half_read_response_does_not_give_its_connection_back() {
+    let cert = TestCert::localhost();
+    let many = |_: &str| (0..200).map(|i| format!("event {i}")).collect();
+    let server = SseServer::start(&cert, many).await.unwrap();
+    let f = fallback(&server, &cert, pool(4, true));
+    let mut stream = f.request("one".into(), &Headers::default());
+    let first = within(LIMIT, "the first event", stream.next()).await;
+    assert_eq!(first, Some(Ok("event 0".to_string())));
+    drop(stream);
+    // The client closed it: the rest of its response was never read.
+    within(LIMIT, "the close", server.wait_open_connections(0)).await;
+    let (data, second) = turn(&f, "two").await;
+    assert_eq!(data.len(), 200);
+    assert_eq!(second, fresh(false));
+    assert_eq!(server.connections(), 2);
+    // Read to its end, the second one stays.
+    assert_eq!(turn(&f, "three").await.1, reused(false));
+}
+
+#[async_std::test]
+async fn the_pool_keeps_at_most_max_idle_connections() {
+    let cert = TestCert::localhost();
+    let server = SseServer::start(&cert, echo_responder).await.unwrap();
+    let f = fallback(&server, &cert, pool(1, false));
+    // Three at once: three connections (HTTP/1.1 carries one request at a time).
+    let streams: Vec<_> = (0..3)
+        .map(|i| f.request(format!("{i}"), &Headers::default()))
+        .collect();
+    // Each holds its connection until read to its end: read them all together.
+    let all = streams
+        .into_iter()
+        .map(|s| async_std::task::spawn(s.collect::<Vec<_>>()));
+    for t in all.collect::<Vec<_>>() {
+        let items = within(LIMIT, "a response", t).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+    }
+    assert_eq!(server.connections(), 3);
+    // One kept, two closed.
+    within(LIMIT, "two closed", server.wait_open_connections(1)).await;
+    assert_eq!(turn(&f, "next").await.1, reused(false));
+    assert_eq!(server.connections(), 3);
+}
+
+#[async_std::test]
+async fn a_request_written_then_unanswered_says_it_was_written() {
+    let server = RawHttp::start(|_| Reply::ReadAndClose).await;
+    let f = HttpsSse::new(&server.url, &TlsOptions::default()).unwrap();
+    let got: Vec<_> = within(
+        LIMIT,
+        "the error",
+        f.request("{}".into(), &Headers::default()).collect(),
+    )
+    .await;
+    match got.as_slice() {
+        [Err(e @ FallbackError::Unanswered(_))] => {
+            assert!(
+                e.written(),
+                "the server had the request: a resend is a replay"
+            );
+            assert!(!e.after_answer());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The driver reports which connection carried each fallback turn (the demo's event
+/// lines show it).
+#[async_std::test]
+async fn the_client_reports_the_reused_connection() {
+    let cert = TestCert::localhost();
+    let sse = SseServer::start(&cert, echo_responder).await.unwrap();
+    let ws = WsServer::start(|_| redial_testkit::Behavior::Accept(vec![]))
+        .await
+        .unwrap();
+    let mut config = fast_default();
+    config.transport = Transport::Https;
+    let url = format!("https://127.0.0.1:{}/v1/responses", sse.addr().port());
+    let (client, driver) = builder(&ws, &cert, config)
+        .fallback_url(url)
+        .build()
+        .unwrap();
+    let mut events = client.events();
+    async_std::task::spawn(driver.run());
+    for body in ["one", "two"] {
+        let response = client.request(body).await.unwrap();
+        let items: Vec<_> = within(LIMIT, "a response", response.collect()).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match within(LIMIT, "the connection events", events.next()).await {
+            Some(ClientEvent::FallbackConnection(c)) => seen.push(c),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(seen, [fresh(false), reused(false)]);
+    assert_eq!(sse.connections(), 1);
+    client.close().await;
+}

@@ -1,5 +1,5 @@
 //! `seed_fallback`: the mission's server (101, then 1008 with an empty reason 3 ms
-//! later, as in `tests/driver_mission.rs`) with an HTTPS + SSE fallback: time from the
+//! later, as in `testkit/tests/driver_mission.rs`) with an HTTPS + SSE fallback: time from the
 //! client's start (build + spawn) to the first response message of one request, which
 //! only the fallback can answer, under the `default` and `codex-compat` presets. The
 //! presets keep their real timings (codex-compat: 6 dials, 200 ms × 2 backoff, about

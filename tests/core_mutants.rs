@@ -7,7 +7,7 @@ use redial::core::{
     is_documented, Cause, CloseReason, Core, Failure, Input, Output, StateName, Trigger,
     TRANSITIONS,
 };
-use redial::policy::{Class, DialFailure};
+use redial::policy::{Class, DelayBasis, DialFailure, FallbackFailure};
 use redial::{Config, Event};
 
 fn ms(n: u64) -> Duration {
@@ -174,4 +174,43 @@ fn fallback_readiness_is_reported_once_fallen_back() {
     core.handle_input(t, Input::FallbackReady);
     let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
     assert_eq!(outputs, [Output::Event(Event::FallbackReady)]);
+}
+
+/// `<Event as Display>::fmt` for `FallbackFailed`: the pause says how it was chosen
+/// (`Retry-After`, the overload minimum, or nothing more for the backoff). The CLI's
+/// timeline prints these lines; the core's tests had not read them.
+#[test]
+fn a_fallback_failure_line_says_how_its_pause_was_chosen() {
+    let line = |basis| {
+        Event::FallbackFailed {
+            failure: FallbackFailure::Status {
+                status: 503,
+                retry_after: Some(ms(2_000)),
+            },
+            failures: 2,
+            max_failures: 5,
+            retry_in: ms(2_000),
+            basis,
+        }
+        .to_string()
+    };
+    let asked = line(DelayBasis::RetryAfter {
+        asked: ms(2_000),
+        capped: false,
+    });
+    assert!(
+        asked.ends_with("(failure 2 of 5, as Retry-After asked)"),
+        "{asked}"
+    );
+    let overload = line(DelayBasis::OverloadMinimum);
+    assert!(
+        overload.ends_with("(failure 2 of 5, overload minimum)"),
+        "{overload}"
+    );
+    let backoff = line(DelayBasis::Backoff);
+    assert!(backoff.ends_with("(failure 2 of 5)"), "{backoff}");
+    assert!(
+        backoff.contains("using the fallback again in 2"),
+        "{backoff}"
+    );
 }

@@ -1,9 +1,9 @@
 //! Issue 8, part 2: the `redial` binary against an independent peer, Python's
-//! `websockets` (tests/peer/server.py; version pinned in tests/peer/requirements.txt),
+//! `websockets` (cli/tests/peer/server.py; version pinned in cli/tests/peer/requirements.txt),
 //! one fault scenario per URL path, checked through the `--json` event lines.
 //!
 //! Without python3 or `websockets` the tests fail under `CI=true` and are skipped with
-//! a message otherwise (`pip install -r tests/peer/requirements.txt`).
+//! a message otherwise (`pip install -r cli/tests/peer/requirements.txt`).
 
 mod cli_support;
 
@@ -48,7 +48,7 @@ fn peer() -> Option<u16> {
 }
 
 fn unavailable(why: &str) -> Option<u16> {
-    let hint = "install it with: pip install -r tests/peer/requirements.txt";
+    let hint = "install it with: pip install -r cli/tests/peer/requirements.txt";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("the Python peer is required in CI: {why}; {hint}");
     }

@@ -187,7 +187,7 @@ const INVARIANTS: [(&str, &[&str]); 12] = [
 /// The driver's randomized test, which checks invariants 9–12 (and the driver's side of
 /// 5: one live socket) on real sockets.
 const DRIVER_PROP: (&str, &str) = (
-    "tests/prop_driver.rs",
+    "testkit/tests/prop_driver.rs",
     "the_driver_loses_nothing_ends_every_request_and_closes_in_bounded_time",
 );
 
@@ -195,27 +195,27 @@ const DRIVER_PROP: (&str, &str) = (
 /// each names, in its doc comment, the bug it guards against.
 #[rustfmt::skip]
 const DRIVER_TESTS: [(u8, &str, &str); 21] = [
-    (5, "tests/prop_driver.rs", "a_dial_that_completes_after_its_timeout_is_not_a_second_socket"),
-    (9, "tests/driver_reprobe.rs", "a_probe_closed_during_its_trial_takes_no_message"),
-    (12, "tests/driver_fallback_faults.rs", "headers_alone_do_not_reset_the_fallback_budget_an_event_does"),
-    (9, "tests/driver_fallback_faults.rs", "messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_up"),
-    (9, "tests/driver_fallback_faults.rs", "a_stalled_fallback_job_times_out_and_later_work_goes_on"),
-    (9, "tests/driver_fallback_faults.rs", "a_message_waits_for_the_fallback_job_still_streaming_when_websockets_return"),
-    (9, "tests/driver_fallback_faults.rs", "close_during_fallback_jobs_hands_the_message_back_and_ends_the_request"),
-    (9, "tests/driver_application.rs", "a_message_over_the_byte_bound_is_too_large_not_full"),
-    (10, "tests/driver_application.rs", "requests_count_against_the_queue_and_a_dropped_one_frees_its_room"),
-    (10, "tests/driver_application.rs", "a_request_without_an_answer_times_out_and_the_next_one_completes"),
-    (10, "tests/driver_application.rs", "every_replay_is_an_event_with_its_cause"),
-    (10, "tests/driver_application.rs", "replay_never_ends_the_request_with_what_is_known"),
-    (10, "tests/driver_application.rs", "a_request_waiting_for_its_replay_when_the_client_stops_says_it_was_written"),
-    (10, "tests/driver_fallback_faults.rs", "a_request_whose_post_got_a_503_is_replayed_as_the_policy_says"),
-    (11, "tests/driver_application.rs", "close_returns_when_the_application_never_reads_300_server_messages"),
-    (11, "tests/driver_application.rs", "a_stream_not_read_pauses_reading_and_the_heartbeat_does_not_blame_the_server"),
-    (11, "tests/driver_application.rs", "close_returns_while_reading_is_paused"),
-    (12, "tests/driver_fallback_faults.rs", "messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_up"),
-    (12, "tests/driver_fallback_faults.rs", "a_fallback_that_never_answers_times_out_in_the_headers_phase"),
-    (12, "tests/driver_fallback_faults.rs", "a_fallback_response_that_goes_quiet_times_out_as_idle"),
-    (12, "tests/driver_fallback_faults.rs", "an_oversized_sse_event_fails_with_too_large"),
+    (5, "testkit/tests/prop_driver.rs", "a_dial_that_completes_after_its_timeout_is_not_a_second_socket"),
+    (9, "testkit/tests/driver_reprobe.rs", "a_probe_closed_during_its_trial_takes_no_message"),
+    (12, "testkit/tests/driver_fallback_faults.rs", "headers_alone_do_not_reset_the_fallback_budget_an_event_does"),
+    (9, "testkit/tests/driver_fallback_faults.rs", "messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_up"),
+    (9, "testkit/tests/driver_fallback_faults.rs", "a_stalled_fallback_job_times_out_and_later_work_goes_on"),
+    (9, "testkit/tests/driver_fallback_faults.rs", "a_message_waits_for_the_fallback_job_still_streaming_when_websockets_return"),
+    (9, "testkit/tests/driver_fallback_faults.rs", "close_during_fallback_jobs_hands_the_message_back_and_ends_the_request"),
+    (9, "testkit/tests/driver_application.rs", "a_message_over_the_byte_bound_is_too_large_not_full"),
+    (10, "testkit/tests/driver_application.rs", "requests_count_against_the_queue_and_a_dropped_one_frees_its_room"),
+    (10, "testkit/tests/driver_application.rs", "a_request_without_an_answer_times_out_and_the_next_one_completes"),
+    (10, "testkit/tests/driver_application.rs", "every_replay_is_an_event_with_its_cause"),
+    (10, "testkit/tests/driver_application.rs", "replay_never_ends_the_request_with_what_is_known"),
+    (10, "testkit/tests/driver_application.rs", "a_request_waiting_for_its_replay_when_the_client_stops_says_it_was_written"),
+    (10, "testkit/tests/driver_fallback_faults.rs", "a_request_whose_post_got_a_503_is_replayed_as_the_policy_says"),
+    (11, "testkit/tests/driver_application.rs", "close_returns_when_the_application_never_reads_300_server_messages"),
+    (11, "testkit/tests/driver_application.rs", "a_stream_not_read_pauses_reading_and_the_heartbeat_does_not_blame_the_server"),
+    (11, "testkit/tests/driver_application.rs", "close_returns_while_reading_is_paused"),
+    (12, "testkit/tests/driver_fallback_faults.rs", "messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_up"),
+    (12, "testkit/tests/driver_fallback_faults.rs", "a_fallback_that_never_answers_times_out_in_the_headers_phase"),
+    (12, "testkit/tests/driver_fallback_faults.rs", "a_fallback_response_that_goes_quiet_times_out_as_idle"),
+    (12, "testkit/tests/driver_fallback_faults.rs", "an_oversized_sse_event_fails_with_too_large"),
 ];
 
 /// The driver tests of invariant `n` as `file::test` (the randomized one first), each
@@ -239,7 +239,11 @@ fn driver_tests(root: &Path, n: usize) -> Result<Vec<String>, String> {
                  examples/gen-docs (DRIVER_TESTS): update the name there"
             ));
         }
-        let stem = file.trim_start_matches("tests/").trim_end_matches(".rs");
+        let stem = file
+            .rsplit('/')
+            .next()
+            .unwrap_or(file)
+            .trim_end_matches(".rs");
         names.push(format!("{stem}::{test}"));
     }
     Ok(names)

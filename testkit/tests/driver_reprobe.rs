@@ -96,7 +96,7 @@ async fn a_probe_closed_during_its_trial_takes_no_message() {
 }
 
 /// tungstenite rewrites a received 1014 into 1002 "Protocol violation" (see
-/// tests/driver_close_code_1014.rs); redial reads the raw frame and reports 1014, which
+/// testkit/tests/driver_close_code_1014.rs); redial reads the raw frame and reports 1014, which
 /// the policy classes as transient (retry), not protocol (fall back).
 #[async_std::test]
 async fn a_received_1014_is_reported_raw_and_retried() {

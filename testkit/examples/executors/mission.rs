@@ -1,7 +1,7 @@
 //! The mission, end to end, on whatever executor runs it: a loopback server that
 //! answers the upgrade with 101 and closes at once with 1008, and an HTTPS+SSE fallback.
 //! The client falls back after one dial, and a request is answered over HTTPS. Shared
-//! by the `executors` example and `tests/driver_executors.rs`.
+//! by the `executors` example and `testkit/tests/driver_executors.rs`.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,4 +1,4 @@
-//! A hostile WebSocket server on an in-memory stream, for tests/hostile_server.rs:
+//! A hostile WebSocket server on an in-memory stream, for testkit/tests/hostile_server.rs:
 //! it answers the upgrade properly, then sends scripted bytes, floods, and stalls or
 //! ends; it counts what the client reads.
 #![allow(dead_code)]

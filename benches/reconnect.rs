@@ -10,8 +10,9 @@
 //! two redial reconnects, while redial's connection is held, the bench makes one raw
 //! connect: the two alternate, so the machine's load hits both alike.
 //!
-//! A second phase does the same with the driver polled on the bench's own thread (as
-//! the raw client is), to tell the executor's thread hops from redial's own work.
+//! A second phase does the same with redial's in-task [`Connection`](redial::driver::Connection):
+//! the driver polled by the bench's own task, as the raw client is (the same execution
+//! mode), which tells the executor's thread hops from redial's own work.
 
 mod common;
 
@@ -213,10 +214,9 @@ fn main() {
         block_on(async { (server(20).await, server(20).await, server(10).await) });
     // Redial as usual: the driver on the async-std executor.
     let (client, mut events) = block_on(redial_open(builder(&spawned_server)));
-    // A second client whose driver the bench polls on its own thread (a diagnostic:
-    // no hop between threads in the dial).
-    let (local, local_driver) = builder(&local_server).build().expect("a valid client");
-    let mut local_events = local.events();
+    // An in-task connection, polled by the bench's own task (no hop between threads).
+    let mut conn = builder(&local_server).connection().expect("a valid client");
+    let mut local_events = conn.events();
 
     let deadline = common::Deadline::new("reconnect", Duration::from_secs(120));
     let (mut spawned, mut on_thread) = (Samples::default(), Samples::default());
@@ -235,9 +235,12 @@ fn main() {
         }
     };
     block_on(futures_lite::future::or(measure, async {
-        local_driver.run().await;
+        // Reading the connection polls it: its dials, closes and timers run here.
+        while conn.next().await.is_some() {}
     }));
-    drop(local);
+    block_on(common::within(Duration::from_secs(5), async {
+        futures_util::SinkExt::close(&mut conn).await
+    }));
 
     let (r, d, w) = (
         stats("redial: close → Open", &spawned.again),
@@ -251,24 +254,15 @@ fn main() {
         stats("redial's dial: upgrade done → Open", &spawned.open),
         stats("raw connect: TCP connect", &spawned.raw_tcp),
         stats("raw connect: upgrade", &spawned.raw_upgrade),
-        stats("driver on the bench thread: TCP connect", &on_thread.tcp),
-        stats("driver on the bench thread: upgrade", &on_thread.upgrade),
-        stats(
-            "driver on the bench thread: upgrade done → Open",
-            &on_thread.open,
-        ),
+        stats("in-task connection: TCP connect", &on_thread.tcp),
+        stats("in-task connection: upgrade", &on_thread.upgrade),
+        stats("in-task connection: upgrade done → Open", &on_thread.open),
         stats("raw, during that phase: TCP connect", &on_thread.raw_tcp),
         stats("raw, during that phase: upgrade", &on_thread.raw_upgrade),
     ];
     let (lr, ld, lw) = (
-        stats(
-            "redial, driver on the bench thread: close → Open",
-            &on_thread.again,
-        ),
-        stats(
-            "redial, driver on the bench thread: its dial",
-            &on_thread.dial,
-        ),
+        stats("redial in-task connection: close → Open", &on_thread.again),
+        stats("redial in-task connection: its dial", &on_thread.dial),
         stats("raw, during that phase", &on_thread.raw),
     );
     let median = |v: &serde_json::Value| v["median_us"].as_f64().unwrap_or(0.0);
@@ -295,15 +289,17 @@ fn main() {
     }
     println!(
         "reconnect ratio (redial close → Open / raw connect): {ratio:.2} (paired per cycle: \
-         {paired_median:.2}); redial's dial alone {:.2}; driver on the bench thread: dial {:.2}",
+         {paired_median:.2}); redial's dial alone {:.2}; in-task connection: close → Open {:.2}, \
+         dial {:.2}",
         median(&d) / raw_median,
+        median(&lr) / local_raw_median,
         median(&ld) / local_raw_median,
     );
     let result = json!({
         "redial": r,
         "redial_dial": d,
-        "redial_local_driver": lr,
-        "redial_local_driver_dial": ld,
+        "in_task": lr,
+        "in_task_dial": ld,
         "raw": w,
         "raw_local_phase": lw,
         "raw_reconnect": wa,
@@ -313,8 +309,8 @@ fn main() {
         "ratio": ratio,
         "ratio_paired": paired_median,
         "dial_ratio": median(&d) / raw_median,
-        "local_driver_ratio": median(&lr) / local_raw_median,
-        "local_driver_dial_ratio": median(&ld) / local_raw_median,
+        "in_task_ratio": median(&lr) / local_raw_median,
+        "in_task_dial_ratio": median(&ld) / local_raw_median,
         "load_before": load_before,
         "load_after": common::loadavg(),
     });

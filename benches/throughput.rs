@@ -9,11 +9,11 @@
 //!   answers with 1,000 messages (`Act::Respond`), twice a round;
 //! - `echo`: 500 round trips a round, one at a time (`Act::Echo`).
 //!
-//! The application side of every client runs on the bench's thread; the servers run
-//! on the async-std executor, and so does redial's driver (as `ClientBuilder::spawn`
-//! runs it). A third variant polls redial's drivers on the bench's thread too
-//! (`future::or`), to tell the cost of the thread hop between the application and the
-//! driver from the cost of redial's code. Every client uses no-delay sockets and no
+//! Three clients, side by side in one run: raw async-tungstenite polled in the bench's
+//! task; redial's in-task [`Connection`] (`Stream` + `Sink`, the driver polled by the
+//! same task, no channel on the message path); and redial's spawned driver (a
+//! [`Client`] handle, the driver on the async-std executor as `ClientBuilder::spawn`
+//! runs it). The servers run on the async-std executor. Every client uses no-delay sockets and no
 //! pings. The paired phase rotates the variants' order round by round, so that the
 //! machine's changing load hits all alike; the median per-round ratio is the figure. Criterion then measures `download` and `echo` per message as a cross-check
 //! (not `upload`: the server keeps every message it receives, so a long criterion run
@@ -29,9 +29,8 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use common::net::{quiet, raw_connect, raw_next, redial_open, RawWs};
 use criterion::{BenchmarkId, SamplingMode};
 use futures_lite::StreamExt;
-use futures_util::stream::FuturesUnordered;
-use redial::core::StateName;
-use redial::driver::{Client, Driver, Messages};
+use futures_util::SinkExt;
+use redial::driver::{Client, Connection, Messages};
 use redial_testkit::{Act, Behavior, WsServer};
 use serde_json::json;
 
@@ -105,39 +104,25 @@ async fn redial_side(s: &Servers) -> Side {
     side(upload, download, echo)
 }
 
-/// Clients whose drivers are polled by the caller, on the caller's thread: the
-/// application and the driver hand messages over without a thread hop.
-fn local_side(s: &Servers) -> (Side, Vec<Driver>) {
-    let mut drivers = Vec::new();
-    let mut build = |server: &WsServer| {
-        let (client, driver) = Client::builder(server.url())
+/// In-task connections: each is polled by the bench's task when it reads or writes.
+struct InTask {
+    upload: Connection,
+    download: Connection,
+    echo: Connection,
+}
+
+async fn in_task_side(s: &Servers) -> InTask {
+    let open = |server: &WsServer| {
+        let conn = Client::builder(server.url())
             .config(quiet())
-            .build()
+            .connection()
             .expect("a valid client");
-        drivers.push(driver);
-        client
+        common::net::connection_open(conn)
     };
-    let (upload, download, echo) = (build(&s.hold), build(&s.burst), build(&s.echo));
-    (side(upload, download, echo), drivers)
-}
-
-/// Poll `drivers` (each only when woken) until dropped.
-async fn run_drivers(drivers: Vec<Driver>) {
-    let mut running: FuturesUnordered<_> = drivers.into_iter().map(Driver::run).collect();
-    while running.next().await.is_some() {}
-    futures_lite::future::pending::<()>().await
-}
-
-async fn wait_open(side: &Side) {
-    for client in [&side.upload, &side.download, &side.echo] {
-        let open = async {
-            while client.state() != StateName::Open {
-                async_io::Timer::after(Duration::from_millis(1)).await;
-            }
-        };
-        assert!(common::within(Duration::from_secs(10), open)
-            .await
-            .is_some());
+    InTask {
+        upload: open(&s.hold).await,
+        download: open(&s.burst).await,
+        echo: open(&s.echo).await,
     }
 }
 
@@ -173,6 +158,21 @@ async fn upload_redial(side: &Side, hold: &mut Hold<'_>, n: usize) -> Duration {
     start.elapsed()
 }
 
+async fn upload_in_task(conn: &mut InTask, hold: &mut Hold<'_>, n: usize) -> Duration {
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < n {
+        let batch = BATCH.min(n - sent);
+        for _ in 0..batch {
+            conn.upload.send(payload().into()).await.unwrap();
+        }
+        hold.total += batch;
+        hold.server.wait_received(hold.total).await;
+        sent += batch;
+    }
+    start.elapsed()
+}
+
 async fn upload_raw(raw: &mut Raw, hold: &mut Hold<'_>, n: usize) -> Duration {
     let start = Instant::now();
     let mut sent = 0;
@@ -199,6 +199,18 @@ async fn download_redial(side: &mut Side, n: usize) -> Duration {
     start.elapsed()
 }
 
+async fn download_in_task(conn: &mut InTask, n: usize) -> Duration {
+    let start = Instant::now();
+    for chunk in chunks(n) {
+        let request = format!("burst:{chunk}");
+        conn.download.send(request.into()).await.unwrap();
+        for _ in 0..chunk {
+            conn.download.next().await.expect("a message");
+        }
+    }
+    start.elapsed()
+}
+
 async fn download_raw(raw: &mut Raw, n: usize) -> Duration {
     let start = Instant::now();
     for chunk in chunks(n) {
@@ -216,6 +228,15 @@ async fn echo_redial(side: &mut Side, n: usize) -> Duration {
     for _ in 0..n {
         side.echo.send(payload()).unwrap();
         side.echo_rx.next().await.expect("an echo");
+    }
+    start.elapsed()
+}
+
+async fn echo_in_task(conn: &mut InTask, n: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        conn.echo.send(payload().into()).await.unwrap();
+        conn.echo.next().await.expect("an echo");
     }
     start.elapsed()
 }
@@ -274,8 +295,10 @@ fn main() {
         "throughput/upload",
         "throughput/download/redial",
         "throughput/download/raw",
+        "throughput/download/in-task",
         "throughput/echo/redial",
         "throughput/echo/raw",
+        "throughput/echo/in-task",
     ]) {
         return c.final_summary();
     }
@@ -287,18 +310,17 @@ fn main() {
     let mut raw = block_on(raw_side(&s));
     let rounds = if profiling { 0 } else { common::rounds(40, 4) };
     let deadline = common::Deadline::new("throughput", Duration::from_secs(300));
-    let (mut local, drivers) = local_side(&s);
+    let mut in_task = block_on(in_task_side(&s));
     let mut hold = Hold {
         server: &s.hold,
         total: 0,
     };
-    // [workload][variant] → per-round seconds; variants: spawned, local, raw.
+    // [workload][variant] → per-round seconds; variants: spawned, in-task, raw.
     let mut times = vec![vec![Vec::new(); 3]; 3];
     // [workload][variant] → CPU seconds of the whole process (servers included).
     let mut cpu = vec![vec![0f64; 3]; 3];
     let cpu_now = || common::process_cpu().map_or(0.0, |d| d.as_secs_f64());
     let rounds_run = async {
-        wait_open(&local).await;
         for round in 0..rounds {
             deadline.check();
             // The order of the three variants rotates from round to round.
@@ -307,21 +329,21 @@ fn main() {
                 let c0 = cpu_now();
                 let t = match variant {
                     0 => upload_redial(&side, &mut hold, PER_ROUND).await,
-                    1 => upload_redial(&local, &mut hold, PER_ROUND).await,
+                    1 => upload_in_task(&mut in_task, &mut hold, PER_ROUND).await,
                     _ => upload_raw(&mut raw, &mut hold, PER_ROUND).await,
                 };
                 let c1 = cpu_now();
                 times[0][variant].push(t.as_secs_f64());
                 let t = match variant {
                     0 => download_redial(&mut side, PER_ROUND).await,
-                    1 => download_redial(&mut local, PER_ROUND).await,
+                    1 => download_in_task(&mut in_task, PER_ROUND).await,
                     _ => download_raw(&mut raw, PER_ROUND).await,
                 };
                 let c2 = cpu_now();
                 times[1][variant].push(t.as_secs_f64());
                 let t = match variant {
                     0 => echo_redial(&mut side, ECHOES).await,
-                    1 => echo_redial(&mut local, ECHOES).await,
+                    1 => echo_in_task(&mut in_task, ECHOES).await,
                     _ => echo_raw(&mut raw, ECHOES).await,
                 };
                 let c3 = cpu_now();
@@ -332,8 +354,7 @@ fn main() {
             }
         }
     };
-    block_on(futures_lite::future::or(rounds_run, run_drivers(drivers)));
-    drop(local);
+    block_on(rounds_run);
     let pairs = |w: usize, v: usize| -> Pairs {
         times[w][v]
             .iter()
@@ -341,20 +362,20 @@ fn main() {
             .map(|(a, b)| (*a, *b))
             .collect()
     };
-    // CPU µs per message, servers included: [workload] → (spawned, local, raw).
+    // CPU µs per message, servers included: [workload] → (spawned, in-task, raw).
     let per_msg = [PER_ROUND as f64, PER_ROUND as f64, ECHOES as f64];
     let cpu_us = |w: usize| -> serde_json::Value {
         let n = (rounds.max(1) as f64) * per_msg[w];
         let v: Vec<f64> = (0..3).map(|v| cpu[w][v] / n * 1e6).collect();
         println!(
-            "throughput cpu {:<8}: redial {:.2} µs/msg, redial (local driver) {:.2}, raw {:.2} \
+            "throughput cpu {:<8}: redial spawned {:.2} µs/msg, in-task {:.2}, raw {:.2} \
              (whole process, servers included)",
             ["upload", "download", "echo"][w],
             v[0],
             v[1],
             v[2]
         );
-        json!({ "redial": v[0], "redial_local_driver": v[1], "raw": v[2] })
+        json!({ "redial": v[0], "in_task": v[1], "raw": v[2] })
     };
     let paired = json!({
         "cpu_us_per_msg": {
@@ -365,10 +386,10 @@ fn main() {
         "upload": summary("upload", &pairs(0, 0), PER_ROUND),
         "download": summary("download", &pairs(1, 0), PER_ROUND),
         "echo": summary("echo", &pairs(2, 0), ECHOES),
-        "local_driver": {
-            "upload": summary("upload (driver on the app's thread)", &pairs(0, 1), PER_ROUND),
-            "download": summary("download (driver on the app's thread)", &pairs(1, 1), PER_ROUND),
-            "echo": summary("echo (driver on the app's thread)", &pairs(2, 1), ECHOES),
+        "in_task": {
+            "upload": summary("upload (in-task connection)", &pairs(0, 1), PER_ROUND),
+            "download": summary("download (in-task connection)", &pairs(1, 1), PER_ROUND),
+            "echo": summary("echo (in-task connection)", &pairs(2, 1), ECHOES),
         },
     });
 
@@ -380,11 +401,17 @@ fn main() {
     group.bench_function(BenchmarkId::new("download", "raw"), |b| {
         b.iter_custom(|n| block_on(download_raw(&mut raw, n as usize)))
     });
+    group.bench_function(BenchmarkId::new("download", "in-task"), |b| {
+        b.iter_custom(|n| block_on(download_in_task(&mut in_task, n as usize)))
+    });
     group.bench_function(BenchmarkId::new("echo", "redial"), |b| {
         b.iter_custom(|n| block_on(echo_redial(&mut side, n as usize)))
     });
     group.bench_function(BenchmarkId::new("echo", "raw"), |b| {
         b.iter_custom(|n| block_on(echo_raw(&mut raw, n as usize)))
+    });
+    group.bench_function(BenchmarkId::new("echo", "in-task"), |b| {
+        b.iter_custom(|n| block_on(echo_in_task(&mut in_task, n as usize)))
     });
     group.finish();
     c.final_summary();
@@ -392,6 +419,13 @@ fn main() {
     block_on(async {
         for client in [&side.upload, &side.download, &side.echo] {
             common::within(Duration::from_secs(5), client.close()).await;
+        }
+        for conn in [
+            &mut in_task.upload,
+            &mut in_task.download,
+            &mut in_task.echo,
+        ] {
+            common::within(Duration::from_secs(5), conn.close()).await;
         }
     });
     if profiling {
@@ -404,6 +438,8 @@ fn main() {
             "download_raw": common::criterion_median("throughput/download/raw"),
             "echo_redial": common::criterion_median("throughput/echo/redial"),
             "echo_raw": common::criterion_median("throughput/echo/raw"),
+            "download_in_task": common::criterion_median("throughput/download/in-task"),
+            "echo_in_task": common::criterion_median("throughput/echo/in-task"),
         },
         "load_before": load_before,
         "load_after": common::loadavg(),

@@ -9,7 +9,7 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::WebSocketStream;
 use futures_lite::StreamExt;
 use redial::core::StateName;
-use redial::driver::{Client, ClientBuilder, ClientEvent, Events};
+use redial::driver::{Client, ClientBuilder, ClientEvent, Connection, Events};
 use redial::{Config, Event};
 
 /// A raw async-tungstenite client.
@@ -72,4 +72,21 @@ pub async fn until_state(events: &mut Events, state: StateName) {
         }
     }
     panic!("the event stream ended");
+}
+
+/// Poll an in-task connection until it is Open (10 s at most).
+pub async fn connection_open(mut conn: Connection) -> Connection {
+    let mut events = conn.events();
+    let polled = async {
+        while conn.next().await.is_some() {}
+        panic!("the connection ended before it opened");
+    };
+    let opened = futures_lite::future::or(polled, until_state(&mut events, StateName::Open));
+    assert!(
+        super::within(Duration::from_secs(10), opened)
+            .await
+            .is_some(),
+        "redial connection did not open"
+    );
+    conn
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::connection::Connection;
 use super::dial::{Connector, Duplex, Target};
 use super::fallback::{Fallback, FallbackConnection, FallbackLimits, FallbackPool, HttpsSse};
 use super::message::Message;
@@ -20,7 +21,7 @@ use super::request::{PendingRequest, Replay, RequestError, RequestStream, Termin
 use super::secret::{Headers, Redacted};
 use super::streams::{DriverWake, Inbox, Subscriber};
 pub use super::streams::{Events, Messages, Tagged, EVENTS_CAPACITY};
-use super::task::Driver;
+use super::task::{Driver, Front};
 use super::tls::{client_config, TlsOptions};
 use crate::config::{Config, ConfigError};
 use crate::core::{Core, StateName};
@@ -147,6 +148,56 @@ pub(crate) struct Shared {
     /// The driver holds back a received message for want of room (reading paused):
     /// the streams wake it when the application takes an item.
     pub holding: AtomicBool,
+}
+
+impl Shared {
+    /// Queue a message (`send`): fails at once when the queue is full or closed.
+    pub fn push(&self, message: Message) -> Result<(), SendError> {
+        match self.queue.lock() {
+            Ok(mut q) => q.push(message),
+            Err(poisoned) => poisoned.into_inner().push(message),
+        }
+    }
+
+    /// Whether one more (small) message would be accepted now.
+    pub fn has_room(&self) -> bool {
+        match self.queue.lock() {
+            Ok(q) => q.has_room(),
+            Err(poisoned) => poisoned.into_inner().has_room(),
+        }
+    }
+
+    /// Messages queued and not yet written.
+    pub fn queued(&self) -> usize {
+        match self.queue.lock() {
+            Ok(q) => q.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+
+    /// A new event subscription.
+    pub fn subscribe(&self) -> Events {
+        // Unbounded underneath (it allocates as events wait, not up front); the driver,
+        // the only sender, keeps the bound.
+        let (tx, rx) = async_channel::unbounded();
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.push(Subscriber { tx, missed: 0 });
+        }
+        Events(Box::pin(rx))
+    }
+
+    /// Messages handed back while no event stream was open, each once.
+    pub fn take_unclaimed(&self) -> Vec<Message> {
+        match self.unclaimed.lock() {
+            Ok(mut u) => std::mem::take(&mut *u),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+
+    /// The core's state, as the driver last published it.
+    pub fn state(&self) -> StateName {
+        self.state.lock().map(|s| *s).unwrap_or(StateName::Stopped)
+    }
 }
 
 /// Commands from handles to the driver.
@@ -351,6 +402,41 @@ impl ClientBuilder {
     /// Check everything and give the handle and the driver future; run the driver on
     /// any executor (`async_std::task::spawn(driver.run())`, `smol::spawn(..)`).
     pub fn build(self) -> Result<(Client, Driver), BuildError> {
+        let (commands_tx, commands_rx) = async_channel::bounded(64);
+        let (wake_tx, wake_rx) = async_channel::bounded(1);
+        let (inbound_tx, inbound_rx) = async_channel::bounded(INBOUND_CAPACITY + 1);
+        let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+        let front = Front::Handles {
+            commands: Box::pin(commands_rx),
+            wake: Box::pin(wake_rx),
+            inbound: inbound_tx,
+            _done: done_tx,
+        };
+        let driver = self.driver(front)?;
+        let client = Client {
+            inner: Arc::new(Inner {
+                shared: driver.shared.clone(),
+                commands: commands_tx,
+                wake: wake_tx,
+                messages: inbound_rx,
+                done: done_rx,
+            }),
+        };
+        Ok((client, driver))
+    }
+
+    /// Check everything and give a [`Connection`]: the client driven in the task that
+    /// polls it, a `Stream` of received messages and a `Sink` of messages to send.
+    pub fn connection(self) -> Result<Connection, BuildError> {
+        let driver = self.driver(Front::InTask {
+            inbox: VecDeque::new(),
+            close: false,
+        })?;
+        Ok(Connection::new(driver))
+    }
+
+    /// The driver, reached by the application through `front`.
+    fn driver(self, front: Front) -> Result<Driver, BuildError> {
         let target = Target::parse(&self.url).map_err(BuildError::Url)?;
         let mut config = self.config;
         let proxy = match self.proxy {
@@ -396,11 +482,7 @@ impl ClientBuilder {
             unclaimed: Mutex::new(Vec::new()),
             holding: AtomicBool::new(false),
         });
-        let (commands_tx, commands_rx) = async_channel::bounded(64);
-        let (wake_tx, wake_rx) = async_channel::bounded(1);
-        let (inbound_tx, inbound_rx) = async_channel::bounded(INBOUND_CAPACITY + 1);
-        let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-        let driver = Driver {
+        Ok(Driver {
             core: Core::new(policy, seed),
             target,
             headers: self.headers,
@@ -415,26 +497,15 @@ impl ClientBuilder {
             terminal: self.terminal,
             replay: self.replay,
             request_idle: self.request_idle,
-            shared: shared.clone(),
-            commands: Box::pin(commands_rx),
-            wake: Box::pin(wake_rx),
-            inbound: inbound_tx,
+            shared,
+            front,
             requests: VecDeque::new(),
             io: Default::default(),
             deferred: VecDeque::new(),
             inbox: Default::default(),
-            _done: done_tx,
-        };
-        let client = Client {
-            inner: Arc::new(Inner {
-                shared,
-                commands: commands_tx,
-                wake: wake_tx,
-                messages: inbound_rx,
-                done: done_rx,
-            }),
-        };
-        Ok((client, driver))
+            step: Default::default(),
+            wakes: 0,
+        })
     }
 
     /// Build, and run the driver on the async-std executor.
@@ -491,11 +562,7 @@ impl Client {
     /// the fallback. Fails at once when the queue is full or the client stopped, handing
     /// the message back.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let pushed = match self.inner.shared.queue.lock() {
-            Ok(mut q) => q.push(message.into()),
-            Err(poisoned) => poisoned.into_inner().push(message.into()),
-        };
-        pushed?;
+        self.inner.shared.push(message.into())?;
         let _ = self.inner.wake.try_send(());
         Ok(())
     }
@@ -538,41 +605,24 @@ impl Client {
     /// [`EVENTS_CAPACITY`] core events behind misses the newest ones and is told how many
     /// with [`ClientEvent::Lagged`]; undelivered messages are never skipped.
     pub fn events(&self) -> Events {
-        // Unbounded underneath (it allocates as events wait, not up front); the driver,
-        // the only sender, keeps the bound.
-        let (tx, rx) = async_channel::unbounded();
-        if let Ok(mut subs) = self.inner.shared.subscribers.lock() {
-            subs.push(Subscriber { tx, missed: 0 });
-        }
-        Events(Box::pin(rx))
+        self.inner.shared.subscribe()
     }
 
     /// Messages accepted by `send` and not yet written (or carried by the fallback).
     pub fn queued(&self) -> usize {
-        match self.inner.shared.queue.lock() {
-            Ok(q) => q.len(),
-            Err(poisoned) => poisoned.into_inner().len(),
-        }
+        self.inner.shared.queued()
     }
 
     /// Messages handed back (undelivered) while no [`events`](Client::events) stream
     /// was open to receive them; each is returned once. With a stream open, they arrive
     /// there as [`ClientEvent::Undelivered`] instead.
     pub fn take_undelivered(&self) -> Vec<Message> {
-        match self.inner.shared.unclaimed.lock() {
-            Ok(mut u) => std::mem::take(&mut *u),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        self.inner.shared.take_unclaimed()
     }
 
     /// The core's current state.
     pub fn state(&self) -> StateName {
-        self.inner
-            .shared
-            .state
-            .lock()
-            .map(|s| *s)
-            .unwrap_or(StateName::Stopped)
+        self.inner.shared.state()
     }
 
     /// Close gracefully (close frame, or stop the fallback) and wait until the driver

@@ -13,6 +13,7 @@
 //! core per wake-up, and carries out the outputs.
 
 mod client;
+mod connection;
 mod dial;
 mod eyeballs;
 mod fallback;
@@ -33,6 +34,7 @@ pub use client::{
     BuildError, Client, ClientBuilder, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged,
     TransportKind, EVENTS_CAPACITY, REQUEST_IDLE_TIMEOUT,
 };
+pub use connection::{Connection, ConnectionError};
 pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};
 pub use fallback::{
     ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits, FallbackPhase,

@@ -100,6 +100,13 @@ impl Queue {
         Ok(message)
     }
 
+    /// Whether a message of one byte would be admitted now.
+    pub fn has_room(&self) -> bool {
+        !self.closed
+            && self.items.len() + self.reserved.0 < self.max_messages
+            && self.bytes + self.reserved.1 < self.max_bytes
+    }
+
     pub fn push(&mut self, message: Message) -> Result<(), SendError> {
         let message = self.admit(message)?;
         self.bytes += message.len();

@@ -77,6 +77,13 @@ impl Writer {
         self.control.push_back(frame);
     }
 
+    /// Whether a message or a request body is being written.
+    pub fn carrying(&self) -> bool {
+        self.in_flight
+            .as_ref()
+            .is_some_and(|f| f.kind != Kind::Control)
+    }
+
     /// Make progress, writing at most `budget` frames. Returns when nothing is left to
     /// write, when the socket has no room (the task is woken when it has), after a
     /// failed write, or once the budget is spent (the task is woken again, so that other

@@ -77,8 +77,7 @@ impl Driver {
     fn offer(&mut self, held: Held) -> Option<Held> {
         match held {
             Held::Inbound(incoming) => {
-                // The client's own handle holds one receiver; any more is a stream.
-                if self.inbound.receiver_count() <= 1 {
+                if !self.front.has_reader() {
                     self.inbox.discarded += 1;
                     let due = self
                         .inbox
@@ -89,10 +88,10 @@ impl Driver {
                     }
                     return None;
                 }
-                if self.inbound.len() >= INBOUND_CAPACITY {
+                if self.front.waiting() >= INBOUND_CAPACITY {
                     return Some(Held::Inbound(incoming));
                 }
-                let _ = self.inbound.try_send(incoming);
+                self.front.deliver(incoming);
                 None
             }
             Held::Request { via_job, message } => {
@@ -171,9 +170,7 @@ impl Driver {
     pub(super) fn flush_held(&mut self) {
         self.report_discarded();
         match self.inbox.held.take() {
-            Some(Held::Inbound(incoming)) => {
-                let _ = self.inbound.try_send(incoming);
-            }
+            Some(Held::Inbound(incoming)) => self.front.deliver(incoming),
             Some(held @ Held::Request { .. }) => {
                 let via_job = matches!(held, Held::Request { via_job: true, .. });
                 self.inbox.held = Some(held);
@@ -211,7 +208,7 @@ impl Driver {
             .as_ref()
             .and_then(|j| j.request.as_ref())
             .map_or(0, |r| r.tx.len());
-        self.inbound.len() <= INBOUND_CAPACITY / 2 && request.max(job) <= REQUEST_BUFFER / 2
+        self.front.waiting() <= INBOUND_CAPACITY / 2 && request.max(job) <= REQUEST_BUFFER / 2
     }
 
     /// Requests whose stream was dropped: one not yet written leaves the line (its room

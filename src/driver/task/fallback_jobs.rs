@@ -130,7 +130,7 @@ impl Driver {
 
     /// Write what waits: the next request, then queued messages (over the open socket,
     /// or one at a time over the fallback).
-    pub(super) async fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         let state = self.core.state();
         if state == StateName::Idle && self.deferred.is_empty() {
             let queued = self

@@ -1,22 +1,29 @@
 //! The driver's end: once the core has stopped, what is left is handed back, every
 //! request ends with an error item, and the socket and the channels are let go.
 
-use super::{close_quietly, writable, Driver, Io};
+use super::{close_quietly, writable, BoxFut, Driver, Io};
 use crate::driver::client::{ClientEvent, Command};
 use crate::driver::request::RequestError;
 
 impl Driver {
-    /// The core stopped: hand back what is left, end requests, let go of the socket.
-    pub(super) async fn finish(&mut self) {
+    /// The core stopped: the open socket (if any) says goodbye, 200 ms at most. The
+    /// future owns the socket and gives whether everything it held was written.
+    pub(super) fn last_close(&mut self) -> BoxFut<bool> {
+        match self.io.ws.take() {
+            Some(mut conn) => Box::pin(async move { close_quietly(&mut conn.0).await }),
+            None => Box::pin(std::future::ready(false)),
+        }
+    }
+
+    /// After the last close (`flushed`: the socket took everything): hand back what is
+    /// left, end requests, let go of the streams. Also what a dropped driver does, with
+    /// `flushed` false.
+    pub(super) fn finish(&mut self, flushed: bool) {
         let cause = self
             .core
             .last_cause()
             .map(|c| c.to_string())
-            .unwrap_or_default();
-        let flushed = match self.io.ws.take() {
-            Some(mut conn) => close_quietly(&mut conn.0).await,
-            None => false,
-        };
+            .unwrap_or_else(|| "the client was dropped".into());
         let data = writable(false, &mut self.requests, &self.shared, self.request_idle);
         self.io.writer.reset(flushed, data);
         self.flush_held();
@@ -43,18 +50,19 @@ impl Driver {
             r.push(Err(e));
             r.release(&self.shared.queue);
         }
-        self.commands.close();
         // Requests sent before the close but not yet taken: their streams end too (the
         // channel would keep them, and their streams open, while any handle lives).
-        while let Ok(command) = self.commands.try_recv() {
+        for command in self.front.close() {
             if let Command::Request(mut r) = command {
                 r.push(Err(RequestError::Stopped(cause.clone())));
                 r.release(&self.shared.queue);
             }
         }
-        self.inbound.close();
         if let Ok(mut subs) = self.shared.subscribers.lock() {
             subs.clear();
+        }
+        if let Ok(mut s) = self.shared.state.lock() {
+            *s = crate::core::StateName::Stopped;
         }
     }
 }

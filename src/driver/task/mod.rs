@@ -15,9 +15,10 @@ use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures_lite::Stream;
 use futures_rustls::rustls::ClientConfig;
+use std::task::ready;
 use tracing::Instrument;
 
-use super::client::{ClientEvent, Command, Incoming, ReauthFn, Shared, TransportKind};
+use super::client::{ClientEvent, Command, ReauthFn, Shared, TransportKind};
 use super::dial::{connect, handshake, secure_custom, MaybeTls, Target, Ws};
 use super::fallback::Fallback;
 use super::message::Message;
@@ -29,12 +30,14 @@ use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 mod deliver;
 mod fallback_jobs;
 mod finish;
+mod front;
 
 use crate::core::{Core, Input, Output, StateName};
 use crate::event::Event;
 use crate::policy::{DialFailure, DialPhase};
 use deliver::Delivery;
 use fallback_jobs::FallbackJob;
+pub(crate) use front::Front;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -108,14 +111,35 @@ pub struct Driver {
     pub(crate) replay: Replay,
     pub(crate) request_idle: Duration,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) commands: Pin<Box<async_channel::Receiver<Command>>>,
-    pub(crate) wake: Pin<Box<async_channel::Receiver<()>>>,
-    pub(crate) inbound: async_channel::Sender<Incoming>,
+    pub(crate) front: Front,
     pub(crate) requests: VecDeque<PendingRequest>,
     pub(crate) io: Io,
     pub(crate) deferred: VecDeque<Input>,
     pub(crate) inbox: Delivery,
-    pub(crate) _done: async_channel::Sender<()>,
+    pub(crate) step: Step,
+    /// Wake-ups handled since the start (the driver yields every `WAKES_PER_YIELD`).
+    pub(crate) wakes: u32,
+}
+
+/// Where the driver is between two polls. Its only waits that are not wake-ups are the
+/// two close handshakes (200 ms at most each); everything else is one poll's work.
+#[derive(Default)]
+pub(crate) enum Step {
+    /// Not polled yet: the first poll starts the core.
+    #[default]
+    New,
+    /// Waiting for the next wake-up.
+    Running,
+    /// Answering the server's close frame; then the close is the core's input.
+    Closing {
+        close: BoxFut<bool>,
+        code: Option<u16>,
+        reason: Vec<u8>,
+    },
+    /// The core stopped: the last close, then the end.
+    Ending(BoxFut<bool>),
+    /// Ended: what was left is handed back.
+    Done,
 }
 
 impl std::fmt::Debug for Driver {
@@ -127,30 +151,78 @@ impl std::fmt::Debug for Driver {
     }
 }
 
+impl Drop for Driver {
+    /// A driver dropped before its end (never spawned, or its task cancelled) still
+    /// hands back what it held: queued messages as `Undelivered`, requests end with an
+    /// error item.
+    fn drop(&mut self) {
+        if !matches!(self.step, Step::Done) {
+            self.step = Step::Done;
+            self.finish(false);
+        }
+    }
+}
+
 impl Driver {
     /// Run until the client is closed or gives up; returns the final state's cause as
     /// a sentence.
     pub async fn run(mut self) -> Option<String> {
-        self.input(Input::Start);
-        let mut wakes: u32 = 0;
+        futures_lite::future::poll_fn(|cx| self.poll_run(cx)).await;
+        self.core.last_cause().map(|c| c.to_string())
+    }
+
+    /// Make every step that can be made now; `Ready` once the driver has ended. The
+    /// spawned driver and the in-task connection both run the client through this.
+    pub(crate) fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            self.carry_out().await;
-            if self.core.state() == StateName::Stopped {
-                break;
+            match &mut self.step {
+                Step::New => {
+                    self.step = Step::Running;
+                    self.input(Input::Start);
+                }
+                Step::Running => {}
+                Step::Closing { close, .. } => {
+                    let flushed = ready!(close.as_mut().poll(cx));
+                    let Step::Closing { code, reason, .. } =
+                        std::mem::replace(&mut self.step, Step::Running)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    self.end_connection(flushed, &format!("closed with {}", code.unwrap_or(1005)));
+                    self.input(Input::PeerClosed { code, reason });
+                }
+                Step::Ending(close) => {
+                    let flushed = ready!(close.as_mut().poll(cx));
+                    self.step = Step::Done;
+                    self.finish(flushed);
+                    return Poll::Ready(());
+                }
+                Step::Done => return Poll::Ready(()),
             }
-            self.flush().await;
+            self.carry_out();
+            if self.core.state() == StateName::Stopped {
+                self.step = Step::Ending(self.last_close());
+                continue;
+            }
+            self.flush();
             self.arm_timer();
-            let wake = futures_lite::future::poll_fn(|cx| self.poll_wake(cx)).await;
-            self.on_wake(wake).await;
+            let wake = ready!(self.poll_wake(cx));
+            self.on_wake(wake);
             // A transport that is always ready must not starve the executor's other
             // tasks (on a single-threaded executor, nothing else would run).
-            wakes = wakes.wrapping_add(1);
-            if wakes.is_multiple_of(WAKES_PER_YIELD) {
-                futures_lite::future::yield_now().await;
+            self.wakes = self.wakes.wrapping_add(1);
+            if self.wakes.is_multiple_of(WAKES_PER_YIELD) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
         }
-        self.finish().await;
-        self.core.last_cause().map(|c| c.to_string())
+    }
+
+    /// Whether every message given to `send` has left: none queued, none half-written,
+    /// none carried by a fallback request that the server has not answered yet.
+    pub(crate) fn all_written(&self) -> bool {
+        let carried = self.io.job.as_ref().is_some_and(|j| j.message.is_some());
+        self.shared.queued() == 0 && !self.io.writer.carrying() && !carried
     }
 
     fn input(&mut self, input: Input) {
@@ -199,7 +271,7 @@ impl Driver {
         let reading = self.reading();
         // Commands before writes: a request goes out before what `send` queued after it.
         if !self.io.handles_gone {
-            if let Poll::Ready(c) = self.commands.as_mut().poll_next(cx) {
+            if let Poll::Ready(c) = self.front.poll_command(cx) {
                 self.io.handles_gone = c.is_none();
                 if matches!(c, None | Some(Command::Close)) {
                     // What was queued before the close goes out first, as far as the
@@ -273,7 +345,7 @@ impl Driver {
                 return Poll::Ready(Wake::RequestIdle);
             }
         }
-        if let Poll::Ready(Some(())) = self.wake.as_mut().poll_next(cx) {
+        if self.front.poll_wake(cx) {
             return Poll::Ready(Wake::Queued);
         }
         Poll::Pending
@@ -288,7 +360,7 @@ impl Driver {
         }
     }
 
-    async fn on_wake(&mut self, wake: Wake) {
+    fn on_wake(&mut self, wake: Wake) {
         match wake {
             Wake::Deferred(input) => self.input(input),
             Wake::Command(Some(Command::Request(r))) => self.requests.push_back(r),
@@ -325,7 +397,7 @@ impl Driver {
                 self.io.ws = Some(ws);
                 self.input(Input::DialSucceeded);
             }
-            Wake::Ws(item) => self.on_ws(item).await,
+            Wake::Ws(item) => self.on_ws(item),
             Wake::Fallback(item) => self.on_fallback(item),
             Wake::Reauth(headers) => {
                 let ok = headers.is_some();
@@ -339,10 +411,7 @@ impl Driver {
         }
     }
 
-    async fn on_ws(
-        &mut self,
-        item: Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>,
-    ) {
+    fn on_ws(&mut self, item: Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>) {
         let message = match item {
             Some(Ok(WsMessage::Text(t))) => Message::Text(t.as_str().to_string()),
             Some(Ok(WsMessage::Binary(b))) => Message::Binary(b.to_vec()),
@@ -359,12 +428,18 @@ impl Driver {
                     (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),
                     (None, None) => (None, Vec::new()),
                 };
-                let flushed = match self.io.ws.take() {
-                    // tungstenite queued the close reply; send it, briefly.
-                    Some(mut conn) => close_quietly(&mut conn.0).await,
-                    None => false,
-                };
-                self.end_connection(flushed, &format!("closed with {}", code.unwrap_or(1005)));
+                // tungstenite queued the close reply; send it, briefly (the next poll
+                // waits for it, then tells the core).
+                if let Some(mut conn) = self.io.ws.take() {
+                    let close = Box::pin(async move { close_quietly(&mut conn.0).await });
+                    self.step = Step::Closing {
+                        close,
+                        code,
+                        reason,
+                    };
+                    return;
+                }
+                self.end_connection(false, &format!("closed with {}", code.unwrap_or(1005)));
                 return self.input(Input::PeerClosed { code, reason });
             }
             None => {
@@ -399,7 +474,7 @@ impl Driver {
         self.input(Input::Received);
         // Observers hear of what the message caused (a stable connection) before the
         // message itself is handed on.
-        self.carry_out().await;
+        self.carry_out();
         self.route(message, TransportKind::Websocket);
     }
 
@@ -443,7 +518,7 @@ impl Driver {
     }
 
     /// Carry out every output of the core.
-    async fn carry_out(&mut self) {
+    fn carry_out(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Dial { attempt, probe } => {

@@ -1,30 +1,22 @@
-//! The application's side: a builder, a cloneable [`Client`] handle, and the
-//! [`Driver`] future that owns the socket.
+//! The application's side: a cloneable [`Client`] handle, what it shares with the
+//! [`Driver`] future that owns the socket, and what its observers receive.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-use super::connection::Connection;
-use super::dial::{Connector, Duplex, Target};
-use super::fallback::{Fallback, FallbackConnection, FallbackLimits, FallbackPool, HttpsSse};
+use super::builder::ClientBuilder;
+use super::fallback::FallbackConnection;
 use super::message::Message;
-use super::network::Network;
-use super::proxy::ProxyRules;
 use super::queue::{Queue, SendError};
-use super::request::{PendingRequest, Replay, RequestError, RequestStream, Terminal};
-use super::secret::{Headers, Redacted};
+use super::request::{PendingRequest, RequestError, RequestStream};
+use super::secret::Headers;
 use super::streams::{DriverWake, Inbox, Subscriber};
 pub use super::streams::{Events, Messages, Tagged, EVENTS_CAPACITY};
-use super::task::{Driver, Front};
-use super::tls::{client_config, TlsOptions};
-use crate::config::{Config, ConfigError};
-use crate::core::{Core, StateName};
+use crate::config::ConfigError;
+use crate::core::StateName;
 use crate::event::Event;
 
 /// What a client's observers receive.
@@ -61,7 +53,7 @@ pub enum ClientEvent {
     /// The application caught up (its stream is at most half full): reading again.
     ReadingResumed,
     /// A written request is sent again on a new connection or over the fallback (the
-    /// [`Replay`] policy allowed it): the server may execute it twice.
+    /// [`Replay`](super::Replay) policy allowed it): the server may execute it twice.
     Replayed {
         /// Why the first attempt ended.
         cause: String,
@@ -72,7 +64,7 @@ pub enum ClientEvent {
     /// end) on this connection: a new one, or one kept open (reused). Reported by
     /// transports that note their connections (see
     /// [`Fallback::request_noted`](super::Fallback::request_noted)), such as
-    /// [`HttpsSse`].
+    /// [`HttpsSse`](super::HttpsSse).
     FallbackConnection(FallbackConnection),
 }
 
@@ -135,7 +127,7 @@ pub(crate) const INBOUND_CAPACITY: usize = 256;
 pub const REQUEST_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// tungstenite's read chunk (its default, 128 KiB, stays resident per connection).
-const READ_BUFFER: usize = 16 * 1024;
+pub(crate) const READ_BUFFER: usize = 16 * 1024;
 
 /// State shared between the handles and the driver.
 pub(crate) struct Shared {
@@ -206,334 +198,12 @@ pub(crate) enum Command {
     Close,
 }
 
-/// Builds a [`Client`] and its [`Driver`].
-pub struct ClientBuilder {
-    url: String,
-    config: Config,
-    headers: Headers,
-    tls: TlsOptions,
-    fallback: Option<Arc<dyn Fallback>>,
-    fallback_url: Option<String>,
-    connector: Option<Connector>,
-    proxy: Option<ProxyRules>,
-    network: Network,
-    reauth: Option<ReauthFn>,
-    terminal: Terminal,
-    ws_config: WebSocketConfig,
-    replay: Replay,
-    request_idle: std::time::Duration,
-}
-
-impl fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = url::Url::parse(&self.url);
-        f.debug_struct("ClientBuilder")
-            .field(
-                "url",
-                &url.as_ref()
-                    .map(|u| Redacted(u).to_string())
-                    .unwrap_or_default(),
-            )
-            .field("headers", &self.headers)
-            .field("fallback", &self.fallback.as_ref().map(|f| f.describe()))
-            .field("proxy", &self.proxy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientBuilder {
-    /// A client for `url` (`ws://` or `wss://`) with the default config.
-    pub fn new(url: impl Into<String>) -> ClientBuilder {
-        ClientBuilder {
-            url: url.into(),
-            config: Config::default(),
-            headers: Headers::default(),
-            tls: TlsOptions::default(),
-            fallback: None,
-            fallback_url: None,
-            connector: None,
-            proxy: None,
-            network: Network::new(),
-            reauth: None,
-            terminal: Terminal::default(),
-            ws_config: WebSocketConfig::default().read_buffer_size(READ_BUFFER),
-            replay: Replay::default(),
-            request_idle: REQUEST_IDLE_TIMEOUT,
-        }
-    }
-
-    /// The reconnect policy.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// A request header sent with every upgrade (and fallback request).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push(name, value);
-        self
-    }
-
-    /// Trust this CA certificate (DER) as well as the default roots.
-    pub fn root_certificate(mut self, der: Vec<u8>) -> Self {
-        self.tls.extra_roots.push(der);
-        self
-    }
-
-    /// All TLS options at once.
-    pub fn tls(mut self, tls: TlsOptions) -> Self {
-        self.tls = tls;
-        self
-    }
-
-    /// Fall back to HTTPS POST + Server-Sent Events at `url`.
-    pub fn fallback_url(mut self, url: impl Into<String>) -> Self {
-        self.fallback_url = Some(url.into());
-        self
-    }
-
-    /// Fall back to a transport of your own.
-    pub fn fallback(mut self, fallback: impl Fallback) -> Self {
-        self.fallback = Some(Arc::new(fallback));
-        self
-    }
-
-    /// Open the WebSocket's byte stream yourself instead of TCP (and without the proxy):
-    /// the upgrade and everything after run over what `connector` returns, with TLS on
-    /// top for `wss://` (the client's roots, verifier and the URL's server name).
-    pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
-    where
-        F: Fn(&url::Url) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<S, crate::policy::DialFailure>> + Send + 'static,
-        S: Duplex,
-    {
-        self.connector = Some(Arc::new(move |url: &url::Url| {
-            let opening = connector(url);
-            Box::pin(async move { opening.await.map(|s| Box::new(s) as Box<dyn Duplex>) })
-        }));
-        self
-    }
-
-    /// Go through these proxy rules (both transports), instead of the config's
-    /// `[proxy]` section (by default the environment's `HTTPS_PROXY`, `NO_PROXY`, …):
-    /// [`ProxyRules::explicit`] for one proxy, [`ProxyRules::none`] for none,
-    /// [`ProxyRules::from_vars`] for an environment of your own.
-    pub fn proxy(mut self, rules: ProxyRules) -> Self {
-        self.proxy = Some(rules);
-        self
-    }
-
-    /// Resolve host names (the server's, the fallback's, the proxy's) with `resolver`
-    /// instead of the system's. Every address it gives is tried, Happy Eyeballs.
-    pub fn resolver<F, Fut>(mut self, resolver: F) -> Self
-    where
-        F: Fn(&str, u16) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send + 'static,
-    {
-        self.network = self.network.resolver(resolver);
-        self
-    }
-
-    /// Open each TCP connection (to one address) with `connect` instead of the
-    /// system's; TLS, proxies and Happy Eyeballs still apply around it. Unlike
-    /// [`connector`](Self::connector), it serves both transports.
-    pub fn tcp_connector<F, Fut>(mut self, connect: F) -> Self
-    where
-        F: Fn(std::net::SocketAddr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::io::Result<async_net::TcpStream>> + Send + 'static,
-    {
-        self.network = self.network.tcp_connector(connect);
-        self
-    }
-
-    /// Called when the server asks for fresh credentials (401, close 3000/3003). The
-    /// answer replaces request headers of the same names. A callback that takes longer
-    /// than 30 s counts as `None` (the client stops with that cause).
-    pub fn on_reauth<F, Fut>(mut self, f: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Option<Headers>> + Send + 'static,
-    {
-        self.reauth = Some(Arc::new(move || Box::pin(f())));
-        self
-    }
-
-    /// Which message ends a request's response (default: JSON `type` =
-    /// `response.completed`).
-    pub fn terminal(mut self, terminal: Terminal) -> Self {
-        self.terminal = terminal;
-        self
-    }
-
-    /// Limits on received messages and frames (bounded memory against hostile peers).
-    pub fn max_message_size(mut self, message: usize, frame: usize) -> Self {
-        self.ws_config = self
-            .ws_config
-            .max_message_size(Some(message))
-            .max_frame_size(Some(frame));
-        self
-    }
-
-    /// What happens to a written request whose connection ended before its terminal
-    /// message (default [`Replay::IfUnanswered`]; with [`Replay::Never`] its stream ends
-    /// with [`RequestError::Interrupted`]). Every replay is reported
-    /// ([`ClientEvent::Replayed`]).
-    pub fn replay(mut self, replay: Replay) -> Self {
-        self.replay = replay;
-        self
-    }
-
-    /// Shorthand: `true` is [`Replay::IfUnanswered`], `false` [`Replay::Never`].
-    pub fn replay_unanswered(self, replay: bool) -> Self {
-        self.replay(match replay {
-            true => Replay::IfUnanswered,
-            false => Replay::Never,
-        })
-    }
-
-    /// How long a written request may wait for its next response item before its
-    /// stream ends with [`RequestError::TimedOut`] (default 5 minutes; a request that
-    /// never ends must not hold up the ones behind it).
-    pub fn request_idle_timeout(mut self, idle: std::time::Duration) -> Self {
-        self.request_idle = idle.max(std::time::Duration::from_millis(1));
-        self
-    }
-
-    /// Check everything and give the handle and the driver future; run the driver on
-    /// any executor (`async_std::task::spawn(driver.run())`, `smol::spawn(..)`).
-    pub fn build(self) -> Result<(Client, Driver), BuildError> {
-        let (commands_tx, commands_rx) = async_channel::bounded(64);
-        let (wake_tx, wake_rx) = async_channel::bounded(1);
-        let (inbound_tx, inbound_rx) = async_channel::bounded(INBOUND_CAPACITY + 1);
-        let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-        let front = Front::Handles {
-            commands: Box::pin(commands_rx),
-            wake: Box::pin(wake_rx),
-            inbound: inbound_tx,
-            _done: done_tx,
-        };
-        let driver = self.driver(front)?;
-        let client = Client {
-            inner: Arc::new(Inner {
-                shared: driver.shared.clone(),
-                commands: commands_tx,
-                wake: wake_tx,
-                messages: inbound_rx,
-                done: done_rx,
-            }),
-        };
-        Ok((client, driver))
-    }
-
-    /// Check everything and give a [`Connection`]: the client driven in the task that
-    /// polls it, a `Stream` of received messages and a `Sink` of messages to send.
-    pub fn connection(self) -> Result<Connection, BuildError> {
-        let driver = self.driver(Front::InTask {
-            inbox: VecDeque::new(),
-            close: false,
-        })?;
-        Ok(Connection::new(driver))
-    }
-
-    /// The driver, reached by the application through `front`.
-    fn driver(self, front: Front) -> Result<Driver, BuildError> {
-        let target = Target::parse(&self.url).map_err(BuildError::Url)?;
-        let mut config = self.config;
-        let proxy = match self.proxy {
-            Some(rules) => rules,
-            None => ProxyRules::from_config(&config.proxy).map_err(BuildError::Proxy)?,
-        };
-        let network = self
-            .network
-            .proxy(proxy)
-            .attempt_delay(config.timeouts.connection_attempt_delay);
-        let fallback = match (self.fallback, self.fallback_url) {
-            (Some(f), _) => Some(f),
-            (None, Some(url)) => Some(Arc::new(
-                HttpsSse::new(&url, &self.tls)
-                    .map_err(BuildError::Url)?
-                    .with_limits(FallbackLimits::from_config(&config.fallback))
-                    .with_pool(FallbackPool::from_config(&config.fallback))
-                    .with_network(network.clone()),
-            ) as Arc<dyn Fallback>),
-            (None, None) => None,
-        };
-        if fallback.is_none() {
-            config.fallback.enabled = false;
-            if config.transport == crate::config::Transport::Https {
-                return Err(BuildError::Url(
-                    "transport = \"https\" needs a fallback URL or transport".into(),
-                ));
-            }
-        }
-        let seed = config.seed.unwrap_or_else(random_seed);
-        let policy = config.validate()?;
-        // Only `wss://` needs a TLS configuration (≈25 KB each): none for plain `ws://`.
-        let tls = match target.tls {
-            true => Some(client_config(&self.tls).map_err(|e| BuildError::Tls(e.to_string()))?),
-            false => None,
-        };
-        let fallback_limits = FallbackLimits::from_config(&policy.config().fallback);
-        let q = &policy.config().queue;
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::new(q.max_messages, q.max_bytes)),
-            state: Mutex::new(StateName::Idle),
-            subscribers: Mutex::new(Vec::new()),
-            unclaimed: Mutex::new(Vec::new()),
-            holding: AtomicBool::new(false),
-        });
-        Ok(Driver {
-            core: Core::new(policy, seed),
-            target,
-            headers: self.headers,
-            tls,
-            warn_insecure: self.tls.danger_accept_invalid_certs,
-            ws_config: self.ws_config,
-            fallback,
-            fallback_limits,
-            connector: self.connector,
-            network,
-            reauth: self.reauth,
-            terminal: self.terminal,
-            replay: self.replay,
-            request_idle: self.request_idle,
-            shared,
-            front,
-            requests: VecDeque::new(),
-            io: Default::default(),
-            deferred: VecDeque::new(),
-            inbox: Default::default(),
-            step: Default::default(),
-            wakes: 0,
-        })
-    }
-
-    /// Build, and run the driver on the async-std executor.
-    #[cfg(feature = "async-std")]
-    pub fn spawn(self) -> Result<Client, BuildError> {
-        let (client, driver) = self.build()?;
-        async_std::task::spawn(driver.run());
-        Ok(client)
-    }
-}
-
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    // Without OS randomness, the clock's nanoseconds still differ between clients,
-    // which is all jitter needs.
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        return t.map(|d| d.as_nanos() as u64).unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
-}
-
-struct Inner {
-    shared: Arc<Shared>,
-    commands: async_channel::Sender<Command>,
-    wake: async_channel::Sender<()>,
-    messages: async_channel::Receiver<Incoming>,
-    done: async_channel::Receiver<()>,
+pub(crate) struct Inner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) commands: async_channel::Sender<Command>,
+    pub(crate) wake: async_channel::Sender<()>,
+    pub(crate) messages: async_channel::Receiver<Incoming>,
+    pub(crate) done: async_channel::Receiver<()>,
 }
 
 /// A handle to a reconnecting WebSocket client. Cheap to clone; every clone talks to the
@@ -541,7 +211,7 @@ struct Inner {
 /// handle is dropped.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Client {

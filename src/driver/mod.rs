@@ -12,6 +12,7 @@
 //! dial in progress, the fallback and re-authentication, feeds exactly one input to the
 //! core per wake-up, and carries out the outputs.
 
+mod builder;
 mod client;
 mod connection;
 mod dial;
@@ -30,9 +31,10 @@ mod task;
 mod tls;
 mod writer;
 
+pub use builder::ClientBuilder;
 pub use client::{
-    BuildError, Client, ClientBuilder, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged,
-    TransportKind, EVENTS_CAPACITY, REQUEST_IDLE_TIMEOUT,
+    BuildError, Client, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged, TransportKind,
+    EVENTS_CAPACITY, REQUEST_IDLE_TIMEOUT,
 };
 pub use connection::{Connection, ConnectionError};
 pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};

@@ -54,21 +54,13 @@ pub enum ConnectionError {
 /// yields what had arrived, and ends. A connection dropped without a close lets the
 /// socket go at once and hands back what it held. Requests (request/response) need a
 /// spawned [`Client`](super::Client).
+#[derive(Debug)]
 pub struct Connection {
     driver: Driver,
     /// The driver has ended; received messages may still wait in its inbox.
     ended: bool,
     /// `poll_close` asked the driver to close.
     close_asked: bool,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("driver", &self.driver)
-            .field("ended", &self.ended)
-            .finish()
-    }
 }
 
 impl Connection {

@@ -48,6 +48,16 @@ async fn drain(mut events: Events) -> (Vec<Event>, Vec<Message>) {
     (core, back)
 }
 
+/// A server that answers every upgrade with 503.
+async fn refusing_server() -> WsServer {
+    WsServer::start(|_| Behavior::Reject {
+        status: 503,
+        headers: vec![],
+    })
+    .await
+    .unwrap()
+}
+
 fn mission() -> Behavior {
     Behavior::Accept(vec![
         Act::Wait(Duration::from_millis(3)),
@@ -192,12 +202,7 @@ async fn the_same_events_in_task_and_spawned() {
 
 #[async_std::test]
 async fn a_server_that_refuses_every_dial_gets_nothing_and_everything_is_handed_back() {
-    let ws = WsServer::start(|_| Behavior::Reject {
-        status: 503,
-        headers: vec![],
-    })
-    .await
-    .unwrap();
+    let ws = refusing_server().await;
     let cert = TestCert::localhost();
     let mut config: Config = fast_default();
     config.budget.max_attempts = 2;
@@ -270,12 +275,7 @@ async fn an_application_that_only_writes_pauses_reading_and_still_closes_in_time
 #[async_std::test]
 async fn a_dropped_connection_hands_back_what_it_held() {
     // Every dial is refused; a long backoff keeps the messages queued.
-    let ws = WsServer::start(|_| Behavior::Reject {
-        status: 503,
-        headers: vec![],
-    })
-    .await
-    .unwrap();
+    let ws = refusing_server().await;
     let cert = TestCert::localhost();
     let mut config = fast_default();
     config.backoff.base = Duration::from_secs(30);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_std::task::block_on;
 use async_tungstenite::tungstenite::Message as WsMessage;
-use common::net::{quiet, raw_connect, redial_open, RawWs};
+use common::net::{quiet, redial_open, RawWs};
 use futures_lite::StreamExt;
 use redial::config::Strategy;
 use redial::core::StateName;
@@ -160,6 +160,9 @@ struct Samples {
     /// A raw client's close → Open: it reads the server's close, answers it and
     /// connects again at once, as redial does.
     raw_again: Vec<f64>,
+    /// That reconnect's TCP connect and upgrade.
+    raw_again_tcp: Vec<f64>,
+    raw_again_upgrade: Vec<f64>,
     /// Cycles whose stamps were incomplete (a reconnect under way when the stamps were
     /// cleared); not counted.
     incomplete: usize,
@@ -197,8 +200,10 @@ impl Samples {
         }
         let closed = Instant::now();
         let _ = ws.close(None).await;
-        let again = raw_connect(raw_server).await;
+        let (again, tcp, upgrade) = raw_connect_phased(raw_server).await;
         self.raw_again.push(common::us(closed.elapsed()));
+        self.raw_again_tcp.push(common::us(tcp));
+        self.raw_again_upgrade.push(common::us(upgrade));
         drop(again);
     }
 }
@@ -259,11 +264,25 @@ fn main() {
         stats("in-task connection: upgrade done → Open", &on_thread.open),
         stats("raw, during that phase: TCP connect", &on_thread.raw_tcp),
         stats("raw, during that phase: upgrade", &on_thread.raw_upgrade),
+        stats("raw reconnect: TCP connect", &spawned.raw_again_tcp),
+        stats("raw reconnect: upgrade", &spawned.raw_again_upgrade),
+        stats(
+            "raw reconnect, during that phase: TCP connect",
+            &on_thread.raw_again_tcp,
+        ),
+        stats(
+            "raw reconnect, during that phase: upgrade",
+            &on_thread.raw_again_upgrade,
+        ),
     ];
     let (lr, ld, lw) = (
         stats("redial in-task connection: close → Open", &on_thread.again),
         stats("redial in-task connection: its dial", &on_thread.dial),
         stats("raw, during that phase", &on_thread.raw),
+    );
+    let lwa = stats(
+        "raw, during that phase: close → connected again",
+        &on_thread.raw_again,
     );
     let median = |v: &serde_json::Value| v["median_us"].as_f64().unwrap_or(0.0);
     let raw_median = median(&w).max(1e-9);
@@ -277,7 +296,10 @@ fn main() {
         .map(|(a, b)| a / b)
         .collect();
     let paired_median = common::median(&mut paired);
-    for s in [&r, &d, &w, &wa, &lr, &ld, &lw].into_iter().chain(&phases) {
+    for s in [&r, &d, &w, &wa, &lr, &ld, &lw, &lwa]
+        .into_iter()
+        .chain(&phases)
+    {
         println!(
             "reconnect {:<50} median {:>8.1} µs (p10 {:>8.1}, p90 {:>8.1}) over {}",
             s["what"].as_str().unwrap_or(""),
@@ -290,10 +312,12 @@ fn main() {
     println!(
         "reconnect ratio (redial close → Open / raw connect): {ratio:.2} (paired per cycle: \
          {paired_median:.2}); redial's dial alone {:.2}; in-task connection: close → Open {:.2}, \
-         dial {:.2}",
+         dial {:.2}; against a raw client's reconnect: spawned {:.2}, in-task {:.2}",
         median(&d) / raw_median,
         median(&lr) / local_raw_median,
         median(&ld) / local_raw_median,
+        median(&r) / median(&wa).max(1e-9),
+        median(&lr) / median(&lwa).max(1e-9),
     );
     let result = json!({
         "redial": r,
@@ -303,6 +327,8 @@ fn main() {
         "raw": w,
         "raw_local_phase": lw,
         "raw_reconnect": wa,
+        "raw_reconnect_local_phase": lwa,
+        "in_task_vs_raw_reconnect": median(&lr) / median(&lwa).max(1e-9),
         "phases": phases,
         "reconnect_vs_raw_reconnect": median(&r) / median(&wa).max(1e-9),
         "incomplete": spawned.incomplete + on_thread.incomplete,

@@ -1,11 +1,13 @@
 //! The driver under async-std, smol and tokio (multi-thread and current-thread): the
 //! mission end to end (one dial, the fall-back naming 1008, the request answered over
-//! HTTPS). The scenario is the `executors` example's (`examples/executors/mission.rs`).
+//! HTTPS), with the driver spawned and with an in-task `Connection` polled by the
+//! executor's `block_on`. The scenario is the `executors` example's
+//! (`examples/executors/mission.rs`).
 
 #[path = "../examples/executors/mission.rs"]
 mod mission;
 
-use mission::{mission, Outcome};
+use mission::{mission, mission_in_task, Outcome};
 use redial::core::StateName;
 
 fn check(outcome: &Outcome) {
@@ -47,4 +49,28 @@ fn the_mission_under_tokio_current_thread() {
     check(&runtime.block_on(mission(Box::new(|driver| {
         tokio::spawn(driver);
     }))));
+}
+
+#[test]
+fn the_mission_in_task_under_async_std() {
+    check(&async_std::task::block_on(mission_in_task()));
+}
+
+#[test]
+fn the_mission_in_task_under_smol() {
+    check(&smol::block_on(mission_in_task()));
+}
+
+#[test]
+fn the_mission_in_task_under_tokio_multi_thread() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    check(&runtime.block_on(mission_in_task()));
+}
+
+#[test]
+fn the_mission_in_task_under_tokio_current_thread() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    check(&runtime.block_on(mission_in_task()));
 }

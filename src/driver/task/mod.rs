@@ -30,12 +30,14 @@ mod fallback_jobs;
 mod finish;
 mod front;
 mod outputs;
+mod read_wake;
 
 use crate::core::{Core, Input, StateName};
 use crate::policy::{DialFailure, DialPhase};
 use deliver::Delivery;
 use fallback_jobs::FallbackJob;
 pub(crate) use front::Front;
+use read_wake::ReadWake;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -74,6 +76,8 @@ pub(crate) struct Io {
     finishing: Option<super::fallback::FallbackStream>,
     /// The write side of the open socket.
     writer: Writer,
+    /// Whether the open socket may have something to read.
+    read: ReadWake,
     /// Every handle is gone (or closed the command channel): stop polling it.
     handles_gone: bool,
 }
@@ -283,9 +287,13 @@ impl Driver {
         self.poll_write(cx, FRAMES_PER_POLL);
         let io = &mut self.io;
         if let Some(conn) = io.ws.as_mut().filter(|_| reading) {
-            let ws = &mut conn.0;
-            if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
-                return Poll::Ready(Wake::Ws(m));
+            if io.read.due(cx) {
+                let ws = &mut conn.0;
+                let mut reads = Context::from_waker(io.read.waker());
+                if let Poll::Ready(m) = Pin::new(ws).poll_next(&mut reads) {
+                    io.read.again();
+                    return Poll::Ready(Wake::Ws(m));
+                }
             }
         }
         match io.dialing.as_mut() {
@@ -393,6 +401,7 @@ impl Driver {
                 self.io.dialing = None;
                 // `dial_wanted` held: there is no other socket.
                 self.io.ws = Some(ws);
+                self.io.read.again();
                 self.input(Input::DialSucceeded);
             }
             Wake::Ws(item) => self.on_ws(item),

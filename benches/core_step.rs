@@ -88,7 +88,8 @@ impl Drop for Pooled {
     }
 }
 
-/// Take a core from the pool (or make one) and bring it to a stable Open at `now`.
+/// Take a core from the pool (or make one) and bring it to a stable Open at `now` (or
+/// later: `now` moves past the stability deadline).
 fn reopen(pool: &Pool, now: &mut Instant, seed: &mut u64) -> Pooled {
     let mut core = pool.borrow_mut().pop().unwrap_or_else(|| {
         *seed += 1;
@@ -110,6 +111,16 @@ fn reopen(pool: &Pool, now: &mut Instant, seed: &mut u64) -> Pooled {
         drain(&mut core);
     }
     assert_eq!(core.state(), StateName::Open);
+    // A connection is stable by time (`min_uptime`), not by a message: its first
+    // deadline in Open. Past it the budget is reset, so the closes measured never spend
+    // it (a core that kept closing unstable connections would fall back).
+    if core.attempt() != 0 {
+        *now = core.poll_timeout().map_or(*now, |t| t.max(*now));
+        core.handle_timeout(*now);
+        drain(&mut core);
+    }
+    assert_eq!(core.state(), StateName::Open);
+    assert_eq!(core.attempt(), 0, "stable: the budget is reset");
     let deadline = core.poll_timeout().unwrap_or(*now);
     Pooled {
         core: Some(core),

@@ -64,6 +64,8 @@ pub(crate) struct Io {
     probe: bool,
     ws: Option<Box<Conn>>,
     timer: Option<(Instant, Timer)>,
+    /// The core's deadline was already reached when the timer would have been armed.
+    timer_due: bool,
     /// The idle deadline of the request in flight.
     request_timer: Option<(Instant, Timer)>,
     reauth: Option<BoxFut<Option<Headers>>>,
@@ -250,13 +252,18 @@ impl Driver {
         let Some(at) = self.core.poll_timeout() else {
             return;
         };
+        // A deadline already reached (a zero backoff, say) is heard at once: arming a
+        // timer for it would cost a round through the reactor.
+        let due = |at| at <= Instant::now();
         match &mut self.io.timer {
+            Some((armed, _)) if at < *armed && due(at) => self.io.timer_due = true,
             Some((armed, timer)) => {
                 if at < *armed {
                     timer.set_at(at);
                     *armed = at;
                 }
             }
+            None if due(at) => self.io.timer_due = true,
             slot @ None => *slot = Some((at, Timer::at(at))),
         }
     }
@@ -338,6 +345,9 @@ impl Driver {
                 io.reauth = None;
                 return Poll::Ready(Wake::Reauth(h));
             }
+        }
+        if std::mem::take(&mut io.timer_due) {
+            return Poll::Ready(Wake::Timer);
         }
         if let Some((_, timer)) = io.timer.as_mut() {
             if Pin::new(timer).poll(cx).is_ready() {

@@ -774,7 +774,9 @@ fn verdict(policy: &Policy, run: &[Record]) -> Option<(Invariant, usize, String)
 }
 
 /// (4) No delay above the cap (30 s by default) and the class minima: at the cap a
-/// retry passes, a millisecond over it is caught as a backoff violation.
+/// retry passes, and so does one within the checker's 1 µs rounding slack over it; a
+/// nanosecond past the slack, or a millisecond over the cap, is caught as a backoff
+/// violation.
 #[test]
 fn a_retry_delay_above_the_cap_is_caught() {
     let p = policy();
@@ -943,7 +945,7 @@ fn retry_after_is_honoured_up_to_max_retry_after() {
 /// (4) Without a cap, a delay is bounded by the envelope `base × factor^n` (n failures
 /// before this one) or the class minima (5 s by default), whichever is larger: with no
 /// jitter, base 10 s and factor 2, the first retry waits exactly 10 s and a millisecond
-/// more is caught. With base 0 the envelope is 0 at every n, even where `factor^n`
+/// more is caught; with ±10 % spread it may wait 11 s and no more. With base 0 the envelope is 0 at every n, even where `factor^n`
 /// overflows (0 × ∞ is no delay, not a day): the third retry may wait the 5 s of the
 /// class minima and no more.
 #[test]
@@ -966,6 +968,31 @@ fn without_a_cap_the_envelope_bounds_the_delay() {
             Invariant::BackoffBounds,
             2,
             "delay 10.001s above 10s".into()
+        ))
+    );
+
+    // "±10 %" jitter: the envelope times 1 ± spread, so at most 11 s.
+    let p = config(|c| {
+        c.backoff.cap = None;
+        c.backoff.strategy = redial::config::Strategy::Spread;
+        c.backoff.spread = 0.1;
+        c.backoff.base = 10 * SEC;
+        c.backoff.factor = 2.0;
+    });
+    let run = accepted_then(&p, close(1001));
+    check_run(&p, &run).unwrap_or_else(|v| panic!("{v}"));
+    let drawn = retry_delay(&run, 2);
+    assert!((9 * SEC..=11 * SEC).contains(&drawn), "{drawn:?}");
+    assert_eq!(verdict(&p, &retried_after(&run, 2, 11 * SEC)), None);
+    assert_eq!(
+        verdict(
+            &p,
+            &retried_after(&run, 2, 11 * SEC + Duration::from_millis(1))
+        ),
+        Some((
+            Invariant::BackoffBounds,
+            2,
+            "delay 11.001s above 11s".into()
         ))
     );
 
@@ -993,9 +1020,10 @@ fn without_a_cap_the_envelope_bounds_the_delay() {
 }
 
 /// (12) A fallback pause lies within the backoff's bounds (the cap, 30 s by default, or
-/// the class minima) and honours the fallback's `Retry-After` up to `max_retry_after`:
-/// at the cap it passes, past it it is caught; with a `Retry-After` of 60 s, 60 s
-/// passes and a nanosecond less than the checker's rounding slack is caught.
+/// the class minima) and honours the fallback's `Retry-After` up to `max_retry_after`,
+/// each within the checker's 1 µs rounding slack: at the cap and 1 µs over it a pause
+/// passes, a nanosecond more is caught; with a `Retry-After` of 60 s, 60 s and 60 s
+/// less 1 µs pass, a nanosecond less is caught, and so is a pause past 60 s + 1 µs.
 #[test]
 fn a_fallback_pause_is_checked_at_its_edges() {
     let p = policy();

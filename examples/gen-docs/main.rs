@@ -286,7 +286,7 @@ fn sources(root: &Path, dir: &str) -> Vec<(String, String)> {
 /// must be caught: the table test covers every `Invariant`; the others pin one each.
 const FORGED_ALL: &str = "every_invariant_has_a_forged_run_that_is_caught";
 #[rustfmt::skip]
-const FORGED: [(Invariant, &str); 10] = [
+const FORGED: [(Invariant, &str); 23] = [
     (Invariant::RetryBudget, "a_stable_event_before_min_uptime_is_a_budget_violation"),
     (Invariant::RetryBudget, "a_stable_event_on_a_first_message_is_a_budget_violation_by_default"),
     (Invariant::RetryBudget, "a_finished_exchange_needs_server_data_first"),
@@ -297,6 +297,19 @@ const FORGED: [(Invariant, &str); 10] = [
     (Invariant::FallbackBudget, "the_fallback_budget_is_checked"),
     (Invariant::Diagnosis, "a_retry_without_its_event_is_a_diagnosis_violation"),
     (Invariant::RetryBudget, "the_dial_rate_bound_counts_windows"),
+    (Invariant::RetryBudget, "a_retry_after_a_finished_exchange_breaks_the_dial_rate"),
+    (Invariant::NoRetryAfterPolicyClose, "close_code_overrides_decide_whether_a_policy_close_may_be_retried"),
+    (Invariant::BackoffBounds, "a_retry_delay_above_the_cap_is_caught"),
+    (Invariant::BackoffBounds, "an_overload_retry_before_overload_min_is_caught"),
+    (Invariant::BackoffBounds, "a_restart_retry_outside_the_window_is_caught"),
+    (Invariant::BackoffBounds, "retry_after_is_honoured_up_to_max_retry_after"),
+    (Invariant::BackoffBounds, "without_a_cap_the_envelope_bounds_the_delay"),
+    (Invariant::BackoffBounds, "a_fallback_pause_is_checked_at_its_edges"),
+    (Invariant::DeadlinesAndSockets, "a_dial_or_connection_left_live_is_caught"),
+    (Invariant::DeadlinesAndSockets, "a_deadline_before_the_last_now_is_caught"),
+    (Invariant::FallbackBudget, "a_fallback_pause_is_checked_at_its_edges"),
+    (Invariant::Diagnosis, "a_decision_event_with_another_cause_is_caught"),
+    (Invariant::Diagnosis, "a_cause_that_calls_another_code_normal_is_caught"),
 ];
 
 /// The forged-run tests of `checks`, each checked to exist (in `tests/sim_invariants.rs`,

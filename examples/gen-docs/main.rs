@@ -282,7 +282,7 @@ fn sources(root: &Path, dir: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The forged runs of `tests/sim_invariants.rs` that break a check of the checker and
+/// The forged runs of `tests/sim_invariants/` that break a check of the checker and
 /// must be caught: the table test covers every `Invariant`; the others pin one each.
 const FORGED_ALL: &str = "every_invariant_has_a_forged_run_that_is_caught";
 #[rustfmt::skip]
@@ -312,14 +312,15 @@ const FORGED: [(Invariant, &str); 23] = [
     (Invariant::Diagnosis, "a_cause_that_calls_another_code_normal_is_caught"),
 ];
 
-/// The forged-run tests of `checks`, each checked to exist (in `tests/sim_invariants.rs`,
+/// The forged-run tests of `checks`, each checked to exist (in `tests/sim_invariants/`,
 /// or, for the checker's own unit test, in `src/sim/invariants/checker/budget.rs`).
 fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String> {
     if checks.is_empty() {
         return Ok(Vec::new());
     }
     let files = [
-        ("tests/sim_invariants.rs", "sim_invariants"),
+        ("tests/sim_invariants/main.rs", "sim_invariants"),
+        ("tests/sim_invariants/edges.rs", "sim_invariants::edges"),
         (
             "src/sim/invariants/checker/budget.rs",
             "sim::invariants::checker::budget::tests",
@@ -340,7 +341,7 @@ fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String
             Some(_) => {}
             None => {
                 return Err(format!(
-                    "no forged-run test `fn {test}(` in tests/sim_invariants.rs or the \
+                    "no forged-run test `fn {test}(` in tests/sim_invariants/ or the \
                      checker: update FORGED in examples/gen-docs"
                 ))
             }

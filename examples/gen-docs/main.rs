@@ -309,11 +309,12 @@ const FORGED: [(Invariant, &str); 23] = [
     (Invariant::DeadlinesAndSockets, "a_deadline_before_the_last_now_is_caught"),
     (Invariant::FallbackBudget, "a_fallback_pause_is_checked_at_its_edges"),
     (Invariant::Diagnosis, "a_decision_event_with_another_cause_is_caught"),
-    (Invariant::Diagnosis, "a_cause_that_calls_another_code_normal_is_caught"),
+    (Invariant::Diagnosis, "a_drop_described_as_a_normal_close_is_caught"),
 ];
 
 /// The forged-run tests of `checks`, each checked to exist (in `tests/sim_invariants/`,
-/// or, for the checker's own unit test, in `src/sim/invariants/checker/budget.rs`).
+/// or, for the checker's own unit tests, in `src/sim/invariants/checker/budget.rs` and
+/// `words.rs`).
 fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String> {
     if checks.is_empty() {
         return Ok(Vec::new());
@@ -324,6 +325,10 @@ fn forged_tests(root: &Path, checks: &[Invariant]) -> Result<Vec<String>, String
         (
             "src/sim/invariants/checker/budget.rs",
             "sim::invariants::checker::budget::tests",
+        ),
+        (
+            "src/sim/invariants/checker/words.rs",
+            "sim::invariants::checker::words::tests",
         ),
     ];
     let mut names = vec![format!("sim_invariants::{FORGED_ALL}")];

@@ -18,6 +18,7 @@ mod budget;
 mod closes;
 mod fallback;
 mod probe;
+mod words;
 
 /// What went wrong in a step, before the step's context is added.
 type Broken = (Invariant, String);
@@ -421,9 +422,8 @@ impl Checker {
             let msg = format!("{from} --{trigger}--> {to} with the cause {cause:?}");
             return Err((I::Diagnosis, msg));
         }
-        let sentence = cause.to_string();
-        let normal = sentence.contains("closed normally") || sentence.contains("(normal closure)");
-        if (normal && cause.code().is_some_and(|c| c != 1000)) || sentence.is_empty() {
+        let sentence = words::own_words(cause);
+        if words::calls_normal(&sentence, cause.code()) || sentence.is_empty() {
             let msg = format!("a cause of code {:?} reads {sentence:?}", cause.code());
             return Err((I::Diagnosis, msg));
         }

@@ -168,6 +168,46 @@ fn a_redirect_is_rejected_and_named_with_its_location() {
     assert_eq!(dial(&unreachable()).status(), None);
 }
 
+/// The fallback does not follow a redirect either: a 3xx stops the client as rejected
+/// (ARCHITECTURE.md: a status other than 408, 429 and 5xx means the fallback will not
+/// serve this client), and the cause names where it pointed.
+#[test]
+fn a_fallback_redirect_is_rejected_and_named_with_its_location() {
+    let p = policy();
+    let moved = FallbackFailure::Redirect {
+        status: 302,
+        location: Some("https://login.test/sso?<redacted>".into()),
+    };
+    assert_eq!(classify_fallback_failure(&moved), Class::Rejected);
+    assert!(!fallback_retried(&moved));
+    assert_eq!(moved.status(), Some(302));
+    assert_eq!(moved.retry_after(), None);
+    assert_eq!(
+        moved.to_string(),
+        "the HTTPS fallback answered HTTP 302 (Found) to Location \
+         https://login.test/sso?<redacted>, a redirect, which is not followed"
+    );
+    let d = decide_fallback(
+        &moved,
+        1,
+        &p,
+        &mut Backoff::new(p.config().backoff.clone(), 1),
+    );
+    assert_eq!(
+        d,
+        FallbackDecision::Stop(FallbackStop::Class(Class::Rejected))
+    );
+    let bare = FallbackFailure::Redirect {
+        status: 399,
+        location: None,
+    };
+    assert_eq!(
+        bare.to_string(),
+        "the HTTPS fallback answered HTTP 399 without a Location, a redirect, which is not \
+         followed"
+    );
+}
+
 #[test]
 fn the_core_stops_on_a_407_and_says_why() {
     use redial::core::{Core, Input, StateName};

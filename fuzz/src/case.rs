@@ -457,6 +457,9 @@ pub fn fallback_failure(lo: u8, hi: u8, extra: u8) -> FallbackFailure {
                 retry_after,
             },
             DialFailure::Proxy { proxy, failure } => FallbackFailure::Proxy { proxy, failure },
+            DialFailure::Redirect { status, location } => {
+                FallbackFailure::Redirect { status, location }
+            }
             _ => FallbackFailure::Refused,
         },
     }

@@ -224,7 +224,7 @@ fn status_failure(target: &Target, response: &Response) -> DialFailure {
 
 /// A redirect's `Location` as causes show it: resolved against the URL dialed, without
 /// credentials or query.
-fn shown_location(base: &url::Url, location: &str) -> String {
+pub(crate) fn shown_location(base: &url::Url, location: &str) -> String {
     match base.join(location.trim()) {
         Ok(u) => Redacted(&u).to_string(),
         Err(_) => "(not a URL)".to_string(),

@@ -27,7 +27,7 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::TrySendError;
 
-use super::dial::{parse_retry_after, secure, MaybeTls, Target};
+use super::dial::{parse_retry_after, secure, shown_location, MaybeTls, Target};
 use super::network::Network;
 use super::secret::{Headers, Redacted};
 use super::tls::{client_config, TlsOptions};
@@ -345,6 +345,13 @@ impl HttpsSse {
             }
         };
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get(hyper::header::LOCATION)
+                .map(|v| shown_location(&self.target.url, &String::from_utf8_lossy(v.as_bytes())));
+            return Err(FallbackError::Redirect { status, location });
+        }
         if !(200..300).contains(&status) {
             let retry_after = response
                 .headers()

@@ -60,6 +60,14 @@ pub enum FallbackFailure {
         /// The parsed `Retry-After` header, if any.
         retry_after: Option<Duration>,
     },
+    /// The response was a redirect (3xx), which the fallback does not follow.
+    Redirect {
+        /// The HTTP status code.
+        status: u16,
+        /// Where it pointed, resolved against the fallback's URL and shown redacted
+        /// (no credentials, no query); `None` without a `Location` header.
+        location: Option<String>,
+    },
     /// One event of the response (or an error body) was larger than its bound.
     TooLarge {
         /// The bound, in bytes.
@@ -80,7 +88,9 @@ impl FallbackFailure {
     /// The HTTP status, when the failure is one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            FallbackFailure::Status { status, .. } => Some(*status),
+            FallbackFailure::Status { status, .. } | FallbackFailure::Redirect { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -119,6 +129,17 @@ impl fmt::Display for FallbackFailure {
                 }
                 Ok(())
             }
+            FallbackFailure::Redirect { status, location } => {
+                write!(f, "answered HTTP {status}")?;
+                if let Some(name) = status_name(*status) {
+                    write!(f, " ({name})")?;
+                }
+                match location {
+                    Some(l) => write!(f, " to Location {l}")?,
+                    None => f.write_str(" without a Location")?,
+                }
+                f.write_str(", a redirect, which is not followed")
+            }
             FallbackFailure::TooLarge { limit } => {
                 write!(f, "sent an event larger than its bound of {limit} bytes")
             }
@@ -132,7 +153,8 @@ impl fmt::Display for FallbackFailure {
 
 /// The class of a fallback failure: network failures, timeouts, oversized events, 408 and
 /// 5xx are transient; 429 (and 503 with `Retry-After`) are rate limiting; 401 and 403 are
-/// auth; a rejected certificate is certificate; any other status is rejected. A proxy's
+/// auth; a rejected certificate is certificate; a redirect (not followed) and any other
+/// status are rejected. A proxy's
 /// failure is classified by [`classify_proxy_failure`](super::classify_proxy_failure).
 ///
 /// ```
@@ -154,6 +176,7 @@ pub fn classify_fallback_failure(failure: &FallbackFailure) -> Class {
         | FallbackFailure::TooLarge { .. }
         | FallbackFailure::Io(_) => Class::Transient,
         FallbackFailure::Certificate(_) => Class::Certificate,
+        FallbackFailure::Redirect { .. } => Class::Rejected,
         FallbackFailure::Proxy { failure, .. } => classify_proxy_failure(failure),
         FallbackFailure::Status { status: 403, .. } => Class::Auth,
         FallbackFailure::Status {

@@ -157,6 +157,53 @@ async fn an_oversized_sse_event_fails_with_too_large() {
     );
 }
 
+/// A fallback that answers with a redirect: not followed, and the failure says where it
+/// pointed (resolved against the fallback's URL, its query redacted), or that it did not.
+#[async_std::test]
+async fn a_fallback_redirect_is_not_followed_and_names_its_location() {
+    let server = RawHttp::start(|_| {
+        Reply::Bytes(
+            b"HTTP/1.1 302 Found\r\nlocation: /login?token=s3cret\r\ncontent-length: 0\r\n\r\n"
+                .to_vec(),
+        )
+    })
+    .await;
+    let got = items(&server, limits(1024)).await;
+    let base = server.url.trim_end_matches("/v1/responses");
+    let location = format!("{base}/login?<redacted>");
+    assert_eq!(
+        got,
+        [Err(FallbackError::Redirect {
+            status: 302,
+            location: Some(location.clone()),
+        })]
+    );
+    let Err(e) = &got[0] else { unreachable!() };
+    let said = e.failure().to_string();
+    assert_eq!(
+        said,
+        format!(
+            "the HTTPS fallback answered HTTP 302 (Found) to Location {location}, a redirect, \
+             which is not followed"
+        )
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+    assert_eq!(*server.connections.lock().unwrap(), 1, "not followed");
+
+    let bare = RawHttp::start(|_| {
+        Reply::Bytes(b"HTTP/1.1 307 Temporary Redirect\r\ncontent-length: 0\r\n\r\n".to_vec())
+    })
+    .await;
+    let got = items(&bare, limits(1024)).await;
+    assert_eq!(
+        got,
+        [Err(FallbackError::Redirect {
+            status: 307,
+            location: None,
+        })]
+    );
+}
+
 /// Bug "one stalled fallback job blocks every later one": the first POST stalls, the
 /// next ones are answered. The stalled job times out, its message goes back to the
 /// front of the queue, the core retries the fallback after a backoff, and both

@@ -33,6 +33,8 @@ fn retried(failure: &FallbackFailure) -> bool {
         FallbackFailure::Status { status, .. } => {
             *status == 408 || *status == 429 || (500..600).contains(status)
         }
+        // A 3xx is a status too, and not one of those: the fallback is somewhere else.
+        FallbackFailure::Redirect { .. } => false,
         _ => true,
     }
 }

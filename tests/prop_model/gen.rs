@@ -274,6 +274,8 @@ pub fn fallback_failure() -> impl Strategy<Value = FallbackFailure> {
         1 => text(0, 12).prop_map(FallbackFailure::Io),
         4 => (status, retry_after())
             .prop_map(|(status, retry_after)| FallbackFailure::Status { status, retry_after }),
+        1 => (300u16..400, proptest::option::of(text(0, 12)))
+            .prop_map(|(status, location)| FallbackFailure::Redirect { status, location }),
         1 => proxy_failure().prop_map(|f| FallbackFailure::Proxy {
             proxy: "proxy.test:3128".into(),
             failure: Box::new(f),

@@ -22,6 +22,14 @@ pub enum FallbackError {
         /// Its `Retry-After`, parsed.
         retry_after: Option<Duration>,
     },
+    /// The server answered with a redirect (3xx), which is not followed.
+    #[error("the fallback answered HTTP {status}, a redirect")]
+    Redirect {
+        /// The status.
+        status: u16,
+        /// Its `Location`, resolved against the fallback's URL and redacted.
+        location: Option<String>,
+    },
     /// One event of the response was larger than its bound
     /// (`fallback.max_event_bytes`).
     #[error("the fallback sent an event larger than {limit} bytes")]
@@ -49,6 +57,7 @@ impl FallbackError {
             self,
             FallbackError::Timeout(FallbackPhase::Headers)
                 | FallbackError::Status { .. }
+                | FallbackError::Redirect { .. }
                 | FallbackError::Unanswered(_)
         )
     }
@@ -70,9 +79,9 @@ impl FallbackError {
                     status: *status,
                     retry_after: *retry_after,
                 },
-                DialFailure::Redirect { status, .. } => FallbackFailure::Status {
+                DialFailure::Redirect { status, location } => FallbackFailure::Redirect {
                     status: *status,
-                    retry_after: None,
+                    location: location.clone(),
                 },
                 DialFailure::Proxy { proxy, failure } => FallbackFailure::Proxy {
                     proxy: proxy.clone(),
@@ -87,6 +96,10 @@ impl FallbackError {
             } => FallbackFailure::Status {
                 status: *status,
                 retry_after: *retry_after,
+            },
+            FallbackError::Redirect { status, location } => FallbackFailure::Redirect {
+                status: *status,
+                location: location.clone(),
             },
             FallbackError::TooLarge { limit } => FallbackFailure::TooLarge { limit: *limit },
             FallbackError::Stream(d) => FallbackFailure::Io(format!("the response broke off: {d}")),

@@ -68,7 +68,7 @@ pub fn dial_class(failure: &DialFailure) -> Class {
 /// (ARCHITECTURE.md, invariant 12, and issue 12: 5xx, refused and timeouts are retried;
 /// 401/403 and certificate errors are not). Network failures, timeouts, oversized
 /// events, 408, 429 and 5xx are retried; a rejected certificate and every other status
-/// stop the client; through a proxy, its unreachability, 408, 429 and 5xx are retried
+/// (a redirect, which is not followed, included) stop the client; through a proxy, its unreachability, 408, 429 and 5xx are retried
 /// and any other status it answers (407, 403) stops.
 pub fn fallback_retried(failure: &FallbackFailure) -> bool {
     match failure {
@@ -78,6 +78,7 @@ pub fn fallback_retried(failure: &FallbackFailure) -> bool {
             _ => true,
         },
         FallbackFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+        FallbackFailure::Redirect { .. } => false,
         _ => true,
     }
 }

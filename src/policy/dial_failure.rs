@@ -112,15 +112,8 @@ impl fmt::Display for DialFailure {
                 Ok(())
             }
             DialFailure::Redirect { status, location } => {
-                write!(f, "the server answered the upgrade with HTTP {status}")?;
-                if let Some(name) = status_name(*status) {
-                    write!(f, " ({name})")?;
-                }
-                match location {
-                    Some(l) => write!(f, " to Location {l}")?,
-                    None => f.write_str(" without a Location")?,
-                }
-                f.write_str(", a redirect, which is not followed")
+                f.write_str("the server answered the upgrade with ")?;
+                write_redirect(f, *status, location.as_deref())
             }
             DialFailure::Proxy { proxy, failure } => write!(f, "the proxy {proxy} {failure}"),
             DialFailure::Io(d) => write!(f, "the dial failed ({d})"),
@@ -171,6 +164,24 @@ pub fn classify_status(status: u16, has_retry_after: bool) -> Class {
         408 | 500..=599 => Class::Transient,
         _ => Class::Rejected,
     }
+}
+
+/// "HTTP 301 (Moved Permanently) to Location …, a redirect, which is not followed": a 3xx
+/// answer, on the upgrade or on the fallback.
+pub(super) fn write_redirect(
+    f: &mut fmt::Formatter<'_>,
+    status: u16,
+    location: Option<&str>,
+) -> fmt::Result {
+    write!(f, "HTTP {status}")?;
+    if let Some(name) = status_name(status) {
+        write!(f, " ({name})")?;
+    }
+    match location {
+        Some(l) => write!(f, " to Location {l}")?,
+        None => f.write_str(" without a Location")?,
+    }
+    f.write_str(", a redirect, which is not followed")
 }
 
 /// The reason phrase of the HTTP statuses the policy names.

@@ -130,15 +130,8 @@ impl fmt::Display for FallbackFailure {
                 Ok(())
             }
             FallbackFailure::Redirect { status, location } => {
-                write!(f, "answered HTTP {status}")?;
-                if let Some(name) = status_name(*status) {
-                    write!(f, " ({name})")?;
-                }
-                match location {
-                    Some(l) => write!(f, " to Location {l}")?,
-                    None => f.write_str(" without a Location")?,
-                }
-                f.write_str(", a redirect, which is not followed")
+                f.write_str("answered ")?;
+                super::dial_failure::write_redirect(f, *status, location.as_deref())
             }
             FallbackFailure::TooLarge { limit } => {
                 write!(f, "sent an event larger than its bound of {limit} bytes")

@@ -28,6 +28,25 @@ pub struct Outcome {
     pub state: StateName,
 }
 
+impl Outcome {
+    /// What the servers saw, with what the client said.
+    fn of(
+        ws: &WsServer,
+        sse: &SseServer,
+        fell_back: String,
+        response: Vec<String>,
+        state: StateName,
+    ) -> Outcome {
+        Outcome {
+            dials: ws.connections(),
+            fell_back,
+            response,
+            https_requests: sse.requests().len(),
+            state,
+        }
+    }
+}
+
 /// A way to run the driver: spawn it on the executor at hand.
 pub type Spawn = Box<dyn FnOnce(Pin<Box<dyn Future<Output = Option<String>> + Send>>)>;
 
@@ -90,13 +109,7 @@ pub async fn mission(spawn: Spawn) -> Outcome {
         .await;
     let state = client.state();
     within("close()", client.close()).await;
-    Outcome {
-        dials: ws.connections(),
-        fell_back,
-        response,
-        https_requests: sse.requests().len(),
-        state,
-    }
+    Outcome::of(&ws, &sse, fell_back, response, state)
 }
 
 /// The mission with the client driven in the caller's task: a [`Connection`](redial::driver::Connection) (a
@@ -151,11 +164,5 @@ pub async fn mission_in_task() -> Outcome {
     within("close", conn.close())
         .await
         .expect("a graceful close");
-    Outcome {
-        dials: ws.connections(),
-        fell_back,
-        response,
-        https_requests: sse.requests().len(),
-        state,
-    }
+    Outcome::of(&ws, &sse, fell_back, response, state)
 }

@@ -205,30 +205,29 @@ pub async fn handshake(
 fn status_failure(target: &Target, response: &Response) -> DialFailure {
     let status = response.status().as_u16();
     if (300..400).contains(&status) {
-        let location = response
-            .headers()
-            .get("location")
-            .map(|v| shown_location(&target.url, &String::from_utf8_lossy(v.as_bytes())));
+        let location = shown_location(&target.url, response.headers());
         return DialFailure::Redirect { status, location };
     }
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
     DialFailure::Status {
         status,
-        retry_after,
+        retry_after: retry_after_of(response.headers()),
     }
 }
 
-/// A redirect's `Location` as causes show it: resolved against the URL dialed, without
-/// credentials or query.
-pub(crate) fn shown_location(base: &url::Url, location: &str) -> String {
-    match base.join(location.trim()) {
+/// A redirect's `Location` as causes show it: resolved against the URL asked, without
+/// credentials or query; `None` without the header. (The upgrade's and the fallback's.)
+pub(crate) fn shown_location(base: &url::Url, headers: &http::HeaderMap) -> Option<String> {
+    let location = String::from_utf8_lossy(headers.get(http::header::LOCATION)?.as_bytes());
+    Some(match base.join(location.trim()) {
         Ok(u) => Redacted(&u).to_string(),
         Err(_) => "(not a URL)".to_string(),
-    }
+    })
+}
+
+/// A response's `Retry-After`, parsed (see [`parse_retry_after`]).
+pub(crate) fn retry_after_of(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, SystemTime::now())
 }
 
 /// Parse a `Retry-After` value: delay-seconds or an HTTP-date (relative to `now`).
@@ -310,15 +309,21 @@ mod tests {
     #[test]
     fn locations_are_resolved_and_lose_their_secrets() {
         let base = url::Url::parse("wss://api.test:8443/v1/ws").unwrap();
+        let shown = |location: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::LOCATION, location.parse().unwrap());
+            shown_location(&base, &headers).expect("a Location")
+        };
         assert_eq!(
-            shown_location(&base, "/v2/ws?token=sk-1"),
+            shown("/v2/ws?token=sk-1"),
             "wss://api.test:8443/v2/ws?<redacted>"
         );
         assert_eq!(
-            shown_location(&base, "https://u:pw@other.test/x"),
+            shown("https://u:pw@other.test/x"),
             "https://<redacted>@other.test/x"
         );
-        assert_eq!(shown_location(&base, "http://[::1"), "(not a URL)");
+        assert_eq!(shown("http://[::1"), "(not a URL)");
+        assert_eq!(shown_location(&base, &http::HeaderMap::new()), None);
     }
 
     #[test]

@@ -16,7 +16,6 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
@@ -27,7 +26,7 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::TrySendError;
 
-use super::dial::{parse_retry_after, secure, shown_location, MaybeTls, Target};
+use super::dial::{retry_after_of, secure, shown_location, MaybeTls, Target};
 use super::network::Network;
 use super::secret::{Headers, Redacted};
 use super::tls::{client_config, TlsOptions};
@@ -346,18 +345,11 @@ impl HttpsSse {
         };
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
-            let location = response
-                .headers()
-                .get(hyper::header::LOCATION)
-                .map(|v| shown_location(&self.target.url, &String::from_utf8_lossy(v.as_bytes())));
+            let location = shown_location(&self.target.url, response.headers());
             return Err(FallbackError::Redirect { status, location });
         }
         if !(200..300).contains(&status) {
-            let retry_after = response
-                .headers()
-                .get(hyper::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let retry_after = retry_after_of(response.headers());
             // The body is not needed; it is neither read nor kept (an HTTP/1.1
             // connection closes with the response).
             return Err(FallbackError::Status {

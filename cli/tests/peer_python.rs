@@ -110,10 +110,57 @@ fn connect_cmd(port: u16, path: &str, settle: &str) -> (assert_cmd::Command, tem
 }
 
 fn connect(path: &str) -> Option<Vec<Value>> {
+    Some(connect_recorded(path)?.0)
+}
+
+/// As [`connect`], with the peer's record of each upgraded connection's end: whether
+/// the client's close frame arrived, and its code.
+fn connect_recorded(path: &str) -> Option<(Vec<Value>, Vec<Value>)> {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let port = peer()?;
-    let (mut cmd, _dir) = connect_cmd(port, path, "10s");
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let (mut cmd, _dir) = connect_cmd(port, &format!("{path}?run={run}"), "10s");
     let out = cmd.output().expect("the binary runs");
-    Some(json_lines(&out))
+    let lines = json_lines(&out);
+    let upgraded = of_kind(&lines, "connected").len();
+    Some((lines, closes(port, &run, upgraded)))
+}
+
+/// The peer's records of `run`'s connections, once `n` are in (it waits 5 s at most).
+fn closes(port: u16, run: &str, n: usize) -> Vec<Value> {
+    use std::io::Read;
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the peer listens");
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        tcp,
+        "GET /closes?run={run}&n={n} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).expect("the peer answers");
+    let (_, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("an HTTP response: {response:?}"));
+    serde_json::from_str::<Vec<Value>>(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+}
+
+/// Invariant 13 on the wire: the peer read a close frame from the client on every
+/// upgraded connection, carrying `code` (the client echoes the server's).
+fn every_close_answered(lines: &[Value], records: &[Value], code: u64) {
+    let upgraded = of_kind(lines, "connected").len();
+    assert!(upgraded > 0, "{lines:#?}");
+    assert_eq!(records.len(), upgraded, "{records:#?}");
+    for r in records {
+        assert_eq!(
+            (r["answered"].as_bool(), r["code"].as_u64()),
+            (Some(true), Some(code)),
+            "the client left a close frame unanswered: {r}"
+        );
+    }
 }
 
 /// When the line was printed (a little after the event, so gaps between two lines
@@ -153,9 +200,10 @@ fn gave_up_after(lines: &[Value], dials: usize, needle: &str) {
 
 #[test]
 fn policy_1008_after_the_upgrade_stops_without_a_retry() {
-    let Some(lines) = connect("/1008") else {
+    let Some((lines, records)) = connect_recorded("/1008") else {
         return;
     };
+    every_close_answered(&lines, &records, 1008);
     all_closed(&lines, 1008, "policy");
     assert_eq!(of_kind(&lines, "closed")[0]["reason"], "");
     assert!(of_kind(&lines, "retry").is_empty());
@@ -201,9 +249,10 @@ async fn policy_1008_falls_back_to_https_at_once() {
 
 #[test]
 fn going_away_1001_in_a_loop_spends_the_budget_then_gives_up() {
-    let Some(lines) = connect("/1001") else {
+    let Some((lines, records)) = connect_recorded("/1001") else {
         return;
     };
+    every_close_answered(&lines, &records, 1001);
     all_closed(&lines, 1001, "transient");
     let retries = of_kind(&lines, "retry");
     assert_eq!(retries.len(), 2, "{lines:#?}");
@@ -216,9 +265,10 @@ fn going_away_1001_in_a_loop_spends_the_budget_then_gives_up() {
 
 #[test]
 fn service_restart_1012_waits_within_the_restart_window() {
-    let Some(lines) = connect("/1012") else {
+    let Some((lines, records)) = connect_recorded("/1012") else {
         return;
     };
+    every_close_answered(&lines, &records, 1012);
     all_closed(&lines, 1012, "restart");
     for r in of_kind(&lines, "retry") {
         let delay = r["delay_ms"].as_u64().unwrap();
@@ -230,9 +280,10 @@ fn service_restart_1012_waits_within_the_restart_window() {
 
 #[test]
 fn try_again_later_1013_waits_at_least_the_overload_minimum() {
-    let Some(lines) = connect("/1013") else {
+    let Some((lines, records)) = connect_recorded("/1013") else {
         return;
     };
+    every_close_answered(&lines, &records, 1013);
     all_closed(&lines, 1013, "overload");
     let dials = of_kind(&lines, "dial");
     for (r, next) in of_kind(&lines, "retry").iter().zip(&dials[1..]) {
@@ -335,9 +386,10 @@ fn a_peer_that_stops_reading_is_dead_after_ping_and_pong_timeout() {
 
 #[test]
 fn a_close_reason_of_123_bytes_arrives_whole() {
-    let Some(lines) = connect("/reason-123") else {
+    let Some((lines, records)) = connect_recorded("/reason-123") else {
         return;
     };
+    every_close_answered(&lines, &records, 4000);
     let reason = format!("{}!", "é".repeat(61));
     assert_eq!(reason.len(), 123);
     all_closed(&lines, 4000, "application");
@@ -350,9 +402,10 @@ fn a_close_reason_of_123_bytes_arrives_whole() {
 
 #[test]
 fn a_close_frame_without_status_code_reads_as_1005() {
-    let Some(lines) = connect("/no-status") else {
+    let Some((lines, records)) = connect_recorded("/no-status") else {
         return;
     };
+    every_close_answered(&lines, &records, 1005);
     all_closed(&lines, 1005, "transient");
     for c in of_kind(&lines, "closed") {
         assert!(cause(c).contains("without a status code (1005)"), "{c}");
@@ -375,4 +428,41 @@ fn probe_names_1008_and_exits_2() {
         (Some(1008), Some("policy"))
     );
     assert_eq!(d["status"], 101);
+}
+
+#[test]
+fn probe_answers_the_peers_close() {
+    let Some(port) = peer() else { return };
+    let mut cmd = redial();
+    cmd.args(["probe", "--json", "--timeout", "2s"])
+        .arg(format!(
+            "ws://127.0.0.1:{port}/1008?run=probe-{}",
+            std::process::id()
+        ));
+    let out = cmd.output().unwrap();
+    let lines = json_lines(&out);
+    let records = closes(port, &format!("probe-{}", std::process::id()), 1);
+    assert_eq!(records.len(), 1, "{records:#?} {lines:#?}");
+    assert_eq!(records[0]["answered"], true, "{records:#?}");
+    assert_eq!(records[0]["code"], 1008, "{records:#?}");
+}
+
+#[test]
+fn a_close_the_client_starts_reaches_the_peer() {
+    let Some(port) = peer() else { return };
+    let run = format!("echo-{}", std::process::id());
+    let (mut cmd, _dir) = connect_cmd(port, &format!("/echo?run={run}"), "300ms");
+    let out = cmd.output().expect("the binary runs");
+    let lines = json_lines(&out);
+    assert_eq!(of_kind(&lines, "message").len(), 1, "{lines:#?}");
+    let records = closes(port, &run, 1);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(
+        (
+            records[0]["answered"].as_bool(),
+            records[0]["code"].as_u64()
+        ),
+        (Some(true), Some(1000)),
+        "{records:#?}"
+    );
 }

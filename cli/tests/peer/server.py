@@ -15,6 +15,12 @@ async-tungstenite. It serves fault scenarios chosen by the URL path:
   /no-status   101, then a close frame without status code (empty payload)
   anything else: echo
 
+Every WebSocket connection whose URL has a `run=<id>` query parameter is recorded
+when it ends: the path, whether the client's close frame arrived (RFC 6455 §5.5.1:
+a client that receives a close frame must answer it) and its code. `GET
+/closes?run=<id>&n=<k>` answers those records as a JSON list, once k of them are in
+(or after 5 s with what there is).
+
 Usage: server.py [--port N]  (default 0: any free port). Listens on 127.0.0.1 only,
 prints "PORT <n>" on stdout, and exits when its standard input ends (the test that
 started it is gone) or after 10 minutes, whichever comes first.
@@ -22,8 +28,10 @@ started it is gone) or after 10 minutes, whichever comes first.
 
 import argparse
 import asyncio
+import json
 import os
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
@@ -49,10 +57,53 @@ CLOSE = {
 
 MAX_LIFETIME = 600.0
 STALL = 60.0
+RECORD_WAIT = 5.0
+
+# run id -> the records of its connections, and a condition to wait on.
+RECORDS = {}
+RECORDED = asyncio.Condition()
+
+
+def run_of(request):
+    return parse_qs(urlsplit(request.path).query).get("run", [None])[0]
+
+
+async def record(ws):
+    """Records how the connection ended, once the closing handshake is over."""
+    run = run_of(ws.request)
+    if run is None:
+        return
+    await ws.wait_closed()
+    rcvd = ws.protocol.close_rcvd
+    entry = {
+        "path": urlsplit(ws.request.path).path,
+        "answered": rcvd is not None,
+        "code": int(rcvd.code) if rcvd is not None else None,
+    }
+    async with RECORDED:
+        RECORDS.setdefault(run, []).append(entry)
+        RECORDED.notify_all()
+
+
+async def closes(request):
+    query = parse_qs(urlsplit(request.path).query)
+    run, n = query["run"][0], int(query.get("n", ["1"])[0])
+    try:
+        async with RECORDED:
+            await asyncio.wait_for(
+                RECORDED.wait_for(lambda: len(RECORDS.get(run, [])) >= n), RECORD_WAIT
+            )
+    except asyncio.TimeoutError:
+        pass
+    body = json.dumps(RECORDS.get(run, [])).encode()
+    headers = Headers([("Content-Length", str(len(body))), ("Content-Type", "application/json")])
+    return Response(200, "OK", headers, body)
 
 
 async def process_request(connection, request):
     path = request.path.split("?", 1)[0]
+    if path == "/closes":
+        return await closes(request)
     if path in REJECT:
         status, phrase, extra = REJECT[path]
         headers = Headers([("Content-Length", "0")] + extra)
@@ -70,6 +121,13 @@ async def process_request(connection, request):
 
 
 async def handler(ws):
+    try:
+        await play(ws)
+    finally:
+        await record(ws)
+
+
+async def play(ws):
     path = ws.request.path.split("?", 1)[0]
     if path in CLOSE:
         code, reason = CLOSE[path]

@@ -537,11 +537,17 @@ impl Driver {
 
 /// Send a close frame (or the reply to the server's), waiting 200 ms at most. True
 /// when everything tungstenite held was written.
+///
+/// The sink's close, not `WebSocketStream::close`: once the server's close frame has
+/// been read, tungstenite has queued the reply and refuses any further message
+/// (`SendAfterClosing`), so sending a close frame would never flush that reply, and the
+/// server would see the TCP connection end without an answer (1006). The sink's close
+/// sends a close frame only if none was sent yet, then flushes whatever is queued.
 async fn close_quietly(ws: &mut Ws) -> bool {
     let closing = async {
         use async_tungstenite::tungstenite::Error;
         matches!(
-            ws.close(None).await,
+            futures_util::SinkExt::close(ws).await,
             Ok(()) | Err(Error::ConnectionClosed | Error::AlreadyClosed)
         )
     };

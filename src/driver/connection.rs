@@ -8,9 +8,17 @@
 //! and no second task on the message path. Like a `WebSocketStream`, it makes progress
 //! only while it is polled: keep reading it (its timers and heartbeats run in those
 //! polls), or poll it together with your other work (`futures::select`, `join`).
+//!
+//! Split into a reader task and a writer task (`StreamExt::split`), each half makes
+//! progress from its own task (invariant 16): the driver is polled with a waker that
+//! wakes both halves' tasks, and a half that changed what the other waits for (a
+//! received message, room in the queue, the end) wakes it.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::task::AtomicWaker;
 
 use futures_lite::Stream;
 use futures_util::Sink;
@@ -61,14 +69,73 @@ pub struct Connection {
     ended: bool,
     /// `poll_close` asked the driver to close.
     close_asked: bool,
+    /// The tasks of the two halves, as each last polled.
+    halves: Arc<Halves>,
+    /// The waker the driver's sockets and timers get: it wakes both halves.
+    waker: Waker,
+    /// The stream half returned `Pending`: it waits for a message or the end.
+    read_waits: bool,
+    /// What the sink half waits for, when it returned `Pending`.
+    write_waits: Option<WriteWait>,
+}
+
+/// What the sink half waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteWait {
+    /// Room in the send queue (`poll_ready`).
+    Room,
+    /// Everything written (`poll_flush`).
+    Written,
+    /// The end of the driver (`poll_close`).
+    End,
+}
+
+/// Which half polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Read,
+    Write,
+}
+
+/// The wakers of the tasks that poll each half. Whatever wakes the driver (the
+/// socket, a timer, a dial, the fallback) wakes both: each half then looks at its own
+/// work. One task polling both is woken once.
+#[derive(Debug, Default)]
+struct Halves {
+    read: AtomicWaker,
+    write: AtomicWaker,
+}
+
+impl Wake for Halves {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        match (self.read.take(), self.write.take()) {
+            (Some(r), Some(w)) => {
+                if !r.will_wake(&w) {
+                    w.wake();
+                }
+                r.wake();
+            }
+            (Some(one), None) | (None, Some(one)) => one.wake(),
+            (None, None) => {}
+        }
+    }
 }
 
 impl Connection {
     pub(crate) fn new(driver: Driver) -> Connection {
+        let halves = Arc::new(Halves::default());
         Connection {
             driver,
             ended: false,
             close_asked: false,
+            waker: Waker::from(halves.clone()),
+            halves,
+            read_waits: false,
+            write_waits: None,
         }
     }
 
@@ -109,14 +176,46 @@ impl Connection {
         self.shared().take_unclaimed()
     }
 
-    /// Poll the driver; `Ready` once it has ended.
-    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Poll the driver for `half`, whose task `cx` wakes; `Ready` once it has ended.
+    /// The other half, if it waits for something this poll brought, is woken.
+    fn drive(&mut self, half: Half, cx: &mut Context<'_>) -> Poll<()> {
         if self.ended {
             return Poll::Ready(());
         }
-        let polled = self.driver.poll_run(cx);
+        match half {
+            Half::Read => self.halves.read.register(cx.waker()),
+            Half::Write => self.halves.write.register(cx.waker()),
+        }
+        let polled = self.driver.poll_run(&mut Context::from_waker(&self.waker));
         self.ended = polled.is_ready();
+        match half {
+            Half::Read if self.write_waits.is_some_and(|w| self.write_may_go(w)) => {
+                self.halves.write.wake();
+            }
+            Half::Write if self.read_waits && (self.ended || self.driver.front.waiting() > 0) => {
+                self.halves.read.wake();
+            }
+            _ => {}
+        }
         polled
+    }
+
+    /// Whether the sink half's wait may be over.
+    fn write_may_go(&self, wait: WriteWait) -> bool {
+        self.ended
+            || match wait {
+                WriteWait::Room => {
+                    self.shared().has_room() || self.driver.core.state() == StateName::Stopped
+                }
+                WriteWait::Written => self.driver.all_written(),
+                WriteWait::End => false,
+            }
+    }
+
+    /// The sink half's answer: `Pending` notes what it waits for.
+    fn write_answer<T>(&mut self, wait: WriteWait, answer: Poll<T>) -> Poll<T> {
+        self.write_waits = answer.is_pending().then_some(wait);
+        answer
     }
 
     fn stopped(&self) -> ConnectionError {
@@ -133,17 +232,60 @@ impl Stream for Connection {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         let this = self.get_mut();
+        let answer = this.next_incoming(cx);
+        this.read_waits = answer.is_pending();
+        answer
+    }
+}
+
+impl Connection {
+    fn next_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         loop {
-            if let Some(incoming) = this.driver.front.take() {
+            if let Some(incoming) = self.driver.front.take() {
                 return Poll::Ready(Some(incoming));
             }
-            if this.ended {
+            if self.ended {
                 return Poll::Ready(None);
             }
-            if this.drive(cx).is_pending() {
-                return match this.driver.front.take() {
+            if self.drive(Half::Read, cx).is_pending() {
+                return match self.driver.front.take() {
                     Some(incoming) => Poll::Ready(Some(incoming)),
                     None => Poll::Pending,
+                };
+            }
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectionError>> {
+        loop {
+            if self.ended || self.driver.core.state() == StateName::Stopped {
+                return Poll::Ready(Err(self.stopped()));
+            }
+            if self.shared().has_room() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.drive(Half::Write, cx).is_pending() {
+                return match self.shared().has_room() {
+                    true => Poll::Ready(Ok(())),
+                    false => Poll::Pending,
+                };
+            }
+        }
+    }
+
+    fn flushed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectionError>> {
+        loop {
+            // Ended: what was queued was handed back, and nothing more will be written.
+            if self.ended {
+                return Poll::Ready(Err(self.stopped()));
+            }
+            if self.driver.all_written() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.drive(Half::Write, cx).is_pending() {
+                return match self.driver.all_written() {
+                    true => Poll::Ready(Ok(())),
+                    false => Poll::Pending,
                 };
             }
         }
@@ -155,20 +297,8 @@ impl Sink<Message> for Connection {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        loop {
-            if this.ended || this.driver.core.state() == StateName::Stopped {
-                return Poll::Ready(Err(this.stopped()));
-            }
-            if this.shared().has_room() {
-                return Poll::Ready(Ok(()));
-            }
-            if this.drive(cx).is_pending() {
-                return match this.shared().has_room() {
-                    true => Poll::Ready(Ok(())),
-                    false => Poll::Pending,
-                };
-            }
-        }
+        let answer = this.ready(cx);
+        this.write_answer(WriteWait::Room, answer)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
@@ -177,21 +307,8 @@ impl Sink<Message> for Connection {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        loop {
-            // Ended: what was queued was handed back, and nothing more will be written.
-            if this.ended {
-                return Poll::Ready(Err(this.stopped()));
-            }
-            if this.driver.all_written() {
-                return Poll::Ready(Ok(()));
-            }
-            if this.drive(cx).is_pending() {
-                return match this.driver.all_written() {
-                    true => Poll::Ready(Ok(())),
-                    false => Poll::Pending,
-                };
-            }
-        }
+        let answer = this.flushed(cx);
+        this.write_answer(WriteWait::Written, answer)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -201,6 +318,7 @@ impl Sink<Message> for Connection {
         }
         // Messages that arrive during the close handshake wait in the inbox for
         // `poll_next`; the close goes on meanwhile.
-        this.drive(cx).map(Ok)
+        let answer = this.drive(Half::Write, cx).map(Ok);
+        this.write_answer(WriteWait::End, answer)
     }
 }

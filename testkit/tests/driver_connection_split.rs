@@ -1,0 +1,117 @@
+//! Invariant 16: an in-task connection split into a reader task and a writer task (the
+//! usual `split()` of a `WebSocketStream`) makes progress from whichever task polls
+//! each half. The reader parks in `next()`; the writer's `send` polls the driver, so
+//! every waker the socket and the timers hold was once the writer's. The reader must
+//! still be woken when a message arrives.
+//!
+//! The heartbeat is off and the other timers are long, so nothing else polls the
+//! connection: without its own wake-up the reader would wait for ever (the guard
+//! fails the test instead).
+
+mod driver_support;
+
+use std::time::Duration;
+
+use driver_support::*;
+use futures_util::{SinkExt, StreamExt};
+use redial::driver::{Incoming, Message, TransportKind};
+use redial::Config;
+use redial_testkit::{Act, Behavior, TestCert, WsServer};
+
+/// No heartbeat, nothing timed within the test's reach.
+fn quiet() -> Config {
+    let mut c = fast_default();
+    c.heartbeat.ping_interval = None;
+    c.budget.min_uptime = Duration::from_secs(60);
+    c
+}
+
+fn echoed(text: &str) -> Option<Incoming> {
+    Some(Incoming {
+        message: Message::from(text),
+        transport: TransportKind::Websocket,
+    })
+}
+
+#[async_std::test]
+async fn a_reader_task_is_woken_for_each_echo_while_the_writer_waits_elsewhere() {
+    let cert = TestCert::localhost();
+    let server = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+        .await
+        .unwrap();
+    let conn = builder(&server, &cert, quiet()).connection().unwrap();
+    let (mut sink, mut stream) = conn.split();
+    let (got_tx, got_rx) = async_channel::unbounded();
+    let reader = async_std::task::spawn(async move {
+        while let Some(incoming) = stream.next().await {
+            if got_tx.send(incoming).await.is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..5 {
+        let text = format!("m{i}");
+        // The writer's send returns once the message is written, then the writer
+        // waits on the reader's channel, not on the connection.
+        within(
+            Duration::from_secs(5),
+            "send",
+            sink.send(text.as_str().into()),
+        )
+        .await
+        .unwrap();
+        let got = within(
+            Duration::from_secs(3),
+            "the echo in the reader",
+            got_rx.recv(),
+        )
+        .await
+        .ok();
+        assert_eq!(got, echoed(&text));
+    }
+    within(Duration::from_secs(5), "close", sink.close())
+        .await
+        .unwrap();
+    within(Duration::from_secs(5), "the reader's end", reader).await;
+}
+
+#[async_std::test]
+async fn a_writer_task_that_fills_the_queue_and_flushes_while_a_reader_task_reads() {
+    let cert = TestCert::localhost();
+    let server = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+        .await
+        .unwrap();
+    // Two messages fill the queue: the writer waits for room (before the connection
+    // is open, and while the socket writes), and then for the flush, while the reader
+    // task polls the same driver for the echoes.
+    let mut config = quiet();
+    config.queue.max_messages = 2;
+    let conn = builder(&server, &cert, config).connection().unwrap();
+    let (mut sink, mut stream) = conn.split();
+    let reader = async_std::task::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(incoming) = stream.next().await {
+            got.push(incoming);
+            if got.len() == 20 {
+                break;
+            }
+        }
+        got
+    });
+    for i in 0..20 {
+        // `feed`: into the queue, waiting for room only.
+        within(
+            Duration::from_secs(5),
+            "room in the queue",
+            sink.feed(format!("m{i}").as_str().into()),
+        )
+        .await
+        .unwrap();
+    }
+    within(Duration::from_secs(5), "the flush", sink.flush())
+        .await
+        .unwrap();
+    let got = within(Duration::from_secs(5), "every echo", reader).await;
+    let expected: Vec<_> = (0..20).filter_map(|i| echoed(&format!("m{i}"))).collect();
+    assert_eq!(got, expected);
+}

@@ -28,6 +28,16 @@ pub enum ClientEvent {
     /// A message accepted by `send` that could not be delivered, handed back. Never
     /// skipped, however far behind the subscriber is.
     Undelivered(Message),
+    /// A message whose fallback POST reached the server, which left it unanswered (no
+    /// 2xx answer: the connection failed, no headers in time, or another status), and
+    /// which the [`Replay`](super::Replay) policy does not send again: handed back,
+    /// *maybe delivered* (the server may have it). Never skipped, like `Undelivered`.
+    Unanswered {
+        /// The message.
+        message: Message,
+        /// Why it went unanswered.
+        cause: String,
+    },
     /// The subscriber fell [`EVENTS_CAPACITY`] events behind, and this many core events
     /// were skipped before this one.
     Lagged {

@@ -34,7 +34,10 @@ impl Subscriber {
     /// Hand on `event`, or count it as missed when the subscriber is too far behind
     /// (undelivered messages are always handed on).
     pub fn offer(&mut self, event: &ClientEvent) {
-        let undelivered = matches!(event, ClientEvent::Undelivered(_));
+        let undelivered = matches!(
+            event,
+            ClientEvent::Undelivered(_) | ClientEvent::Unanswered { .. }
+        );
         if !undelivered && self.tx.len() >= EVENTS_CAPACITY {
             self.missed += 1;
             return;

@@ -392,12 +392,15 @@ async fn a_request_whose_post_got_a_503_is_replayed_as_the_policy_says() {
             within(Duration::from_secs(5), "the second POST", requests.recv())
                 .await
                 .unwrap();
+            // The terminal message ends the response (a clean end before it would be
+            // an interrupted request).
+            let done = r#"{"type":"response.completed"}"#;
             let response = fallback.respond();
-            response.send(Ok("done".into())).await.unwrap();
+            response.send(Ok(done.into())).await.unwrap();
             drop(response);
             let items: Vec<_> =
                 within(Duration::from_secs(5), "the stream", stream.collect()).await;
-            assert_eq!(items, [Ok(Message::from("done"))]);
+            assert_eq!(items, [Ok(Message::from(done))]);
             let replayed = async {
                 while let Some(e) = events.next().await {
                     if let ClientEvent::Replayed { cause, .. } = e {

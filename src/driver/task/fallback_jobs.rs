@@ -35,8 +35,10 @@ impl Driver {
         let Some(job) = self.io.job.as_mut() else {
             return;
         };
+        // Once answered, a job stays answered: an error after response items must not
+        // put its request back in line.
         let answer = item.as_ref().is_none_or(|i| i.is_ok());
-        let first = !std::mem::replace(&mut job.answered, answer);
+        let first = answer && !std::mem::replace(&mut job.answered, true);
         if matches!(item, Some(Ok(_))) {
             job.message = None;
         }
@@ -53,6 +55,16 @@ impl Driver {
             None => {
                 if first {
                     self.input(Input::FallbackReady);
+                }
+                // A request still here has not had its terminal message (that ends
+                // the job): the response ended early, as a connection's end would.
+                let early = self.terminal_is_an_item();
+                if let Some(r) = self.io.job.as_mut().and_then(|j| j.request.as_mut()) {
+                    if early {
+                        let cause =
+                            "the HTTPS fallback's response ended before the terminal message";
+                        r.push(Err(r.interrupted(cause)));
+                    }
                 }
                 self.end_request(true);
             }
@@ -92,11 +104,25 @@ impl Driver {
                 self.io.job = Some(job);
                 self.flush_held_request(true);
                 if let Some(r) = self.io.job.as_mut().and_then(|j| j.request.as_mut()) {
-                    r.push(Err(RequestError::Fallback(e.clone())));
+                    r.push(Err(r.interrupted(&e.to_string())));
                 }
                 self.end_request(true);
             }
+            // Written, not answered: maybe delivered. Sent again only as the replay
+            // policy allows, and reported; otherwise handed back as such.
+            (None, Some(message)) if !answered && e.written() && !self.replay.replays(false) => {
+                self.broadcast(ClientEvent::Unanswered {
+                    message,
+                    cause: e.to_string(),
+                });
+            }
             (None, Some(message)) if !answered => {
+                if e.written() {
+                    self.broadcast(ClientEvent::Replayed {
+                        cause: e.to_string(),
+                        response_started: false,
+                    });
+                }
                 if let Ok(mut q) = self.shared.queue.lock() {
                     q.push_front(message);
                 }
@@ -122,6 +148,12 @@ impl Driver {
         if let Some(message) = job.message.take() {
             self.broadcast(ClientEvent::Undelivered(message));
         }
+    }
+
+    /// Whether a request's response ends on a message (and not on the end of the
+    /// stream, [`Terminal::EndOfStream`](crate::driver::Terminal::EndOfStream)).
+    fn terminal_is_an_item(&self) -> bool {
+        !matches!(self.terminal, crate::driver::Terminal::EndOfStream)
     }
 
     fn pop_queued(&self) -> Option<Message> {

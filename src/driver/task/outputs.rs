@@ -95,7 +95,11 @@ impl Driver {
             for s in subs.iter_mut() {
                 s.offer(&event);
             }
-            if let (true, ClientEvent::Undelivered(m)) = (subs.is_empty(), event) {
+            let handed_back = match event {
+                ClientEvent::Undelivered(m) | ClientEvent::Unanswered { message: m, .. } => Some(m),
+                _ => None,
+            };
+            if let (true, Some(m)) = (subs.is_empty(), handed_back) {
                 // Nobody listens: keep it for `Client::take_undelivered`.
                 if let Ok(mut u) = self.shared.unclaimed.lock() {
                     u.push(m);

@@ -139,14 +139,17 @@ pub fn state_note(state: StateName) -> StateNote {
              timeouts as code 1006): retry (Backoff), re-authenticate (Reauthenticating; by \
              default after 3000/3003), fall back (FellBack), stop (Stopped), or wait for \
              demand when a stable connection ends with a `reconnect_lazily` close (Idle; by \
-             default 1000). `user_close` sends a 1000 close frame (Closing).",
+             default 1000). `user_close` sends a 1000 close frame (Closing); so does \
+             `recycle`, which counts the connection as stable and dials again once closed.",
         ),
         StateName::Closing => (
-            "The application closed: a close frame was sent. Waits for the server's close \
-             frame or the end of the connection.",
+            "The application closed, or recycles the connection: a close frame was sent. \
+             Waits for the server's close frame or the end of the connection.",
             "The close grace (`timeouts.close_grace`).",
             "`closed` when the server answers or the connection ends; \
-             `close_grace_elapsed` drops the connection. Both stop.",
+             `close_grace_elapsed` drops the connection. Both stop, or, when recycling, \
+             dial the connection's replacement (Connecting; a `user_close` meanwhile \
+             makes it a stop).",
         ),
         StateName::Backoff => (
             "No socket: waits for the retry delay the policy chose (the backoff, the \
@@ -219,6 +222,10 @@ pub fn trigger_note(trigger: Trigger) -> &'static str {
         }
         Trigger::CloseGraceElapsed => "The server did not answer the close in time.",
         Trigger::FallbackFailed => "`Input::FallbackFailed`: the fallback transport failed.",
+        Trigger::Recycle => {
+            "`Input::Recycle`: the application wants a fresh connection (an abandoned \
+             request's response did not end within `cancel_grace`)."
+        }
         Trigger::ProbeOk => {
             "The quiet re-probe's trial ended (`budget.min_uptime` after its \
              `Input::DialSucceeded`, the connection still open): WebSockets are back."

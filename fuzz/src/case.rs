@@ -252,10 +252,11 @@ enum K {
     FallbackFailed,
     ReauthDone,
     Timeout,
+    Recycle,
 }
 
 /// The wild inputs, in `kind - 0xF0` order.
-const WILD: [K; 13] = [
+const WILD: [K; 14] = [
     K::Start,
     K::Progress,
     K::Succeeded,
@@ -269,6 +270,7 @@ const WILD: [K; 13] = [
     K::FallbackFailed,
     K::ReauthDone,
     K::Timeout,
+    K::Recycle,
 ];
 
 /// Inputs a driver could send in `state`, repeats as weights (as in the property test).
@@ -282,9 +284,9 @@ fn menu(state: StateName) -> &'static [K] {
         ],
         StateName::Open => &[
             Received, Pong, Pong, Close, Close, Close, Close, Dropped, Dropped, Timeout, Timeout,
-            Timeout, Timeout, UserClose, Failed, Start,
+            Timeout, Timeout, UserClose, Failed, Start, Recycle,
         ],
-        StateName::Closing => &[Close, Dropped, Timeout, Timeout, Received],
+        StateName::Closing => &[Close, Dropped, Timeout, Timeout, Received, UserClose],
         StateName::Backoff => &[Timeout, Timeout, Timeout, Timeout, Timeout, UserClose],
         StateName::Reauthenticating => &[ReauthDone, ReauthDone, ReauthDone, UserClose],
         StateName::FellBack => &[
@@ -338,6 +340,9 @@ impl RawStep {
             K::Received => Input::Received,
             K::Pong => Input::Pong,
             K::UserClose => Input::UserClose,
+            K::Recycle => Input::Recycle {
+                reason: String::from_utf8_lossy(&reason(self.lo, self.hi, extra)).into_owned(),
+            },
             K::Ready => Input::FallbackReady,
             K::FallbackFailed => Input::FallbackFailed {
                 failure: fallback_failure(self.lo, self.hi, extra),

@@ -23,6 +23,9 @@ pub enum StableBy {
     /// Its first server message arrived, and `budget.stable_on_first_message` (the old
     /// rule, for measuring old clients) is set.
     FirstMessage,
+    /// The application recycled it ([`Input::Recycle`](crate::core::Input::Recycle)):
+    /// it worked until then, and its replacement is not a retry.
+    Recycled,
 }
 
 impl StableBy {
@@ -32,6 +35,7 @@ impl StableBy {
             StableBy::Uptime => "uptime",
             StableBy::FinishedExchange => "finished_exchange",
             StableBy::FirstMessage => "first_message",
+            StableBy::Recycled => "recycled",
         }
     }
 }
@@ -43,6 +47,7 @@ impl fmt::Display for StableBy {
             StableBy::Uptime => "open for min_uptime",
             StableBy::FinishedExchange => "a normal close (1000) after server data",
             StableBy::FirstMessage => "the first server message (stable_on_first_message)",
+            StableBy::Recycled => "recycled by the application",
         })
     }
 }
@@ -373,6 +378,11 @@ pub enum Cause {
     },
     /// The application closed the client.
     UserClose,
+    /// The application recycled the connection: closed (1000) and dialed again.
+    Recycle {
+        /// The close frame's reason.
+        reason: String,
+    },
     /// The server did not answer the application's close in time.
     CloseGraceElapsed {
         /// The grace period.
@@ -506,6 +516,11 @@ impl fmt::Display for Cause {
                 "{failure}; the connection had been stable: reconnecting when next needed"
             ),
             Cause::UserClose => f.write_str("closed by the application"),
+            Cause::Recycle { reason } => write!(
+                f,
+                "the application recycled the connection ({reason}): a new one replaces it, \
+                 spending no retry budget"
+            ),
             Cause::CloseGraceElapsed { waited } => write!(
                 f,
                 "closed by the application; the server did not answer the close within {}",

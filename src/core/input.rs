@@ -32,6 +32,16 @@ pub enum Input {
     Pong,
     /// The application closes the client.
     UserClose,
+    /// The application wants a fresh connection: an abandoned request's response did
+    /// not end within `cancel_grace`, and its rest must not reach the next request. In
+    /// Open, the connection is closed (a close frame 1000 with `reason`, answered or
+    /// not within `timeouts.close_grace`) and a new one dialed. Not a failure: the
+    /// connection counts as stable, so the dial spends no retry budget. Ignored in
+    /// every other state.
+    Recycle {
+        /// The close frame's reason, as the server reads it (at most 123 bytes).
+        reason: String,
+    },
     /// A request over the fallback transport was answered: its first response item
     /// arrived, or its response ended cleanly without one. A 2xx status and headers
     /// alone do not count (a server that answers 200 and then stalls has carried

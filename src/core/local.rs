@@ -72,6 +72,8 @@ pub(crate) struct Wait {
 pub(crate) struct Grace {
     pub deadline: Instant,
     pub waited: Duration,
+    /// Recycling: once closed, dial again (the reason is the cause's).
+    pub recycle: Option<String>,
 }
 
 /// A quiet re-probe that reached an open WebSocket, on trial: traffic stays on the

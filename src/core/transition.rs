@@ -97,6 +97,8 @@ pub enum Trigger {
     FallbackFailed,
     /// A quiet re-probe's connection held for its trial (`budget.min_uptime`).
     ProbeOk,
+    /// The application recycled the connection (a new one replaces it).
+    Recycle,
 }
 
 impl Trigger {
@@ -118,6 +120,7 @@ impl Trigger {
             Trigger::CloseGraceElapsed => "close_grace_elapsed",
             Trigger::FallbackFailed => "fallback_failed",
             Trigger::ProbeOk => "probe_ok",
+            Trigger::Recycle => "recycle",
         }
     }
 }
@@ -305,6 +308,12 @@ pub const TRANSITIONS: &[Transition] = &[
         "always (a close frame 1000 is sent)",
     ),
     row(
+        S::Open,
+        T::Recycle,
+        S::Closing,
+        "always (a close frame 1000 is sent; the connection counts as stable)",
+    ),
+    row(
         S::Closing,
         T::Closed,
         S::Stopped,
@@ -315,6 +324,18 @@ pub const TRANSITIONS: &[Transition] = &[
         T::CloseGraceElapsed,
         S::Stopped,
         "no answer within timeouts.close_grace",
+    ),
+    row(
+        S::Closing,
+        T::Closed,
+        S::Connecting,
+        "recycling: the server answered the close, or the connection ended",
+    ),
+    row(
+        S::Closing,
+        T::CloseGraceElapsed,
+        S::Connecting,
+        "recycling: no answer within timeouts.close_grace",
     ),
     row(S::Backoff, T::BackoffElapsed, S::Connecting, "always"),
     row(S::Backoff, T::UserClose, S::Stopped, "always"),

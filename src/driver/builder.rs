@@ -17,10 +17,11 @@ use super::client::{
 use super::connection::Connection;
 use super::dial::{Connector, Duplex, Target};
 use super::fallback::{Fallback, FallbackLimits, FallbackPool, HttpsSse};
+use super::message::Message;
 use super::network::Network;
 use super::proxy::ProxyRules;
 use super::queue::Queue;
-use super::request::{Replay, Terminal};
+use super::request::{Cancel, Replay, Terminal};
 use super::secret::{Headers, Redacted};
 use super::task::{Driver, Front};
 use super::tls::{client_config, TlsOptions};
@@ -43,6 +44,7 @@ pub struct ClientBuilder {
     ws_config: WebSocketConfig,
     replay: Replay,
     request_idle: std::time::Duration,
+    cancel: Cancel,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -80,6 +82,7 @@ impl ClientBuilder {
             ws_config: WebSocketConfig::default().read_buffer_size(READ_BUFFER),
             replay: Replay::default(),
             request_idle: REQUEST_IDLE_TIMEOUT,
+            cancel: Cancel::default(),
         }
     }
 
@@ -220,6 +223,31 @@ impl ClientBuilder {
         self
     }
 
+    /// How long a written request that was abandoned (its stream dropped, or it timed
+    /// out) may hold up the next one, waiting for the end of its response (default
+    /// [`CANCEL_GRACE`](super::CANCEL_GRACE), 2 s). Over WebSockets its response goes
+    /// on arriving and must not reach the next request: if its terminal message has not
+    /// come by then, the connection is recycled (closed with 1000 and dialed again,
+    /// spending no retry budget) and the next request goes on the new one. Over the
+    /// fallback the next request goes at once. A
+    /// [`ClientEvent::CancelSettled`](super::ClientEvent::CancelSettled) says which.
+    pub fn cancel_grace(mut self, grace: std::time::Duration) -> Self {
+        self.cancel.grace = grace;
+        self
+    }
+
+    /// A cancel message for an abandoned request, sent at once over the WebSocket its
+    /// request went on: `cancel(body)` gives the message your protocol uses to stop a
+    /// response (for example `{"type":"response.cancel"}`), or `None`. A server that
+    /// answers it with the terminal message frees the line without a recycle.
+    pub fn cancel_message(
+        mut self,
+        cancel: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
+    ) -> Self {
+        self.cancel.message = Some(Arc::new(cancel));
+        self
+    }
+
     /// Check everything and give the handle and the driver future; run the driver on
     /// any executor (`async_std::task::spawn(driver.run())`, `smol::spawn(..)`).
     pub fn build(self) -> Result<(Client, Driver), BuildError> {
@@ -318,6 +346,7 @@ impl ClientBuilder {
             terminal: self.terminal,
             replay: self.replay,
             request_idle: self.request_idle,
+            cancel: self.cancel,
             shared,
             front,
             requests: VecDeque::new(),

@@ -38,6 +38,15 @@ pub enum ClientEvent {
         /// Why it went unanswered.
         cause: String,
     },
+    /// A written request was abandoned (its stream dropped, or it timed out), and the
+    /// line is free again for the next request: how (invariant 14).
+    CancelSettled {
+        /// How the line was freed.
+        how: super::CancelSettled,
+        /// Whether a cancel message was sent for it
+        /// ([`ClientBuilder::cancel_message`](super::ClientBuilder::cancel_message)).
+        cancel_message: bool,
+    },
     /// The subscriber fell [`EVENTS_CAPACITY`] events behind, and this many core events
     /// were skipped before this one.
     Lagged {

@@ -48,7 +48,9 @@ pub use network::{Network, Resolver, TcpConnector, DEFAULT_ATTEMPT_DELAY};
 pub use proxy::{NoProxy, ProxyRules, ProxyUrl};
 pub use queue::SendError;
 pub use raw_close::{CloseSniffer, FrameScanner, RawClose};
-pub use request::{Replay, RequestError, RequestStream, Terminal};
+pub use request::{
+    CancelFn, CancelSettled, Replay, RequestError, RequestStream, Terminal, CANCEL_GRACE,
+};
 pub use secret::Headers;
 pub use task::Driver;
 pub use tls::TlsOptions;

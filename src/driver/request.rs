@@ -108,6 +108,63 @@ impl Replay {
     }
 }
 
+/// How long an abandoned request may hold the line, by default: see
+/// [`ClientBuilder::cancel_grace`](super::ClientBuilder::cancel_grace).
+pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// A cancel message for a request's body: what the application's protocol sends to
+/// stop a response (for example `{"type":"response.cancel"}`), or `None`.
+pub type CancelFn = Arc<dyn Fn(&Message) -> Option<Message> + Send + Sync>;
+
+/// What happens when a written request is abandoned: its stream was dropped, or it
+/// timed out (invariant 14).
+#[derive(Clone)]
+pub(crate) struct Cancel {
+    /// How long its response may go on before the connection is recycled.
+    pub grace: Duration,
+    /// The cancel message sent at once over the WebSocket, if any.
+    pub message: Option<CancelFn>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel {
+            grace: CANCEL_GRACE,
+            message: None,
+        }
+    }
+}
+
+/// How the line was freed after a written request was abandoned (its stream dropped,
+/// or it timed out), so that the next request could go: within
+/// [`cancel_grace`](super::ClientBuilder::cancel_grace) in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelSettled {
+    /// Its response ended (its terminal message arrived) within `cancel_grace`.
+    Ended,
+    /// It had not ended after `cancel_grace`: the connection was recycled (closed with
+    /// 1000 and dialed again, spending no retry budget), so that the rest of its
+    /// response cannot reach the next request, which goes on the new connection.
+    Recycled,
+    /// Its connection ended first; the next request goes on the next connection.
+    ConnectionEnded,
+    /// Over the fallback: its HTTP response was let go at once.
+    Released,
+}
+
+impl CancelSettled {
+    /// `ended`, `recycled` or `released`, as in event lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            CancelSettled::Ended => "ended",
+            CancelSettled::Recycled => "recycled",
+            CancelSettled::ConnectionEnded => "connection_ended",
+            CancelSettled::Released => "released",
+        }
+    }
+}
+
 /// Why a request's stream ended early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -125,8 +182,9 @@ pub enum RequestError {
     },
     /// No response message arrived for the request's idle timeout
     /// ([`ClientBuilder::request_idle_timeout`](super::ClientBuilder::request_idle_timeout)).
-    /// Over WebSockets, the rest of its response is discarded when it comes (until its
-    /// terminal message or another idle timeout), so it cannot reach a later request.
+    /// Over WebSockets, the rest of its response is discarded when it comes, until its
+    /// terminal message; after [`cancel_grace`](super::ClientBuilder::cancel_grace)
+    /// without it, the connection is recycled, so it cannot reach a later request.
     #[error("request timed out: nothing for {idle:?} ({}, {})",
         if *sent { "sent" } else { "not sent" },
         if *response_started { "response started" } else { "no response yet" })]
@@ -200,6 +258,8 @@ pub(crate) struct PendingRequest {
     pub reserved: bool,
     /// Its stream was dropped or timed out: the rest of its response is discarded.
     pub abandoned: bool,
+    /// A cancel message was sent for it.
+    pub cancel_sent: bool,
     /// It was written once and waits to be replayed (the server may have it).
     pub written_before: bool,
     /// When it times out for lack of a response item (set once written).
@@ -217,6 +277,7 @@ impl PendingRequest {
             started: false,
             reserved: true,
             abandoned: false,
+            cancel_sent: false,
             written_before: false,
             idle_at: None,
         };

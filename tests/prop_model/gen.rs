@@ -79,6 +79,7 @@ enum K {
     Received,
     Pong,
     UserClose,
+    Recycle,
     Ready,
     FallbackFailed,
     ReauthDone,
@@ -112,9 +113,9 @@ impl Act {
             StateName::Open => &[
                 Received, Received, Received, Received, Received, Received, Pong, Close, Close,
                 Close, Close, Close, Close, Close, Dropped, Dropped, Timeout, Timeout, Timeout,
-                Timeout, UserClose, Failed, Start,
+                Timeout, UserClose, Failed, Start, Recycle,
             ],
-            StateName::Closing => &[Close, Dropped, Timeout, Timeout, Received],
+            StateName::Closing => &[Close, Dropped, Timeout, Timeout, Received, UserClose],
             StateName::Backoff => &[Timeout, Timeout, Timeout, Timeout, Timeout, UserClose],
             StateName::Reauthenticating => &[ReauthDone, ReauthDone, ReauthDone, UserClose],
             StateName::FellBack => &[
@@ -145,6 +146,7 @@ impl Act {
                 Received,
                 Pong,
                 UserClose,
+                Recycle,
                 Ready,
                 FallbackFailed,
                 ReauthDone,
@@ -166,6 +168,9 @@ impl Act {
             Received => Input::Received,
             Pong => Input::Pong,
             UserClose => Input::UserClose,
+            Recycle => Input::Recycle {
+                reason: String::from_utf8_lossy(reason).into_owned(),
+            },
             Ready => Input::FallbackReady,
             FallbackFailed => Input::FallbackFailed {
                 failure: fallback.clone(),
@@ -299,6 +304,7 @@ pub fn input() -> impl Strategy<Value = Input> {
         Just(Input::Received),
         Just(Input::Pong),
         Just(Input::UserClose),
+        text(0, 10).prop_map(|reason| Input::Recycle { reason }),
         Just(Input::FallbackReady),
         fallback_failure().prop_map(|failure| Input::FallbackFailed { failure }),
         any::<bool>().prop_map(|ok| Input::ReauthDone { ok }),

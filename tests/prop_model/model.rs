@@ -49,7 +49,9 @@ pub(super) enum St {
     Idle,
     Connecting(Dial),
     Open(Link),
-    Closing(Instant),
+    /// Until the close grace ends; recycling (a new dial follows) when `Some`, with the
+    /// reason the close frame carried.
+    Closing(Instant, Option<String>),
     Backoff(Instant),
     Reauth,
     FellBack {
@@ -145,7 +147,7 @@ impl Model {
             St::Idle => S::Idle,
             St::Connecting(_) => S::Connecting,
             St::Open(_) => S::Open,
-            St::Closing(_) => S::Closing,
+            St::Closing(..) => S::Closing,
             St::Backoff(_) => S::Backoff,
             St::Reauth => S::Reauthenticating,
             St::FellBack { .. } => S::FellBack,
@@ -164,7 +166,7 @@ impl Model {
                 let stable = (!l.stable).then_some(l.stable_at);
                 stable.into_iter().chain(hb).min()
             }
-            St::Closing(t) | St::Backoff(t) => Some(*t),
+            St::Closing(t, _) | St::Backoff(t) => Some(*t),
             St::FellBack {
                 reprobe_at,
                 probe,
@@ -349,14 +351,39 @@ impl Model {
                     reason: String::new(),
                 });
                 self.go(cx, S::Open, T::UserClose, S::Closing)?;
-                self.st = St::Closing(after(now, c.timeouts.close_grace));
+                self.st = St::Closing(after(now, c.timeouts.close_grace), None);
             }
-            (St::Closing(_), Input::PeerClosed { .. } | Input::Dropped { .. }) => {
+            // The design's invariant 14: the application recycles an open connection
+            // (a cancelled request's response did not end in time). A close 1000 with
+            // its reason, then a new dial; the connection counts as stable, so that dial
+            // is the first of a fresh budget.
+            (St::Open(l), Input::Recycle { reason }) => {
+                if !l.stable {
+                    self.mark_stable(cx);
+                }
+                cx.actions.push(Output::SendClose {
+                    code: 1000,
+                    reason: reason.clone(),
+                });
+                self.go(cx, S::Open, T::Recycle, S::Closing)?;
+                self.st = St::Closing(after(now, c.timeouts.close_grace), Some(reason.clone()));
+            }
+            (St::Closing(t, Some(_)), Input::UserClose) => self.st = St::Closing(t, None),
+            (St::Closing(_, None), Input::PeerClosed { .. } | Input::Dropped { .. }) => {
                 self.stop(cx, S::Closing, T::Closed, false)?;
             }
-            (St::Closing(t), Input::Timeout) if now >= t => {
+            (St::Closing(t, None), Input::Timeout) if now >= t => {
                 cx.actions.push(Output::DropConnection);
                 self.stop(cx, S::Closing, T::CloseGraceElapsed, false)?;
+            }
+            (St::Closing(_, Some(_)), Input::PeerClosed { .. } | Input::Dropped { .. }) => {
+                self.go(cx, S::Closing, T::Closed, S::Connecting)?;
+                self.enter_connecting(now, cx);
+            }
+            (St::Closing(t, Some(_)), Input::Timeout) if now >= t => {
+                cx.actions.push(Output::DropConnection);
+                self.go(cx, S::Closing, T::CloseGraceElapsed, S::Connecting)?;
+                self.enter_connecting(now, cx);
             }
             (St::Backoff(t), Input::Timeout) if now >= t => {
                 self.go(cx, S::Backoff, T::BackoffElapsed, S::Connecting)?;

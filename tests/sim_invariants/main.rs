@@ -217,6 +217,62 @@ fn a_stable_event_on_a_first_message_is_a_budget_violation_by_default() {
     check_run(&old, &honest).unwrap_or_else(|v| panic!("{v}"));
 }
 
+/// Invariant 14's recycle: the application's `Recycle` of an open connection counts it
+/// as stable (its replacement is no retry), and the dial-rate bound counts it like a
+/// `Start`. A `Stable` by recycle without that input is a budget violation.
+#[test]
+fn a_stable_event_by_recycle_needs_the_applications_recycle() {
+    let recycle = Input::Recycle {
+        reason: "cancelled".into(),
+    };
+    let one = {
+        let mut c = Config::default();
+        c.budget.max_attempts = 1;
+        c.validate().expect("valid")
+    };
+    // Three recycles in 9 ms with one dial per budget: honest, and within the bound.
+    let mut steps = vec![(Some(0), Input::Start)];
+    for _ in 0..3 {
+        steps.extend([
+            (Some(1), Input::DialSucceeded),
+            (Some(1), recycle.clone()),
+            (
+                Some(1),
+                Input::PeerClosed {
+                    code: Some(1000),
+                    reason: vec![],
+                },
+            ),
+        ]);
+    }
+    let run = recorded(&one, &steps);
+    let dials = run
+        .iter()
+        .flat_map(|r| &r.outputs)
+        .filter(|o| matches!(o, Output::Dial { .. }))
+        .count();
+    assert_eq!(dials, 4);
+    check_run(&one, &run).unwrap_or_else(|v| panic!("{v}"));
+    // The same event on a message instead of a recycle.
+    let plain = recorded(
+        &policy(),
+        &[
+            (Some(0), Input::Start),
+            (Some(1), Input::DialSucceeded),
+            (Some(1), Input::Received),
+        ],
+    );
+    let mut forged = plain.clone();
+    forged[2].outputs.push(Output::Event(Event::Stable {
+        after_upgrade: Duration::from_millis(1),
+        by: StableBy::Recycled,
+    }));
+    forged[2].attempt = 0;
+    let v = check_run(&policy(), &forged).expect_err("stable by a recycle that never came");
+    assert_eq!((v.invariant, v.step), (Invariant::RetryBudget, 2));
+    assert!(v.to_string().contains("Stable by Recycled"), "{v}");
+}
+
 /// A 1000 after server data is a finished exchange; a 1000 without data is not.
 #[test]
 fn a_finished_exchange_needs_server_data_first() {

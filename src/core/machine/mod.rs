@@ -270,6 +270,7 @@ impl Machine {
                 let grace = Grace {
                     deadline: after(now, waited),
                     waited,
+                    recycle: None,
                 };
                 self.go(
                     ctx,
@@ -279,6 +280,25 @@ impl Machine {
                     State::closing(grace),
                 )
             }
+            Input::Recycle { reason } => {
+                if !link.stable {
+                    self.mark_stable(ctx, link, StableBy::Recycled);
+                }
+                ctx.emit(Output::SendClose {
+                    code: 1000,
+                    reason: reason.clone(),
+                });
+                let waited = self.policy.config().timeouts.close_grace;
+                let grace = Grace {
+                    deadline: after(now, waited),
+                    waited,
+                    recycle: Some(reason.clone()),
+                };
+                let cause = Cause::Recycle {
+                    reason: reason.clone(),
+                };
+                self.go(ctx, S::Open, T::Recycle, cause, State::closing(grace))
+            }
             _ => Handled,
         }
     }
@@ -286,15 +306,26 @@ impl Machine {
     #[state]
     fn closing(&mut self, ctx: &mut Ctx<'_>, grace: &mut Grace, input: &Input) -> Outcome<State> {
         match input {
-            Input::PeerClosed { .. } | Input::Dropped { .. } => {
-                self.stop(ctx, S::Closing, T::Closed, Cause::UserClose)
-            }
+            Input::PeerClosed { .. } | Input::Dropped { .. } => match grace.recycle.take() {
+                Some(reason) => self.redial(ctx, T::Closed, reason),
+                None => self.stop(ctx, S::Closing, T::Closed, Cause::UserClose),
+            },
             Input::Timeout if ctx.now >= grace.deadline => {
                 ctx.emit(Output::DropConnection);
-                let cause = Cause::CloseGraceElapsed {
-                    waited: grace.waited,
-                };
-                self.stop(ctx, S::Closing, T::CloseGraceElapsed, cause)
+                match grace.recycle.take() {
+                    Some(reason) => self.redial(ctx, T::CloseGraceElapsed, reason),
+                    None => {
+                        let cause = Cause::CloseGraceElapsed {
+                            waited: grace.waited,
+                        };
+                        self.stop(ctx, S::Closing, T::CloseGraceElapsed, cause)
+                    }
+                }
+            }
+            // A close during a recycle: the close under way ends the client instead.
+            Input::UserClose => {
+                grace.recycle = None;
+                Handled
             }
             _ => Handled,
         }

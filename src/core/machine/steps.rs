@@ -180,6 +180,19 @@ impl Machine {
         }
     }
 
+    /// A recycled connection's close is over (`trigger`): dial its replacement. The
+    /// connection counted as stable, so this is the first dial of a new budget.
+    pub(super) fn redial(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        trigger: T,
+        reason: String,
+    ) -> Outcome<State> {
+        let dial = self.new_dial(ctx.now, false);
+        let cause = Cause::Recycle { reason };
+        self.go(ctx, S::Closing, trigger, cause, State::connecting(dial))
+    }
+
     pub(super) fn advance(&self, now: Instant, dial: &mut Dial) {
         dial.phase = DialPhase::Handshake;
         dial.deadline = after(now, self.policy.config().timeouts.handshake);

@@ -14,7 +14,11 @@ use super::Driver;
 use crate::core::{Input, StateName};
 use crate::driver::client::{ClientEvent, Incoming, TransportKind, INBOUND_CAPACITY};
 use crate::driver::message::Message;
-use crate::driver::request::{RequestError, REQUEST_BUFFER};
+use crate::driver::request::{CancelSettled, RequestError, REQUEST_BUFFER};
+use crate::driver::writer::to_ws;
+
+/// The close reason of a connection recycled for an abandoned request (invariant 14).
+pub(super) const RECYCLE_REASON: &str = "a cancelled request's response did not end in time";
 
 /// A received message waiting for room in its stream.
 pub(super) enum Held {
@@ -111,6 +115,10 @@ impl Driver {
                 }
                 r.idle_at = Some(Instant::now() + idle);
                 if done {
+                    if r.abandoned {
+                        let cancel_message = r.cancel_sent;
+                        self.settled(CancelSettled::Ended, cancel_message);
+                    }
                     self.end_request(via_job);
                 }
                 None
@@ -224,11 +232,13 @@ impl Driver {
         {
             // Dropping the fallback's response stream cancels the HTTP request.
             self.end_request(true);
+            self.settled(CancelSettled::Released, false);
             changed = true;
         }
         let queue = &self.shared.queue;
         let before = self.requests.len();
         let mut index = 0;
+        let mut abandoned = false;
         self.requests.retain_mut(|r| {
             let front = index == 0;
             index += 1;
@@ -237,13 +247,17 @@ impl Driver {
             }
             if front && r.sent {
                 // Written: its response may still come, and must not reach the next
-                // request. It is discarded until its end or its idle timeout.
-                changed |= !std::mem::replace(&mut r.abandoned, true);
+                // request. It is discarded until its end, for `cancel_grace` at most.
+                abandoned = !r.abandoned;
                 return true;
             }
             r.release(queue);
             false
         });
+        if abandoned {
+            self.abandon_front(Instant::now());
+            changed = true;
+        }
         if self.requests.len() != before {
             changed = true;
             if matches!(self.inbox.held, Some(Held::Request { via_job: false, .. }))
@@ -276,7 +290,8 @@ impl Driver {
 
     /// A request's idle deadline may have passed: its stream ends with
     /// [`RequestError::TimedOut`]. Over WebSockets the rest of its response is then
-    /// discarded until its end or another idle period, after which the line is free.
+    /// discarded until its end, for `cancel_grace` at most (then the connection is
+    /// recycled).
     pub(super) fn on_request_idle(&mut self) {
         let now = Instant::now();
         let idle = self.request_idle;
@@ -286,6 +301,7 @@ impl Driver {
                 r.push(Err(timed_out(idle, r.sent, r.started)));
             }
             self.end_request(true);
+            self.settled(CancelSettled::Released, false);
         }
         if self.request_expired(false, now) {
             self.flush_held_request(false);
@@ -293,13 +309,58 @@ impl Driver {
                 return;
             };
             if r.abandoned {
-                self.end_request(false);
-                return;
+                // Its response did not end within `cancel_grace`.
+                return self.recycle();
             }
             r.push(Err(timed_out(idle, r.sent, r.started)));
-            r.abandoned = true;
-            r.idle_at = Some(now + idle);
+            self.abandon_front(now);
         }
+    }
+
+    /// The written request at the front was abandoned (its stream dropped, or it timed
+    /// out): the next request waits for its response's end, `cancel_grace` at most. A
+    /// cancel message, if the application has one, goes out at once.
+    fn abandon_front(&mut self, now: Instant) {
+        let grace = self.cancel.grace;
+        let cancel = self.cancel.message.clone();
+        let open = self.io.ws.is_some();
+        let Some(r) = self.requests.front_mut().filter(|r| r.sent) else {
+            return;
+        };
+        r.abandoned = true;
+        r.idle_at = Some(now + grace);
+        if let Some(message) = cancel.filter(|_| open).and_then(|f| f(&r.body)) {
+            r.cancel_sent = true;
+            self.io.writer.control(to_ws(message));
+        }
+    }
+
+    /// The abandoned request's response did not end within `cancel_grace`: the
+    /// connection is recycled (the core closes it with 1000 and dials again), so that
+    /// the rest of that response cannot reach the next request. The request leaves the
+    /// line when the connection ends.
+    fn recycle(&mut self) {
+        let Some(r) = self.requests.front_mut() else {
+            return;
+        };
+        r.idle_at = None;
+        let cancel_message = r.cancel_sent;
+        if self.core.state() != StateName::Open || self.io.ws.is_none() {
+            return self.end_request(false);
+        }
+        tracing::info!("an abandoned request's response did not end in time: recycling");
+        self.input(Input::Recycle {
+            reason: RECYCLE_REASON.into(),
+        });
+        self.settled(CancelSettled::Recycled, cancel_message);
+    }
+
+    /// An abandoned request no longer holds the line.
+    pub(super) fn settled(&self, how: CancelSettled, cancel_message: bool) {
+        self.broadcast(ClientEvent::CancelSettled {
+            how,
+            cancel_message,
+        });
     }
 
     fn request_expired(&self, via_job: bool, now: Instant) -> bool {

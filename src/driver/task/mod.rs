@@ -114,6 +114,7 @@ pub struct Driver {
     pub(crate) terminal: Terminal,
     pub(crate) replay: Replay,
     pub(crate) request_idle: Duration,
+    pub(crate) cancel: super::request::Cancel,
     pub(crate) shared: Arc<Shared>,
     pub(crate) front: Front,
     pub(crate) requests: VecDeque<PendingRequest>,
@@ -517,6 +518,14 @@ impl Driver {
             return;
         };
         if r.abandoned {
+            let cancel_message = r.cancel_sent;
+            // Unless the connection was recycled for it (already announced).
+            if r.idle_at.is_some() {
+                self.settled(
+                    super::request::CancelSettled::ConnectionEnded,
+                    cancel_message,
+                );
+            }
             self.end_request(false);
         } else if self.replay.replays(r.started) {
             let response_started = r.started;

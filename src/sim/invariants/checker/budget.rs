@@ -39,8 +39,9 @@ impl Checker {
     }
 
     /// (2): a `Stable` event resets the budget, so it must be earned: an open connection,
-    /// once, by staying up for `min_uptime`, or by a 1000 close after a server message
-    /// (or, under the old rule, by its first server message).
+    /// once, by staying up for `min_uptime`, by a 1000 close after a server message,
+    /// by the application's recycle (or, under the old rule, by its first server
+    /// message).
     pub(super) fn stable(
         &mut self,
         now: Duration,
@@ -65,6 +66,8 @@ impl Checker {
             // A 1000 close after server data, which leaves the next dial to the
             // application: the class's default (`reconnect_lazily`) unless `close_codes`
             // says otherwise.
+            // The application recycled the connection: its replacement is no retry.
+            StableBy::Recycled => matches!(input, Input::Recycle { .. }),
             StableBy::FinishedExchange => {
                 let lazy =
                     override_for(&self.cfg, 1000).is_none_or(|a| a == Action::ReconnectLazily);

@@ -62,7 +62,8 @@ pub struct Checker {
     /// When the last non-probe dials started (the latest [`DIAL_HISTORY`]), for the
     /// dial-rate bound of invariant 2.
     dial_times: VecDeque<Duration>,
-    /// When the application's `Start`s took the core out of Idle (as many).
+    /// When the application's `Start`s took the core out of Idle, or its `Recycle`s
+    /// closed an open connection (as many).
     start_times: VecDeque<Duration>,
     /// Re-authentications asked for since the last `Stable`.
     reauths: u32,
@@ -451,7 +452,9 @@ impl Checker {
         if to == S::Backoff {
             self.retry_due = Some(None);
         }
-        if (from, trigger) == (S::Idle, T::Start) {
+        // The application's Start out of Idle, or its recycle of an open connection:
+        // each may begin a new streak of dials.
+        if matches!((from, trigger), (S::Idle, T::Start) | (S::Open, T::Recycle)) {
             if self.start_times.len() == DIAL_HISTORY {
                 self.start_times.pop_front();
             }

@@ -143,3 +143,118 @@ async fn unusable_proxies_are_usage_errors_naming_where_they_came_from() {
     assert_eq!(code(&out), 64, "{}", stderr(&out));
     assert!(stderr(&out).contains("HTTPS proxies"), "{}", stderr(&out));
 }
+
+/// Issue 23: a rejected `--proxy` value is named without its password, on every
+/// command and whichever way it is wrong; the same URL from the environment, from a
+/// config file, or broken inside a config file's line, is too. Headers keep their
+/// values to themselves the same way.
+#[async_std::test]
+async fn rejected_proxy_values_never_print_their_password() {
+    let cases = [
+        (
+            "socks5://alice:s3cret@p.test:1080",
+            "SOCKS proxies",
+            "socks5://<redacted>@p.test:1080",
+        ),
+        (
+            "https://alice:s3cret@p.test:3128",
+            "HTTPS proxies",
+            "https://<redacted>@p.test:3128",
+        ),
+        (
+            "http://alice:s3cret@p.test:99999",
+            "invalid port",
+            "http://<redacted>@p.test:99999",
+        ),
+        (
+            "alice:s3cret@p.test:99999",
+            "invalid port",
+            "'<redacted>@p.test:99999'",
+        ),
+        (
+            "http://alice:pa/s3cret@p.test:3128",
+            "invalid port",
+            "http://<redacted>@p.test:3128",
+        ),
+        ("http://alice:s3cret", "invalid port", "http://<redacted>"),
+    ];
+    for command in ["probe", "connect", "echo"] {
+        for (value, problem, shown) in cases {
+            let mut cmd = redial();
+            cmd.args(["--json", command, "--proxy", value, "wss://example.test/"]);
+            let out = run(cmd).await;
+            let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+            assert_eq!(code(&out), 64, "{command} {value}: {err}");
+            assert!(
+                err.contains(problem) && err.contains("--proxy") && err.contains(shown),
+                "{command} {value}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                !err.contains("s3cret") && !stdout.contains("s3cret"),
+                "{command} {value}: {err}{stdout}"
+            );
+        }
+    }
+
+    // From the environment.
+    let mut cmd = redial();
+    cmd.args(["probe", "wss://example.test/"])
+        .env("HTTPS_PROXY", "socks5://alice:s3cret@p.test:1080");
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HTTPS_PROXY: SOCKS"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("s3cret")
+            && !String::from_utf8_lossy(&out.stdout).contains("s3cret")
+    );
+
+    // From a config file: refused by a rule, or on a line that does not parse.
+    for (file, code_wanted) in [
+        ("[proxy]\nurl = \"http://alice:s3cret@p.test:99999\"\n", 65),
+        ("[proxy]\nurl = \"http://alice:s3cret@p.test:3128\n", 65),
+        ("[proxy]\nurl = \"alice:s3cret@p.test:3128\" x\n", 65),
+    ] {
+        let (_dir, config) = write_file("proxy.toml", file);
+        let mut cmd = redial();
+        cmd.args(["connect", "wss://example.test/"])
+            .arg("--config")
+            .arg(&config);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(code(&out), code_wanted, "{file}: {err}");
+        assert!(err.contains("proxy") || err.contains("line 2"), "{err}");
+        assert!(!err.contains("s3cret"), "{file}: {err}");
+    }
+
+    // A header the parser refuses is named by its name alone.
+    for header in [
+        "Authorization Bearer sk-s3cret",
+        "Bad Name: Bearer sk-s3cret",
+    ] {
+        let mut cmd = redial();
+        cmd.args(["probe", "-H", header, "wss://example.test/"]);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(code(&out), 64, "{err}");
+        assert!(err.contains("--header") && !err.contains("s3cret"), "{err}");
+    }
+    // And a URL given where none belongs loses its password too.
+    let mut cmd = redial();
+    cmd.args([
+        "probe",
+        "wss://example.test/",
+        "wss://alice:s3cret@other.test/",
+    ]);
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(code(&out), 64, "{err}");
+    assert!(
+        err.contains("wss://<redacted>@other.test/") && !err.contains("s3cret"),
+        "{err}"
+    );
+}

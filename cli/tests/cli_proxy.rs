@@ -258,3 +258,48 @@ async fn rejected_proxy_values_never_print_their_password() {
         "{err}"
     );
 }
+
+/// Issue 23: `probe` through a proxy that refuses the tunnel (403) or the credentials
+/// (401, as tinyproxy answers them) never says the server does not offer WebSockets;
+/// its cause quotes the proxy's own reason phrase.
+#[async_std::test]
+async fn probe_never_reads_a_proxys_refusal_as_the_server_not_offering_websockets() {
+    use redial_testkit::ProxyAct;
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    for (status, reason, class, decision) in [
+        (403, "Filtered", "rejected", "the proxy refused the tunnel"),
+        (
+            401,
+            "Unauthorized",
+            "proxy_auth",
+            "the proxy refused its credentials",
+        ),
+    ] {
+        let proxy = ConnectProxy::start_with(move |_| ProxyAct::AnswerWith {
+            status,
+            reason: reason.into(),
+        })
+        .await
+        .unwrap();
+        let mut cmd = redial();
+        cmd.args(["probe", "--json", "--proxy", &proxy.url(), &ws.url()]);
+        let out = run(cmd).await;
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let lines = json_lines(&out);
+        let d = of_kind(&lines, "diagnosis")[0];
+        let text = d.to_string();
+        assert!(!text.contains("offer WebSockets"), "{d}");
+        assert_eq!(d["class"], class, "{d}");
+        assert!(d["decision"].as_str().unwrap().contains(decision), "{d}");
+        assert!(
+            d["cause"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("HTTP {status} \"{reason}\"")),
+            "{d}"
+        );
+        assert_eq!(ws.connections(), 0);
+    }
+}

@@ -105,6 +105,7 @@ pub mod diagram;
 #[cfg(feature = "driver")]
 pub mod driver;
 pub mod policy;
+pub mod redact;
 pub mod sim;
 
 /// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.

@@ -388,6 +388,38 @@ fn the_proxy_defaults_to_the_environment_and_hides_its_credentials() {
 }
 
 #[test]
+fn errors_about_a_proxy_line_never_quote_its_password() {
+    let toml_errors = [
+        "[proxy]\nurl = \"http://alice:s3cret@p:3128\n",
+        "[proxy]\nurl = \"alice:s3cret@p:3128\" x\n",
+        "[proxy]\nurl = 'socks5://alice:s3cret@p:1080' 'x'\n",
+        "[proxy]\nurl = http://alice:s3cret@p:3128\n",
+    ];
+    for text in toml_errors {
+        let e = Config::from_toml_str(text).expect_err(text).to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("<redacted>@p:"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+    // A URL in the wrong field: the JSON parser quotes the string it refused.
+    let e = Config::from_json_str(r#"{"budget": {"max_attempts": "http://a:s3cret@p:1"}}"#)
+        .expect_err("a string")
+        .to_string();
+    assert!(
+        e.contains("http://<redacted>@p:1") && !e.contains("s3cret"),
+        "{e}"
+    );
+    for url in [
+        "socks5://alice:s3cret@p:1080",
+        "http://alice:s3cret@p:99999",
+    ] {
+        let text = format!("[proxy]\nurl = \"{url}\"\n");
+        let e = toml(&text).validate().expect_err(url).to_string();
+        assert!(e.contains("proxy.url") && !e.contains("s3cret"), "{e}");
+    }
+}
+
+#[test]
 fn rule_boundaries_are_allowed() {
     for row in ALLOWED {
         if let Err(e) = toml(&assignments_to_toml(row)).validate() {

@@ -32,7 +32,8 @@ enum Expect {
     Reauthenticate,
     /// Stop, never fall back.
     StopNoFallback,
-    /// Stop: the proxy refused its credentials (407); no retry, no fallback through it.
+    /// Stop: the proxy refused its credentials (407, or 401 as tinyproxy answers); no
+    /// retry, no fallback through it.
     StopProxyCredentials,
 }
 
@@ -64,7 +65,8 @@ fn table() -> Vec<(&'static str, F, Class, Expect)> {
     use Class::{Auth, Certificate, Overload, ProxyAuth, RateLimited, Rejected, Transient};
     use DialPhase::{Connect, Handshake};
     use Expect::*;
-    use ProxyFailure::{Malformed, Status, Unreachable};
+    use ProxyFailure::{Malformed, Unreachable};
+    let answered = ProxyFailure::status;
     let (fb, retry) = (FallBackElseStop, Backoff);
     let cert = F::Certificate("expired".into());
     vec![
@@ -94,8 +96,9 @@ fn table() -> Vec<(&'static str, F, Class, Expect)> {
         ("302", redirect(302, Some("/elsewhere")), Rejected, fb),
         ("307", redirect(307, None), Rejected, fb),
         ("308", redirect(308, None), Rejected, fb),
-        // The proxy: unreachable or its 5xx (it cannot reach the server) retry; 407 stops
-        // (its credentials); 403 and other refusals mean the destination is not offered.
+        // The proxy: unreachable or its 5xx (it cannot reach the server) retry; 407 and
+        // 401 stop (its credentials); 403 and other refusals mean the destination is not
+        // offered.
         (
             "proxy refused",
             proxy(Unreachable("refused".into())),
@@ -110,21 +113,27 @@ fn table() -> Vec<(&'static str, F, Class, Expect)> {
         ),
         (
             "proxy 407",
-            proxy(Status(407)),
+            proxy(answered(407)),
             ProxyAuth,
             StopProxyCredentials,
         ),
-        ("proxy 403", proxy(Status(403)), Rejected, fb),
-        ("proxy 400", proxy(Status(400)), Rejected, fb),
-        ("proxy 405", proxy(Status(405)), Rejected, fb),
-        ("proxy 401", proxy(Status(401)), Rejected, fb),
-        ("proxy 408", proxy(Status(408)), Transient, retry),
-        ("proxy 429", proxy(Status(429)), Transient, retry),
-        ("proxy 500", proxy(Status(500)), Transient, retry),
-        ("proxy 502", proxy(Status(502)), Transient, retry),
-        ("proxy 503", proxy(Status(503)), Transient, retry),
-        ("proxy 504", proxy(Status(504)), Transient, retry),
-        ("proxy 599", proxy(Status(599)), Transient, retry),
+        // tinyproxy answers wrong credentials with 401: the same stop as 407.
+        (
+            "proxy 401",
+            proxy(answered(401)),
+            ProxyAuth,
+            StopProxyCredentials,
+        ),
+        ("proxy 403", proxy(answered(403)), Rejected, fb),
+        ("proxy 400", proxy(answered(400)), Rejected, fb),
+        ("proxy 405", proxy(answered(405)), Rejected, fb),
+        ("proxy 408", proxy(answered(408)), Transient, retry),
+        ("proxy 429", proxy(answered(429)), Transient, retry),
+        ("proxy 500", proxy(answered(500)), Transient, retry),
+        ("proxy 502", proxy(answered(502)), Transient, retry),
+        ("proxy 503", proxy(answered(503)), Transient, retry),
+        ("proxy 504", proxy(answered(504)), Transient, retry),
+        ("proxy 599", proxy(answered(599)), Transient, retry),
     ]
 }
 

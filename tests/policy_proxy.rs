@@ -1,8 +1,10 @@
 //! Proxy failures and redirects, for the WebSocket dial and the fallback alike,
-//! table-driven from ARCHITECTURE.md's "Networks as users have them" and issue 14: an
-//! unreachable proxy and its 5xx retry, its 407 stops (credentials), its 403 falls back
-//! (dial) or stops (fallback); a redirect is not followed and its cause names the
-//! status and the `Location`. Each row states its rule afresh.
+//! table-driven from ARCHITECTURE.md's "Networks as users have them" and issues 14 and
+//! 23: an unreachable proxy and its 5xx retry, its 407 stops (credentials) and so does
+//! its 401 (tinyproxy's answer to wrong credentials), its 403 falls back (dial) or
+//! stops (fallback); a proxy's reason phrase is quoted as sent, and its refusal is never
+//! read as the server not offering WebSockets; a redirect is not followed and its cause
+//! names the status and the `Location`. Each row states its rule afresh.
 
 use std::time::Duration;
 
@@ -26,29 +28,30 @@ fn unreachable() -> ProxyFailure {
 /// (proxy failure, its class, whether the fallback retries it).
 fn table() -> Vec<(ProxyFailure, Class, bool)> {
     use Class::{ProxyAuth, Rejected, Transient};
-    use ProxyFailure::{Malformed, Status};
+    use ProxyFailure::Malformed;
+    let status = ProxyFailure::status;
     vec![
         (unreachable(), Transient, true),
         (Malformed("HTTP/9".into()), Transient, true),
-        (Status(407), ProxyAuth, false),
-        (Status(403), Rejected, false),
-        (Status(400), Rejected, false),
-        (Status(401), Rejected, false),
-        (Status(404), Rejected, false),
-        (Status(406), Rejected, false),
-        (Status(409), Rejected, false),
-        (Status(428), Rejected, false),
-        (Status(430), Rejected, false),
-        (Status(499), Rejected, false),
-        (Status(600), Rejected, false),
-        (Status(300), Rejected, false),
-        (Status(408), Transient, true),
-        (Status(429), Transient, true),
-        (Status(500), Transient, true),
-        (Status(502), Transient, true),
-        (Status(503), Transient, true),
-        (Status(504), Transient, true),
-        (Status(599), Transient, true),
+        (status(407), ProxyAuth, false),
+        (status(401), ProxyAuth, false),
+        (status(403), Rejected, false),
+        (status(400), Rejected, false),
+        (status(404), Rejected, false),
+        (status(406), Rejected, false),
+        (status(409), Rejected, false),
+        (status(428), Rejected, false),
+        (status(430), Rejected, false),
+        (status(499), Rejected, false),
+        (status(600), Rejected, false),
+        (status(300), Rejected, false),
+        (status(408), Transient, true),
+        (status(429), Transient, true),
+        (status(500), Transient, true),
+        (status(502), Transient, true),
+        (status(503), Transient, true),
+        (status(504), Transient, true),
+        (status(599), Transient, true),
     ]
 }
 
@@ -106,21 +109,21 @@ fn the_fallback_retries_what_may_pass_and_stops_on_credentials_and_refusals() {
 fn causes_name_the_proxy_and_what_it_said_never_its_credentials() {
     let said = |f: &ProxyFailure| dial(f).to_string();
     assert_eq!(
-        said(&ProxyFailure::Status(407)),
+        said(&ProxyFailure::status(407)),
         "the proxy proxy.test:3128 answered the CONNECT with HTTP 407 (Proxy Authentication \
          Required): check the user and password in the proxy URL"
     );
     assert_eq!(
-        said(&ProxyFailure::Status(403)),
+        said(&ProxyFailure::status(403)),
         "the proxy proxy.test:3128 answered the CONNECT with HTTP 403 (Forbidden): the proxy \
          does not allow this destination"
     );
     assert_eq!(
-        said(&ProxyFailure::Status(502)),
+        said(&ProxyFailure::status(502)),
         "the proxy proxy.test:3128 answered the CONNECT with HTTP 502 (Bad Gateway)"
     );
     assert_eq!(
-        said(&ProxyFailure::Status(599)),
+        said(&ProxyFailure::status(599)),
         "the proxy proxy.test:3128 answered the CONNECT with HTTP 599"
     );
     assert_eq!(
@@ -132,7 +135,7 @@ fn causes_name_the_proxy_and_what_it_said_never_its_credentials() {
         "the proxy proxy.test:3128 did not answer the CONNECT in HTTP (invalid token)"
     );
     assert_eq!(
-        fallback(&ProxyFailure::Status(407)).to_string(),
+        fallback(&ProxyFailure::status(407)).to_string(),
         "the HTTPS fallback went through the proxy proxy.test:3128, which answered the CONNECT \
          with HTTP 407 (Proxy Authentication Required): check the user and password in the \
          proxy URL"
@@ -215,12 +218,166 @@ fn the_core_stops_on_a_407_and_says_why() {
     let t0 = std::time::Instant::now();
     core.handle_input(t0, Input::Start);
     while core.poll_output().is_some() {}
-    core.handle_input(t0, Input::DialFailed(dial(&ProxyFailure::Status(407))));
+    core.handle_input(t0, Input::DialFailed(dial(&ProxyFailure::status(407))));
     while core.poll_output().is_some() {}
     assert_eq!(core.state(), StateName::Stopped);
     let cause = core.last_cause().unwrap().to_string();
     assert!(
         cause.contains("the proxy refused its credentials, and no retry can change them"),
         "{cause}"
+    );
+}
+
+/// A core fed one dial failure: the cause of what followed.
+fn cause_after(failure: DialFailure, transport: redial::Transport) -> (String, String) {
+    use redial::core::{Core, Input};
+    let c = Config {
+        transport,
+        ..Config::default()
+    };
+    let mut core = Core::new(c.validate().expect("a valid config"), 7);
+    let t0 = std::time::Instant::now();
+    core.handle_input(t0, Input::Start);
+    while core.poll_output().is_some() {}
+    core.handle_input(t0, Input::DialFailed(failure));
+    while core.poll_output().is_some() {}
+    (
+        core.state().to_string(),
+        core.last_cause().expect("a cause").to_string(),
+    )
+}
+
+/// Issue 23: tinyproxy answers wrong credentials with 401, not 407. Its 401 is the
+/// proxy's credentials too: the same class, decision and advice as 407.
+#[test]
+fn a_proxys_401_is_its_credentials_like_407() {
+    for status in [401, 407] {
+        let failure = ProxyFailure::status(status);
+        assert_eq!(
+            classify_proxy_failure(&failure),
+            Class::ProxyAuth,
+            "{status}"
+        );
+        assert_eq!(dial_class(&dial(&failure)), Class::ProxyAuth, "{status}");
+        assert!(!fallback_retried(&fallback(&failure)), "{status}");
+        assert!(
+            dial(&failure)
+                .to_string()
+                .ends_with(": check the user and password in the proxy URL"),
+            "{status}: {}",
+            dial(&failure)
+        );
+        for transport in [redial::Transport::Auto, redial::Transport::Websocket] {
+            let (state, cause) = cause_after(dial(&failure), transport);
+            assert_eq!(state, "stopped", "{status} {transport:?}: {cause}");
+            assert!(
+                cause.contains("the proxy refused its credentials, and no retry can change them"),
+                "{status} {transport:?}: {cause}"
+            );
+        }
+    }
+    let p = policy();
+    let d = decide_fallback(
+        &fallback(&ProxyFailure::status(401)),
+        1,
+        &p,
+        &mut Backoff::new(p.config().backoff.clone(), 1),
+    );
+    assert_eq!(
+        d,
+        FallbackDecision::Stop(FallbackStop::Class(Class::ProxyAuth))
+    );
+}
+
+/// Issue 23: "the server does not offer WebSockets at this URL" explains the server's
+/// answer to the upgrade. A proxy that refuses the tunnel (403, 400, 405, 401) has said
+/// nothing about the server: its causes never say so, falling back or stopping.
+#[test]
+fn a_proxys_refusal_never_reads_as_the_server_not_offering_websockets() {
+    for status in [401, 403, 400, 405, 404] {
+        for transport in [redial::Transport::Auto, redial::Transport::Websocket] {
+            let (state, cause) = cause_after(dial(&ProxyFailure::status(status)), transport);
+            assert!(
+                !cause.contains("offer WebSockets"),
+                "{status} {transport:?}: {cause}"
+            );
+            assert!(cause.contains("the proxy"), "{cause}");
+            if status != 401 {
+                assert!(
+                    cause.contains(
+                        "the proxy refused the tunnel, and retrying through it will not change that"
+                    ),
+                    "{status} {transport:?}: {cause}"
+                );
+                let want = match transport {
+                    redial::Transport::Auto => "fell_back",
+                    _ => "stopped",
+                };
+                assert_eq!(state, want, "{status} {transport:?}: {cause}");
+            }
+        }
+    }
+    // The server's own 403 to the upgrade still reads as WebSockets not offered here.
+    let (_, cause) = cause_after(
+        DialFailure::Status {
+            status: 403,
+            retry_after: None,
+        },
+        redial::Transport::Auto,
+    );
+    assert!(
+        cause.contains("the server does not offer WebSockets at this URL"),
+        "{cause}"
+    );
+}
+
+/// Issue 23: a proxy's reason phrase is quoted as the proxy sent it ("500 Unable to
+/// connect" is tinyproxy's), never replaced by the status's standard phrase; without
+/// one, the standard phrase names the status.
+#[test]
+fn a_proxys_reason_is_quoted_as_sent() {
+    let said = |status: u16, reason: Option<&str>| {
+        dial(&ProxyFailure::Status {
+            status,
+            reason: reason.map(String::from),
+        })
+        .to_string()
+    };
+    assert_eq!(
+        said(500, Some("Unable to connect")),
+        "the proxy proxy.test:3128 answered the CONNECT with HTTP 500 \"Unable to connect\""
+    );
+    assert_eq!(
+        said(403, Some("Filtered")),
+        "the proxy proxy.test:3128 answered the CONNECT with HTTP 403 \"Filtered\": the proxy \
+         does not allow this destination"
+    );
+    assert_eq!(
+        said(401, Some("Unauthorized")),
+        "the proxy proxy.test:3128 answered the CONNECT with HTTP 401 \"Unauthorized\": check \
+         the user and password in the proxy URL"
+    );
+    assert_eq!(
+        said(500, None),
+        "the proxy proxy.test:3128 answered the CONNECT with HTTP 500 (Internal Server Error)"
+    );
+    assert_eq!(
+        said(500, Some("  ")),
+        said(500, None),
+        "a blank reason is none"
+    );
+    assert_eq!(
+        said(502, Some("say \"hi\"")),
+        "the proxy proxy.test:3128 answered the CONNECT with HTTP 502 \"say \\\"hi\\\"\"",
+        "quotes in the reason are escaped"
+    );
+    assert_eq!(
+        fallback(&ProxyFailure::Status {
+            status: 500,
+            reason: Some("Unable to connect".into()),
+        })
+        .to_string(),
+        "the HTTPS fallback went through the proxy proxy.test:3128, which answered the CONNECT \
+         with HTTP 500 \"Unable to connect\""
     );
 }

@@ -42,6 +42,10 @@ pub struct ConnectArgs {
     settle: Duration,
 }
 
+/// How long a request's stream may take to end once the driver has ended (its error
+/// item is already there: this bounds a misbehaving stream, not a wait).
+const FINISH_LIMIT: Duration = Duration::from_secs(5);
+
 enum Wake {
     Event(Option<ClientEvent>),
     Message(Option<Incoming>),
@@ -158,6 +162,11 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
         client.close().await;
     }
     drain(&mut events, &printer, &mut tracker).await;
+    // Requests still in line when the driver ended (the client gave up): each ends with
+    // the driver's error item, printed and counted like any failed request.
+    for stream in requests.drain(..) {
+        failures += finish_request(stream, &printer, &tracker).await;
+    }
     let code = if driver_ended || failures > 0 || tracker.undelivered > 0 {
         exit::RUNTIME
     } else {
@@ -183,4 +192,41 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
         term::line(Stream::Stderr, &format!("redial: gave up: {cause}"));
     }
     Ok(code)
+}
+
+/// Reads what is left of a request's stream after the driver ended, and prints it: its
+/// last messages, then its error item (`request_failed`) or its end after the terminal
+/// message. A stream that gives neither is reported failed all the same. Returns the
+/// number of failures (0 or 1).
+async fn finish_request(mut stream: RequestStream, printer: &Printer, tracker: &Tracker) -> usize {
+    let deadline = Instant::now() + FINISH_LIMIT;
+    let mut answered = false;
+    loop {
+        let next = async { Some(stream.next().await) }
+            .or(async {
+                async_io::Timer::at(deadline).await;
+                None
+            })
+            .await;
+        match next {
+            Some(Some(Ok(m))) => {
+                answered = true;
+                printer.message(&m, tracker.transport);
+            }
+            // The stream ends after the terminal message: the request completed.
+            Some(None) if answered => return 0,
+            Some(Some(Err(e))) => {
+                printer.failed("request_failed", &e.to_string());
+                return 1;
+            }
+            Some(None) | None => {
+                let cause = tracker.gave_up.as_deref().unwrap_or("the client ended");
+                printer.failed(
+                    "request_failed",
+                    &format!("the request did not complete before the client stopped: {cause}"),
+                );
+                return 1;
+            }
+        }
+    }
 }

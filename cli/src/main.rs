@@ -22,6 +22,7 @@ mod term;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use redial::redact::{redact_url, redact_urls_in};
 use redial::Preset;
 use serde_json::json;
 
@@ -83,7 +84,8 @@ fn main() -> ExitCode {
     match async_std::task::block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            term::line(Stream::Stderr, &format!("redial: {e}"));
+            // Messages name what they were given; a URL in one loses its secrets.
+            term::line(Stream::Stderr, &redact_urls_in(&format!("redial: {e}")));
             ExitCode::from(e.code)
         }
     }
@@ -128,7 +130,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
 }
 
 /// Help and version go to stdout (exit 0); anything else is clap's first error line
-/// with a hint, on stderr (exit 64).
+/// with a hint, on stderr (exit 64). A rejected value is shown without its secrets
+/// ([`shown_value`]), never as clap quotes it.
 fn bad_arguments(e: clap::Error) -> ExitCode {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
@@ -139,6 +142,7 @@ fn bad_arguments(e: clap::Error) -> ExitCode {
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
             "a subcommand is required: demo, probe, connect, echo, diagram or config".to_string()
         }
+        _ if bad_value(&e).is_some() => bad_value(&e).unwrap_or_default(),
         _ => {
             let rendered = e.render().to_string();
             let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
@@ -159,7 +163,41 @@ fn bad_arguments(e: clap::Error) -> ExitCode {
     };
     term::line(
         Stream::Stderr,
-        &format!("redial: {message} (see 'redial --help')"),
+        &redact_urls_in(&format!("redial: {message} (see 'redial --help')")),
     );
     ExitCode::from(exit::USAGE)
+}
+
+/// "invalid value '…' for '--flag <V>': why; possible values: …" for an error about a
+/// value, with the value as [`shown_value`] shows it; `None` for other errors.
+fn bad_value(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.as_str(),
+        _ => "an argument",
+    };
+    let mut message = format!("invalid value '{}' for '{arg}'", shown_value(arg, value));
+    if let Some(why) = std::error::Error::source(e) {
+        message.push_str(&format!(": {why}"));
+    }
+    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+        message.push_str(&format!("; possible values: {}", valid.join(", ")));
+    }
+    Some(message)
+}
+
+/// A rejected value as an error message may show it: a header with its name only (its
+/// value may be a token), anything else as a URL without user info or query
+/// ([`redact_url`]: a proxy URL's password, a token in a query).
+fn shown_value(arg: &str, value: &str) -> String {
+    if arg.starts_with("--header") {
+        return match value.split_once(':') {
+            Some((name, _)) => format!("{}: <redacted>", name.trim()),
+            None => "<redacted>".to_string(),
+        };
+    }
+    redact_url(value)
 }

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{FutureExt, StreamExt};
 use redial::driver::ClientEvent;
+use redial::redact::redact_url;
 use redial::{Event, Preset};
 
 use crate::exit::CliError;
@@ -89,7 +90,7 @@ pub async fn run(args: ProbeArgs, json: bool) -> Result<u8, CliError> {
     }
     client.close().await;
     drain(&mut events, &printer, &mut tracker).await;
-    let mut verdict = judge(&setup::redact(&args.url), &obs);
+    let mut verdict = judge(&redact_url(&args.url), &obs);
     verdict
         .fields
         .insert("proxy".into(), serde_json::json!(proxy));

@@ -97,7 +97,7 @@ pub fn judge(url: &str, obs: &Observed) -> Verdict {
         Some(f) => {
             fields.insert("class".into(), json!(f.class().name()));
             lines.push(format!("  class      {}", f.class()));
-            (f.to_string(), words(&default_decision(f)))
+            (f.to_string(), words(&default_decision(f), f))
         }
         None if obs.took.is_some() => (
             format!(
@@ -143,7 +143,7 @@ pub fn exit_code(obs: &Observed) -> u8 {
         None => exit::PROBE_UNREACHABLE,
         Some(Failure::Dial { failure, .. }) => match failure {
             DialFailure::Proxy { failure, .. } => match **failure {
-                ProxyFailure::Status(_) => exit::PROBE_REJECTED,
+                ProxyFailure::Status { .. } => exit::PROBE_REJECTED,
                 _ => exit::PROBE_UNREACHABLE,
             },
             DialFailure::Status { .. } | DialFailure::Redirect { .. } => exit::PROBE_REJECTED,
@@ -215,8 +215,8 @@ pub fn default_decision(failure: &Failure) -> Decision {
     )
 }
 
-/// A decision in words ("fall back to HTTPS at once …").
-pub fn words(decision: &Decision) -> String {
+/// A decision in words ("fall back to HTTPS at once …") after `failure`.
+pub fn words(decision: &Decision, failure: &Failure) -> String {
     match decision {
         Decision::Retry { delay, basis } => {
             let basis = match basis {
@@ -239,17 +239,21 @@ pub fn words(decision: &Decision) -> String {
         }
         Decision::FallBack(why) => format!(
             "fall back to HTTPS at once, without retrying WebSockets ({})",
-            why_words(why)
+            why_words(why, failure)
         ),
-        Decision::Stop { why, .. } => format!("stop ({})", why_words(why)),
+        Decision::Stop { why, .. } => format!("stop ({})", why_words(why, failure)),
         Decision::WaitForDemand => {
             "stay disconnected and reconnect when a connection is next needed".to_string()
         }
     }
 }
 
-fn why_words(why: &Why) -> String {
+fn why_words(why: &Why, failure: &Failure) -> String {
     match why {
+        // A proxy's refusal says nothing about the server.
+        Why::Class(Class::Rejected) if failure.is_proxy_answer() => {
+            "the proxy refused the tunnel, and retrying through it will not change that".into()
+        }
         Why::Class(Class::Policy) => "policy violations are not retried".into(),
         Why::Class(Class::Protocol) => "protocol errors are not retried over WebSockets".into(),
         Why::Class(Class::Rejected) => "the server does not offer WebSockets at this URL".into(),

@@ -154,26 +154,6 @@ pub fn read_ca(path: &Path) -> Result<Vec<Vec<u8>>, CliError> {
     Ok(ders)
 }
 
-/// `url` without credentials or query (they may hold secrets).
-pub fn redact(url: &str) -> String {
-    let Ok(u) = url::Url::parse(url) else {
-        return "<invalid URL>".to_string();
-    };
-    let mut shown = format!("{}://", u.scheme());
-    if !u.username().is_empty() || u.password().is_some() {
-        shown.push_str("<redacted>@");
-    }
-    shown.push_str(u.host_str().unwrap_or(""));
-    if let Some(port) = u.port() {
-        shown.push_str(&format!(":{port}"));
-    }
-    shown.push_str(u.path());
-    if u.query().is_some() {
-        shown.push_str("?<redacted>");
-    }
-    shown
-}
-
 /// `config` with `--proxy` applied (it wins over the config's `[proxy]` section).
 pub fn with_proxy(mut config: Config, conn: &ConnOpts) -> Config {
     if let Some(proxy) = &conn.proxy {
@@ -224,12 +204,6 @@ mod tests {
         );
         assert!(parse_header("no colon").is_err());
         assert!(parse_header("bad name: v").is_err());
-    }
-
-    #[test]
-    fn urls_lose_their_secrets() {
-        let shown = redact("wss://u:pw@example.test:8443/v1?key=sk-1");
-        assert_eq!(shown, "wss://<redacted>@example.test:8443/v1?<redacted>");
     }
 
     #[test]

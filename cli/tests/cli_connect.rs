@@ -95,3 +95,72 @@ async fn plain_connect_prints_what_arrives_on_stdout_and_events_on_stderr() {
     assert!(err.contains("closed by the application"), "{err}");
     assert_eq!(ws.connections(), 1);
 }
+
+/// Issue 23: a request still in line when the client gives up (every dial refused, no
+/// fallback) is not lost silently: it ends with a `request_failed` line carrying the
+/// request's error (the give-up's cause), after `gave_up`, and the diagnosis counts it.
+#[async_std::test]
+async fn a_request_pending_when_the_client_gives_up_is_reported_failed() {
+    // A port nothing listens on: every dial is refused.
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let url = format!("ws://{refused}/");
+    // Three dials 50–100 ms apart: the request is read from standard input and waits in
+    // line long before the client gives up.
+    let (_dir, config) = write_file(
+        "refused.toml",
+        "[budget]\nmax_attempts = 3\n[backoff]\nbase = \"50ms\"\ncap = \"100ms\"\n",
+    );
+    let mut cmd = redial();
+    cmd.args(["connect", "--json", "--request", &url])
+        .arg("--config")
+        .arg(&config)
+        .write_stdin("{\"input\":\"hello\"}\n");
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    let gave_up = lines
+        .iter()
+        .position(|l| l["event"] == "gave_up")
+        .unwrap_or_else(|| panic!("a gave_up line: {lines:#?}"));
+    let failed: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i]["event"] == "request_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{lines:#?}");
+    assert!(failed[0] > gave_up, "{lines:#?}");
+    let cause = lines[failed[0]]["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("the client stopped") && cause.contains("refused"),
+        "the request's error names why the client stopped: {cause}"
+    );
+    let diagnosis = of_kind(&lines, "diagnosis");
+    assert_eq!(diagnosis.len(), 1, "{lines:#?}");
+    assert_eq!(diagnosis[0]["failed"], 1, "{}", diagnosis[0]);
+    assert_eq!(diagnosis[0]["exit_code"], 1);
+    assert_eq!(of_kind(&lines, "dial").len(), 3, "{lines:#?}");
+
+    // The readable form says it too, on the events' stream.
+    let mut cmd = redial();
+    cmd.args(["connect", "--request", &url])
+        .arg("--config")
+        .arg(&config)
+        .write_stdin("{\"input\":\"hello\"}\n");
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("request_failed"))
+        .unwrap_or_else(|| panic!("a request_failed line: {err}"));
+    assert!(
+        line.contains("the client stopped") && line.contains("refused"),
+        "{line}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -143,3 +143,163 @@ async fn unusable_proxies_are_usage_errors_naming_where_they_came_from() {
     assert_eq!(code(&out), 64, "{}", stderr(&out));
     assert!(stderr(&out).contains("HTTPS proxies"), "{}", stderr(&out));
 }
+
+/// Issue 23: a rejected `--proxy` value is named without its password, on every
+/// command and whichever way it is wrong; the same URL from the environment, from a
+/// config file, or broken inside a config file's line, is too. Headers keep their
+/// values to themselves the same way.
+#[async_std::test]
+async fn rejected_proxy_values_never_print_their_password() {
+    let cases = [
+        (
+            "socks5://alice:s3cret@p.test:1080",
+            "SOCKS proxies",
+            "socks5://<redacted>@p.test:1080",
+        ),
+        (
+            "https://alice:s3cret@p.test:3128",
+            "HTTPS proxies",
+            "https://<redacted>@p.test:3128",
+        ),
+        (
+            "http://alice:s3cret@p.test:99999",
+            "invalid port",
+            "http://<redacted>@p.test:99999",
+        ),
+        (
+            "alice:s3cret@p.test:99999",
+            "invalid port",
+            "'<redacted>@p.test:99999'",
+        ),
+        (
+            "http://alice:pa/s3cret@p.test:3128",
+            "invalid port",
+            "http://<redacted>@p.test:3128",
+        ),
+        ("http://alice:s3cret", "invalid port", "http://<redacted>"),
+    ];
+    for command in ["probe", "connect", "echo"] {
+        for (value, problem, shown) in cases {
+            let mut cmd = redial();
+            cmd.args(["--json", command, "--proxy", value, "wss://example.test/"]);
+            let out = run(cmd).await;
+            let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+            assert_eq!(code(&out), 64, "{command} {value}: {err}");
+            assert!(
+                err.contains(problem) && err.contains("--proxy") && err.contains(shown),
+                "{command} {value}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                !err.contains("s3cret") && !stdout.contains("s3cret"),
+                "{command} {value}: {err}{stdout}"
+            );
+        }
+    }
+
+    // From the environment.
+    let mut cmd = redial();
+    cmd.args(["probe", "wss://example.test/"])
+        .env("HTTPS_PROXY", "socks5://alice:s3cret@p.test:1080");
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HTTPS_PROXY: SOCKS"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("s3cret")
+            && !String::from_utf8_lossy(&out.stdout).contains("s3cret")
+    );
+
+    // From a config file: refused by a rule, or on a line that does not parse.
+    for (file, code_wanted) in [
+        ("[proxy]\nurl = \"http://alice:s3cret@p.test:99999\"\n", 65),
+        ("[proxy]\nurl = \"http://alice:s3cret@p.test:3128\n", 65),
+        ("[proxy]\nurl = \"alice:s3cret@p.test:3128\" x\n", 65),
+    ] {
+        let (_dir, config) = write_file("proxy.toml", file);
+        let mut cmd = redial();
+        cmd.args(["connect", "wss://example.test/"])
+            .arg("--config")
+            .arg(&config);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(code(&out), code_wanted, "{file}: {err}");
+        assert!(err.contains("proxy") || err.contains("line 2"), "{err}");
+        assert!(!err.contains("s3cret"), "{file}: {err}");
+    }
+
+    // A header the parser refuses is named by its name alone.
+    for header in [
+        "Authorization Bearer sk-s3cret",
+        "Bad Name: Bearer sk-s3cret",
+    ] {
+        let mut cmd = redial();
+        cmd.args(["probe", "-H", header, "wss://example.test/"]);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(code(&out), 64, "{err}");
+        assert!(err.contains("--header") && !err.contains("s3cret"), "{err}");
+    }
+    // And a URL given where none belongs loses its password too.
+    let mut cmd = redial();
+    cmd.args([
+        "probe",
+        "wss://example.test/",
+        "wss://alice:s3cret@other.test/",
+    ]);
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(code(&out), 64, "{err}");
+    assert!(
+        err.contains("wss://<redacted>@other.test/") && !err.contains("s3cret"),
+        "{err}"
+    );
+}
+
+/// Issue 23: `probe` through a proxy that refuses the tunnel (403) or the credentials
+/// (401, as tinyproxy answers them) never says the server does not offer WebSockets;
+/// its cause quotes the proxy's own reason phrase.
+#[async_std::test]
+async fn probe_never_reads_a_proxys_refusal_as_the_server_not_offering_websockets() {
+    use redial_testkit::ProxyAct;
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    for (status, reason, class, decision) in [
+        (403, "Filtered", "rejected", "the proxy refused the tunnel"),
+        (
+            401,
+            "Unauthorized",
+            "proxy_auth",
+            "the proxy refused its credentials",
+        ),
+    ] {
+        let proxy = ConnectProxy::start_with(move |_| ProxyAct::AnswerWith {
+            status,
+            reason: reason.into(),
+        })
+        .await
+        .unwrap();
+        let mut cmd = redial();
+        cmd.args(["probe", "--json", "--proxy", &proxy.url(), &ws.url()]);
+        let out = run(cmd).await;
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let lines = json_lines(&out);
+        let d = of_kind(&lines, "diagnosis")[0];
+        let text = d.to_string();
+        assert!(!text.contains("offer WebSockets"), "{d}");
+        assert_eq!(d["class"], class, "{d}");
+        assert!(d["decision"].as_str().unwrap().contains(decision), "{d}");
+        assert!(
+            d["cause"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("HTTP {status} \"{reason}\"")),
+            "{d}"
+        );
+        assert_eq!(ws.connections(), 0);
+    }
+}

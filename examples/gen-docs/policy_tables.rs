@@ -362,15 +362,32 @@ fn dial_failures() -> Vec<(&'static str, DialFailure)> {
         },
         F::Proxy {
             proxy: "proxy.example:3128".into(),
-            failure: Box::new(ProxyFailure::Status(407)),
+            failure: Box::new(ProxyFailure::Status {
+                status: 407,
+                reason: Some("Proxy Authentication Required".into()),
+            }),
         },
         F::Proxy {
             proxy: "proxy.example:3128".into(),
-            failure: Box::new(ProxyFailure::Status(403)),
+            failure: Box::new(ProxyFailure::Status {
+                status: 401,
+                reason: Some("Unauthorized".into()),
+            }),
         },
         F::Proxy {
             proxy: "proxy.example:3128".into(),
-            failure: Box::new(ProxyFailure::Status(502)),
+            failure: Box::new(ProxyFailure::Status {
+                status: 403,
+                reason: Some("Filtered".into()),
+            }),
+        },
+        F::Proxy {
+            proxy: "proxy.example:3128".into(),
+            // tinyproxy's answer when it cannot reach the server.
+            failure: Box::new(ProxyFailure::Status {
+                status: 500,
+                reason: Some("Unable to connect".into()),
+            }),
         },
     ];
     let name = |f: &F| match f {
@@ -387,9 +404,10 @@ fn dial_failures() -> Vec<(&'static str, DialFailure)> {
         F::Proxy { failure, .. } => match **failure {
             ProxyFailure::Unreachable(_) => "proxy unreachable",
             ProxyFailure::Malformed(_) => "proxy answer not HTTP",
-            ProxyFailure::Status(407) => "proxy answered 407",
-            ProxyFailure::Status(403) => "proxy answered 403",
-            ProxyFailure::Status(_) => "proxy answered 5xx",
+            ProxyFailure::Status { status: 407, .. } => "proxy answered 407",
+            ProxyFailure::Status { status: 401, .. } => "proxy answered 401",
+            ProxyFailure::Status { status: 403, .. } => "proxy answered 403",
+            ProxyFailure::Status { .. } => "proxy answered 5xx",
         },
     };
     all.into_iter().map(|f| (name(&f), f)).collect()

@@ -422,11 +422,16 @@ pub fn dial_failure(lo: u8, hi: u8, extra: u8) -> DialFailure {
 }
 
 /// A proxy's failure: `hi % 3` picks unreachable, a status (`lo` into the statuses,
-/// 407 among them) or an answer that is not HTTP.
+/// 401 and 407 among them; `hi / 3` odd: with a reason phrase of the proxy's own) or an
+/// answer that is not HTTP.
 fn proxy_failure(lo: u8, hi: u8) -> ProxyFailure {
     match hi % 3 {
         0 => ProxyFailure::Unreachable("connection refused".into()),
-        1 => ProxyFailure::Status(STATUSES[usize::from(lo) % STATUSES.len()]),
+        1 => ProxyFailure::Status {
+            status: STATUSES[usize::from(lo) % STATUSES.len()],
+            // The proxy's own reason phrase, or none.
+            reason: (hi / 3 % 2 == 1).then(|| "Unable to connect".to_string()),
+        },
         _ => ProxyFailure::Malformed("not HTTP".into()),
     }
 }

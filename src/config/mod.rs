@@ -31,13 +31,15 @@ mod validate;
 
 pub use commented::to_commented_toml;
 pub use presets::Preset;
-pub use proxy::{without_credentials, ProxyConfig, ProxySetting};
+pub use proxy::{ProxyConfig, ProxySetting};
 pub use validate::{CodeRange, ConfigError, Policy};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::redact::redact_urls_in;
 
 pub use crate::policy::{Action, BackoffConfig, Strategy};
 
@@ -287,22 +289,23 @@ impl Default for QueueConfig {
 impl Config {
     /// Parse TOML. Unknown fields and malformed values are errors naming the field.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        // The message quotes the line, which may hold a proxy URL with its password.
         toml::from_str(text).map_err(|e| {
             let message = e.message().trim().to_string();
-            match e.span() {
+            ConfigError::Toml(redact_urls_in(&match e.span() {
                 Some(span) => {
                     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
                     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-                    ConfigError::Toml(format!("line {line_no} (`{line}`): {message}"))
+                    format!("line {line_no} (`{line}`): {message}")
                 }
-                None => ConfigError::Toml(message),
-            }
+                None => message,
+            }))
         })
     }
 
     /// Parse JSON. Unknown fields and malformed values are errors naming the field.
     pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {
-        serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))
+        serde_json::from_str(text).map_err(|e| ConfigError::Json(redact_urls_in(&e.to_string())))
     }
 
     /// Render as TOML (the format `from_toml_str` reads back).

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::redact::redact_url;
+
 /// Where the proxy comes from: the environment, nowhere, or this URL.
 ///
 /// Written as a string: `"env"`, `"none"`, or an `http://[user:password@]host[:port]`
@@ -47,21 +49,8 @@ impl fmt::Debug for ProxySetting {
         match self {
             ProxySetting::Env => f.write_str("Env"),
             ProxySetting::None => f.write_str("None"),
-            ProxySetting::Url(u) => write!(f, "Url({:?})", without_credentials(u)),
+            ProxySetting::Url(u) => write!(f, "Url({:?})", redact_url(u)),
         }
-    }
-}
-
-/// `url` with any user info replaced by `<redacted>`.
-pub fn without_credentials(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (format!("{s}://"), r),
-        None => (String::new(), url),
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}<redacted>{}", &rest[at..]),
-        None => url.to_string(),
     }
 }
 
@@ -128,12 +117,10 @@ mod tests {
         let p = ProxySetting::from("http://alice:s3cret@proxy:3128/".to_string());
         let shown = format!("{p:?}");
         assert_eq!(shown, r#"Url("http://<redacted>@proxy:3128/")"#);
-        assert_eq!(without_credentials("p:1"), "p:1");
-        assert_eq!(without_credentials("a:b@p:1"), "<redacted>@p:1");
+        let p = ProxySetting::from("socks5://alice:s3cret@proxy:99999?k=v".to_string());
         assert_eq!(
-            without_credentials("http://p:1/x@y"),
-            "http://p:1/x@y",
-            "an @ after the authority is not user info"
+            format!("{p:?}"),
+            r#"Url("socks5://<redacted>@proxy:99999?<redacted>")"#
         );
     }
 }

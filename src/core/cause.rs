@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::policy::{
     classify_fallback_failure, close_code_name, fmt_duration, Class, DelayBasis, DialFailure,
-    FallbackFailure, FallbackStop, Spent, Why,
+    FallbackFailure, FallbackStop, ProxyFailure, Spent, Why,
 };
 
 /// Which rule made a connection stable (ARCHITECTURE.md, "Default policy").
@@ -199,6 +199,18 @@ impl Failure {
         }
     }
 
+    /// Whether this is a dial that an HTTP proxy answered with a refusal (a status
+    /// other than 2xx to its CONNECT), not the server.
+    pub fn is_proxy_answer(&self) -> bool {
+        match self {
+            Failure::Dial {
+                failure: DialFailure::Proxy { failure, .. },
+                ..
+            } => matches!(**failure, ProxyFailure::Status { .. }),
+            _ => false,
+        }
+    }
+
     /// The HTTP status of a failed upgrade.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -284,8 +296,13 @@ impl fmt::Display for Failure {
     }
 }
 
-fn why_phrase(why: &Why, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Why a failure is not retried. A proxy's refusal of the tunnel is rejected like an
+/// upgrade's 403, but it says nothing about whether the server offers WebSockets.
+fn why_phrase(why: &Why, failure: &Failure, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match why {
+        Why::Class(Class::Rejected) if failure.is_proxy_answer() => f.write_str(
+            "the proxy refused the tunnel, and retrying through it will not change that",
+        ),
         Why::Class(Class::Policy) => f.write_str("policy violations are not retried"),
         Why::Class(Class::Protocol) => {
             f.write_str("protocol errors are not retried over WebSockets")
@@ -496,7 +513,7 @@ impl fmt::Display for Cause {
             }
             Cause::FallBack { failure, why } => {
                 write!(f, "{failure}; ")?;
-                why_phrase(why, f)?;
+                why_phrase(why, failure, f)?;
                 f.write_str(": switching to the HTTPS fallback")
             }
             Cause::Stop {
@@ -505,7 +522,7 @@ impl fmt::Display for Cause {
                 fallback_unavailable,
             } => {
                 write!(f, "{failure}; ")?;
-                why_phrase(why, f)?;
+                why_phrase(why, failure, f)?;
                 if *fallback_unavailable {
                     f.write_str(" and no fallback is available")?;
                 }

@@ -248,10 +248,33 @@ impl AsyncRead for MaybeTls {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut())
+                .poll_read(cx, buf)
+                .map_err(tls_read_error),
             MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::CustomTls(s) => Pin::new(s.as_mut())
+                .poll_read(cx, buf)
+                .map_err(tls_read_error),
         }
+    }
+}
+
+/// What causes say when the server ended the TCP connection inside a TLS session,
+/// without the TLS `close_notify` alert first.
+pub(crate) const TLS_ENDED_WITHOUT_CLOSE_NOTIFY: &str =
+    "the server ended the TLS session without close_notify";
+
+/// A read error of a TLS session, in the words causes use. rustls reports a session
+/// the server ended without `close_notify` as `UnexpectedEof` with a text of its own
+/// ending in a link to its manual; that text is library-internal and never reaches a
+/// cause (on the dial, the open connection and the fallback alike, which all read
+/// through here).
+fn tls_read_error(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, TLS_ENDED_WITHOUT_CLOSE_NOTIFY)
+        }
+        _ => e,
     }
 }
 
@@ -291,6 +314,20 @@ impl AsyncWrite for MaybeTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_session_ended_without_close_notify_is_said_in_our_words() {
+        let rustls = io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify: \
+             https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof",
+        );
+        let said = tls_read_error(rustls);
+        assert_eq!(said.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(said.to_string(), TLS_ENDED_WITHOUT_CLOSE_NOTIFY);
+        let reset = tls_read_error(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert_eq!(reset.kind(), io::ErrorKind::ConnectionReset, "others pass");
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_dates() {

@@ -3,27 +3,14 @@
 
 use std::fmt;
 
-/// A URL shown without its credentials or query.
+use crate::redact::redact_url;
+
+/// A URL shown without its credentials or query ([`redact_url`]).
 pub(crate) struct Redacted<'a>(pub &'a url::Url);
 
 impl fmt::Display for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let u = self.0;
-        write!(f, "{}://", u.scheme())?;
-        if !u.username().is_empty() || u.password().is_some() {
-            f.write_str("<redacted>@")?;
-        }
-        if let Some(host) = u.host_str() {
-            f.write_str(host)?;
-        }
-        if let Some(port) = u.port() {
-            write!(f, ":{port}")?;
-        }
-        f.write_str(u.path())?;
-        if u.query().is_some() {
-            f.write_str("?<redacted>")?;
-        }
-        Ok(())
+        f.write_str(&redact_url(self.0.as_str()))
     }
 }
 

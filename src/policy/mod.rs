@@ -52,12 +52,13 @@ pub enum Class {
     /// Other 3000–4999 codes: per the config, by default retried.
     Application,
     /// An upgrade answered with 400, 403, 404, 405, 426 or another non-101 status:
-    /// WebSockets are not offered here.
+    /// WebSockets are not offered here. Also a proxy's refusal of the tunnel (its 403,
+    /// say): the proxy will not carry this connection.
     Rejected,
     /// The TLS certificate was rejected: stop, never fall back around it.
     Certificate,
-    /// The HTTP proxy refused the credentials of its URL (407): stop; retrying or
-    /// falling back through the same proxy cannot help.
+    /// The HTTP proxy refused the credentials of its URL (407, or 401 as some proxies
+    /// answer): stop; retrying or falling back through the same proxy cannot help.
     ProxyAuth,
 }
 

@@ -1,6 +1,7 @@
 //! A loopback HTTP proxy that opens `CONNECT` tunnels, for tests, the demo and
 //! benchmarks: it counts tunnels, can require Basic credentials, and can answer a
-//! status of the script's choice (407, 403, 502, …) or never answer at all.
+//! status of the script's choice (407, 403, 502, …, with a reason phrase of its own if
+//! asked) or never answer at all.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -28,8 +29,16 @@ pub struct ConnectRequest {
 pub enum ProxyAct {
     /// Open the tunnel (or answer 502 when the target cannot be reached).
     Tunnel,
-    /// Answer with this status and close.
+    /// Answer with this status (and its standard reason phrase) and close.
     Answer(u16),
+    /// Answer with this status line's status and reason phrase and close: a proxy's own
+    /// words, as tinyproxy answers `500 Unable to connect` or `401 Unauthorized`.
+    AnswerWith {
+        /// The status.
+        status: u16,
+        /// The reason phrase, as sent.
+        reason: String,
+    },
     /// Read the request and never answer.
     Stall,
 }
@@ -189,6 +198,9 @@ async fn serve(
     }
     match script(&request) {
         ProxyAct::Answer(status) => answer(&mut client, status, "").await,
+        ProxyAct::AnswerWith { status, reason } => {
+            answer_with(&mut client, status, &reason, "").await
+        }
         ProxyAct::Stall => {
             std::future::pending::<()>().await;
             Ok(())
@@ -221,6 +233,15 @@ async fn serve(
 
 async fn answer(client: &mut TcpStream, status: u16, extra: &str) -> std::io::Result<()> {
     let reason = redial::policy::status_name(status).unwrap_or("Status");
+    answer_with(client, status, reason, extra).await
+}
+
+async fn answer_with(
+    client: &mut TcpStream,
+    status: u16,
+    reason: &str,
+    extra: &str,
+) -> std::io::Result<()> {
     let text = format!(
         "HTTP/1.1 {status} {reason}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );

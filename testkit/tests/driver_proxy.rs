@@ -2,7 +2,9 @@
 //! custom root, the HTTPS fallback), the target's name in the CONNECT line (never
 //! resolved by the client), Basic credentials from the proxy URL, and each class of
 //! proxy failure end to end: unreachable and 5xx retry, 407 stops, 403 falls back (and
-//! stops the fallback), a stalled proxy times out.
+//! stops the fallback), a stalled proxy times out. Issue 23: a 401 (tinyproxy's answer
+//! to wrong credentials) stops like 407, a refusal never reads as the server not
+//! offering WebSockets, and the proxy's reason phrase is quoted as it was sent.
 
 mod driver_support;
 
@@ -192,7 +194,7 @@ async fn a_407_stops_at_once_naming_the_credentials() {
     let seen = until_kind(&mut events, "gave_up").await;
     let cause = cause_of(&seen, "gave_up");
     assert!(
-        cause.contains("answered the CONNECT with HTTP 407 (Proxy Authentication Required)")
+        cause.contains("answered the CONNECT with HTTP 407 \"Proxy Authentication Required\"")
             && cause.contains("the proxy refused its credentials"),
         "{cause}"
     );
@@ -230,7 +232,7 @@ async fn a_403_for_websockets_falls_back_and_a_403_for_the_fallback_stops() {
     let seen = until_kind(&mut events, "fell_back").await;
     let cause = cause_of(&seen, "fell_back");
     assert!(
-        cause.contains("answered the CONNECT with HTTP 403 (Forbidden)"),
+        cause.contains("answered the CONNECT with HTTP 403 \"Forbidden\""),
         "{cause}"
     );
     assert_eq!(count(&seen, "dial"), 1);
@@ -253,7 +255,7 @@ async fn a_403_for_websockets_falls_back_and_a_403_for_the_fallback_stops() {
     let cause = cause_of(&seen, "gave_up");
     assert!(
         cause.contains("the HTTPS fallback went through the proxy")
-            && cause.contains("HTTP 403 (Forbidden)"),
+            && cause.contains("HTTP 403 \"Forbidden\""),
         "{cause}"
     );
     assert_eq!(count(&seen, "fallback_failed"), 0, "not retried");
@@ -280,7 +282,7 @@ async fn a_502_from_the_proxy_is_retried() {
     assert_eq!(retry.0, Class::Transient);
     assert!(
         retry.1.contains(&format!(
-            "the proxy {} answered the CONNECT with HTTP 502 (Bad Gateway)",
+            "the proxy {} answered the CONNECT with HTTP 502 \"Bad Gateway\"",
             proxy.addr()
         )),
         "{}",
@@ -323,5 +325,120 @@ async fn a_stalled_proxy_times_the_dial_out() {
     let seen = until_kind(&mut events, "connected").await;
     let retry = cause_of(&seen, "retry");
     assert!(retry.contains("the connect phase timed out"), "{retry}");
+    client.close().await;
+}
+
+/// Issue 23: tinyproxy answers a CONNECT with wrong credentials `401 Unauthorized`, not
+/// 407. The client stops at once, as after a 407, saying to check the credentials and
+/// never that the server does not offer WebSockets; nothing goes around the proxy.
+#[async_std::test]
+async fn a_401_from_the_proxy_stops_like_a_407() {
+    let cert = TestCert::localhost();
+    let ws = WsServer::start(|_| echo()).await.unwrap();
+    let sse = SseServer::start(&cert, echo_responder).await.unwrap();
+    let proxy = ConnectProxy::start_with(|_| ProxyAct::AnswerWith {
+        status: 401,
+        reason: "Unauthorized".into(),
+    })
+    .await
+    .unwrap();
+    let b = behind(&ws, &proxy.url_with("alice", "wrong"), fast_fallback())
+        .root_certificate(cert.cert_der.clone())
+        .fallback_url(sse.url());
+    let (_client, mut events) = spawn(b);
+    let seen = until_kind(&mut events, "gave_up").await;
+    let cause = cause_of(&seen, "gave_up");
+    assert!(
+        cause.contains(
+            "answered the CONNECT with HTTP 401 \"Unauthorized\": check the user and password \
+             in the proxy URL"
+        ) && cause.contains("the proxy refused its credentials"),
+        "{cause}"
+    );
+    assert!(!cause.contains("offer WebSockets"), "{cause}");
+    assert!(!cause.contains("wrong"), "{cause}");
+    let class = seen.iter().find_map(|e| match e {
+        Event::GaveUp { cause } => cause.class(),
+        _ => None,
+    });
+    assert_eq!(class, Some(Class::ProxyAuth));
+    assert_eq!(count(&seen, "dial"), 1, "no retry");
+    assert_eq!(
+        count(&seen, "fell_back"),
+        0,
+        "no fall-back through the same proxy"
+    );
+    assert_eq!(ws.connections(), 0);
+    assert_eq!(sse.requests().len(), 0);
+}
+
+/// Issue 23: a proxy that refuses the tunnel (403 "Filtered") has said nothing about the
+/// server. The fall-back's cause names the proxy's refusal, not "the server does not
+/// offer WebSockets at this URL"; without a fallback, neither does the stop's.
+#[async_std::test]
+async fn a_proxys_refusal_never_reads_as_the_server_not_offering_websockets() {
+    let cert = TestCert::localhost();
+    let ws = WsServer::start(|_| echo()).await.unwrap();
+    let sse = SseServer::start(&cert, echo_responder).await.unwrap();
+    let ws_target = format!("127.0.0.1:{}", ws.addr().port());
+    let proxy = ConnectProxy::start_with(move |r| match r.target == ws_target {
+        true => ProxyAct::AnswerWith {
+            status: 403,
+            reason: "Filtered".into(),
+        },
+        false => ProxyAct::Tunnel,
+    })
+    .await
+    .unwrap();
+    let b = behind(&ws, &proxy.url(), fast_fallback())
+        .root_certificate(cert.cert_der.clone())
+        .fallback_url(sse.url());
+    let (client, mut events) = spawn(b);
+    let seen = until_kind(&mut events, "fell_back").await;
+    let cause = cause_of(&seen, "fell_back");
+    assert!(
+        cause.contains("HTTP 403 \"Filtered\": the proxy does not allow this destination")
+            && cause.contains("the proxy refused the tunnel"),
+        "{cause}"
+    );
+    assert!(!cause.contains("offer WebSockets"), "{cause}");
+    client.close().await;
+
+    let mut c = fast_default();
+    c.transport = Transport::Websocket;
+    let (_client, mut events) = spawn(behind(&ws, &proxy.url(), c));
+    let seen = until_kind(&mut events, "gave_up").await;
+    let cause = cause_of(&seen, "gave_up");
+    assert!(cause.contains("the proxy refused the tunnel"), "{cause}");
+    assert!(!cause.contains("offer WebSockets"), "{cause}");
+    assert_eq!(ws.connections(), 0);
+}
+
+/// Issue 23: the proxy's reason phrase is what it said ("500 Unable to connect" is
+/// tinyproxy's when it cannot reach the server), quoted; the status's standard phrase
+/// ("Internal Server Error") would put words in its mouth.
+#[async_std::test]
+async fn a_proxys_reason_is_quoted_as_it_was_sent() {
+    let ws = WsServer::start(|_| echo()).await.unwrap();
+    let proxy = ConnectProxy::start_with(|r| match r.index {
+        1 => ProxyAct::AnswerWith {
+            status: 500,
+            reason: "Unable to connect".into(),
+        },
+        _ => ProxyAct::Tunnel,
+    })
+    .await
+    .unwrap();
+    let (client, mut events) = spawn(behind(&ws, &proxy.url(), fast_default()));
+    let seen = until_kind(&mut events, "connected").await;
+    let retry = cause_of(&seen, "retry");
+    assert!(
+        retry.contains(&format!(
+            "the proxy {} answered the CONNECT with HTTP 500 \"Unable to connect\"",
+            proxy.addr()
+        )),
+        "{retry}"
+    );
+    assert!(!retry.contains("Internal Server Error"), "{retry}");
     client.close().await;
 }

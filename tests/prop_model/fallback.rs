@@ -21,13 +21,15 @@ use super::tables::{backoff_bounds, TOL};
 /// Written from the issue's words: 5xx, refused and timeouts are retried; 401/403 and
 /// certificate errors are not. Network failures, oversized events, 408 and 429 are
 /// retried too; every other status means the fallback will not serve this client.
-/// Through a proxy (issue 14): unreachable and its 408, 429 and 5xx retry; its 407
-/// (credentials), 403 and other answers stop.
+/// Through a proxy (issue 14): unreachable and its 408, 429 and 5xx retry; its 407 and
+/// 401 (credentials), 403 and other answers stop.
 fn retried(failure: &FallbackFailure) -> bool {
     match failure {
         FallbackFailure::Certificate(_) => false,
         FallbackFailure::Proxy { failure, .. } => match **failure {
-            ProxyFailure::Status(s) => s == 408 || s == 429 || (500..600).contains(&s),
+            ProxyFailure::Status { status: s, .. } => {
+                s == 408 || s == 429 || (500..600).contains(&s)
+            }
             _ => true,
         },
         FallbackFailure::Status { status, .. } => {

@@ -253,8 +253,9 @@ pub fn proxy_failure() -> impl Strategy<Value = ProxyFailure> {
     prop_oneof![
         1 => text(0, 12).prop_map(ProxyFailure::Unreachable),
         1 => text(0, 12).prop_map(ProxyFailure::Malformed),
-        2 => select(&[407u16, 403, 502, 503, 400][..]).prop_map(ProxyFailure::Status),
-        1 => any::<u16>().prop_map(ProxyFailure::Status),
+        2 => (select(&[407u16, 401, 403, 502, 503, 400][..]), option::of(text(0, 12)))
+            .prop_map(|(status, reason)| ProxyFailure::Status { status, reason }),
+        1 => any::<u16>().prop_map(ProxyFailure::status),
     ]
 }
 

@@ -23,6 +23,8 @@ mod tunnel;
 
 use std::fmt;
 
+use crate::redact::redact_url;
+
 pub use no_proxy::NoProxy;
 pub(crate) use tunnel::tunnel;
 
@@ -162,12 +164,17 @@ fn explicit_port(url: &str) -> bool {
 }
 
 impl fmt::Display for ProxyUrl {
+    /// `http://host:port`, with `<redacted>@` in front of the host when the URL has
+    /// credentials ([`redact_url`]; the credentials themselves never enter the text).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("http://")?;
-        if self.credentials.is_some() {
-            f.write_str("<redacted>@")?;
-        }
-        f.write_str(&self.address())
+        let user_info = match self.credentials {
+            Some(_) => "credentials@",
+            None => "",
+        };
+        f.write_str(&redact_url(&format!(
+            "http://{user_info}{}",
+            self.address()
+        )))
     }
 }
 

@@ -10,6 +10,8 @@ use crate::policy::ProxyFailure;
 const MAX_HEAD: usize = 16 * 1024;
 /// The most headers an answer may have.
 const MAX_HEADERS: usize = 64;
+/// The longest reason phrase a cause quotes, in characters.
+const MAX_REASON: usize = 80;
 
 /// Ask `proxy` (at the other end of `stream`) for a tunnel to `host:port`. The name
 /// goes into the CONNECT line as it is, for the proxy to resolve. On success the
@@ -49,9 +51,27 @@ where
     }
     match response.code {
         Some(200..=299) => Ok(()),
-        Some(status) => Err(ProxyFailure::Status(status)),
+        Some(status) => Err(ProxyFailure::Status {
+            status,
+            reason: response.reason.and_then(shown_reason),
+        }),
         None => Err(ProxyFailure::Malformed("no status".into())),
     }
+}
+
+/// A status line's reason phrase as causes quote it: trimmed, without control
+/// characters, at most [`MAX_REASON`] characters; `None` when nothing is left.
+fn shown_reason(reason: &str) -> Option<String> {
+    let mut shown: String = reason
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REASON + 1)
+        .collect();
+    if shown.chars().count() > MAX_REASON {
+        shown = shown.chars().take(MAX_REASON).collect::<String>() + "…";
+    }
+    (!shown.is_empty()).then_some(shown)
 }
 
 /// Read up to the blank line that ends the answer's head, a byte at a time: the bytes
@@ -163,6 +183,13 @@ mod tests {
         assert!(sent.starts_with("CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n"));
     }
 
+    fn answered(status: u16, reason: &str) -> Result<(), ProxyFailure> {
+        Err(ProxyFailure::Status {
+            status,
+            reason: Some(reason.into()),
+        })
+    }
+
     #[test]
     fn statuses_and_broken_answers_are_named() {
         let status = |reply: &[u8]| run("p:1", "t", reply).0;
@@ -170,16 +197,33 @@ mod tests {
             status(
                 b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n"
             ),
-            Err(ProxyFailure::Status(407))
+            answered(407, "Proxy Authentication Required")
         );
         assert_eq!(
             status(b"HTTP/1.1 403 Forbidden\n\n"),
-            Err(ProxyFailure::Status(403))
+            answered(403, "Forbidden")
         );
         assert_eq!(
             status(b"HTTP/1.1 502 Bad Gateway\r\n\r\n"),
-            Err(ProxyFailure::Status(502))
+            answered(502, "Bad Gateway")
         );
+        // The reason as the proxy sent it (tinyproxy's), not the status's standard one.
+        assert_eq!(
+            status(b"HTTP/1.0 500 Unable to connect\r\n\r\n"),
+            answered(500, "Unable to connect")
+        );
+        assert_eq!(
+            status(b"HTTP/1.1 401 \r\n\r\n"),
+            Err(ProxyFailure::status(401)),
+            "an empty reason is none"
+        );
+        let long = format!("HTTP/1.1 500 {}\r\n\r\n", "x".repeat(200));
+        match status(long.as_bytes()) {
+            Err(ProxyFailure::Status {
+                reason: Some(r), ..
+            }) => assert_eq!(r, format!("{}…", "x".repeat(MAX_REASON))),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
             status(b"SSH-2.0-OpenSSH\r\n\r\n"),
             Err(ProxyFailure::Malformed(_))

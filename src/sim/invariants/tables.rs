@@ -36,17 +36,23 @@ pub fn close_class(code: Option<u16>) -> Class {
 /// documented choice: 429 without `Retry-After` is overload, 408 (request timeout) is
 /// transient like 5xx, other statuses mean WebSockets are not offered; TLS and I/O
 /// errors are transient. A redirect (3xx) is not followed: WebSockets are not offered
-/// at this URL. A proxy's 407 stops (its credentials), its 408, 429 and 5xx are
-/// transient like an unreachable proxy, and any other status it answers the CONNECT
-/// with (403) means the destination is not offered through it.
+/// at this URL. A proxy's 407 stops (its credentials), and so does its 401 (tinyproxy's
+/// answer to wrong credentials); its 408, 429 and 5xx are transient like an unreachable
+/// proxy, and any other status it answers the CONNECT with (403) means the destination
+/// is not offered through it.
 pub fn dial_class(failure: &DialFailure) -> Class {
     match failure {
         DialFailure::Certificate(_) => Class::Certificate,
         DialFailure::Redirect { .. } => Class::Rejected,
         DialFailure::Proxy { failure, .. } => match **failure {
-            ProxyFailure::Status(407) => Class::ProxyAuth,
-            ProxyFailure::Status(408 | 429 | 500..=599) => Class::Transient,
-            ProxyFailure::Status(_) => Class::Rejected,
+            ProxyFailure::Status { status, .. } if status == 407 || status == 401 => {
+                Class::ProxyAuth
+            }
+            ProxyFailure::Status { status, .. } if status == 408 || status == 429 => {
+                Class::Transient
+            }
+            ProxyFailure::Status { status, .. } if (500..600).contains(&status) => Class::Transient,
+            ProxyFailure::Status { .. } => Class::Rejected,
             _ => Class::Transient,
         },
         DialFailure::Status { status: 401, .. } => Class::Auth,
@@ -69,12 +75,12 @@ pub fn dial_class(failure: &DialFailure) -> Class {
 /// 401/403 and certificate errors are not). Network failures, timeouts, oversized
 /// events, 408, 429 and 5xx are retried; a rejected certificate and every other status
 /// (a redirect, which is not followed, included) stop the client; through a proxy, its unreachability, 408, 429 and 5xx are retried
-/// and any other status it answers (407, 403) stops.
+/// and any other status it answers (407, 401, 403) stops.
 pub fn fallback_retried(failure: &FallbackFailure) -> bool {
     match failure {
         FallbackFailure::Certificate(_) => false,
         FallbackFailure::Proxy { failure, .. } => match **failure {
-            ProxyFailure::Status(status) => matches!(status, 408 | 429 | 500..=599),
+            ProxyFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => true,
         },
         FallbackFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
-use redial::driver::{ClientEvent, Message, TransportKind};
+use redial::driver::{CancelSettled, ClientEvent, Message, TransportKind};
 use redial::policy::fmt_duration;
 use redial::Event;
 use serde_json::{json, Map, Value};
@@ -82,6 +82,42 @@ impl Printer {
                     let text = format!("handed back, not delivered: {}", preview(m));
                     self.timeline("undelivered", Some(warn()), &text);
                 }
+            }
+            ClientEvent::Unanswered { message, cause } => {
+                if self.json {
+                    let mut fields = message_fields(message);
+                    fields.insert("cause".into(), json!(cause));
+                    self.json_line("unanswered", fields);
+                } else {
+                    let text = format!(
+                        "handed back, written and unanswered (the server may have it): {} ({cause})",
+                        preview(message)
+                    );
+                    self.timeline("unanswered", Some(warn()), &text);
+                }
+            }
+            ClientEvent::CancelSettled {
+                how,
+                cancel_message,
+            } => {
+                let mut fields = Map::new();
+                fields.insert("how".into(), json!(how.name()));
+                fields.insert("cancel_message".into(), json!(cancel_message));
+                let text = match how {
+                    CancelSettled::Ended => "a cancelled request's response ended".to_string(),
+                    CancelSettled::Recycled => {
+                        "a cancelled request's response did not end in time: connection recycled"
+                            .to_string()
+                    }
+                    CancelSettled::ConnectionEnded => {
+                        "a cancelled request's connection ended".to_string()
+                    }
+                    CancelSettled::Released => {
+                        "a cancelled request's fallback response was let go".to_string()
+                    }
+                    other => format!("a cancelled request settled: {}", other.name()),
+                };
+                self.app_event("cancel_settled", fields, &text);
             }
             ClientEvent::Lagged { missed } => {
                 if self.json {

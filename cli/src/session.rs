@@ -52,7 +52,7 @@ impl Tracker {
     pub fn observe(&mut self, t: Duration, event: &ClientEvent) {
         let event = match event {
             ClientEvent::Core(e) => e,
-            ClientEvent::Undelivered(_) => {
+            ClientEvent::Undelivered(_) | ClientEvent::Unanswered { .. } => {
                 self.undelivered += 1;
                 return;
             }

@@ -478,7 +478,11 @@ impl Driver {
                         .filter(|c| std::str::from_utf8(&c.reason).is_err()),
                     _ => None,
                 };
-                let detail = e.to_string();
+                // An I/O error in its own words, without tungstenite's "IO error: ".
+                let detail = match &e {
+                    async_tungstenite::tungstenite::Error::Io(io) => io.to_string(),
+                    other => other.to_string(),
+                };
                 self.end_connection(false, &detail);
                 return match raw {
                     Some(raw) => self.input(Input::PeerClosed {

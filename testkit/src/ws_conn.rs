@@ -152,7 +152,11 @@ impl Conn {
                         code: CloseCode::from(code),
                         reason: reason.into(),
                     });
-                    ws.close(frame).await.is_ok()
+                    let sent = ws.close(frame).await.is_ok();
+                    if sent {
+                        lock(&self.record.closes_sent).push(self.index);
+                    }
+                    sent
                 }
                 Act::Reset => {
                     reset(&self.raw);

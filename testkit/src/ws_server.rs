@@ -152,6 +152,8 @@ pub(crate) struct Record {
     pub(crate) ended: AtomicUsize,
     pub(crate) received: Mutex<Vec<(usize, Received)>>,
     pub(crate) closes: Mutex<Vec<(usize, CloseSeen)>>,
+    /// Connections on which the server sent a close frame of its own ([`Act::Close`]).
+    pub(crate) closes_sent: Mutex<Vec<usize>>,
     pub(crate) accept_times: Mutex<Vec<Instant>>,
     pub(crate) changes: Changes,
 }
@@ -299,6 +301,13 @@ impl WsServer {
     /// see no close frame.
     pub fn closes_received(&self) -> Vec<(usize, Option<(u16, String)>)> {
         lock(&self.record.closes).clone()
+    }
+
+    /// The connections on which the server sent a close frame ([`Act::Close`] wrote it
+    /// without an error), in order. Each must be answered (RFC 6455 §5.5.1): compare
+    /// with [`WsServer::closes_received`].
+    pub fn closes_sent(&self) -> Vec<usize> {
+        lock(&self.record.closes_sent).clone()
     }
 
     /// When each TCP connection was accepted, in accept order.

@@ -1,14 +1,19 @@
-//! The driver under generated faults (issue 12, item 6): sequences of application
-//! actions (send, request, drop a request's stream, leave a request's stream unread,
-//! read or ignore `messages()`, wait, close) × server scripts (serve, flood, close with
-//! a code after a while, refuse the upgrade, stall it) × fallback faults (refused, 503,
-//! stall, oversized event, slow body), over the testkit's loopback WebSocket server and
-//! an in-memory fallback. Checked, per case (ARCHITECTURE.md invariants 9-12):
+//! The driver under generated faults: sequences of application actions (send, request,
+//! drop a request's stream at once or after some of its items, leave a request's
+//! stream unread, read or ignore `messages()`, wait, close) × server scripts (serve,
+//! flood, a response that never ends, close with a code of every class after a while,
+//! refuse the upgrade, stall it) × fallback faults (refused, 503, stall, oversized
+//! event, slow body, a clean end before the terminal message, a break after items, a
+//! written POST left unanswered, a reset before the headers, HTTP/2 GOAWAY) × the
+//! replay policy, over the testkit's loopback WebSocket server and an in-memory
+//! fallback, with the client on `auto` or forced onto the fallback. Checked, per case
+//! (the design's invariants 5 and 9-13):
 //!
-//! - 9: every message `send` accepted was received once by the server (over the
-//!   WebSocket, or by a fallback POST that answered) or handed back, never both,
-//!   never lost;
-//! - 10: every request's stream ends, with its terminal message or an error item;
+//! - 9, 10, 13: the ledger oracle ([`driver_random::ledger`]): every message written
+//!   or handed back, never lost, never both; no silent duplicate (every copy a server
+//!   may hold beyond the first matched by a `Replayed` event); every request read to
+//!   its end ends with its terminal message or a truthful error item; every close
+//!   frame the server sent answered;
 //! - 11: `close()` returns within `close_grace` plus a scheduling margin, whatever the
 //!   application reads; the driver's task ends; what waits for an application that does
 //!   not read stays bounded (a `messages()` stream 257 messages, a request's stream 258
@@ -17,7 +22,7 @@
 //!   dials stay within the budget's bound;
 //! - 5: the client never holds two sockets at once (counted by the test's connector).
 //!
-//! Cases: `REDIAL_DRIVER_CASES` if set; otherwise `PROPTEST_CASES` capped at 32 (CI sets
+//! Cases: `REDIAL_DRIVER_CASES` if set; otherwise `PROPTEST_CASES` capped at 200 (CI sets
 //! 10,000 for the core's properties; each case here runs real sockets for about a
 //! second), 16 when neither is set. Failures are kept in
 //! `proptest-regressions/prop_driver.txt` and replayed first.
@@ -28,6 +33,7 @@ mod driver_support;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use driver_random::ledger::{Observed, PostSeen, Reach};
 use driver_random::*;
 use driver_support::*;
 use futures_lite::StreamExt;
@@ -40,7 +46,7 @@ fn cases() -> u32 {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
     match var("REDIAL_DRIVER_CASES") {
         Some(n) => n,
-        None => var("PROPTEST_CASES").map_or(16, |n| n.min(32)),
+        None => var("PROPTEST_CASES").map_or(32, |n| n.min(200)),
     }
 }
 
@@ -94,18 +100,60 @@ async fn collect(stream: redial::driver::RequestStream) -> Items {
     within(Duration::from_secs(20), "a request's end", stream.collect()).await
 }
 
-fn check_request_ended(id: &str, items: &Items) -> Result<(), TestCaseError> {
-    let last = items.last();
-    let ended = match last {
-        Some(Err(_)) => true,
-        Some(Ok(m)) => m.as_text().is_some_and(|t| t.contains(DONE)),
-        None => false,
-    };
-    prop_assert!(
-        ended,
-        "request {id} ended without its terminal message or an error item: {items:?}"
-    );
-    Ok(())
+/// Read `k` items of a request's stream (or its end), then drop it: a cancellation.
+async fn cancel_after(mut stream: redial::driver::RequestStream, k: u8) {
+    for _ in 0..k {
+        if within(Duration::from_secs(20), "an item", stream.next())
+            .await
+            .is_none()
+        {
+            return;
+        }
+    }
+}
+
+/// What the whole run reached: the ledger's rules and what the driver met, over every
+/// case (printed at the end, and checked there).
+static REACH: Mutex<Option<Reach>> = Mutex::new(None);
+
+fn count_reach(ledger: &Reach, posts: &[Post], events: &[ClientEvent]) {
+    let mut reach = REACH.lock().unwrap_or_else(|p| p.into_inner());
+    let all = reach.get_or_insert_with(Reach::default);
+    all.add(ledger);
+    for p in posts {
+        *all.0.entry(fault_name(p.fault)).or_default() += 1;
+    }
+    for e in events {
+        let name = match e {
+            ClientEvent::Replayed { .. } => "event replayed",
+            ClientEvent::Unanswered { .. } => "event unanswered",
+            ClientEvent::Undelivered(_) => "event undelivered",
+            ClientEvent::CancelSettled { how, .. } => match how {
+                redial::driver::CancelSettled::Ended => "cancel ended",
+                redial::driver::CancelSettled::Recycled => "cancel recycled",
+                redial::driver::CancelSettled::Released => "cancel released",
+                _ => "cancel connection ended",
+            },
+            _ => continue,
+        };
+        *all.0.entry(name).or_default() += 1;
+    }
+}
+
+fn fault_name(f: Fault) -> &'static str {
+    match f {
+        Fault::Ok => "post ok",
+        Fault::Refused => "post refused",
+        Fault::Unavailable => "post 503",
+        Fault::Stall => "post stall",
+        Fault::Oversized => "post oversized",
+        Fault::Slow => "post slow",
+        Fault::EndsEarly => "post ends early",
+        Fault::BreaksAfterItems => "post breaks after items",
+        Fault::WrittenUnanswered => "post written unanswered",
+        Fault::ResetBeforeHeaders => "post reset before headers",
+        Fault::GoAway => "post goaway",
+    }
 }
 
 async fn run(case: Case) -> Result<(), TestCaseError> {
@@ -117,8 +165,14 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     let cert = TestCert::localhost();
     let fallback = Faulty::new(case.faults.clone());
     let sockets = Sockets::slow(case.slow_dials.clone());
-    let mut b = builder(&ws, &cert, config())
-        .request_idle_timeout(Duration::from_millis(400))
+    let mut config = config();
+    if case.https_only {
+        config.transport = redial::config::Transport::Https;
+    }
+    let mut b = builder(&ws, &cert, config)
+        .request_idle_timeout(Duration::from_millis(200))
+        .cancel_grace(Duration::from_millis(100))
+        .replay(case.replay)
         .connector(sockets.connector());
     if case.with_fallback {
         b = b.fallback(fallback.clone());
@@ -148,6 +202,7 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     let mut requests = Vec::new();
     let mut unread = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
+    let mut cancelling = Vec::new();
     for (n, step) in case.steps.iter().enumerate() {
         mark(format!("step {n}: {step:?}"));
         match step {
@@ -158,7 +213,10 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
                     accepted.push(m);
                 }
             }
-            Step::Request | Step::RequestDropped | Step::RequestUnread => {
+            Step::Request
+            | Step::RequestDropped
+            | Step::RequestUnread
+            | Step::RequestCancelAfter(_) => {
                 let id = format!("r{n}");
                 let Ok(stream) = client.request(id.clone()).await else {
                     continue;
@@ -168,6 +226,10 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
                         requests.push((id, async_std::task::spawn(collect(stream))));
                     }
                     Step::RequestUnread => unread.push((id, stream)),
+                    Step::RequestCancelAfter(k) => {
+                        dropped.push(id);
+                        cancelling.push(async_std::task::spawn(cancel_after(stream, *k)));
+                    }
                     _ => {
                         dropped.push(id);
                         drop(stream);
@@ -209,22 +271,27 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
         within(Duration::from_secs(5), "the reader", reader).await;
     }
 
-    // 10: every request's stream ended with its terminal message or an error item.
+    // 10 (in the ledger below): every request read to its end.
+    let mut ended = Vec::new();
     for (id, task) in requests {
         mark(format!("request {id}"));
         let items = within(Duration::from_secs(20), "a request", task).await;
-        check_request_ended(&id, &items)?;
+        ended.push((id, items));
     }
     for (id, stream) in unread {
         mark(format!("unread request {id}"));
         let items = collect(stream).await;
-        check_request_ended(&id, &items)?;
         // A request's stream holds 256 items, a held one and the final error at most.
         prop_assert!(
             items.len() <= 258,
             "{} items buffered for {id}",
             items.len()
         );
+        ended.push((id, items));
+    }
+    for task in cancelling {
+        mark("a cancelling reader");
+        within(Duration::from_secs(20), "a cancelling reader", task).await;
     }
 
     // 9: every accepted message was received once or handed back, never both. The
@@ -239,39 +306,53 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
         ws.wait_ended(connections),
     )
     .await;
-    let handed_back: Vec<String> = events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Undelivered(m) => m.as_text().map(String::from),
-            _ => None,
-        })
-        .collect();
-    let over_ws: Vec<String> = ws
-        .received()
-        .into_iter()
-        .filter_map(|(_, r)| match r {
-            Received::Text(t) => Some(t),
-            Received::Binary(_) => None,
-        })
-        .collect();
-    let posts = fallback.posts.lock().unwrap().clone();
-    for m in &accepted {
-        let ws_count = over_ws.iter().filter(|t| *t == m).count();
-        let fb_count = posts
+    let texts = |pick: fn(&ClientEvent) -> Option<&Message>| -> Vec<String> {
+        events
             .iter()
-            .filter(|p| p.body == *m && p.answered.load(std::sync::atomic::Ordering::SeqCst))
-            .count();
-        let back = handed_back.iter().filter(|t| *t == m).count();
-        prop_assert_eq!(
-            ws_count + fb_count + back,
-            1,
-            "{}: {} over the WebSocket, {} by the fallback, {} handed back",
-            m,
-            ws_count,
-            fb_count,
-            back
-        );
+            .filter_map(|e| pick(e)?.as_text().map(String::from))
+            .collect()
+    };
+    let posts = fallback.posts.lock().unwrap().clone();
+    // 9, 10, 13: the ledger, stated afresh from what the servers saw.
+    let observed = Observed {
+        sent: accepted,
+        over_ws: ws
+            .received()
+            .into_iter()
+            .filter_map(|(_, r)| match r {
+                Received::Text(t) => Some(t),
+                Received::Binary(_) => None,
+            })
+            .collect(),
+        posts: posts
+            .iter()
+            .map(|p| PostSeen {
+                body: p.body.clone(),
+                written: p.written(),
+                answered: p.answered(),
+            })
+            .collect(),
+        undelivered: texts(|e| match e {
+            ClientEvent::Undelivered(m) => Some(m),
+            _ => None,
+        }),
+        unanswered: texts(|e| match e {
+            ClientEvent::Unanswered { message, .. } => Some(message),
+            _ => None,
+        }),
+        replayed: events
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::Replayed { .. }))
+            .count(),
+        requests: ended,
+        closes_sent: ws.closes_sent(),
+        closes_answered: ws.closes_received().into_iter().map(|(c, _)| c).collect(),
+    };
+    let mut reach = Reach::default();
+    if let Err((rule, what)) = observed.check(&mut reach) {
+        prop_assert!(false, "ledger: {rule:?}: {what}\n{observed:#?}");
     }
+    count_reach(&reach, &posts, &events);
 
     // 12: fallback failures in a row stay within the budget. The POST of a request
     // whose stream was dropped may have been cancelled before its outcome (the driver
@@ -279,9 +360,9 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     let mut run_len = 0;
     for p in posts.iter().filter(|p| !dropped.contains(&p.body)) {
         run_len = match p.fault {
-            Fault::Ok | Fault::Slow => 0,
+            Fault::Ok | Fault::Slow | Fault::EndsEarly => 0,
             // Answered (the budget starts again), then failed.
-            Fault::Oversized => 1,
+            Fault::Oversized | Fault::BreaksAfterItems => 1,
             _ => run_len + 1,
         };
         prop_assert!(
@@ -339,6 +420,29 @@ fn the_driver_loses_nothing_ends_every_request_and_closes_in_bounded_time() {
     if let Err(e) = result {
         panic!("{e}\n{runner}");
     }
+    let reach = REACH.lock().unwrap().take().unwrap_or_default();
+    let mut lines: Vec<_> = reach.0.iter().collect();
+    lines.sort();
+    println!("prop_driver reach over {} cases: {lines:?}", cases());
+    // Every case sends and requests something the ledger judges; a full run (CI's 200
+    // cases) meets every fallback fault and every way a cancellation settles.
+    assert!(reach.get("message") + reach.get("request") > 0, "{lines:?}");
+    if cases() >= 200 {
+        let mut met: Vec<&str> = FAULTS.iter().map(|f| fault_name(*f)).collect();
+        met.extend([
+            "cancel ended",
+            "cancel recycled",
+            "cancel released",
+            "server close",
+        ]);
+        for what in met {
+            assert!(
+                reach.get(what) > 0,
+                "{what} never met in {} cases: {lines:?}",
+                cases()
+            );
+        }
+    }
 }
 
 /// `PROPTEST_CASES` does not reach this test's runner (CI sets 10,000).
@@ -346,7 +450,7 @@ fn the_driver_loses_nothing_ends_every_request_and_closes_in_bounded_time() {
 fn the_case_count_is_ours_not_proptest_cases() {
     let config = runner_config();
     assert_eq!(config.cases, cases());
-    assert!(config.cases <= 32 || std::env::var("REDIAL_DRIVER_CASES").is_ok());
+    assert!(config.cases <= 200 || std::env::var("REDIAL_DRIVER_CASES").is_ok());
     let runner = TestRunner::new(runner_config());
     assert_eq!(runner.config().cases, cases());
 }
@@ -399,4 +503,81 @@ fn a_dial_that_completes_after_its_timeout_is_not_a_second_socket() {
         close_in_time(&client).await;
         within(Duration::from_secs(5), "the driver's end", driver).await;
     });
+}
+
+/// The generator's reach, counted over 2,000 generated cases (a fixed seed): every
+/// fault, every close code's class, every cancellation point, every replay policy and
+/// both transports come up many times; none is assumed.
+#[test]
+fn the_generator_reaches_every_fault_code_cancellation_and_policy() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng};
+    let mut runner = TestRunner::new_with_rng(
+        RunnerConfig::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let strategy = case();
+    let mut reach: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut hit = |what: String| *reach.entry(what).or_default() += 1;
+    for _ in 0..2000 {
+        let c = strategy.new_tree(&mut runner).unwrap().current();
+        for f in &c.faults {
+            hit(format!("{f:?}"));
+        }
+        for s in &c.scripts {
+            hit(match s {
+                Script::CloseAfter { code, .. } => format!("close {code}"),
+                other => format!("{other:?}")
+                    .split([' ', '('])
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            });
+        }
+        for s in &c.steps {
+            hit(match s {
+                Step::Wait(_) => "Wait".to_owned(),
+                other => format!("{other:?}"),
+            });
+        }
+        hit(format!("{:?}", c.replay));
+        hit(format!("{:?}", c.reading));
+        if c.https_only {
+            hit("https only".into());
+        }
+    }
+    let mut expected: Vec<String> = FAULTS.iter().map(|f| format!("{f:?}")).collect();
+    expected.extend(CLOSE_CODES.iter().map(|c| format!("close {c}")));
+    expected.extend(
+        [
+            "Serve",
+            "Flood",
+            "Hang",
+            "Reject",
+            "Stall",
+            "Send",
+            "Request",
+            "RequestDropped",
+            "RequestUnread",
+            "RequestCancelAfter(0)",
+            "RequestCancelAfter(1)",
+            "RequestCancelAfter(2)",
+            "Wait",
+            "IfUnanswered",
+            "Never",
+            "Always",
+            "NoStream",
+            "Reads",
+            "Unread",
+            "https only",
+        ]
+        .map(String::from),
+    );
+    for what in expected {
+        let n = reach.get(&what).copied().unwrap_or(0);
+        assert!(
+            n >= 50,
+            "{what} generated {n} times in 2,000 cases: {reach:?}"
+        );
+    }
 }

@@ -1,13 +1,16 @@
 //! The pieces of the driver-level randomized test: what is generated (server scripts,
-//! fallback faults, application actions) and the fallback that plays the faults.
+//! fallback faults, application actions) and the fallback that plays the faults; the
+//! ledger oracle that judges a case ([`ledger`]).
 #![allow(dead_code)]
+
+pub mod ledger;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use redial::driver::{Fallback, FallbackError, FallbackStream, Headers};
+use redial::driver::{Fallback, FallbackError, FallbackStream, Headers, Replay};
 use redial::policy::DialFailure;
 use redial_testkit::{Act, Behavior};
 
@@ -21,7 +24,11 @@ pub enum Script {
     Serve,
     /// Sends `n` unsolicited messages, then serves.
     Flood(u16),
-    /// Reads for `ms`, then closes with `code` (and reads until the client's answer).
+    /// Answers a request with its first item only, never its terminal message (a
+    /// response that streams for minutes); plain messages as [`Script::Serve`].
+    Hang,
+    /// Reads for `ms`, then closes with `code` (0: a close frame without a status
+    /// code), and reads until the client's answer.
     CloseAfter { ms: u16, code: u16 },
     /// Refuses the upgrade with this status.
     Reject(u16),
@@ -44,6 +51,17 @@ pub enum Fault {
     Oversized,
     /// The items, 30 ms apart.
     Slow,
+    /// The items but the last, then a clean end: a request's terminal message never
+    /// comes (a plain message's answer is an empty 2xx).
+    EndsEarly,
+    /// One item, then the connection breaks (the body was read and answered in part).
+    BreaksAfterItems,
+    /// The body was written, then the connection failed before any answer.
+    WrittenUnanswered,
+    /// The connection is reset before the request was written.
+    ResetBeforeHeaders,
+    /// HTTP/2 GOAWAY before the stream was processed: not written, safe to send again.
+    GoAway,
 }
 
 /// One step of the application.
@@ -57,6 +75,9 @@ pub enum Step {
     RequestDropped,
     /// `request("r<i>")`, its stream held and read only after `close()`.
     RequestUnread,
+    /// `request("r<i>")`, its stream read for this many items, then dropped (a user
+    /// interrupting a response at any point).
+    RequestCancelAfter(u8),
     /// Let `ms` pass.
     Wait(u16),
 }
@@ -80,30 +101,64 @@ pub struct Case {
     pub steps: Vec<Step>,
     pub reading: Reading,
     pub with_fallback: bool,
+    /// With the fallback: `transport = "https"` (every message and request goes over
+    /// it), else `auto`.
+    pub https_only: bool,
     /// How long the client's TCP connect takes, dial by dial (past the list: at once).
     /// Over the connect timeout (500 ms), a dial completes after the core gave up on it.
     pub slow_dials: Vec<u16>,
+    /// What happens to written requests (and plain messages over the fallback) that
+    /// were left unanswered.
+    pub replay: Replay,
 }
 
 fn script() -> impl Strategy<Value = Script> {
     prop_oneof![
         3 => Just(Script::Serve),
         1 => (1u16..400).prop_map(Script::Flood),
-        3 => (0u16..150, prop::sample::select(vec![1000u16, 1001, 1008, 1011, 1013, 4000]))
+        1 => Just(Script::Hang),
+        // A code of every class: done, transient, protocol, policy, restart, overload,
+        // auth, application, and none at all (0).
+        3 => (0u16..150, prop::sample::select(CLOSE_CODES.to_vec()))
             .prop_map(|(ms, code)| Script::CloseAfter { ms, code }),
         1 => prop::sample::select(vec![401u16, 404, 503]).prop_map(Script::Reject),
         1 => Just(Script::Stall),
     ]
 }
 
+/// The close codes the server scripts use: every class of the policy table.
+pub const CLOSE_CODES: [u16; 12] = [
+    1000, 1001, 1002, 1003, 1008, 1011, 1012, 1013, 3000, 3003, 4000, 0,
+];
+
+/// Every fault, for counting the generator's reach.
+pub const FAULTS: [Fault; 11] = [
+    Fault::Ok,
+    Fault::Refused,
+    Fault::Unavailable,
+    Fault::Stall,
+    Fault::Oversized,
+    Fault::Slow,
+    Fault::EndsEarly,
+    Fault::BreaksAfterItems,
+    Fault::WrittenUnanswered,
+    Fault::ResetBeforeHeaders,
+    Fault::GoAway,
+];
+
 fn fault() -> impl Strategy<Value = Fault> {
     prop_oneof![
-        3 => Just(Fault::Ok),
+        4 => Just(Fault::Ok),
         1 => Just(Fault::Refused),
         1 => Just(Fault::Unavailable),
         1 => Just(Fault::Stall),
         1 => Just(Fault::Oversized),
         1 => Just(Fault::Slow),
+        1 => Just(Fault::EndsEarly),
+        1 => Just(Fault::BreaksAfterItems),
+        1 => Just(Fault::WrittenUnanswered),
+        1 => Just(Fault::ResetBeforeHeaders),
+        1 => Just(Fault::GoAway),
     ]
 }
 
@@ -113,7 +168,11 @@ fn step() -> impl Strategy<Value = Step> {
         2 => Just(Step::Request),
         1 => Just(Step::RequestDropped),
         1 => Just(Step::RequestUnread),
+        2 => (0u8..3).prop_map(Step::RequestCancelAfter),
         2 => (0u16..120).prop_map(Step::Wait),
+        // Past a request's idle timeout and its cancel grace (200 + 100 ms in the
+        // test), so that a response that never ends is cut while the case runs.
+        1 => (200u16..400).prop_map(Step::Wait),
     ]
 }
 
@@ -131,15 +190,21 @@ pub fn case() -> impl Strategy<Value = Case> {
             prop_oneof![3 => Just(0u16), 1 => 400u16..490, 1 => 505u16..600],
             0..4,
         ),
+        prop::sample::select(vec![Replay::IfUnanswered, Replay::Never, Replay::Always]),
+        any::<bool>(),
     )
         .prop_map(
-            |(scripts, faults, steps, reading, with_fallback, slow_dials)| Case {
-                scripts,
-                faults,
-                steps,
-                reading,
-                with_fallback,
-                slow_dials,
+            |(scripts, faults, steps, reading, with_fallback, slow_dials, replay, https_only)| {
+                Case {
+                    scripts,
+                    faults,
+                    steps,
+                    reading,
+                    with_fallback,
+                    https_only: with_fallback && https_only,
+                    slow_dials,
+                    replay,
+                }
             },
         )
 }
@@ -160,6 +225,13 @@ pub fn behavior(scripts: &[Script], index: usize) -> Behavior {
     let serve = || Act::Respond(Arc::new(|body: &str| answer(body)));
     match scripts[(index - 1).min(scripts.len() - 1)] {
         Script::Serve => Behavior::Accept(vec![serve()]),
+        Script::Hang => Behavior::Accept(vec![Act::Respond(Arc::new(|body: &str| {
+            let mut items = answer(body);
+            if body.starts_with('r') {
+                items.truncate(1);
+            }
+            items
+        }))]),
         Script::Flood(n) => {
             let mut acts: Vec<Act> = (0..n).map(|i| Act::Text(format!("flood {i}"))).collect();
             acts.push(serve());
@@ -168,7 +240,7 @@ pub fn behavior(scripts: &[Script], index: usize) -> Behavior {
         Script::CloseAfter { ms, code } => Behavior::Accept(vec![
             Act::HoldFor(Duration::from_millis(ms.into())),
             Act::Close {
-                code: Some(code),
+                code: (code != 0).then_some(code),
                 reason: String::new(),
             },
         ]),
@@ -180,13 +252,28 @@ pub fn behavior(scripts: &[Script], index: usize) -> Behavior {
     }
 }
 
-/// What the fallback saw of one POST: its body, its fault, and whether the driver took
-/// a response item (the answer reached the client: the body counts as carried).
+/// What the fallback saw of one POST: its body, its fault, and whether the server's
+/// 2xx answer reached the client (a response item, or the clean end of an empty
+/// response: the body counts as carried).
 #[derive(Debug, Clone)]
 pub struct Post {
     pub body: String,
     pub fault: Fault,
     pub answered: Arc<AtomicBool>,
+}
+
+impl Post {
+    /// Whether the body reached the server (which may have acted on it).
+    pub fn written(&self) -> bool {
+        !matches!(
+            self.fault,
+            Fault::Refused | Fault::ResetBeforeHeaders | Fault::GoAway
+        )
+    }
+
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::SeqCst)
+    }
 }
 
 /// A fallback that meets the generated faults in turn (the last one repeats).
@@ -208,7 +295,10 @@ impl Faulty {
 impl Fault {
     /// Whether the body reached a server that answered it.
     pub fn answers(self) -> bool {
-        matches!(self, Fault::Ok | Fault::Oversized | Fault::Slow)
+        matches!(
+            self,
+            Fault::Ok | Fault::Oversized | Fault::Slow | Fault::EndsEarly | Fault::BreaksAfterItems
+        )
     }
 }
 
@@ -223,11 +313,24 @@ impl Fallback for Faulty {
             answered: answered.clone(),
         });
         let stream = self.items(fault, &body);
-        Box::pin(futures_lite::StreamExt::inspect(stream, move |item| {
-            if item.is_ok() {
-                answered.store(true, Ordering::SeqCst);
-            }
-        }))
+        // Answered: a response item reached the client, or the response ended cleanly
+        // (an error ends it otherwise, and the end is then not clean).
+        let failed = Arc::new(AtomicBool::new(false));
+        Box::pin(futures_lite::stream::unfold(
+            (stream, answered, failed),
+            |(mut stream, answered, failed)| async move {
+                let item = futures_lite::StreamExt::next(&mut stream).await;
+                match &item {
+                    Some(Ok(_)) => answered.store(true, Ordering::SeqCst),
+                    Some(Err(_)) => failed.store(true, Ordering::SeqCst),
+                    None if !failed.load(Ordering::SeqCst) => {
+                        answered.store(true, Ordering::SeqCst)
+                    }
+                    None => {}
+                }
+                Some((item?, (stream, answered, failed)))
+            },
+        ))
     }
 
     fn describe(&self) -> String {
@@ -256,6 +359,25 @@ impl Faulty {
                 let tail: Item = Err(FallbackError::TooLarge { limit: 64 });
                 Box::pin(futures_lite::stream::iter(first.into_iter().chain([tail])))
             }
+            Fault::EndsEarly => {
+                let mut items = items;
+                items.pop();
+                Box::pin(futures_lite::stream::iter(items))
+            }
+            Fault::BreaksAfterItems => {
+                let first = items.into_iter().next();
+                let tail: Item = Err(FallbackError::Unanswered("connection reset".into()));
+                Box::pin(futures_lite::stream::iter(first.into_iter().chain([tail])))
+            }
+            Fault::WrittenUnanswered => Box::pin(futures_lite::stream::once(Err(
+                FallbackError::Unanswered("connection reset".into()),
+            ))),
+            Fault::ResetBeforeHeaders => Box::pin(futures_lite::stream::once(Err(
+                FallbackError::Connect(DialFailure::Reset),
+            ))),
+            Fault::GoAway => Box::pin(futures_lite::stream::once(Err(FallbackError::Connect(
+                DialFailure::Io("HTTP/2 GOAWAY before the stream was processed".into()),
+            )))),
             Fault::Slow => Box::pin(futures_lite::stream::unfold(
                 items.into_iter(),
                 |mut items| async move {

@@ -16,6 +16,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
@@ -116,6 +117,16 @@ pub trait Fallback: Send + Sync + 'static {
 
     /// A description without secrets, for diagnostics.
     fn describe(&self) -> String;
+
+    /// Close every idle connection kept for reuse whose idle time is over by `now`;
+    /// returns when the next idle one expires (`None`: none is idle). The driver calls
+    /// it when a response ends and again at each deadline it returned, so an idle
+    /// connection is closed on time even when no further request comes. By default
+    /// nothing is kept: `None`.
+    fn expire_idle(&self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
 }
 
 /// HTTPS POST with a Server-Sent-Events response.
@@ -483,6 +494,12 @@ impl Fallback for HttpsSse {
         let headers = headers.clone();
         let note = note.clone();
         Box::pin(stream::once(this.post(body, headers, note)).try_flatten())
+    }
+
+    /// Closes the pool's connections idle for `pool_idle_timeout`
+    /// ([`FallbackPool::idle_timeout`]).
+    fn expire_idle(&self, now: Instant) -> Option<Instant> {
+        self.pool.expire(now)
     }
 
     fn describe(&self) -> String {

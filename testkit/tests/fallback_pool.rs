@@ -11,14 +11,14 @@ mod fallback_support;
 
 use std::time::Duration;
 
-use driver_support::{builder, fast_default, within};
+use driver_support::{builder, close_in_time, fast_default, within, SCHEDULING_MARGIN};
 use fallback_support::{RawHttp, Reply};
 use futures_lite::StreamExt;
 use redial::driver::{
-    ClientEvent, ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits,
-    FallbackPool, Headers, HttpsSse, TlsOptions,
+    Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackError,
+    FallbackLimits, FallbackPool, Headers, HttpsSse, TlsOptions,
 };
-use redial::Transport;
+use redial::{Config, Transport};
 use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert, WsServer};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -144,6 +144,45 @@ async fn an_idle_connection_expires_after_the_pool_idle_timeout() {
         server.wait_open_connections(1),
     )
     .await;
+}
+
+/// The hook the driver's expiry timer calls: it closes what expired by the time given
+/// and says when the next idle connection expires (HTTP/1.1, and the shared HTTP/2
+/// connection once no request uses it).
+#[async_std::test]
+async fn expire_idle_closes_what_expired_and_says_when_the_next_expires() {
+    let cert = TestCert::localhost();
+    for http2 in [false, true] {
+        let options = SseOptions { http2 };
+        let server = SseServer::start_with(&cert, options, echo_responder)
+            .await
+            .unwrap();
+        let idle_timeout = Duration::from_secs(60);
+        let f = fallback(
+            &server,
+            &cert,
+            FallbackPool {
+                idle_timeout,
+                ..pool(4, true)
+            },
+        );
+        let before = std::time::Instant::now();
+        assert_eq!(f.expire_idle(before), None, "nothing idle yet");
+        assert_eq!(turn(&f, "one").await.1, fresh(http2));
+        let after = std::time::Instant::now();
+        let at = f.expire_idle(after).expect("one idle connection");
+        assert!(
+            before + idle_timeout <= at && at <= after + idle_timeout,
+            "{http2}: {at:?}"
+        );
+        // Not yet: kept.
+        assert_eq!(f.expire_idle(at - Duration::from_millis(1)), Some(at));
+        assert_eq!(server.open_connections(), 1);
+        // Its time: closed, and nothing is left.
+        assert_eq!(f.expire_idle(at), None);
+        within(LIMIT, "the close", server.wait_open_connections(0)).await;
+        assert_eq!(turn(&f, "two").await.1, fresh(http2));
+    }
 }
 
 #[async_std::test]
@@ -320,4 +359,61 @@ async fn the_client_reports_the_reused_connection() {
     assert_eq!(seen, [fresh(false), reused(false)]);
     assert_eq!(sse.connections(), 1);
     client.close().await;
+}
+
+/// A client on the fallback only, to `url`, with `config`'s `[fallback]` section
+/// (otherwise fast defaults); its events, subscribed before the driver runs.
+async fn fallback_client(
+    cert: &TestCert,
+    url: &str,
+    edit: impl FnOnce(&mut Config),
+) -> (Client, Events, WsServer) {
+    let ws = WsServer::start(|_| redial_testkit::Behavior::Accept(vec![]))
+        .await
+        .unwrap();
+    let mut config = fast_default();
+    config.transport = Transport::Https;
+    edit(&mut config);
+    let (client, driver) = builder(&ws, cert, config)
+        .fallback_url(url)
+        .build()
+        .unwrap();
+    let events = client.events();
+    async_std::task::spawn(driver.run());
+    (client, events, ws)
+}
+
+/// Issue 23, defect 6: idle pooled connections outlived `pool_idle_timeout`. Expiry was
+/// checked only when a connection was taken or put back, so with no further request
+/// the connection stayed open for the client's whole life (this test timed out
+/// waiting for the server to see it closed). Now the driver keeps a timer for the next
+/// expiry.
+#[async_std::test]
+async fn an_idle_pooled_connection_is_closed_on_time_without_another_request() {
+    let cert = TestCert::localhost();
+    let sse = SseServer::start(&cert, echo_responder).await.unwrap();
+    let pool_idle = Duration::from_millis(300);
+    let url = format!("https://127.0.0.1:{}/v1/responses", sse.addr().port());
+    let (client, _events, _ws) = fallback_client(&cert, &url, |c| {
+        c.fallback.pool_idle_timeout = pool_idle;
+    })
+    .await;
+    let response = client.request("one").await.unwrap();
+    let items: Vec<_> = within(LIMIT, "a response", response.collect()).await;
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
+    assert_eq!(sse.connections(), 1);
+    // No other request: the pooled connection is closed once its idle time is over.
+    within(
+        pool_idle + SCHEDULING_MARGIN,
+        "the idle connection's close",
+        sse.wait_open_connections(0),
+    )
+    .await;
+    assert_eq!(sse.connections(), 1);
+    // The client lives on, and a new request opens a new connection.
+    let response = client.request("two").await.unwrap();
+    let items: Vec<_> = within(LIMIT, "a response", response.collect()).await;
+    assert_eq!(items.len(), echo_responder("two").len(), "{items:?}");
+    assert_eq!(sse.connections(), 2);
+    close_in_time(&client).await;
 }

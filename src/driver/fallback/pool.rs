@@ -11,6 +11,9 @@
 //!
 //! Bounded: at most `max_idle` idle HTTP/1.1 connections, each for at most
 //! `idle_timeout`; the HTTP/2 connection expires the same way once no request uses it.
+//! Expiry is checked when a connection is taken or put back, and when the driver's
+//! timer for the next expiry fires ([`Pool::expire`]): an idle connection is closed on
+//! time even when no other request comes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +29,7 @@ use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// The body of a fallback request.
 pub(super) type ReqBody = Full<Bytes>;
 
@@ -259,6 +263,12 @@ struct State {
     h1_only: bool,
 }
 
+/// When a connection idle since `since` expires (`None`: never, for a timeout too long
+/// to add).
+fn expiry(since: Instant, timeout: Duration) -> Option<Instant> {
+    since.checked_add(timeout)
+}
+
 /// The connections of one fallback origin (through one proxy, if any).
 pub(super) struct Pool {
     config: FallbackPool,
@@ -368,6 +378,48 @@ impl Pool {
         let mut state = lock(&self.state);
         state.idle.clear();
         state.h2 = None;
+    }
+
+    /// Close the idle connections expired by `now` (idle HTTP/1.1 ones, and the
+    /// HTTP/2 one when no request uses it); when the next idle one expires, if any.
+    pub(super) fn expire(&self, now: Instant) -> Option<Instant> {
+        let timeout = self.config.idle_timeout;
+        let expired = |since: Instant| expiry(since, timeout).is_some_and(|at| at <= now);
+        let mut closed: Vec<Conn> = Vec::new();
+        let next = {
+            let mut state = lock(&self.state);
+            let (gone, kept) = std::mem::take(&mut state.idle)
+                .into_iter()
+                .partition(|(_, since)| expired(*since));
+            state.idle = kept;
+            closed.extend(gone.into_iter().map(|(conn, _): (Conn, Instant)| conn));
+            if state
+                .h2
+                .as_ref()
+                .is_some_and(|s| s.users == 0 && expired(s.idle_since))
+            {
+                closed.extend(state.h2.take().map(|s| s.conn));
+            }
+            let shared = state
+                .h2
+                .as_ref()
+                .filter(|s| s.users == 0)
+                .map(|s| s.idle_since);
+            let idle = state.idle.iter().map(|(_, since)| *since);
+            idle.chain(shared)
+                .filter_map(|since| expiry(since, timeout))
+                .min()
+        };
+        if !closed.is_empty() {
+            tracing::debug!(
+                connections = closed.len(),
+                "idle fallback connections expired: closed"
+            );
+        }
+        // Dropped outside the lock: each drop ends its connection's tasks and closes
+        // its socket.
+        drop(closed);
+        next
     }
 
     fn put_back(&self, conn: Conn) {

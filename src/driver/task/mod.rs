@@ -30,6 +30,7 @@ mod fallback_jobs;
 mod finish;
 mod front;
 mod outputs;
+mod pool_timer;
 mod read_wake;
 
 use crate::core::{Core, Input, StateName};
@@ -76,6 +77,8 @@ pub(crate) struct Io {
     /// request; one at most (the next one replaces it), and bounded by the fallback's
     /// idle timeout.
     finishing: Option<super::fallback::FallbackStream>,
+    /// The fallback's kept connections: expired on time.
+    pool: pool_timer::PoolTimer,
     /// The write side of the open socket.
     writer: Writer,
     /// Whether the open socket may have something to read.
@@ -335,6 +338,9 @@ impl Driver {
                 }
             }
         }
+        // Idle fallback connections expire on time.
+        let busy = io.job.is_some() || io.finishing.is_some();
+        io.pool.poll(self.fallback.as_deref(), busy, cx);
         if let Some(job) = io.job.as_mut().filter(|_| reading) {
             if let Poll::Ready(item) = job.stream.as_mut().poll_next(cx) {
                 return Poll::Ready(Wake::Fallback(item));

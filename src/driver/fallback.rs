@@ -118,6 +118,19 @@ pub trait Fallback: Send + Sync + 'static {
     /// A description without secrets, for diagnostics.
     fn describe(&self) -> String;
 
+    /// Run the background work of the connections the transport keeps open (an HTTP/2
+    /// connection's pings and window updates; a pooled connection's close by the
+    /// server) until it waits, arranging for `cx`'s waker to be woken when there is
+    /// more. The driver calls it at each of its wake-ups while the transport may hold
+    /// connections, whether or not the application reads: a response paused by
+    /// backpressure must not keep its connection from answering the server. It must
+    /// not wait, and must not take anything from a response (the response's own
+    /// stream does). By default nothing: a transport that runs its connections
+    /// elsewhere, or keeps none.
+    fn poll_connections(&self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
     /// Close every idle connection kept for reuse whose idle time is over by `now`;
     /// returns when the next idle one expires (`None`: none is idle). The driver calls
     /// it when a response ends and again at each deadline it returned, so an idle
@@ -494,6 +507,11 @@ impl Fallback for HttpsSse {
         let headers = headers.clone();
         let note = note.clone();
         Box::pin(stream::once(this.post(body, headers, note)).try_flatten())
+    }
+
+    /// Polls every connection of its pool (idle, shared or carrying a response).
+    fn poll_connections(&self, cx: &mut Context<'_>) {
+        self.pool.poll_connections(cx);
     }
 
     /// Closes the pool's connections idle for `pool_idle_timeout`

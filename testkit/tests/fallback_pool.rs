@@ -12,11 +12,12 @@ mod fallback_support;
 use std::time::Duration;
 
 use driver_support::{builder, close_in_time, fast_default, within, SCHEDULING_MARGIN};
+use fallback_support::h2_server::H2Sse;
 use fallback_support::{RawHttp, Reply};
 use futures_lite::StreamExt;
 use redial::driver::{
     Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackError,
-    FallbackLimits, FallbackPool, Headers, HttpsSse, TlsOptions,
+    FallbackLimits, FallbackPool, Headers, HttpsSse, Message, TlsOptions,
 };
 use redial::{Config, Transport};
 use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert, WsServer};
@@ -415,5 +416,54 @@ async fn an_idle_pooled_connection_is_closed_on_time_without_another_request() {
     let items: Vec<_> = within(LIMIT, "a response", response.collect()).await;
     assert_eq!(items.len(), echo_responder("two").len(), "{items:?}");
     assert_eq!(sse.connections(), 2);
+    close_in_time(&client).await;
+}
+
+/// Issue 23: an HTTP/2 connection whose only response was paused by backpressure was
+/// not polled (the driver polled the response's stream only while the application had
+/// room), so the server's PING waited on the application (this test timed out waiting
+/// for the PING ACK). Now the driver polls the fallback's connections at every wake-up.
+#[async_std::test]
+async fn an_http2_connection_answers_pings_while_its_only_response_is_paused() {
+    let cert = TestCert::localhost();
+    // More events than a request's stream holds: the driver holds one and pauses.
+    let events: Vec<String> = (0..400)
+        .map(|i| serde_json::json!({ "type": "delta", "n": i }).to_string())
+        .collect();
+    let last = serde_json::json!({ "type": "response.completed" }).to_string();
+    let server = H2Sse::start(&cert, events.clone(), last.clone()).await;
+    let (client, mut client_events, _ws) = fallback_client(&cert, &server.url, |_| {}).await;
+    let response = client.request("one").await.unwrap();
+    // The application does not read.
+    let paused = async {
+        loop {
+            match client_events.next().await {
+                Some(ClientEvent::ReadingPaused { stream }) => return stream,
+                Some(_) => {}
+                None => panic!("the driver ended"),
+            }
+        }
+    };
+    assert_eq!(within(LIMIT, "reading paused", paused).await, "request");
+    let mut ping_pong = within(LIMIT, "the connection", server.pings.recv())
+        .await
+        .unwrap();
+    within(
+        Duration::from_secs(3),
+        "the PING ACK",
+        ping_pong.ping(h2::Ping::opaque()),
+    )
+    .await
+    .expect("the PING is answered");
+    // Nothing was lost meanwhile.
+    server.finish();
+    let items: Vec<_> = within(LIMIT, "the response", response.collect()).await;
+    let got: Vec<Message> = items.into_iter().map(Result::unwrap).collect();
+    let want: Vec<Message> = events
+        .into_iter()
+        .chain([last])
+        .map(Message::from)
+        .collect();
+    assert_eq!(got, want);
     close_in_time(&client).await;
 }

@@ -5,8 +5,11 @@
 //! No executor and no thread of its own: a connection's background futures (hyper's
 //! HTTP/1.1 connection; HTTP/2's connection task and stream tasks) live in its
 //! [`Tasks`], which every request on that connection polls as it waits for its own
-//! response. A connection idle in the pool is polled by no one until it is taken
-//! again; taking it polls it once, so a connection the server closed meanwhile is
+//! response, and which the driver's task polls at each of its wake-ups
+//! ([`Pool::poll_connections`]) whatever the application reads: an HTTP/2 connection
+//! answers the server's pings and takes its window updates even while the only
+//! request on it is paused, and a connection idle in the pool sees the server close
+//! it. Taking a connection polls it once more, so one the server closed meanwhile is
 //! found closed before anything is written on it.
 //!
 //! Bounded: at most `max_idle` idle HTTP/1.1 connections, each for at most
@@ -30,6 +33,10 @@ use hyper::client::conn::{http1, http2};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// The waker id of whoever polls the pool's connections between requests (the
+/// driver's task; the last one to poll, when several clients share a fallback).
+/// Leases count from 1.
+const POLLER: u64 = 0;
 /// The body of a fallback request.
 pub(super) type ReqBody = Full<Bytes>;
 
@@ -149,6 +156,11 @@ impl Tasks {
                 }
             }
         }
+    }
+
+    /// A weak handle, for the pool's list of open connections.
+    fn downgrade(&self) -> Weak<TasksInner> {
+        Arc::downgrade(&self.0)
     }
 
     /// Whether every task ended (the connection is closed).
@@ -274,6 +286,9 @@ pub(super) struct Pool {
     config: FallbackPool,
     state: Mutex<State>,
     next_id: AtomicU64,
+    /// Every connection opened and not yet dropped (idle, shared or leased): the
+    /// driver's task polls them all ([`Pool::poll_connections`]).
+    open: Mutex<Vec<Weak<TasksInner>>>,
 }
 
 /// What a request does before opening a connection of its own.
@@ -291,7 +306,8 @@ impl Pool {
         Pool {
             config,
             state: Mutex::new(State::default()),
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(POLLER + 1),
+            open: Mutex::new(Vec::new()),
         }
     }
 
@@ -357,6 +373,11 @@ impl Pool {
     /// A request's lease on a connection it opened. An HTTP/2 connection is shared
     /// from now on (when the pool keeps anything).
     pub(super) fn opened(self: &Arc<Self>, conn: Conn) -> Lease {
+        {
+            let mut open = lock(&self.open);
+            open.retain(|t| t.strong_count() > 0);
+            open.push(conn.tasks.downgrade());
+        }
         let mut state = lock(&self.state);
         state.h1_only = !conn.h2();
         if self.config.max_idle == 0 {
@@ -378,6 +399,21 @@ impl Pool {
         let mut state = lock(&self.state);
         state.idle.clear();
         state.h2 = None;
+    }
+
+    /// Run every open connection's background work (reading what the server sent:
+    /// pings, window updates, its close) until it waits, with `cx`'s waker woken when
+    /// there is more. What a paused request has not read stays in its stream's buffer,
+    /// bounded by HTTP/2 flow control (HTTP/1.1 reads a body only as it is read).
+    pub(super) fn poll_connections(&self, cx: &Context<'_>) {
+        let open: Vec<Tasks> = {
+            let mut open = lock(&self.open);
+            open.retain(|t| t.strong_count() > 0);
+            open.iter().filter_map(|t| t.upgrade().map(Tasks)).collect()
+        };
+        for tasks in open {
+            tasks.drive(POLLER, cx);
+        }
     }
 
     /// Close the idle connections expired by `now` (idle HTTP/1.1 ones, and the

@@ -77,7 +77,7 @@ pub(crate) struct Io {
     /// request; one at most (the next one replaces it), and bounded by the fallback's
     /// idle timeout.
     finishing: Option<super::fallback::FallbackStream>,
-    /// The fallback's kept connections: expired on time.
+    /// The fallback's kept connections: polled, and expired on time.
     pool: pool_timer::PoolTimer,
     /// The write side of the open socket.
     writer: Writer,
@@ -338,7 +338,8 @@ impl Driver {
                 }
             }
         }
-        // Idle fallback connections expire on time.
+        // The fallback's connections run whatever the application reads; idle ones
+        // expire on time.
         let busy = io.job.is_some() || io.finishing.is_some();
         io.pool.poll(self.fallback.as_deref(), busy, cx);
         if let Some(job) = io.job.as_mut().filter(|_| reading) {

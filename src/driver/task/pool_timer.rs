@@ -1,6 +1,9 @@
-//! The fallback's kept connections, expired from the driver's task: the pool has no
-//! task of its own, so the driver keeps a timer for the next idle connection's expiry,
-//! so that an idle connection is closed on time even when no further request comes.
+//! The fallback's kept connections, run from the driver's task: the pool has no task
+//! of its own, so the driver polls the connections at each wake-up while the fallback
+//! may hold any (whatever the application reads: an HTTP/2 connection whose only
+//! response is paused still answers the server's pings), and keeps a timer for the
+//! next idle connection's expiry, so that an idle connection is closed on time even
+//! when no further request comes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,9 +26,11 @@ pub(super) struct PoolTimer {
 impl PoolTimer {
     /// At each wake-up. `busy`: a job or a finishing response holds a connection.
     ///
-    /// When the last response ends, or the timer fires, the expired idle connections
-    /// are closed and the timer is armed for the next expiry; when none is idle,
-    /// nothing is done until the next job. Never ready: its waker is the timer's.
+    /// While one does, or while a connection is idle (the timer is armed), the
+    /// fallback's connections are polled. When the last response ends, or the timer
+    /// fires, the expired idle connections are closed and the timer is armed for the
+    /// next expiry; when none is idle, nothing is polled until the next job. Never
+    /// ready: its wakers are the timer's and the connections'.
     pub(super) fn poll(
         &mut self,
         fallback: Option<&dyn Fallback>,
@@ -39,6 +44,7 @@ impl PoolTimer {
         if !busy && !ended && self.timer.is_none() {
             return;
         }
+        fallback.poll_connections(cx);
         let mut expire = ended;
         // Bounded: the deadline the fallback returns is after `now`, so the timer just
         // armed is not ready at once.

@@ -467,3 +467,71 @@ async fn an_http2_connection_answers_pings_while_its_only_response_is_paused() {
     assert_eq!(got, want);
     close_in_time(&client).await;
 }
+
+/// `200 text/event-stream` headers and `first`, then `event` without end.
+fn endless(first: &str, event: &str, every: Option<Duration>) -> Reply {
+    Reply::Endless {
+        head: format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: {first}\n\n"
+        )
+        .into_bytes(),
+        chunk: format!("data: {event}\n\n").into_bytes(),
+        every,
+    }
+}
+
+/// Issue 23: a cancelled fallback response was read to its end, so that its connection
+/// could be reused; a server that streams without end kept the driver reading (and the
+/// connection open) forever, and this test timed out. Now the rest of a response is
+/// read for the fallback's `idle_timeout` at most (5 s at most), then dropped with its
+/// connection.
+#[async_std::test]
+async fn a_cancelled_response_that_streams_forever_is_dropped_within_the_idle_timeout() {
+    let delta = serde_json::json!({ "type": "delta", "delta": "x" }).to_string();
+    let paced = Some(Duration::from_millis(20));
+    let server = RawHttp::start(move |_| endless(&delta, &delta, paced)).await;
+    let idle = Duration::from_millis(400);
+    let cert = TestCert::localhost();
+    let (client, _events, _ws) = fallback_client(&cert, &server.url, |c| {
+        c.fallback.idle_timeout = idle;
+    })
+    .await;
+    let mut response = client.request("one").await.unwrap();
+    let first = within(LIMIT, "the first event", response.next()).await;
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    // The user interrupts the turn.
+    drop(response);
+    within(
+        idle + SCHEDULING_MARGIN,
+        "the connection dropped",
+        server.wait_closed(),
+    )
+    .await;
+    assert_eq!(server.connections(), 1);
+    close_in_time(&client).await;
+}
+
+/// The same after the terminal message, with a server that streams fast: the rest is
+/// read for 256 KiB of events at most, long before the time bound (the idle timeout is
+/// long here, and the time bound 5 s).
+#[async_std::test]
+async fn a_response_that_streams_on_after_its_terminal_message_is_dropped_after_a_bounded_read() {
+    let done = serde_json::json!({ "type": "response.completed" }).to_string();
+    let noise = serde_json::json!({ "type": "delta", "delta": "y".repeat(4096) }).to_string();
+    let server = RawHttp::start(move |_| endless(&done, &noise, None)).await;
+    let cert = TestCert::localhost();
+    let (client, _events, _ws) = fallback_client(&cert, &server.url, |c| {
+        c.fallback.idle_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let response = client.request("one").await.unwrap();
+    let items: Vec<_> = within(LIMIT, "the response", response.collect()).await;
+    assert_eq!(items.len(), 1, "the terminal message ends it: {items:?}");
+    within(
+        Duration::from_secs(3),
+        "the connection dropped",
+        server.wait_closed(),
+    )
+    .await;
+    close_in_time(&client).await;
+}

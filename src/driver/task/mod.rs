@@ -28,6 +28,7 @@ use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 mod deliver;
 mod fallback_jobs;
 mod finish;
+mod finishing;
 mod front;
 mod outputs;
 mod pool_timer;
@@ -72,11 +73,11 @@ pub(crate) struct Io {
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
-    /// The response of a fallback request that ended on its terminal message, read on
-    /// to its end (what comes is dropped) so that its connection can serve the next
-    /// request; one at most (the next one replaces it), and bounded by the fallback's
-    /// idle timeout.
-    finishing: Option<super::fallback::FallbackStream>,
+    /// The response of a fallback request that ended (its terminal message, or its
+    /// stream dropped), read on to its end (what comes is dropped) so that its
+    /// connection can serve the next request; one at most (the next one replaces it),
+    /// and bounded in bytes and time (then dropped with its connection).
+    finishing: Option<finishing::Finishing>,
     /// The fallback's kept connections: polled, and expired on time.
     pool: pool_timer::PoolTimer,
     /// The write side of the open socket.
@@ -319,29 +320,9 @@ impl Driver {
             }
             None => {}
         }
-        if let Some(rest) = io.finishing.as_mut() {
-            // Bounded per wake-up: a response that goes on after its terminal message
-            // does not hold the driver.
-            let mut budget = FRAMES_PER_POLL;
-            loop {
-                match rest.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(_)) if budget > 0 => budget -= 1,
-                    Poll::Ready(Some(_)) => {
-                        cx.waker().wake_by_ref();
-                        break;
-                    }
-                    Poll::Ready(None) => {
-                        io.finishing = None;
-                        break;
-                    }
-                    Poll::Pending => break,
-                }
-            }
-        }
-        // The fallback's connections run whatever the application reads; idle ones
-        // expire on time.
-        let busy = io.job.is_some() || io.finishing.is_some();
-        io.pool.poll(self.fallback.as_deref(), busy, cx);
+        // The rest of a finished fallback response, and the fallback's connections:
+        // whatever the application reads.
+        io.poll_fallback_connections(self.fallback.as_deref(), self.fallback_limits.idle, cx);
         if let Some(job) = io.job.as_mut().filter(|_| reading) {
             if let Poll::Ready(item) = job.stream.as_mut().poll_next(cx) {
                 return Poll::Ready(Wake::Fallback(item));

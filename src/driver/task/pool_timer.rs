@@ -8,11 +8,34 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Context;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_io::Timer;
 
+use super::Io;
 use crate::driver::fallback::Fallback;
+
+impl Io {
+    /// At each wake-up, whatever the application reads: the rest of a finished
+    /// response is read on (within its bounds, then dropped), and the fallback's
+    /// connections run and expire. `idle`: the fallback's idle timeout.
+    pub(super) fn poll_fallback_connections(
+        &mut self,
+        fallback: Option<&dyn Fallback>,
+        idle: Duration,
+        cx: &mut Context<'_>,
+    ) {
+        if self
+            .finishing
+            .as_mut()
+            .is_some_and(|f| f.poll_drain(cx, idle).is_ready())
+        {
+            self.finishing = None;
+        }
+        let busy = self.job.is_some() || self.finishing.is_some();
+        self.pool.poll(fallback, busy, cx);
+    }
+}
 
 /// The driver's side of the fallback's connections.
 #[derive(Default)]
@@ -31,12 +54,7 @@ impl PoolTimer {
     /// fires, the expired idle connections are closed and the timer is armed for the
     /// next expiry; when none is idle, nothing is polled until the next job. Never
     /// ready: its wakers are the timer's and the connections'.
-    pub(super) fn poll(
-        &mut self,
-        fallback: Option<&dyn Fallback>,
-        busy: bool,
-        cx: &mut Context<'_>,
-    ) {
+    fn poll(&mut self, fallback: Option<&dyn Fallback>, busy: bool, cx: &mut Context<'_>) {
         let Some(fallback) = fallback else {
             return;
         };

@@ -286,15 +286,17 @@ async fn the_pool_keeps_at_most_max_idle_connections() {
     let server = SseServer::start(&cert, echo_responder).await.unwrap();
     let f = fallback(&server, &cert, pool(1, false));
     // Three at once: three connections (HTTP/1.1 carries one request at a time).
-    let streams: Vec<_> = (0..3)
+    let mut streams: Vec<_> = (0..3)
         .map(|i| f.request(format!("{i}"), &Headers::default()))
         .collect();
-    // Each holds its connection until read to its end: read them all together.
-    let all = streams
-        .into_iter()
-        .map(|s| async_std::task::spawn(s.collect::<Vec<_>>()));
-    for t in all.collect::<Vec<_>>() {
-        let items = within(LIMIT, "a response", t).await;
+    // Each holds its connection until read to its end: each one's first event (the
+    // others still hold theirs), then the rest.
+    for s in &mut streams {
+        let first = within(LIMIT, "a first event", s.next()).await;
+        assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    }
+    for s in streams {
+        let items: Vec<_> = within(LIMIT, "a response", s.collect()).await;
         assert!(items.iter().all(Result::is_ok), "{items:?}");
     }
     assert_eq!(server.connections(), 3);

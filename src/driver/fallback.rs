@@ -16,6 +16,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
@@ -116,6 +117,29 @@ pub trait Fallback: Send + Sync + 'static {
 
     /// A description without secrets, for diagnostics.
     fn describe(&self) -> String;
+
+    /// Run the background work of the connections the transport keeps open (an HTTP/2
+    /// connection's pings and window updates; a pooled connection's close by the
+    /// server) until it waits, arranging for `cx`'s waker to be woken when there is
+    /// more. The driver calls it at each of its wake-ups while the transport may hold
+    /// connections, whether or not the application reads: a response paused by
+    /// backpressure must not keep its connection from answering the server. It must
+    /// not wait, and must not take anything from a response (the response's own
+    /// stream does). By default nothing: a transport that runs its connections
+    /// elsewhere, or keeps none.
+    fn poll_connections(&self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// Close every idle connection kept for reuse whose idle time is over by `now`;
+    /// returns when the next idle one expires (`None`: none is idle). The driver calls
+    /// it when a response ends and again at each deadline it returned, so an idle
+    /// connection is closed on time even when no further request comes. By default
+    /// nothing is kept: `None`.
+    fn expire_idle(&self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
 }
 
 /// HTTPS POST with a Server-Sent-Events response.
@@ -483,6 +507,17 @@ impl Fallback for HttpsSse {
         let headers = headers.clone();
         let note = note.clone();
         Box::pin(stream::once(this.post(body, headers, note)).try_flatten())
+    }
+
+    /// Polls every connection of its pool (idle, shared or carrying a response).
+    fn poll_connections(&self, cx: &mut Context<'_>) {
+        self.pool.poll_connections(cx);
+    }
+
+    /// Closes the pool's connections idle for `pool_idle_timeout`
+    /// ([`FallbackPool::idle_timeout`]).
+    fn expire_idle(&self, now: Instant) -> Option<Instant> {
+        self.pool.expire(now)
     }
 
     fn describe(&self) -> String {

@@ -11,14 +11,15 @@ mod fallback_support;
 
 use std::time::Duration;
 
-use driver_support::{builder, fast_default, within};
+use driver_support::{builder, close_in_time, fast_default, within, SCHEDULING_MARGIN};
+use fallback_support::h2_server::H2Sse;
 use fallback_support::{RawHttp, Reply};
 use futures_lite::StreamExt;
 use redial::driver::{
-    ClientEvent, ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits,
-    FallbackPool, Headers, HttpsSse, TlsOptions,
+    Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackError,
+    FallbackLimits, FallbackPool, Headers, HttpsSse, Message, TlsOptions,
 };
-use redial::Transport;
+use redial::{Config, Transport};
 use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert, WsServer};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -146,6 +147,45 @@ async fn an_idle_connection_expires_after_the_pool_idle_timeout() {
     .await;
 }
 
+/// The hook the driver's expiry timer calls: it closes what expired by the time given
+/// and says when the next idle connection expires (HTTP/1.1, and the shared HTTP/2
+/// connection once no request uses it).
+#[async_std::test]
+async fn expire_idle_closes_what_expired_and_says_when_the_next_expires() {
+    let cert = TestCert::localhost();
+    for http2 in [false, true] {
+        let options = SseOptions { http2 };
+        let server = SseServer::start_with(&cert, options, echo_responder)
+            .await
+            .unwrap();
+        let idle_timeout = Duration::from_secs(60);
+        let f = fallback(
+            &server,
+            &cert,
+            FallbackPool {
+                idle_timeout,
+                ..pool(4, true)
+            },
+        );
+        let before = std::time::Instant::now();
+        assert_eq!(f.expire_idle(before), None, "nothing idle yet");
+        assert_eq!(turn(&f, "one").await.1, fresh(http2));
+        let after = std::time::Instant::now();
+        let at = f.expire_idle(after).expect("one idle connection");
+        assert!(
+            before + idle_timeout <= at && at <= after + idle_timeout,
+            "{http2}: {at:?}"
+        );
+        // Not yet: kept.
+        assert_eq!(f.expire_idle(at - Duration::from_millis(1)), Some(at));
+        assert_eq!(server.open_connections(), 1);
+        // Its time: closed, and nothing is left.
+        assert_eq!(f.expire_idle(at), None);
+        within(LIMIT, "the close", server.wait_open_connections(0)).await;
+        assert_eq!(turn(&f, "two").await.1, fresh(http2));
+    }
+}
+
 #[async_std::test]
 async fn http2_carries_concurrent_requests_on_one_connection() {
     let cert = TestCert::localhost();
@@ -246,15 +286,17 @@ async fn the_pool_keeps_at_most_max_idle_connections() {
     let server = SseServer::start(&cert, echo_responder).await.unwrap();
     let f = fallback(&server, &cert, pool(1, false));
     // Three at once: three connections (HTTP/1.1 carries one request at a time).
-    let streams: Vec<_> = (0..3)
+    let mut streams: Vec<_> = (0..3)
         .map(|i| f.request(format!("{i}"), &Headers::default()))
         .collect();
-    // Each holds its connection until read to its end: read them all together.
-    let all = streams
-        .into_iter()
-        .map(|s| async_std::task::spawn(s.collect::<Vec<_>>()));
-    for t in all.collect::<Vec<_>>() {
-        let items = within(LIMIT, "a response", t).await;
+    // Each holds its connection until read to its end: each one's first event (the
+    // others still hold theirs), then the rest.
+    for s in &mut streams {
+        let first = within(LIMIT, "a first event", s.next()).await;
+        assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    }
+    for s in streams {
+        let items: Vec<_> = within(LIMIT, "a response", s.collect()).await;
         assert!(items.iter().all(Result::is_ok), "{items:?}");
     }
     assert_eq!(server.connections(), 3);
@@ -320,4 +362,178 @@ async fn the_client_reports_the_reused_connection() {
     assert_eq!(seen, [fresh(false), reused(false)]);
     assert_eq!(sse.connections(), 1);
     client.close().await;
+}
+
+/// A client on the fallback only, to `url`, with `config`'s `[fallback]` section
+/// (otherwise fast defaults); its events, subscribed before the driver runs.
+async fn fallback_client(
+    cert: &TestCert,
+    url: &str,
+    edit: impl FnOnce(&mut Config),
+) -> (Client, Events, WsServer) {
+    let ws = WsServer::start(|_| redial_testkit::Behavior::Accept(vec![]))
+        .await
+        .unwrap();
+    let mut config = fast_default();
+    config.transport = Transport::Https;
+    edit(&mut config);
+    let (client, driver) = builder(&ws, cert, config)
+        .fallback_url(url)
+        .build()
+        .unwrap();
+    let events = client.events();
+    async_std::task::spawn(driver.run());
+    (client, events, ws)
+}
+
+/// Issue 23, defect 6: idle pooled connections outlived `pool_idle_timeout`. Expiry was
+/// checked only when a connection was taken or put back, so with no further request
+/// the connection stayed open for the client's whole life (this test timed out
+/// waiting for the server to see it closed). Now the driver keeps a timer for the next
+/// expiry.
+#[async_std::test]
+async fn an_idle_pooled_connection_is_closed_on_time_without_another_request() {
+    let cert = TestCert::localhost();
+    let sse = SseServer::start(&cert, echo_responder).await.unwrap();
+    let pool_idle = Duration::from_millis(300);
+    let url = format!("https://127.0.0.1:{}/v1/responses", sse.addr().port());
+    let (client, _events, _ws) = fallback_client(&cert, &url, |c| {
+        c.fallback.pool_idle_timeout = pool_idle;
+    })
+    .await;
+    let response = client.request("one").await.unwrap();
+    let items: Vec<_> = within(LIMIT, "a response", response.collect()).await;
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
+    assert_eq!(sse.connections(), 1);
+    // No other request: the pooled connection is closed once its idle time is over.
+    within(
+        pool_idle + SCHEDULING_MARGIN,
+        "the idle connection's close",
+        sse.wait_open_connections(0),
+    )
+    .await;
+    assert_eq!(sse.connections(), 1);
+    // The client lives on, and a new request opens a new connection.
+    let response = client.request("two").await.unwrap();
+    let items: Vec<_> = within(LIMIT, "a response", response.collect()).await;
+    assert_eq!(items.len(), echo_responder("two").len(), "{items:?}");
+    assert_eq!(sse.connections(), 2);
+    close_in_time(&client).await;
+}
+
+/// Issue 23: an HTTP/2 connection whose only response was paused by backpressure was
+/// not polled (the driver polled the response's stream only while the application had
+/// room), so the server's PING waited on the application (this test timed out waiting
+/// for the PING ACK). Now the driver polls the fallback's connections at every wake-up.
+#[async_std::test]
+async fn an_http2_connection_answers_pings_while_its_only_response_is_paused() {
+    let cert = TestCert::localhost();
+    // More events than a request's stream holds: the driver holds one and pauses.
+    let events: Vec<String> = (0..400)
+        .map(|i| serde_json::json!({ "type": "delta", "n": i }).to_string())
+        .collect();
+    let last = serde_json::json!({ "type": "response.completed" }).to_string();
+    let server = H2Sse::start(&cert, events.clone(), last.clone()).await;
+    let (client, mut client_events, _ws) = fallback_client(&cert, &server.url, |_| {}).await;
+    let response = client.request("one").await.unwrap();
+    // The application does not read.
+    let paused = async {
+        loop {
+            match client_events.next().await {
+                Some(ClientEvent::ReadingPaused { stream }) => return stream,
+                Some(_) => {}
+                None => panic!("the driver ended"),
+            }
+        }
+    };
+    assert_eq!(within(LIMIT, "reading paused", paused).await, "request");
+    let mut ping_pong = within(LIMIT, "the connection", server.pings.recv())
+        .await
+        .unwrap();
+    within(
+        Duration::from_secs(3),
+        "the PING ACK",
+        ping_pong.ping(h2::Ping::opaque()),
+    )
+    .await
+    .expect("the PING is answered");
+    // Nothing was lost meanwhile.
+    server.finish();
+    let items: Vec<_> = within(LIMIT, "the response", response.collect()).await;
+    let got: Vec<Message> = items.into_iter().map(Result::unwrap).collect();
+    let want: Vec<Message> = events
+        .into_iter()
+        .chain([last])
+        .map(Message::from)
+        .collect();
+    assert_eq!(got, want);
+    close_in_time(&client).await;
+}
+
+/// `200 text/event-stream` headers and `first`, then `event` without end.
+fn endless(first: &str, event: &str, every: Option<Duration>) -> Reply {
+    Reply::Endless {
+        head: format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: {first}\n\n"
+        )
+        .into_bytes(),
+        chunk: format!("data: {event}\n\n").into_bytes(),
+        every,
+    }
+}
+
+/// Issue 23: a cancelled fallback response was read to its end, so that its connection
+/// could be reused; a server that streams without end kept the driver reading (and the
+/// connection open) forever, and this test timed out. Now the rest of a response is
+/// read for the fallback's `idle_timeout` at most (5 s at most), then dropped with its
+/// connection.
+#[async_std::test]
+async fn a_cancelled_response_that_streams_forever_is_dropped_within_the_idle_timeout() {
+    let delta = serde_json::json!({ "type": "delta", "delta": "x" }).to_string();
+    let paced = Some(Duration::from_millis(20));
+    let server = RawHttp::start(move |_| endless(&delta, &delta, paced)).await;
+    let idle = Duration::from_millis(400);
+    let cert = TestCert::localhost();
+    let (client, _events, _ws) = fallback_client(&cert, &server.url, |c| {
+        c.fallback.idle_timeout = idle;
+    })
+    .await;
+    let mut response = client.request("one").await.unwrap();
+    let first = within(LIMIT, "the first event", response.next()).await;
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    // The user interrupts the turn.
+    drop(response);
+    within(
+        idle + SCHEDULING_MARGIN,
+        "the connection dropped",
+        server.wait_closed(),
+    )
+    .await;
+    assert_eq!(server.connections(), 1);
+    close_in_time(&client).await;
+}
+
+/// The same after the terminal message, with a server that streams fast: the rest is
+/// read for 256 KiB of events at most, long before the time bound (the idle timeout is
+/// long here, and the time bound 5 s).
+#[async_std::test]
+async fn a_response_that_streams_on_after_its_terminal_message_is_dropped_after_a_bounded_read() {
+    let done = serde_json::json!({ "type": "response.completed" }).to_string();
+    let noise = serde_json::json!({ "type": "delta", "delta": "y".repeat(4096) }).to_string();
+    let server = RawHttp::start(move |_| endless(&done, &noise, None)).await;
+    let cert = TestCert::localhost();
+    let (client, _events, _ws) = fallback_client(&cert, &server.url, |c| {
+        c.fallback.idle_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let response = client.request("one").await.unwrap();
+    let items: Vec<_> = within(LIMIT, "the response", response.collect()).await;
+    assert_eq!(items.len(), 1, "the terminal message ends it: {items:?}");
+    within(
+        Duration::from_secs(3),
+        "the connection dropped",
+        server.wait_closed(),
+    )
+    .await;
+    close_in_time(&client).await;
 }

@@ -5,12 +5,18 @@
 //! No executor and no thread of its own: a connection's background futures (hyper's
 //! HTTP/1.1 connection; HTTP/2's connection task and stream tasks) live in its
 //! [`Tasks`], which every request on that connection polls as it waits for its own
-//! response. A connection idle in the pool is polled by no one until it is taken
-//! again; taking it polls it once, so a connection the server closed meanwhile is
+//! response, and which the driver's task polls at each of its wake-ups
+//! ([`Pool::poll_connections`]) whatever the application reads: an HTTP/2 connection
+//! answers the server's pings and takes its window updates even while the only
+//! request on it is paused, and a connection idle in the pool sees the server close
+//! it. Taking a connection polls it once more, so one the server closed meanwhile is
 //! found closed before anything is written on it.
 //!
 //! Bounded: at most `max_idle` idle HTTP/1.1 connections, each for at most
 //! `idle_timeout`; the HTTP/2 connection expires the same way once no request uses it.
+//! Expiry is checked when a connection is taken or put back, and when the driver's
+//! timer for the next expiry fires ([`Pool::expire`]): an idle connection is closed on
+//! time even when no other request comes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +32,11 @@ use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The waker id of whoever polls the pool's connections between requests (the
+/// driver's task; the last one to poll, when several clients share a fallback).
+/// Leases count from 1.
+const POLLER: u64 = 0;
 /// The body of a fallback request.
 pub(super) type ReqBody = Full<Bytes>;
 
@@ -147,6 +158,11 @@ impl Tasks {
         }
     }
 
+    /// A weak handle, for the pool's list of open connections.
+    fn downgrade(&self) -> Weak<TasksInner> {
+        Arc::downgrade(&self.0)
+    }
+
     /// Whether every task ended (the connection is closed).
     fn ended(&self) -> bool {
         match self.0.running.try_lock() {
@@ -259,11 +275,20 @@ struct State {
     h1_only: bool,
 }
 
+/// When a connection idle since `since` expires (`None`: never, for a timeout too long
+/// to add).
+fn expiry(since: Instant, timeout: Duration) -> Option<Instant> {
+    since.checked_add(timeout)
+}
+
 /// The connections of one fallback origin (through one proxy, if any).
 pub(super) struct Pool {
     config: FallbackPool,
     state: Mutex<State>,
     next_id: AtomicU64,
+    /// Every connection opened and not yet dropped (idle, shared or leased): the
+    /// driver's task polls them all ([`Pool::poll_connections`]).
+    open: Mutex<Vec<Weak<TasksInner>>>,
 }
 
 /// What a request does before opening a connection of its own.
@@ -281,7 +306,8 @@ impl Pool {
         Pool {
             config,
             state: Mutex::new(State::default()),
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(POLLER + 1),
+            open: Mutex::new(Vec::new()),
         }
     }
 
@@ -347,6 +373,11 @@ impl Pool {
     /// A request's lease on a connection it opened. An HTTP/2 connection is shared
     /// from now on (when the pool keeps anything).
     pub(super) fn opened(self: &Arc<Self>, conn: Conn) -> Lease {
+        {
+            let mut open = lock(&self.open);
+            open.retain(|t| t.strong_count() > 0);
+            open.push(conn.tasks.downgrade());
+        }
         let mut state = lock(&self.state);
         state.h1_only = !conn.h2();
         if self.config.max_idle == 0 {
@@ -368,6 +399,63 @@ impl Pool {
         let mut state = lock(&self.state);
         state.idle.clear();
         state.h2 = None;
+    }
+
+    /// Run every open connection's background work (reading what the server sent:
+    /// pings, window updates, its close) until it waits, with `cx`'s waker woken when
+    /// there is more. What a paused request has not read stays in its stream's buffer,
+    /// bounded by HTTP/2 flow control (HTTP/1.1 reads a body only as it is read).
+    pub(super) fn poll_connections(&self, cx: &Context<'_>) {
+        let open: Vec<Tasks> = {
+            let mut open = lock(&self.open);
+            open.retain(|t| t.strong_count() > 0);
+            open.iter().filter_map(|t| t.upgrade().map(Tasks)).collect()
+        };
+        for tasks in open {
+            tasks.drive(POLLER, cx);
+        }
+    }
+
+    /// Close the idle connections expired by `now` (idle HTTP/1.1 ones, and the
+    /// HTTP/2 one when no request uses it); when the next idle one expires, if any.
+    pub(super) fn expire(&self, now: Instant) -> Option<Instant> {
+        let timeout = self.config.idle_timeout;
+        let expired = |since: Instant| expiry(since, timeout).is_some_and(|at| at <= now);
+        let mut closed: Vec<Conn> = Vec::new();
+        let next = {
+            let mut state = lock(&self.state);
+            let (gone, kept) = std::mem::take(&mut state.idle)
+                .into_iter()
+                .partition(|(_, since)| expired(*since));
+            state.idle = kept;
+            closed.extend(gone.into_iter().map(|(conn, _): (Conn, Instant)| conn));
+            if state
+                .h2
+                .as_ref()
+                .is_some_and(|s| s.users == 0 && expired(s.idle_since))
+            {
+                closed.extend(state.h2.take().map(|s| s.conn));
+            }
+            let shared = state
+                .h2
+                .as_ref()
+                .filter(|s| s.users == 0)
+                .map(|s| s.idle_since);
+            let idle = state.idle.iter().map(|(_, since)| *since);
+            idle.chain(shared)
+                .filter_map(|since| expiry(since, timeout))
+                .min()
+        };
+        if !closed.is_empty() {
+            tracing::debug!(
+                connections = closed.len(),
+                "idle fallback connections expired: closed"
+            );
+        }
+        // Dropped outside the lock: each drop ends its connection's tasks and closes
+        // its socket.
+        drop(closed);
+        next
     }
 
     fn put_back(&self, conn: Conn) {

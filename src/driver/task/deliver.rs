@@ -135,7 +135,7 @@ impl Driver {
         match via_job {
             true => {
                 if let Some(job) = self.io.job.take() {
-                    self.io.finishing = Some(job.stream);
+                    self.io.finishing = Some(job.stream.into());
                 }
             }
             false => {

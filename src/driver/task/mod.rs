@@ -28,8 +28,10 @@ use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 mod deliver;
 mod fallback_jobs;
 mod finish;
+mod finishing;
 mod front;
 mod outputs;
+mod pool_timer;
 mod read_wake;
 
 use crate::core::{Core, Input, StateName};
@@ -71,11 +73,13 @@ pub(crate) struct Io {
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
-    /// The response of a fallback request that ended on its terminal message, read on
-    /// to its end (what comes is dropped) so that its connection can serve the next
-    /// request; one at most (the next one replaces it), and bounded by the fallback's
-    /// idle timeout.
-    finishing: Option<super::fallback::FallbackStream>,
+    /// The response of a fallback request that ended (its terminal message, or its
+    /// stream dropped), read on to its end (what comes is dropped) so that its
+    /// connection can serve the next request; one at most (the next one replaces it),
+    /// and bounded in bytes and time (then dropped with its connection).
+    finishing: Option<finishing::Finishing>,
+    /// The fallback's kept connections: polled, and expired on time.
+    pool: pool_timer::PoolTimer,
     /// The write side of the open socket.
     writer: Writer,
     /// Whether the open socket may have something to read.
@@ -317,25 +321,9 @@ impl Driver {
             }
             None => {}
         }
-        if let Some(rest) = io.finishing.as_mut() {
-            // Bounded per wake-up: a response that goes on after its terminal message
-            // does not hold the driver.
-            let mut budget = FRAMES_PER_POLL;
-            loop {
-                match rest.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(_)) if budget > 0 => budget -= 1,
-                    Poll::Ready(Some(_)) => {
-                        cx.waker().wake_by_ref();
-                        break;
-                    }
-                    Poll::Ready(None) => {
-                        io.finishing = None;
-                        break;
-                    }
-                    Poll::Pending => break,
-                }
-            }
-        }
+        // The rest of a finished fallback response, and the fallback's connections:
+        // whatever the application reads.
+        io.poll_fallback_connections(self.fallback.as_deref(), self.fallback_limits.idle, cx);
         if let Some(job) = io.job.as_mut().filter(|_| reading) {
             if let Poll::Ready(item) = job.stream.as_mut().poll_next(cx) {
                 return Poll::Ready(Wake::Fallback(item));

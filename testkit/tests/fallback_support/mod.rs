@@ -1,10 +1,14 @@
 //! Fallback servers with faults, for the fallback tests: a raw loopback HTTP server
-//! whose connections stall or answer with fixed bytes, and an in-memory [`Fallback`]
-//! whose responses the test drives item by item.
+//! whose connections stall, answer with fixed bytes or stream without end, an HTTP/2
+//! server that the test can ping ([`h2_server`]), and an in-memory [`Fallback`] whose
+//! responses the test drives item by item.
 #![allow(dead_code)]
+
+pub mod h2_server;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_net::{TcpListener, TcpStream};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +23,19 @@ pub enum Reply {
     Bytes(Vec<u8>),
     /// Read the request's first bytes, then close the connection without answering.
     ReadAndClose,
+    /// Read the request's first bytes, write `head`, then `chunk` again and again (one
+    /// every `every`, or as fast as the client reads) until a write fails: the client
+    /// closed the connection ([`RawHttp::wait_closed`]). At most `ENDLESS_CHUNKS`.
+    Endless {
+        head: Vec<u8>,
+        chunk: Vec<u8>,
+        every: Option<Duration>,
+    },
 }
+
+/// The most chunks a [`Reply::Endless`] connection writes (a bound on the loop, far
+/// beyond any test).
+const ENDLESS_CHUNKS: usize = 1_000_000;
 
 /// `200 text/event-stream` headers followed by `body` (no length: the stream stays open).
 pub fn sse(body: &str) -> Reply {
@@ -32,6 +48,8 @@ pub fn sse(body: &str) -> Reply {
 pub struct RawHttp {
     pub url: String,
     pub connections: Arc<Mutex<usize>>,
+    /// One `()` for each [`Reply::Endless`] connection that the client closed.
+    closed: async_channel::Receiver<()>,
     _task: async_std::task::JoinHandle<()>,
 }
 
@@ -41,6 +59,7 @@ impl RawHttp {
         let url = format!("http://{}/v1/responses", listener.local_addr().unwrap());
         let connections = Arc::new(Mutex::new(0));
         let count = connections.clone();
+        let (closing, closed) = async_channel::unbounded();
         let task = async_std::task::spawn(async move {
             let mut held: Vec<TcpStream> = Vec::new();
             // Bounded: a test makes few connections.
@@ -66,6 +85,26 @@ impl RawHttp {
                         continue;
                     }
                     Reply::Stall => {}
+                    Reply::Endless { head, chunk, every } => {
+                        let closing = closing.clone();
+                        async_std::task::spawn(async move {
+                            let mut buf = [0u8; 4096];
+                            let _ = tcp.read(&mut buf).await;
+                            let mut next = head;
+                            for _ in 0..ENDLESS_CHUNKS {
+                                if tcp.write_all(&next).await.is_err() || tcp.flush().await.is_err()
+                                {
+                                    let _ = closing.send(()).await;
+                                    return;
+                                }
+                                next.clone_from(&chunk);
+                                if let Some(every) = every {
+                                    async_io::Timer::after(every).await;
+                                }
+                            }
+                        });
+                        continue;
+                    }
                 }
                 held.push(tcp);
             }
@@ -73,12 +112,19 @@ impl RawHttp {
         RawHttp {
             url,
             connections,
+            closed,
             _task: task,
         }
     }
 
     pub fn connections(&self) -> usize {
         *self.connections.lock().unwrap()
+    }
+
+    /// Waits until the client has closed one more [`Reply::Endless`] connection (the
+    /// server's write failed). No timeout: wrap it in one.
+    pub async fn wait_closed(&self) {
+        self.closed.recv().await.expect("the server runs");
     }
 }
 

@@ -1,4 +1,4 @@
-//! Upgrade-failure classification and `decide`, table-driven from ARCHITECTURE.md's
+//! Upgrade-failure classification and `decide`, table-driven from docs/design.md's
 //! "Default policy" section (upgrade-failure table, budget, delays, overrides).
 
 use std::time::Duration;

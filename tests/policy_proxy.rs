@@ -1,5 +1,5 @@
 //! Proxy failures and redirects, for the WebSocket dial and the fallback alike,
-//! table-driven from ARCHITECTURE.md's "Networks as users have them" and issues 14 and
+//! table-driven from docs/design.md's "Networks" and issues 14 and
 //! 23: an unreachable proxy and its 5xx retry, its 407 stops (credentials) and so does
 //! its 401 (tinyproxy's answer to wrong credentials), its 403 falls back (dial) or
 //! stops (fallback); a proxy's reason phrase is quoted as sent, and its refusal is never
@@ -172,7 +172,7 @@ fn a_redirect_is_rejected_and_named_with_its_location() {
 }
 
 /// The fallback does not follow a redirect either: a 3xx stops the client as rejected
-/// (ARCHITECTURE.md: a status other than 408, 429 and 5xx means the fallback will not
+/// (docs/design.md: a status other than 408, 429 and 5xx means the fallback will not
 /// serve this client), and the cause names where it pointed.
 #[test]
 fn a_fallback_redirect_is_rejected_and_named_with_its_location() {

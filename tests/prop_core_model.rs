@@ -2,9 +2,9 @@
 //!
 //! Generated configs (from the `default` and `codex-compat` presets, varied) and
 //! generated sequences of (Δt, input) drive the real [`Core`] beside a small reference
-//! model written from ARCHITECTURE.md (`prop_model/model.rs`). After every step the
+//! model written from docs/design.md (`prop_model/model.rs`). After every step the
 //! state, attempt counter, deadline, transitions and outputs must agree, and
-//! ARCHITECTURE.md's invariants 1–8 must hold (`redial::sim::invariants`, the checker
+//! docs/design.md's invariants 1–8 must hold (`redial::sim::invariants`, the checker
 //! the `core_sequence` fuzz target uses too).
 //!
 //! Cases: `PROPTEST_CASES` (proptest's own variable; 256 when unset). Failures are

@@ -1,4 +1,4 @@
-//! The fallback is a transport with faults of its own (ARCHITECTURE.md, invariant 12): a
+//! The fallback is a transport with faults of its own (docs/design.md, invariant 12): a
 //! dead fallback is retried with backoff under its own budget, then the client stops
 //! with a cause that names the fallback's failure; a response resets the count; a
 //! failure that retrying cannot mend stops at once.

@@ -3,7 +3,7 @@
 //! `docs/state-machine.md` comes from the transition table and `redial::diagram`;
 //! `docs/close-codes.md` and `docs/handshake.md` from calling the policy
 //! (`classify_close`, `classify_status`, `classify_dial_failure`, `decide`) under every
-//! preset; `docs/invariants.md` from ARCHITECTURE.md's invariants, the property tests
+//! preset; `docs/invariants.md` from docs/design.md's invariants, the property tests
 //! in `tests/prop_core_model.rs` and the shared checker `redial::sim::invariants`.
 //! `-- --dot` prints the Graphviz source instead, which `scripts/gen-docs` renders to
 //! `docs/state-machine.svg`.
@@ -152,7 +152,7 @@ const MODEL: &str = "core_follows_the_model_and_keeps_its_invariants";
 const TABLES: &str = "one_step_classification_matches_the_tables";
 const ROWS: &str = "every_transition_row_is_reached";
 
-/// ARCHITECTURE.md's invariants, and the property tests in `tests/prop_core_model.rs`
+/// docs/design.md's invariants, and the property tests in `tests/prop_core_model.rs`
 /// that check them. Every name is checked against that file when the docs are generated.
 #[rustfmt::skip]
 const INVARIANTS: [(u8, &str, &[&str]); 15] = [
@@ -424,7 +424,7 @@ fn invariants_md(root: &Path) -> Result<String, String> {
     let mut md = format!("{HEADER}\n\n# Invariants\n\n");
     let _ = write!(
         md,
-        "ARCHITECTURE.md's invariants of the core, the property tests that check them \
+        "docs/design.md's invariants of the core, the property tests that check them \
          (`tests/prop_core_model.rs`, which drives the real core beside a reference model), \
          and where they are checked. One checker, in the library, checks them: \
          `redial::sim::invariants` (`src/sim/invariants/`), fed every step of a run by the \

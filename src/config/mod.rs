@@ -1,7 +1,7 @@
 //! The configuration: one serde struct, read from TOML or JSON, validated into a
 //! [`Policy`] that cannot hold nonsense.
 //!
-//! Every field has a default (ARCHITECTURE.md's policy), so an empty TOML file (or `{}`
+//! Every field has a default (docs/design.md's policy), so an empty TOML file (or `{}`
 //! in JSON) is the `default` preset. Durations are human ("250ms", "30s", "5m");
 //! optional ones also take `"none"`. Unknown fields are
 //! rejected, and every validation error names the field and the rule it broke.

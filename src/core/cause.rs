@@ -10,7 +10,7 @@ use crate::policy::{
     FallbackFailure, FallbackStop, ProxyFailure, Spent, Why,
 };
 
-/// Which rule made a connection stable (ARCHITECTURE.md, "Default policy").
+/// Which rule made a connection stable (docs/design.md, "Default policy").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StableBy {

@@ -1,4 +1,4 @@
-//! Observer events, and their one-line JSON form (ARCHITECTURE.md, "CLI event lines").
+//! Observer events, and their one-line JSON form (docs/design.md, "The command-line tool's event lines").
 
 use std::time::Duration;
 
@@ -131,7 +131,7 @@ impl Event {
         }
     }
 
-    /// The event as one JSON object with ARCHITECTURE.md's field names; fields that do
+    /// The event as one JSON object with docs/design.md's field names; fields that do
     /// not apply are omitted.
     pub fn to_json(&self, t: Duration) -> Value {
         let mut m = Map::new();

@@ -121,7 +121,7 @@ impl fmt::Display for DialFailure {
     }
 }
 
-/// The class of a dial failure, as in ARCHITECTURE.md's upgrade-failure table.
+/// The class of a dial failure, as in docs/design.md's upgrade-failure table.
 ///
 /// ```
 /// use redial::policy::{classify_dial_failure, Class, DialFailure};

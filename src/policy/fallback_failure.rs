@@ -1,5 +1,5 @@
 //! Failures of the HTTPS fallback and what follows them: the fallback is a transport with
-//! faults of its own (ARCHITECTURE.md, "The application side and the fallback side"), so
+//! faults of its own (docs/design.md, "The application side and the fallback side"), so
 //! its failures are classified and retried under their own budget, like dials.
 
 use std::fmt;

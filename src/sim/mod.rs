@@ -6,7 +6,7 @@
 //! the `simulate` example and benchmarks use it; so can applications that want to see
 //! what a policy does before deploying it.
 //!
-//! [`invariants`] checks ARCHITECTURE.md's invariants on a recorded run of a core,
+//! [`invariants`] checks docs/design.md's invariants on a recorded run of a core,
 //! however it was driven: the property tests and the fuzz targets use it.
 //!
 //! ```

@@ -1,5 +1,5 @@
 //! The model in FellBack: the quiet re-probe, and the fallback's own failures
-//! (ARCHITECTURE.md, invariant 12): a failure that is retried pauses the fallback for a
+//! (docs/design.md, invariant 12): a failure that is retried pauses the fallback for a
 //! backoff delay while fewer than `fallback.max_failures` came in a row (a response
 //! resets the count); any other failure, or the last one, stops the client.
 //!

@@ -1,4 +1,4 @@
-//! The reference model: ARCHITECTURE.md's "Default policy" (classes, budget, decisions,
+//! The reference model: docs/design.md's "Default policy" (classes, budget, decisions,
 //! stability, re-probing) written again, independently of `src/`, as a small machine
 //! with its own deadlines. It is stepped beside the real core; after each step the
 //! state, the attempt counter, the deadline, every transition (row, failure class, code,
@@ -311,7 +311,7 @@ impl Model {
             (St::Open(mut l), Input::Received | Input::Pong) => {
                 if *input == Input::Received && !l.received {
                     l.received = true;
-                    // ARCHITECTURE.md: a server message alone does not make a connection
+                    // docs/design.md: a server message alone does not make a connection
                     // stable; only the old rule (kept to measure old clients) says so.
                     if !l.stable && c.budget.stable_on_first_message {
                         l.stable = true;

@@ -1,4 +1,4 @@
-//! The model's own tables from ARCHITECTURE.md's "Default policy": each class's default
+//! The model's own tables from docs/design.md's "Default policy": each class's default
 //! action and the bounds of each backoff strategy. The tables it shares with the
 //! invariant checker (the class of every close code and dial failure, the
 //! `close_codes` lookup) are `redial::sim::invariants::tables`, written again from the

@@ -1,7 +1,7 @@
 //! The rules of each check, forged at their edges: a delay, a pause, a dial or a cause
 //! that keeps to the rule passes, one just past it is caught as that rule, and an
 //! override or a second start that the rule allows is not taken for a violation. The
-//! expected bounds are ARCHITECTURE.md's defaults ("Default policy") and the config's,
+//! expected bounds are docs/design.md's defaults ("Default policy") and the config's,
 //! written out here, not computed by the checker's helpers.
 
 use super::*;
@@ -457,7 +457,7 @@ fn a_decision_event_with_another_cause_is_caught() {
     }
 }
 
-/// No cause calls a code other than 1000 "normal" (ARCHITECTURE.md, "Diagnosis"), in
+/// No cause calls a code other than 1000 "normal" (docs/design.md, "Diagnosis"), in
 /// redial's own words: a server's reason is quoted and may say anything, so a 1001 whose
 /// reason reads "closed normally" or "(normal closure)" is an honest run, and so is a
 /// 1000 that reads "(normal closure)". (The rule itself is unit-tested on forged

@@ -1,4 +1,4 @@
-//! ARCHITECTURE.md's "Default policy" tables written again, independently of
+//! docs/design.md's "Default policy" tables written again, independently of
 //! [`crate::policy`], so that the [checker](super::Checker) tests the crate's
 //! classification instead of trusting it.
 //!
@@ -71,7 +71,7 @@ pub fn dial_class(failure: &DialFailure) -> Class {
 }
 
 /// Whether a failure of the fallback is retried under the fallback's budget
-/// (ARCHITECTURE.md, invariant 12, and issue 12: 5xx, refused and timeouts are retried;
+/// (docs/design.md, invariant 12, and issue 12: 5xx, refused and timeouts are retried;
 /// 401/403 and certificate errors are not). Network failures, timeouts, oversized
 /// events, 408, 429 and 5xx are retried; a rejected certificate and every other status
 /// (a redirect, which is not followed, included) stop the client; through a proxy, its unreachability, 408, 429 and 5xx are retried

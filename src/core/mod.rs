@@ -30,14 +30,16 @@
 
 mod cause;
 pub mod event;
+mod failure;
 mod input;
 mod local;
 mod machine;
 mod output;
 mod transition;
 
-pub use cause::{Cause, CloseReason, Failure, StableBy, MAX_REASON_BYTES};
+pub use cause::Cause;
 pub use event::Event;
+pub use failure::{CloseReason, Failure, StableBy, MAX_REASON_BYTES};
 pub use input::Input;
 pub use output::Output;
 pub use transition::{is_documented, StateName, Transition, Trigger, TRANSITIONS};

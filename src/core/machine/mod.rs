@@ -9,7 +9,8 @@ use statig::prelude::*;
 
 mod steps;
 
-use super::cause::{Cause, CloseReason, Failure, StableBy};
+use super::cause::Cause;
+use super::failure::{CloseReason, Failure, StableBy};
 use super::input::Input;
 use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Trial, Wait};
 use super::output::Output;

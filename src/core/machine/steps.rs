@@ -7,8 +7,9 @@ use statig::prelude::*;
 
 use super::{Ctx, Machine, State};
 use crate::config::Transport;
-use crate::core::cause::{Cause, CloseReason, Failure, StableBy};
+use crate::core::cause::Cause;
 use crate::core::event::Event;
+use crate::core::failure::{CloseReason, Failure, StableBy};
 use crate::core::input::Input;
 use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;

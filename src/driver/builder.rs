@@ -10,10 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::client::{
-    BuildError, Client, Inner, ReauthFn, Shared, INBOUND_CAPACITY, READ_BUFFER,
-    REQUEST_IDLE_TIMEOUT,
-};
+use super::client::{Client, Inner};
 use super::connection::Connection;
 use super::dial::{Connector, Duplex, Target};
 use super::fallback::{Fallback, FallbackLimits, FallbackPool, HttpsSse};
@@ -21,12 +18,43 @@ use super::message::Message;
 use super::network::Network;
 use super::proxy::ProxyRules;
 use super::queue::Queue;
+use super::request::REQUEST_IDLE_TIMEOUT;
 use super::request::{Cancel, Replay, Terminal};
+use super::secret::ReauthFn;
 use super::secret::{Headers, Redacted};
+use super::shared::{Shared, INBOUND_CAPACITY};
 use super::task::{Driver, Front};
 use super::tls::{client_config, TlsOptions};
 use crate::config::Config;
+use crate::config::ConfigError;
 use crate::core::{Core, StateName};
+
+/// Why a client could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The URL is invalid.
+    #[error("{0}")]
+    Url(String),
+    /// The TLS setup failed.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    /// The proxy setting (explicit, or from the environment) is unusable.
+    #[error("proxy: {0}")]
+    Proxy(String),
+}
+
+/// tungstenite's read chunk (its default, 128 KiB, stays resident per connection).
+const READ_BUFFER: usize = 16 * 1024;
+
+impl Client {
+    /// A builder for a client of `url`.
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+}
 
 /// Builds a [`Client`] and its [`Driver`].
 pub struct ClientBuilder {

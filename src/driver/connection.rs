@@ -23,10 +23,11 @@ use futures_util::task::AtomicWaker;
 use futures_lite::Stream;
 use futures_util::Sink;
 
-use super::client::{Incoming, Shared};
+use super::event::Events;
+use super::event::Incoming;
 use super::message::Message;
 use super::queue::SendError;
-use super::streams::Events;
+use super::shared::Shared;
 use super::task::Driver;
 use crate::core::StateName;
 

@@ -16,6 +16,7 @@ mod builder;
 mod client;
 mod connection;
 mod dial;
+mod event;
 mod eyeballs;
 mod fallback;
 mod memory_peer;
@@ -26,18 +27,17 @@ mod queue;
 mod raw_close;
 mod request;
 mod secret;
+mod shared;
 mod streams;
 mod task;
 mod tls;
 mod writer;
 
-pub use builder::ClientBuilder;
-pub use client::{
-    BuildError, Client, ClientEvent, Events, Incoming, Messages, ReauthFn, Tagged, TransportKind,
-    EVENTS_CAPACITY, REQUEST_IDLE_TIMEOUT,
-};
+pub use builder::{BuildError, ClientBuilder};
+pub use client::Client;
 pub use connection::{Connection, ConnectionError};
 pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};
+pub use event::{CancelSettled, ClientEvent, Events, Incoming, TransportKind, EVENTS_CAPACITY};
 pub use fallback::{
     ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits, FallbackPhase,
     FallbackPool, FallbackStream, HttpsSse,
@@ -49,8 +49,9 @@ pub use proxy::{NoProxy, ProxyRules, ProxyUrl};
 pub use queue::SendError;
 pub use raw_close::{CloseSniffer, FrameScanner, RawClose};
 pub use request::{
-    CancelFn, CancelSettled, Replay, RequestError, RequestStream, Terminal, CANCEL_GRACE,
+    CancelFn, Replay, RequestError, RequestStream, Terminal, CANCEL_GRACE, REQUEST_IDLE_TIMEOUT,
 };
-pub use secret::Headers;
+pub use secret::{Headers, ReauthFn};
+pub use streams::{Messages, Tagged};
 pub use task::Driver;
 pub use tls::TlsOptions;

@@ -108,6 +108,9 @@ impl Replay {
     }
 }
 
+/// How long a written request may wait for its next response item, by default.
+pub const REQUEST_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How long an abandoned request may hold the line, by default: see
 /// [`ClientBuilder::cancel_grace`](super::ClientBuilder::cancel_grace).
 pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
@@ -131,36 +134,6 @@ impl Default for Cancel {
         Cancel {
             grace: CANCEL_GRACE,
             message: None,
-        }
-    }
-}
-
-/// How the line was freed after a written request was abandoned (its stream dropped,
-/// or it timed out), so that the next request could go: within
-/// [`cancel_grace`](super::ClientBuilder::cancel_grace) in every case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CancelSettled {
-    /// Its response ended (its terminal message arrived) within `cancel_grace`.
-    Ended,
-    /// It had not ended after `cancel_grace`: the connection was recycled (closed with
-    /// 1000 and dialed again, spending no retry budget), so that the rest of its
-    /// response cannot reach the next request, which goes on the new connection.
-    Recycled,
-    /// Its connection ended first; the next request goes on the next connection.
-    ConnectionEnded,
-    /// Over the fallback: its HTTP response was let go at once.
-    Released,
-}
-
-impl CancelSettled {
-    /// `ended`, `recycled` or `released`, as in event lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            CancelSettled::Ended => "ended",
-            CancelSettled::Recycled => "recycled",
-            CancelSettled::ConnectionEnded => "connection_ended",
-            CancelSettled::Released => "released",
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::Driver;
 use crate::core::{Input, StateName};
-use crate::driver::client::{ClientEvent, TransportKind};
+use crate::driver::event::{ClientEvent, TransportKind};
 use crate::driver::fallback::{ConnectionNote, FallbackError, FallbackStream};
 use crate::driver::message::Message;
 use crate::driver::request::{PendingRequest, RequestError};

@@ -1,8 +1,9 @@
 //! The driver's end: once the core has stopped, what is left is handed back, every
 //! request ends with an error item, and the socket and the channels are let go.
 
+use super::Command;
 use super::{close_quietly, writable, BoxFut, Driver, Io};
-use crate::driver::client::{ClientEvent, Command};
+use crate::driver::event::ClientEvent;
 use crate::driver::request::RequestError;
 
 impl Driver {

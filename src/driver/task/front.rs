@@ -5,7 +5,14 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 
-use crate::driver::client::{Command, Incoming};
+use crate::driver::event::Incoming;
+use crate::driver::request::PendingRequest;
+
+/// Commands from handles to the driver.
+pub(crate) enum Command {
+    Request(PendingRequest),
+    Close,
+}
 
 /// The application's side, as the driver sees it.
 pub(crate) enum Front {

@@ -16,13 +16,15 @@ use futures_lite::Stream;
 use futures_rustls::rustls::ClientConfig;
 use std::task::ready;
 
-use super::client::{ClientEvent, Command, ReauthFn, Shared, TransportKind};
 use super::dial::{handshake, MaybeTls, Target, Ws};
+use super::event::{ClientEvent, TransportKind};
 use super::fallback::Fallback;
 use super::message::Message;
 use super::raw_close::FrameScanner;
 use super::request::{PendingRequest, Replay, Terminal};
 use super::secret::Headers;
+use super::secret::ReauthFn;
+use super::shared::Shared;
 use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 
 mod deliver;
@@ -38,7 +40,7 @@ use crate::core::{Core, Input, StateName};
 use crate::policy::{DialFailure, DialPhase};
 use deliver::Delivery;
 use fallback_jobs::FallbackJob;
-pub(crate) use front::Front;
+pub(crate) use front::{Command, Front};
 use read_wake::ReadWake;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -513,10 +515,7 @@ impl Driver {
             let cancel_message = r.cancel_sent;
             // Unless the connection was recycled for it (already announced).
             if r.idle_at.is_some() {
-                self.settled(
-                    super::request::CancelSettled::ConnectionEnded,
-                    cancel_message,
-                );
+                self.settled(super::event::CancelSettled::ConnectionEnded, cancel_message);
             }
             self.end_request(false);
         } else if self.replay.replays(r.started) {

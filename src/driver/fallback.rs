@@ -27,9 +27,11 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::TrySendError;
 
-use super::dial::{retry_after_of, secure, shown_location, MaybeTls, Target};
+use super::answer::{retry_after_of, shown_location};
 use super::network::Network;
+use super::reach::{secure, MaybeTls};
 use super::secret::{Headers, Redacted};
+use super::target::Target;
 use super::tls::{client_config, TlsOptions};
 use crate::config::FallbackConfig;
 use crate::policy::DialFailure;

@@ -12,6 +12,7 @@
 //! dial in progress, the fallback and re-authentication, feeds exactly one input to the
 //! core per wake-up, and carries out the outputs.
 
+mod answer;
 mod builder;
 mod client;
 mod connection;
@@ -25,18 +26,20 @@ mod network;
 pub mod proxy;
 mod queue;
 mod raw_close;
+mod reach;
 mod request;
 mod secret;
 mod shared;
 mod streams;
+mod target;
 mod task;
 mod tls;
 mod writer;
 
+pub use answer::parse_retry_after;
 pub use builder::{BuildError, ClientBuilder};
 pub use client::Client;
 pub use connection::{Connection, ConnectionError};
-pub use dial::{parse_retry_after, Connector, Duplex, MaybeTls};
 pub use event::{CancelSettled, ClientEvent, Events, Incoming, TransportKind, EVENTS_CAPACITY};
 pub use fallback::{
     ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits, FallbackPhase,
@@ -48,6 +51,7 @@ pub use network::{Network, Resolver, TcpConnector, DEFAULT_ATTEMPT_DELAY};
 pub use proxy::{NoProxy, ProxyRules, ProxyUrl};
 pub use queue::SendError;
 pub use raw_close::{CloseSniffer, FrameScanner, RawClose};
+pub use reach::{Connector, Duplex, MaybeTls};
 pub use request::{
     CancelFn, Replay, RequestError, RequestStream, Terminal, CANCEL_GRACE, REQUEST_IDLE_TIMEOUT,
 };

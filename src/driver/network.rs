@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use async_net::TcpStream;
 
-use super::dial::Target;
 use super::eyeballs;
 use super::proxy::{tunnel, ProxyRules, ProxyUrl};
+use super::target::Target;
 use crate::policy::{DialFailure, ProxyFailure};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

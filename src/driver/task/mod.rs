@@ -16,15 +16,17 @@ use futures_lite::Stream;
 use futures_rustls::rustls::ClientConfig;
 use std::task::ready;
 
-use super::dial::{handshake, MaybeTls, Target, Ws};
+use super::dial::{handshake, Ws};
 use super::event::{ClientEvent, TransportKind};
 use super::fallback::Fallback;
 use super::message::Message;
 use super::raw_close::FrameScanner;
+use super::reach::MaybeTls;
 use super::request::{PendingRequest, Replay, Terminal};
 use super::secret::Headers;
 use super::secret::ReauthFn;
 use super::shared::Shared;
+use super::target::Target;
 use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 
 mod deliver;
@@ -114,7 +116,7 @@ pub struct Driver {
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) fallback: Option<Arc<dyn Fallback>>,
     pub(crate) fallback_limits: super::fallback::FallbackLimits,
-    pub(crate) connector: Option<super::dial::Connector>,
+    pub(crate) connector: Option<super::reach::Connector>,
     pub(crate) network: super::network::Network,
     pub(crate) reauth: Option<ReauthFn>,
     pub(crate) terminal: Terminal,

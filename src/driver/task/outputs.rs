@@ -9,8 +9,8 @@ use tracing::Instrument;
 
 use super::{BoxFut, Dialing, Driver, REAUTH_TIMEOUT};
 use crate::core::{Input, Output};
-use crate::driver::dial::{connect, secure_custom, MaybeTls};
 use crate::driver::event::ClientEvent;
+use crate::driver::reach::{connect, secure_custom, MaybeTls};
 use crate::driver::secret::Redacted;
 use crate::event::Event;
 use crate::policy::DialFailure;

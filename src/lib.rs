@@ -110,7 +110,8 @@ pub mod sim;
 
 /// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.
 pub mod backoff {
-    pub use crate::policy::{Backoff, BackoffConfig, Strategy, MAX_DELAY};
+    pub use crate::config::{BackoffConfig, Strategy, MAX_DELAY};
+    pub use crate::policy::Backoff;
 }
 
 pub use crate::config::{Config, Policy, Preset, Transport};

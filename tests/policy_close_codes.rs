@@ -3,7 +3,8 @@
 //! Every expectation here is written from the design's table (and RFC 6455 / the IANA
 //! registry for names), never copied from the code under test.
 
-use redial::policy::{classify_close, close_code_name, Action, Class};
+use redial::config::Action;
+use redial::policy::{classify_close, close_code_name, Class};
 
 /// One row of docs/design.md's close-code table: the codes it lists, their class and
 /// the default action its "default decision" column describes.

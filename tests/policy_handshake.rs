@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use redial::config::{Action, Spent};
 use redial::config::{Config, Policy, Strategy, Transport};
 use redial::policy::{
-    classify_close, classify_dial_failure, classify_status, decide, Action, Backoff, Budget, Class,
-    Decision, DelayBasis, DialFailure as F, DialPhase, ProxyFailure, Spent, Why,
+    classify_close, classify_dial_failure, classify_status, decide, Backoff, Budget, Class,
+    Decision, DelayBasis, DialFailure as F, DialPhase, ProxyFailure, Why,
 };
 
 fn ms(n: u64) -> Duration {

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use redial::config::{Action, BackoffConfig};
 use redial::config::{CodeRange, Config, ConfigError, Strategy};
 use redial::policy::{
-    decide, fmt_duration, status_name, Action, Backoff, BackoffConfig, Budget, Class, Decision,
-    DelayBasis, DialFailure, DialPhase,
+    decide, fmt_duration, status_name, Backoff, Budget, Class, Decision, DelayBasis, DialFailure,
+    DialPhase,
 };
 
 fn ms(n: u64) -> Duration {

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use redial::config::Spent;
 use redial::core::Failure;
 use redial::policy::{
     decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, DialFailure, ProxyFailure,
-    Spent, Why,
+    Why,
 };
 use redial::Preset;
 use serde_json::{json, Map, Value};

@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use redial::config::Action;
 use redial::config::{Policy, Preset};
 use redial::core::{CloseReason, Failure};
 use redial::policy::{
     classify_close, classify_dial_failure, classify_status, close_code_name, decide, fmt_duration,
-    status_name, Action, Backoff, Budget, Class, Decision, DialFailure, DialPhase, ProxyFailure,
+    status_name, Backoff, Budget, Class, Decision, DialFailure, DialPhase, ProxyFailure,
 };
 use serde_json::Value;
 

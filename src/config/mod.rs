@@ -23,10 +23,13 @@
 //! assert_eq!(err.field(), Some("backoff.cap"));
 //! ```
 
+mod action;
+mod backoff;
 mod commented;
 pub(crate) mod optional_duration;
 mod presets;
 mod proxy;
+mod spent;
 mod validate;
 
 pub use commented::to_commented_toml;
@@ -41,7 +44,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::redact::redact_urls_in;
 
-pub use crate::policy::{Action, BackoffConfig, Strategy};
+pub use action::Action;
+pub use backoff::{BackoffConfig, Strategy, MAX_DELAY};
+pub use spent::Spent;
 
 /// Which transport the client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

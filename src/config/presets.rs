@@ -3,8 +3,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::{Action, BackoffConfig, Strategy};
 use super::{Config, ConfigError};
-use crate::policy::{Action, BackoffConfig, Strategy};
 
 /// A named starting configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,8 +5,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::proxy::proxy_url_problem;
+use super::{Action, Spent, MAX_DELAY};
 use super::{Config, ProxySetting, Transport};
-use crate::policy::{Action, Spent, MAX_DELAY};
 
 /// Why a config was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -4,9 +4,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::failure::Failure;
+use crate::config::Spent;
 use crate::policy::{
-    classify_fallback_failure, fmt_duration, Class, DelayBasis, FallbackFailure, FallbackStop,
-    Spent, Why,
+    classify_fallback_failure, fmt_duration, Class, DelayBasis, FallbackFailure, FallbackStop, Why,
 };
 
 /// Why a failure is not retried. A proxy's refusal of the tunnel is rejected like an

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use redial::config::MAX_DELAY;
 use redial::config::{Action, Config, Strategy as Jitter};
-use redial::policy::{Class, MAX_DELAY};
+use redial::policy::Class;
 use redial::sim::invariants::tables::{clamp, uncapped_envelope};
 
 pub use redial::sim::invariants::tables::{close_class, dial_class, override_for, TOL};

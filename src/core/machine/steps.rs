@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use statig::prelude::*;
 
 use super::{Ctx, Machine, State};
-use crate::config::Transport;
+use crate::config::{Action, Transport};
 use crate::core::cause::Cause;
 use crate::core::event::Event;
 use crate::core::failure::{CloseReason, Failure, StableBy};
@@ -15,8 +15,8 @@ use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
 use crate::policy::{
-    classify_close, classify_dial_failure, decide, decide_fallback, Action, Budget, Class,
-    Decision, DialPhase, FallbackDecision, FallbackFailure,
+    classify_close, classify_dial_failure, decide, decide_fallback, Budget, Class, Decision,
+    DialPhase, FallbackDecision, FallbackFailure,
 };
 
 impl Machine {

@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
+use crate::config::MAX_DELAY;
 use crate::config::{Action, Config};
-use crate::policy::{Class, DialFailure, FallbackFailure, ProxyFailure, MAX_DELAY};
+use crate::policy::{Class, DialFailure, FallbackFailure, ProxyFailure};
 
 /// Slack for float rounding in backoff-envelope arithmetic: bounds are compared with
 /// this much room on either side.

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{Broken, Checker, I};
+use crate::config::MAX_DELAY;
 use crate::core::{Input, StateName as S};
-use crate::policy::MAX_DELAY;
 use crate::sim::invariants::tables::TOL;
 
 impl Checker {

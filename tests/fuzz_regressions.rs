@@ -67,7 +67,7 @@ mod hostile_server {
 
     use futures_lite::StreamExt;
     use redial::driver::{Client, ClientEvent, FrameScanner, MemoryPeer};
-    use redial::policy::DialFailure;
+    use redial::policy::ReachFailure;
     use redial::{Event, Preset, StateName};
 
     fn close(code: u16) -> Vec<u8> {
@@ -89,7 +89,7 @@ mod hostile_server {
             .max_message_size(1024, 512)
             .connector(move |_| {
                 let served = peer.lock().unwrap().take();
-                async move { served.ok_or(DialFailure::Refused) }
+                async move { served.ok_or(ReachFailure::Refused) }
             })
             .build()
             .unwrap();

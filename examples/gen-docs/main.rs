@@ -2,7 +2,7 @@
 //!
 //! `docs/state-machine.md` comes from the transition table and `redial::diagram`;
 //! `docs/close-codes.md` and `docs/handshake.md` from calling the policy
-//! (`classify_close`, `classify_status`, `classify_dial_failure`, `decide`) under every
+//! (`classify_close`, `classify_status`, `classify_reach_failure`, `decide`) under every
 //! preset; `docs/invariants.md` from docs/design.md's invariants, the property tests
 //! in `tests/prop_core_model.rs` and the shared checker `redial::sim::invariants`.
 //! `-- --dot` prints the Graphviz source instead, which `scripts/gen-docs` renders to

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use super::failure::Failure;
 use crate::config::Spent;
-use crate::policy::{
-    classify_fallback_failure, fmt_duration, Class, DelayBasis, FallbackFailure, FallbackStop, Why,
-};
+use crate::policy::{fmt_duration, Class, DelayBasis, FallbackError, FallbackStop, Why};
 
 /// Why a failure is not retried. A proxy's refusal of the tunnel is rejected like an
 /// upgrade's 403, but it says nothing about whether the server offers WebSockets.
@@ -123,7 +121,7 @@ pub enum Cause {
     /// The fallback transport failed too, and is not retried.
     FallbackFailed {
         /// What the fallback reported.
-        failure: FallbackFailure,
+        failure: FallbackError,
         /// Why it is not retried.
         stop: FallbackStop,
     },
@@ -157,7 +155,7 @@ impl Cause {
     /// The class behind this cause (a fallback failure's class for `FallbackFailed`).
     pub fn class(&self) -> Option<Class> {
         match self {
-            Cause::FallbackFailed { failure, .. } => Some(classify_fallback_failure(failure)),
+            Cause::FallbackFailed { failure, .. } => Some(failure.class()),
             _ => self.failure().map(Failure::class),
         }
     }
@@ -260,7 +258,7 @@ impl fmt::Display for Cause {
                 f.write_str("transport = \"https\": using the fallback without dialing WebSockets")
             }
             Cause::FallbackFailed { failure, stop } => {
-                write!(f, "{failure}; ")?;
+                write!(f, "{}; ", failure.as_cause())?;
                 match stop {
                     FallbackStop::Class(class) => write!(
                         f,

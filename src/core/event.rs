@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::core::{Cause, Failure, StableBy, StateName, Trigger};
-use crate::policy::{classify_fallback_failure, Class, DelayBasis, FallbackFailure};
+use crate::policy::{Class, DelayBasis, FallbackError};
 
 /// Something observers may want to know. Every state change carries its cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub enum Event {
     /// `retry_in` (a failure that stops the client is a `GaveUp` instead).
     FallbackFailed {
         /// What failed.
-        failure: FallbackFailure,
+        failure: FallbackError,
         /// Failures in a row, this one included.
         failures: u32,
         /// `fallback.max_failures`.
@@ -212,7 +212,7 @@ impl Event {
                 if let Some(status) = failure.status() {
                     m.insert("status".into(), json!(status));
                 }
-                let class = classify_fallback_failure(failure);
+                let class = failure.class();
                 m.insert("class".into(), json!(class.name()));
                 m.insert("attempt".into(), json!(failures));
                 m.insert("max_attempts".into(), json!(max_failures));
@@ -307,8 +307,9 @@ impl std::fmt::Display for Event {
             } => {
                 write!(
                     f,
-                    "{failure}; using the fallback again in {} (failure {failures} of \
+                    "{}; using the fallback again in {} (failure {failures} of \
                      {max_failures}",
+                    failure.as_cause(),
                     d(*retry_in)
                 )?;
                 match basis {

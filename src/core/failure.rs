@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::policy::{close_code_name, fmt_duration, Class, DialFailure, ProxyFailure};
+use crate::policy::{close_code_name, fmt_duration, Class, ProxyFailure, ReachFailure};
 /// Which rule made a connection stable (docs/design.md, "Default policy").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,7 +169,7 @@ pub enum Failure {
     /// A dial did not reach an open WebSocket.
     Dial {
         /// What failed.
-        failure: DialFailure,
+        failure: ReachFailure,
         /// Its class.
         class: Class,
         /// Which dial since the last stable connection (0 for a quiet re-probe).
@@ -202,7 +202,7 @@ impl Failure {
     pub fn is_proxy_answer(&self) -> bool {
         match self {
             Failure::Dial {
-                failure: DialFailure::Proxy { failure, .. },
+                failure: ReachFailure::Proxy { failure, .. },
                 ..
             } => matches!(**failure, ProxyFailure::Status { .. }),
             _ => false,

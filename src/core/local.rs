@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::policy::DialPhase;
+use crate::policy::Phase;
 
 /// `now + d`, saturating at `now` for the impossible overflow (durations are validated
 /// to at most a day).
@@ -16,7 +16,7 @@ pub(crate) struct Dial {
     pub attempt: u32,
     pub probe: bool,
     pub started: Instant,
-    pub phase: DialPhase,
+    pub phase: Phase,
     pub deadline: Instant,
 }
 

@@ -157,7 +157,7 @@ impl ClientBuilder {
     pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
     where
         F: Fn(&url::Url) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<S, crate::policy::DialFailure>> + Send + 'static,
+        Fut: Future<Output = Result<S, crate::policy::ReachFailure>> + Send + 'static,
         S: Duplex,
     {
         self.connector = Some(Arc::new(move |url: &url::Url| {

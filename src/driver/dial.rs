@@ -1,6 +1,6 @@
 //! The WebSocket upgrade over a reached host ([`reach`](super::reach)): the request
 //! with the application's headers, and the server's answer mapped to the core's
-//! [`DialFailure`] (a status, a redirect, an I/O failure).
+//! [`ReachFailure`] (a status, a redirect, an I/O failure).
 
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +17,7 @@ use super::raw_close::{CloseSniffer, FrameScanner};
 use super::reach::MaybeTls;
 use super::secret::Headers;
 use super::target::Target;
-use crate::policy::DialFailure;
+use crate::policy::ReachFailure;
 
 /// The socket the WebSocket runs over, with the raw close-frame scanner.
 pub type Io = CloseSniffer<MaybeTls>;
@@ -30,16 +30,16 @@ pub async fn handshake(
     stream: MaybeTls,
     headers: &Headers,
     config: WebSocketConfig,
-) -> Result<(Ws, Arc<Mutex<FrameScanner>>), DialFailure> {
+) -> Result<(Ws, Arc<Mutex<FrameScanner>>), ReachFailure> {
     let mut request = target
         .ws_url()
         .into_client_request()
-        .map_err(|e| DialFailure::Io(format!("invalid upgrade request: {e}")))?;
+        .map_err(|e| ReachFailure::Io(format!("invalid upgrade request: {e}")))?;
     for (name, value) in headers.iter() {
         let name = async_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| DialFailure::Io(format!("invalid header name {name:?}: {e}")))?;
+            .map_err(|e| ReachFailure::Io(format!("invalid header name {name:?}: {e}")))?;
         let value = HeaderValue::from_str(value)
-            .map_err(|_| DialFailure::Io(format!("invalid value for header {name}")))?;
+            .map_err(|_| ReachFailure::Io(format!("invalid value for header {name}")))?;
         // A `Host` of the application's replaces the URL's; other names may repeat.
         if name == async_tungstenite::tungstenite::http::header::HOST {
             request.headers_mut().insert(name, value);
@@ -52,17 +52,17 @@ pub async fn handshake(
         Ok((ws, _response)) => Ok((ws, scanner)),
         Err(WsError::Http(response)) => Err(status_failure(target, &response)),
         Err(WsError::Io(e)) => Err(io_failure(&e)),
-        Err(e) => Err(DialFailure::Io(e.to_string())),
+        Err(e) => Err(ReachFailure::Io(e.to_string())),
     }
 }
 
-fn status_failure(target: &Target, response: &Response) -> DialFailure {
+fn status_failure(target: &Target, response: &Response) -> ReachFailure {
     let status = response.status().as_u16();
     if (300..400).contains(&status) {
         let location = shown_location(&target.url, response.headers());
-        return DialFailure::Redirect { status, location };
+        return ReachFailure::Redirect { status, location };
     }
-    DialFailure::Status {
+    ReachFailure::Status {
         status,
         retry_after: retry_after_of(response.headers()),
     }

@@ -34,14 +34,11 @@ use super::secret::{Headers, Redacted};
 use super::target::Target;
 use super::tls::{client_config, TlsOptions};
 use crate::config::FallbackConfig;
-use crate::policy::DialFailure;
+use crate::policy::{FallbackError, Phase, ReachFailure};
 
-mod error;
 mod limits;
 mod pool;
 
-pub use crate::policy::FallbackPhase;
-pub use error::FallbackError;
 pub use limits::FallbackLimits;
 use limits::{bounded_events, with_timeout, Guard};
 pub use pool::FallbackPool;
@@ -93,7 +90,7 @@ impl ConnectionNote {
 ///
 /// The driver bounds every response it reads, for transports of your own too: no item
 /// within the sum of the [`FallbackLimits`] timeouts after the request ends it with
-/// [`FallbackError::Timeout`] in the headers phase (not answered: what it carried goes
+/// a [`ReachFailure::Timeout`] in the headers phase (not answered: what it carried goes
 /// back in line), and no item within `idle` after the previous one with an idle timeout.
 ///
 /// An item of the stream means the server answered (2xx): the body was delivered.
@@ -231,7 +228,7 @@ impl HttpsSse {
             Gate::Wait(opening) => {
                 // At most as long as a connection may take; then one of its own.
                 let most = self.limits.connect + self.limits.tls;
-                let _ = with_timeout(most, FallbackPhase::Connect, opening.recv()).await;
+                let _ = with_timeout(most, Phase::Connect, opening.recv()).await;
                 if let Some(lease) = self.pool.take() {
                     return Ok(lease);
                 }
@@ -252,30 +249,23 @@ impl HttpsSse {
         let limits = self.limits;
         let tcp = with_timeout(
             limits.connect,
-            FallbackPhase::Connect,
+            Phase::Connect,
             self.network.open(&self.target),
         )
-        .await?
-        .map_err(FallbackError::Connect)?;
+        .await??;
         let tls = self.target.tls.then(|| self.tls.clone());
-        let io = with_timeout(
-            limits.tls,
-            FallbackPhase::Tls,
-            secure(&self.target, tcp, tls),
-        )
-        .await?
-        .map_err(FallbackError::Connect)?;
+        let io = with_timeout(limits.tls, Phase::Tls, secure(&self.target, tcp, tls)).await??;
         let h2 = match &io {
             MaybeTls::Tls(s) => s.get_ref().1.alpn_protocol() == Some(b"h2"),
             _ => false,
         };
         with_timeout(
             limits.tls,
-            FallbackPhase::Tls,
+            Phase::Tls,
             Conn::handshake(smol_hyper::rt::FuturesIo::new(io), h2),
         )
         .await?
-        .map_err(|e| FallbackError::Connect(DialFailure::Io(e.to_string())))
+        .map_err(|e| ReachFailure::Io(e.to_string()).into())
     }
 
     fn build_request(
@@ -321,7 +311,7 @@ impl HttpsSse {
         }
         request
             .body(Full::new(body.clone()))
-            .map_err(|e| FallbackError::Connect(DialFailure::Io(format!("invalid request: {e}"))))
+            .map_err(|e| ReachFailure::Io(format!("invalid request: {e}")).into())
     }
 
     async fn post(
@@ -345,12 +335,8 @@ impl HttpsSse {
                 reused: lease.reused,
                 http2: lease.h2(),
             });
-            let sent = with_timeout(
-                limits.headers,
-                FallbackPhase::Headers,
-                send(&mut lease, request),
-            )
-            .await?;
+            let sent =
+                with_timeout(limits.headers, Phase::Headers, send(&mut lease, request)).await?;
             match sent {
                 Sent::Answered(response) => break (response, lease),
                 Sent::NotWritten(e) if lease.reused && pooled => {
@@ -358,9 +344,7 @@ impl HttpsSse {
                     self.pool.forget_idle();
                     pooled = false;
                 }
-                Sent::NotWritten(e) => {
-                    return Err(FallbackError::Connect(DialFailure::Io(e.to_string())))
-                }
+                Sent::NotWritten(e) => return Err(ReachFailure::Io(e.to_string()).into()),
                 Sent::Unanswered(e) => {
                     if lease.reused {
                         self.pool.forget_idle();
@@ -372,16 +356,17 @@ impl HttpsSse {
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
             let location = shown_location(&self.target.url, response.headers());
-            return Err(FallbackError::Redirect { status, location });
+            return Err(ReachFailure::Redirect { status, location }.into());
         }
         if !(200..300).contains(&status) {
             let retry_after = retry_after_of(response.headers());
             // The body is not needed; it is neither read nor kept (an HTTP/1.1
             // connection closes with the response).
-            return Err(FallbackError::Status {
+            return Err(ReachFailure::Status {
                 status,
                 retry_after,
-            });
+            }
+            .into());
         }
         let bytes = ResponseBytes {
             body: response.into_body(),
@@ -396,14 +381,14 @@ impl HttpsSse {
                             limit: limits.max_event_bytes,
                         }
                     }
-                    e => FallbackError::Stream(e.to_string()),
+                    e => FallbackError::BrokeOff(e.to_string()),
                 })
             });
         // Idle between events; the stream ends after its first error.
         Ok(Box::pin(Guard::new(
             Box::pin(events),
             limits.idle,
-            FallbackPhase::Idle,
+            Phase::Idle,
             limits.idle,
         )))
     }
@@ -550,6 +535,6 @@ impl FallbackLimits {
     /// in line.
     pub(crate) fn guard(&self, stream: FallbackStream) -> FallbackStream {
         let first = self.connect + self.tls + self.headers + self.idle;
-        Box::pin(Guard::new(stream, first, FallbackPhase::Headers, self.idle))
+        Box::pin(Guard::new(stream, first, Phase::Headers, self.idle))
     }
 }

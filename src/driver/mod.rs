@@ -42,8 +42,8 @@ pub use client::Client;
 pub use connection::{Connection, ConnectionError};
 pub use event::{CancelSettled, ClientEvent, Events, Incoming, TransportKind, EVENTS_CAPACITY};
 pub use fallback::{
-    ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits, FallbackPhase,
-    FallbackPool, FallbackStream, HttpsSse,
+    ConnectionNote, Fallback, FallbackConnection, FallbackLimits, FallbackPool, FallbackStream,
+    HttpsSse,
 };
 pub use memory_peer::MemoryPeer;
 pub use message::Message;

@@ -17,7 +17,7 @@ use futures_rustls::TlsConnector;
 use super::network::Network;
 use super::target::Target;
 use super::tls::is_certificate_error;
-use crate::policy::DialFailure;
+use crate::policy::ReachFailure;
 
 /// A byte stream the WebSocket can run over.
 pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -32,7 +32,7 @@ pub type Connector = Arc<
     dyn Fn(
             &url::Url,
         ) -> Pin<
-            Box<dyn std::future::Future<Output = Result<Box<dyn Duplex>, DialFailure>> + Send>,
+            Box<dyn std::future::Future<Output = Result<Box<dyn Duplex>, ReachFailure>> + Send>,
         > + Send
         + Sync,
 >;
@@ -55,7 +55,7 @@ pub async fn connect(
     target: &Target,
     network: &Network,
     tls: Option<Arc<ClientConfig>>,
-) -> Result<MaybeTls, DialFailure> {
+) -> Result<MaybeTls, ReachFailure> {
     let tcp = network.open(target).await?;
     secure(target, tcp, tls).await
 }
@@ -65,7 +65,7 @@ pub(crate) async fn secure(
     target: &Target,
     tcp: TcpStream,
     tls: Option<Arc<ClientConfig>>,
-) -> Result<MaybeTls, DialFailure> {
+) -> Result<MaybeTls, ReachFailure> {
     match target.tls {
         true => Ok(MaybeTls::Tls(Box::new(tls_over(target, tcp, tls).await?))),
         false => Ok(MaybeTls::Plain(tcp)),
@@ -78,7 +78,7 @@ pub(crate) async fn secure_custom(
     target: &Target,
     stream: Box<dyn Duplex>,
     tls: Option<Arc<ClientConfig>>,
-) -> Result<MaybeTls, DialFailure> {
+) -> Result<MaybeTls, ReachFailure> {
     match target.tls {
         true => Ok(MaybeTls::CustomTls(Box::new(
             tls_over(target, stream, tls).await?,
@@ -92,14 +92,14 @@ async fn tls_over<S: AsyncRead + AsyncWrite + Unpin>(
     target: &Target,
     stream: S,
     tls: Option<Arc<ClientConfig>>,
-) -> Result<futures_rustls::client::TlsStream<S>, DialFailure> {
-    let config = tls.ok_or_else(|| DialFailure::Tls("no TLS configuration".into()))?;
+) -> Result<futures_rustls::client::TlsStream<S>, ReachFailure> {
+    let config = tls.ok_or_else(|| ReachFailure::Tls("no TLS configuration".into()))?;
     let name = ServerName::try_from(target.host.clone())
-        .map_err(|e| DialFailure::Tls(format!("invalid server name {}: {e}", target.host)))?;
+        .map_err(|e| ReachFailure::Tls(format!("invalid server name {}: {e}", target.host)))?;
     match TlsConnector::from(config).connect(name, stream).await {
         Ok(s) => Ok(s),
-        Err(e) if is_certificate_error(&e) => Err(DialFailure::Certificate(e.to_string())),
-        Err(e) => Err(DialFailure::Tls(e.to_string())),
+        Err(e) if is_certificate_error(&e) => Err(ReachFailure::Certificate(e.to_string())),
+        Err(e) => Err(ReachFailure::Tls(e.to_string())),
     }
 }
 

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 
-use super::fallback::FallbackError;
 use super::message::Message;
 use super::queue::{Queue, SendError};
 use super::streams::DriverWake;
+use crate::policy::FallbackError;
 
 /// Which message ends a request's response.
 #[derive(Clone)]

@@ -1,28 +1,29 @@
 //! The pure policy: classify what happened, then decide what to do.
 //!
-//! [`classify_close`] and [`classify_dial_failure`] map a close code or a dial failure to
-//! a [`Class`]; the class's default [`Action`] (or a per-code override from the config)
-//! and the retry [`Budget`] give a [`Decision`] through [`decide`]. Nothing here does I/O
-//! or reads a clock; randomness comes from the seeded [`Backoff`].
+//! [`classify_close`] and [`classify_reach_failure`] map a close code or a failure to
+//! reach a host (a dial's, or the fallback's: [`FallbackError::class`]) to a [`Class`];
+//! the class's default [`Action`] (or a per-code override from the config) and the
+//! retry [`Budget`] give a [`Decision`] through [`decide`] ([`decide_fallback`] for the
+//! fallback). Nothing here does I/O or reads a clock; randomness comes from the seeded
+//! [`Backoff`].
 
 mod backoff;
 mod close_code;
 mod decide;
-mod dial_failure;
-mod fallback_failure;
+mod fallback_decision;
+mod fallback_error;
 mod proxy_failure;
+mod reach_failure;
 
 pub use backoff::Backoff;
 pub use close_code::{classify_close, close_code_name};
 pub use decide::{decide, Budget, Decision, DelayBasis, Why};
-pub use dial_failure::{
-    classify_dial_failure, classify_status, status_name, DialFailure, DialPhase,
-};
-pub use fallback_failure::{
-    classify_fallback_failure, decide_fallback, FallbackDecision, FallbackFailure, FallbackPhase,
-    FallbackStop,
-};
+pub use fallback_decision::{decide_fallback, FallbackDecision, FallbackStop};
+pub use fallback_error::FallbackError;
 pub use proxy_failure::{classify_proxy_failure, ProxyFailure};
+pub use reach_failure::{
+    classify_reach_failure, classify_status, status_name, Phase, ReachFailure,
+};
 
 use std::fmt;
 use std::time::Duration;
@@ -31,7 +32,7 @@ use crate::config::Action;
 
 use serde::{Deserialize, Serialize};
 
-/// What kind of ending a close code or dial failure is.
+/// What kind of ending a close code, a failed dial or a failed fallback request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {

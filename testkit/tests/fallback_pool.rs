@@ -16,9 +16,10 @@ use fallback_support::h2_server::H2Sse;
 use fallback_support::{RawHttp, Reply};
 use futures_lite::StreamExt;
 use redial::driver::{
-    Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackError,
-    FallbackLimits, FallbackPool, Headers, HttpsSse, Message, TlsOptions,
+    Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackLimits,
+    FallbackPool, Headers, HttpsSse, Message, TlsOptions,
 };
+use redial::policy::FallbackError;
 use redial::{Config, Transport};
 use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert, WsServer};
 

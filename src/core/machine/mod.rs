@@ -17,7 +17,7 @@ use super::output::Output;
 use super::transition::{StateName as S, Trigger as T};
 use crate::config::{Policy, Transport};
 use crate::core::event::Event;
-use crate::policy::{classify_close, Backoff, DialPhase};
+use crate::policy::{classify_close, Backoff, Phase};
 
 /// The context of one dispatch: the time it happens at and where outputs go.
 pub(crate) struct Ctx<'a> {
@@ -145,10 +145,10 @@ impl Machine {
             Input::Timeout if now >= dial.deadline => {
                 ctx.emit(Output::AbortDial);
                 let failure =
-                    self.dial_failure(now, dial, crate::policy::DialFailure::Timeout(dial.phase));
+                    self.dial_failure(now, dial, crate::policy::ReachFailure::Timeout(dial.phase));
                 self.fail(ctx, S::Connecting, T::DialTimeout, failure, false)
             }
-            Input::DialProgress(DialPhase::Handshake) if dial.phase == DialPhase::Connect => {
+            Input::DialProgress(Phase::Handshake) if dial.phase == Phase::Connect => {
                 self.advance(now, dial);
                 Handled
             }
@@ -423,7 +423,7 @@ impl Machine {
                 match &fallback.probe {
                     Some(dial) if now >= dial.deadline => {
                         ctx.emit(Output::AbortDial);
-                        let f = crate::policy::DialFailure::Timeout(dial.phase);
+                        let f = crate::policy::ReachFailure::Timeout(dial.phase);
                         let failure = self.dial_failure(now, dial, f);
                         self.probe_failed(ctx, fallback, failure);
                     }
@@ -446,11 +446,11 @@ impl Machine {
                 }
                 Handled
             }
-            Input::DialProgress(DialPhase::Handshake) => {
+            Input::DialProgress(Phase::Handshake) => {
                 if let Some(dial) = fallback
                     .probe
                     .as_mut()
-                    .filter(|d| d.phase == DialPhase::Connect)
+                    .filter(|d| d.phase == Phase::Connect)
                 {
                     self.advance(now, dial);
                 }

@@ -15,8 +15,8 @@ use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
 use crate::policy::{
-    classify_close, classify_dial_failure, decide, decide_fallback, Budget, Class, Decision,
-    DialPhase, FallbackDecision, FallbackFailure,
+    classify_close, classify_reach_failure, decide, decide_fallback, Budget, Class, Decision,
+    FallbackDecision, FallbackError, Phase,
 };
 
 impl Machine {
@@ -176,7 +176,7 @@ impl Machine {
             attempt,
             probe,
             started: now,
-            phase: DialPhase::Connect,
+            phase: Phase::Connect,
             deadline: after(now, connect),
         }
     }
@@ -195,7 +195,7 @@ impl Machine {
     }
 
     pub(super) fn advance(&self, now: Instant, dial: &mut Dial) {
-        dial.phase = DialPhase::Handshake;
+        dial.phase = Phase::Handshake;
         dial.deadline = after(now, self.policy.config().timeouts.handshake);
     }
 
@@ -203,10 +203,10 @@ impl Machine {
         &self,
         now: Instant,
         dial: &Dial,
-        failure: crate::policy::DialFailure,
+        failure: crate::policy::ReachFailure,
     ) -> Failure {
         Failure::Dial {
-            class: classify_dial_failure(&failure),
+            class: classify_reach_failure(&failure),
             failure,
             attempt: dial.attempt,
             after: now.saturating_duration_since(dial.started),
@@ -286,7 +286,7 @@ impl Machine {
         &mut self,
         ctx: &mut Ctx<'_>,
         fallback: &mut Fallback,
-        failure: &FallbackFailure,
+        failure: &FallbackError,
     ) -> Outcome<State> {
         fallback.failures = fallback.failures.saturating_add(1);
         fallback.ready = false;

@@ -12,9 +12,10 @@ use std::time::Instant;
 use super::Driver;
 use crate::core::{Input, StateName};
 use crate::driver::event::{ClientEvent, TransportKind};
-use crate::driver::fallback::{ConnectionNote, FallbackError, FallbackStream};
+use crate::driver::fallback::{ConnectionNote, FallbackStream};
 use crate::driver::message::Message;
 use crate::driver::request::{PendingRequest, RequestError};
+use crate::policy::FallbackError;
 
 /// One job on the fallback: a request, or a plain message whose response events go to
 /// the message stream.
@@ -129,9 +130,7 @@ impl Driver {
             }
             (None, _) => {}
         }
-        self.input(Input::FallbackFailed {
-            failure: e.failure(),
-        });
+        self.input(Input::FallbackFailed { failure: e });
     }
 
     /// The driver ends during a job: a message the server had not answered is handed

@@ -39,7 +39,7 @@ mod pool_timer;
 mod read_wake;
 
 use crate::core::{Core, Input, StateName};
-use crate::policy::{DialFailure, DialPhase};
+use crate::policy::{FallbackError, Phase, ReachFailure};
 use deliver::Delivery;
 use fallback_jobs::FallbackJob;
 pub(crate) use front::{Command, Front};
@@ -58,8 +58,8 @@ type Conn = (Ws, Arc<Mutex<FrameScanner>>);
 
 /// A dial in flight.
 enum Dialing {
-    Connect(BoxFut<Result<MaybeTls, DialFailure>>),
-    Handshake(BoxFut<Result<Box<Conn>, DialFailure>>),
+    Connect(BoxFut<Result<MaybeTls, ReachFailure>>),
+    Handshake(BoxFut<Result<Box<Conn>, ReachFailure>>),
 }
 
 /// Live I/O owned by the driver.
@@ -97,10 +97,10 @@ enum Wake {
     Deferred(Input),
     Command(Option<Command>),
     Queued,
-    Connected(Result<MaybeTls, DialFailure>),
-    Upgraded(Result<Box<Conn>, DialFailure>),
+    Connected(Result<MaybeTls, ReachFailure>),
+    Upgraded(Result<Box<Conn>, ReachFailure>),
     Ws(Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>),
-    Fallback(Option<Result<String, super::fallback::FallbackError>>),
+    Fallback(Option<Result<String, FallbackError>>),
     Reauth(Option<Headers>),
     Timer,
     RequestIdle,
@@ -393,7 +393,7 @@ impl Driver {
                         .map(Box::new)
                 };
                 self.io.dialing = Some(Dialing::Handshake(Box::pin(fut)));
-                self.input(Input::DialProgress(DialPhase::Handshake));
+                self.input(Input::DialProgress(Phase::Handshake));
             }
             Wake::Connected(Err(f)) | Wake::Upgraded(Err(f)) => {
                 self.io.dialing = None;

@@ -13,7 +13,7 @@ use crate::driver::event::ClientEvent;
 use crate::driver::reach::{connect, secure_custom, MaybeTls};
 use crate::driver::secret::Redacted;
 use crate::event::Event;
-use crate::policy::DialFailure;
+use crate::policy::ReachFailure;
 
 impl Driver {
     /// Carry out every output of the core.
@@ -63,7 +63,7 @@ impl Driver {
         let span =
             tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
         let (tls, target) = (self.tls.clone(), self.target.clone());
-        let fut: BoxFut<Result<MaybeTls, DialFailure>> = match &self.connector {
+        let fut: BoxFut<Result<MaybeTls, ReachFailure>> = match &self.connector {
             Some(c) => {
                 let opening = c(&self.target.url);
                 Box::pin(

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use redial::driver::{Fallback, FallbackError, FallbackStream, Headers, Replay};
-use redial::policy::DialFailure;
+use redial::driver::{Fallback, FallbackStream, Headers, Replay};
+use redial::policy::{FallbackError, ReachFailure};
 use redial_testkit::{Act, Behavior};
 
 pub const DONE: &str = "response.completed";
@@ -344,15 +344,15 @@ impl Faulty {
         let items: Vec<Item> = answer(body).into_iter().map(Ok).collect();
         match fault {
             Fault::Ok => Box::pin(futures_lite::stream::iter(items)),
-            Fault::Refused => Box::pin(futures_lite::stream::once(Err(FallbackError::Connect(
-                DialFailure::Refused,
+            Fault::Refused => Box::pin(futures_lite::stream::once(Err(FallbackError::Reach(
+                ReachFailure::Refused,
             )))),
-            Fault::Unavailable => {
-                Box::pin(futures_lite::stream::once(Err(FallbackError::Status {
+            Fault::Unavailable => Box::pin(futures_lite::stream::once(Err(FallbackError::Reach(
+                ReachFailure::Status {
                     status: 503,
                     retry_after: None,
-                })))
-            }
+                },
+            )))),
             Fault::Stall => Box::pin(futures_lite::stream::pending()),
             Fault::Oversized => {
                 let first = items.into_iter().next();
@@ -373,10 +373,10 @@ impl Faulty {
                 FallbackError::Unanswered("connection reset".into()),
             ))),
             Fault::ResetBeforeHeaders => Box::pin(futures_lite::stream::once(Err(
-                FallbackError::Connect(DialFailure::Reset),
+                FallbackError::Reach(ReachFailure::Reset),
             ))),
-            Fault::GoAway => Box::pin(futures_lite::stream::once(Err(FallbackError::Connect(
-                DialFailure::Io("HTTP/2 GOAWAY before the stream was processed".into()),
+            Fault::GoAway => Box::pin(futures_lite::stream::once(Err(FallbackError::Reach(
+                ReachFailure::Io("HTTP/2 GOAWAY before the stream was processed".into()),
             )))),
             Fault::Slow => Box::pin(futures_lite::stream::unfold(
                 items.into_iter(),
@@ -422,7 +422,7 @@ impl Sockets {
     ) -> impl Fn(
         &url::Url,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Counted, DialFailure>> + Send>,
+        Box<dyn std::future::Future<Output = Result<Counted, ReachFailure>> + Send>,
     > + Send
            + Sync
            + 'static {
@@ -440,7 +440,7 @@ impl Sockets {
                 async_io::Timer::after(Duration::from_millis(delay.into())).await;
                 let tcp = async_net::TcpStream::connect(addr)
                     .await
-                    .map_err(|_| DialFailure::Refused)?;
+                    .map_err(|_| ReachFailure::Refused)?;
                 let now = sockets.open.fetch_add(1, Ordering::SeqCst) + 1;
                 sockets.most.fetch_max(now, Ordering::SeqCst);
                 Ok(Counted {

@@ -14,7 +14,7 @@ use std::task::{ready, Context, Poll};
 
 use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite};
-use redial::policy::DialFailure;
+use redial::policy::ReachFailure;
 
 /// One client-side TCP connection as the tracker saw it.
 #[derive(Debug, Default)]
@@ -32,16 +32,16 @@ pub struct ConnLog {
 pub type ConnLogs = Arc<Mutex<Vec<Arc<Mutex<ConnLog>>>>>;
 
 /// Opens a TCP connection to `addr` and tracks it in `logs`.
-pub async fn connect(addr: SocketAddr, logs: ConnLogs) -> Result<Tracked, DialFailure> {
+pub async fn connect(addr: SocketAddr, logs: ConnLogs) -> Result<Tracked, ReachFailure> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| match e.kind() {
-        io::ErrorKind::ConnectionRefused => DialFailure::Refused,
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => DialFailure::Reset,
-        _ => DialFailure::Io(e.to_string()),
+        io::ErrorKind::ConnectionRefused => ReachFailure::Refused,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ReachFailure::Reset,
+        _ => ReachFailure::Io(e.to_string()),
     })?;
     let _ = tcp.set_nodelay(true);
     let port = tcp
         .local_addr()
-        .map_err(|e| DialFailure::Io(e.to_string()))?
+        .map_err(|e| ReachFailure::Io(e.to_string()))?
         .port();
     let log = Arc::new(Mutex::new(ConnLog {
         port,

@@ -38,7 +38,7 @@ impl Checker {
     pub(super) fn fallback_paused(
         &mut self,
         now: Duration,
-        failure: &crate::policy::FallbackFailure,
+        failure: &crate::policy::FallbackError,
         failures: u32,
         max_failures: u32,
         retry_in: Duration,

@@ -187,6 +187,7 @@ fn a_fallback_failure_line_says_how_its_pause_was_chosen() {
                 status: 503,
                 retry_after: Some(ms(2_000)),
             }),
+            class: Class::RateLimited,
             failures: 2,
             max_failures: 5,
             retry_in: ms(2_000),

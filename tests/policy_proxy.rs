@@ -90,7 +90,8 @@ fn the_fallback_retries_what_may_pass_and_stops_on_credentials_and_refusals() {
     for (failure, class, retried) in table() {
         let f = fallback(&failure);
         assert_eq!(fallback_retried(&f), retried, "{failure:?}");
-        let d = decide_fallback(&f, 1, &p, &mut Backoff::new(p.config().backoff.clone(), 1));
+        let mut backoff = Backoff::new(p.config().backoff.clone(), 1);
+        let d = decide_fallback(f.class(), f.retry_after(), 1, &p, &mut backoff);
         match retried {
             true => assert!(
                 matches!(d, FallbackDecision::Retry { delay, .. } if delay <= Duration::from_millis(200)),
@@ -191,7 +192,8 @@ fn a_fallback_redirect_is_rejected_and_named_with_its_location() {
          https://login.test/sso?<redacted>, a redirect, which is not followed"
     );
     let d = decide_fallback(
-        &moved,
+        moved.class(),
+        moved.retry_after(),
         1,
         &p,
         &mut Backoff::new(p.config().backoff.clone(), 1),
@@ -277,8 +279,10 @@ fn a_proxys_401_is_its_credentials_like_407() {
         }
     }
     let p = policy();
+    let refused = fallback(&ProxyFailure::status(401));
     let d = decide_fallback(
-        &fallback(&ProxyFailure::status(401)),
+        refused.class(),
+        refused.retry_after(),
         1,
         &p,
         &mut Backoff::new(p.config().backoff.clone(), 1),

@@ -122,6 +122,8 @@ pub enum Cause {
     FallbackFailed {
         /// What the fallback reported.
         failure: FallbackError,
+        /// Its class.
+        class: Class,
         /// Why it is not retried.
         stop: FallbackStop,
     },
@@ -155,7 +157,7 @@ impl Cause {
     /// The class behind this cause (a fallback failure's class for `FallbackFailed`).
     pub fn class(&self) -> Option<Class> {
         match self {
-            Cause::FallbackFailed { failure, .. } => Some(failure.class()),
+            Cause::FallbackFailed { class, .. } => Some(*class),
             _ => self.failure().map(Failure::class),
         }
     }
@@ -257,7 +259,7 @@ impl fmt::Display for Cause {
             Cause::ForcedFallback => {
                 f.write_str("transport = \"https\": using the fallback without dialing WebSockets")
             }
-            Cause::FallbackFailed { failure, stop } => {
+            Cause::FallbackFailed { failure, stop, .. } => {
                 write!(f, "{}; ", failure.as_cause())?;
                 match stop {
                     FallbackStop::Class(class) => write!(

@@ -83,6 +83,8 @@ pub enum Event {
     FallbackFailed {
         /// What failed.
         failure: FallbackError,
+        /// Its class.
+        class: Class,
         /// Failures in a row, this one included.
         failures: u32,
         /// `fallback.max_failures`.
@@ -203,6 +205,7 @@ impl Event {
             }
             Event::FallbackFailed {
                 failure,
+                class,
                 failures,
                 max_failures,
                 retry_in,
@@ -212,7 +215,6 @@ impl Event {
                 if let Some(status) = failure.status() {
                     m.insert("status".into(), json!(status));
                 }
-                let class = failure.class();
                 m.insert("class".into(), json!(class.name()));
                 m.insert("attempt".into(), json!(failures));
                 m.insert("max_attempts".into(), json!(max_failures));
@@ -304,6 +306,7 @@ impl std::fmt::Display for Event {
                 max_failures,
                 retry_in,
                 basis,
+                ..
             } => {
                 write!(
                     f,

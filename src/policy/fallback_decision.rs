@@ -1,12 +1,13 @@
 //! What follows a failure of the HTTPS fallback: the fallback is a transport with faults
 //! of its own (docs/design.md, "The application side and the fallback side"), so its
-//! failures ([`FallbackError`]) are retried under a budget of their own, like dials.
+//! failures ([`FallbackError`](super::FallbackError)) are retried under a budget of
+//! their own, like dials.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Backoff, Class, DelayBasis, FallbackError};
+use super::{Backoff, Class, DelayBasis};
 use crate::config::Policy;
 
 /// Why the client stops after a fallback failure.
@@ -38,19 +39,21 @@ pub enum FallbackDecision {
     Stop(FallbackStop),
 }
 
-/// Decide what follows the `failures`-th fallback failure in a row (this one included).
+/// Decide what follows the `failures`-th fallback failure in a row (this one included),
+/// of class `class` ([`FallbackError::class`](super::FallbackError::class)), whose server
+/// asked to wait `retry_after`.
 ///
 /// Transient, overload and rate-limited failures are retried after the backoff (raised
 /// to `delays.overload_min` for overload, to `min(Retry-After, max_retry_after)` when
 /// the server asked) while fewer than `fallback.max_failures` failures came in a row;
 /// every other class stops at once.
 pub fn decide_fallback(
-    failure: &FallbackError,
+    class: Class,
+    retry_after: Option<Duration>,
     failures: u32,
     policy: &Policy,
     backoff: &mut Backoff,
 ) -> FallbackDecision {
-    let class = failure.class();
     if !matches!(
         class,
         Class::Transient | Class::Overload | Class::RateLimited
@@ -68,7 +71,7 @@ pub fn decide_fallback(
         delay = c.delays.overload_min;
         basis = DelayBasis::OverloadMinimum;
     }
-    if let Some(asked) = failure.retry_after() {
+    if let Some(asked) = retry_after {
         let wait = asked.min(c.delays.max_retry_after);
         if wait >= delay {
             delay = wait;

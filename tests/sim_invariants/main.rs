@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use redial::config::Config;
 use redial::core::{is_documented, Core, Input, Output, StableBy, StateName, Trigger};
-use redial::policy::{FallbackError, ReachFailure};
+use redial::policy::{Class, FallbackError, ReachFailure};
 use redial::sim::invariants::{check_determinism, check_run, Invariant, Record};
 use redial::{Event, Policy};
 
@@ -412,6 +412,7 @@ fn the_fallback_budget_is_checked() {
             trigger: *trigger,
             cause: redial::Cause::FallbackFailed {
                 failure: FallbackError::Reach(ReachFailure::Refused),
+                class: Class::Transient,
                 stop: *stop,
             },
         }),
@@ -566,12 +567,14 @@ fn the_fallback_pause_is_checked() {
         .map(|o| match o {
             Output::Event(Event::FallbackFailed {
                 failure,
+                class,
                 max_failures,
                 retry_in,
                 basis,
                 ..
             }) => Output::Event(Event::FallbackFailed {
                 failure: failure.clone(),
+                class: *class,
                 failures: 2,
                 max_failures: *max_failures,
                 retry_in: *retry_in,

@@ -282,6 +282,7 @@ impl Machine {
 
     /// A request over the fallback failed: pause the fallback for a backoff delay while
     /// the budget lasts (invariant 12), else stop with a cause that names the failure.
+    /// Its class is worked out here, once, and kept in the event or the cause.
     pub(super) fn fallback_failed(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -290,8 +291,10 @@ impl Machine {
     ) -> Outcome<State> {
         fallback.failures = fallback.failures.saturating_add(1);
         fallback.ready = false;
+        let class = failure.class();
         let decision = decide_fallback(
-            failure,
+            class,
+            failure.retry_after(),
             fallback.failures,
             &self.policy,
             &mut self.fallback_backoff,
@@ -305,6 +308,7 @@ impl Machine {
                 fallback.paused_until = Some(fallback.paused_until.map_or(until, |p| p.max(until)));
                 ctx.event(Event::FallbackFailed {
                     failure: failure.clone(),
+                    class,
                     failures: fallback.failures,
                     max_failures: self.policy.config().fallback.max_failures,
                     retry_in: delay,
@@ -317,6 +321,7 @@ impl Machine {
                 ctx.emit(Output::StopFallback);
                 let cause = Cause::FallbackFailed {
                     failure: failure.clone(),
+                    class,
                     stop,
                 };
                 self.stop(ctx, S::FellBack, T::FallbackFailed, cause)

@@ -1,13 +1,19 @@
-//! What went wrong with a dial or a connection ([`Failure`]), the reason of a close
-//! frame as received ([`CloseReason`]), and which rule made a connection stable
-//! ([`StableBy`]): the facts a [`Cause`](super::Cause) is made of.
+//! What went wrong with a dial or a connection ([`Failure`], made with its class from
+//! how the dial or connection ended), the reason of a close frame as received
+//! ([`CloseReason`]), and which rule made a connection stable ([`StableBy`]): the facts
+//! a [`Cause`](super::Cause) is made of.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::policy::{close_code_name, fmt_duration, Class, ProxyFailure, ReachFailure};
+use super::input::Input;
+use crate::policy::{
+    classify_close, classify_reach_failure, close_code_name, fmt_duration, Class, ProxyFailure,
+    ReachFailure,
+};
+
 /// Which rule made a connection stable (docs/design.md, "Default policy").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -179,7 +185,75 @@ pub enum Failure {
     },
 }
 
+/// How a dial or a connection ended badly, as the core learns it: from an input
+/// ([`Ending::of`]), a dial's deadline, or the heartbeat's verdict.
+#[derive(Debug, Clone)]
+pub(crate) enum Ending<'a> {
+    /// A close frame ([`Input::PeerClosed`]); `received`: whether any server data
+    /// message had arrived.
+    Closed {
+        code: Option<u16>,
+        reason: &'a [u8],
+        received: bool,
+    },
+    /// No close frame ([`Input::Dropped`]).
+    Dropped { detail: &'a str, received: bool },
+    /// No pong or other frame within `waited` of a ping.
+    PongTimeout { waited: Duration },
+    /// Dial `attempt` (0 for a quiet re-probe) did not reach an open WebSocket.
+    DialFailed { failure: ReachFailure, attempt: u32 },
+}
+
+impl<'a> Ending<'a> {
+    /// The ending of a connection that `input` reports, if it reports one.
+    pub(crate) fn of(input: &'a Input, received: bool) -> Option<Ending<'a>> {
+        match input {
+            Input::PeerClosed { code, reason } => Some(Ending::Closed {
+                code: *code,
+                reason,
+                received,
+            }),
+            Input::Dropped { detail } => Some(Ending::Dropped { detail, received }),
+            _ => None,
+        }
+    }
+}
+
 impl Failure {
+    /// The failure that `ending` is, `after` the upgrade (a connection's) or the dial's
+    /// start (a dial's), classified here once: a close frame by its code, a dial by what
+    /// failed.
+    pub(crate) fn new(ending: Ending<'_>, after: Duration) -> Failure {
+        match ending {
+            Ending::Closed {
+                code,
+                reason,
+                received,
+            } => Failure::Closed {
+                code,
+                reason: CloseReason::from_bytes(reason),
+                class: classify_close(code),
+                after_upgrade: after,
+                received,
+            },
+            Ending::Dropped { detail, received } => Failure::Dropped {
+                detail: detail.to_string(),
+                after_upgrade: after,
+                received,
+            },
+            Ending::PongTimeout { waited } => Failure::PongTimeout {
+                waited,
+                after_upgrade: after,
+            },
+            Ending::DialFailed { failure, attempt } => Failure::Dial {
+                class: classify_reach_failure(&failure),
+                failure,
+                attempt,
+                after,
+            },
+        }
+    }
+
     /// The class that decided what followed.
     pub fn class(&self) -> Class {
         match self {
@@ -297,6 +371,92 @@ impl fmt::Display for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ending_is_read_from_a_close_or_a_drop_only() {
+        let closed = Input::PeerClosed {
+            code: Some(1008),
+            reason: b"no".to_vec(),
+        };
+        assert!(matches!(
+            Ending::of(&closed, true),
+            Some(Ending::Closed {
+                code: Some(1008),
+                reason: b"no",
+                received: true
+            })
+        ));
+        let dropped = Input::Dropped {
+            detail: "reset".into(),
+        };
+        assert!(matches!(
+            Ending::of(&dropped, false),
+            Some(Ending::Dropped {
+                detail: "reset",
+                received: false
+            })
+        ));
+        for other in [Input::Start, Input::Received, Input::Timeout] {
+            assert!(Ending::of(&other, true).is_none(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_failure_is_classified_where_it_is_made() {
+        let ms = Duration::from_millis;
+        let closed = Ending::Closed {
+            code: Some(1013),
+            reason: b"busy",
+            received: true,
+        };
+        assert_eq!(
+            Failure::new(closed, ms(3)),
+            Failure::Closed {
+                code: Some(1013),
+                reason: CloseReason::from_bytes(b"busy"),
+                class: Class::Overload,
+                after_upgrade: ms(3),
+                received: true,
+            }
+        );
+        let dropped = Ending::Dropped {
+            detail: "eof",
+            received: false,
+        };
+        assert_eq!(
+            Failure::new(dropped, ms(4)),
+            Failure::Dropped {
+                detail: "eof".into(),
+                after_upgrade: ms(4),
+                received: false,
+            }
+        );
+        let silent = Ending::PongTimeout { waited: ms(10) };
+        assert_eq!(
+            Failure::new(silent, ms(5)),
+            Failure::PongTimeout {
+                waited: ms(10),
+                after_upgrade: ms(5),
+            }
+        );
+        let forbidden = ReachFailure::Status {
+            status: 403,
+            retry_after: None,
+        };
+        let dial = Ending::DialFailed {
+            failure: forbidden.clone(),
+            attempt: 2,
+        };
+        assert_eq!(
+            Failure::new(dial, ms(6)),
+            Failure::Dial {
+                failure: forbidden,
+                class: Class::Rejected,
+                attempt: 2,
+                after: ms(6),
+            }
+        );
+    }
 
     #[test]
     fn long_reasons_are_cut_on_a_character_boundary() {

@@ -9,14 +9,14 @@ use super::{Ctx, Machine, State};
 use crate::config::{Action, Transport};
 use crate::core::cause::Cause;
 use crate::core::event::Event;
-use crate::core::failure::{CloseReason, Failure, StableBy};
+use crate::core::failure::{Ending, Failure, StableBy};
 use crate::core::input::Input;
 use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
 use crate::policy::{
-    classify_close, classify_reach_failure, decide, decide_fallback, Budget, Class, Decision,
-    FallbackDecision, FallbackError, Phase,
+    classify_close, decide, decide_fallback, Budget, Class, Decision, FallbackDecision,
+    FallbackError, Phase, ReachFailure,
 };
 
 impl Machine {
@@ -199,18 +199,13 @@ impl Machine {
         dial.deadline = after(now, self.policy.config().timeouts.handshake);
     }
 
-    pub(super) fn dial_failure(
-        &self,
-        now: Instant,
-        dial: &Dial,
-        failure: crate::policy::ReachFailure,
-    ) -> Failure {
-        Failure::Dial {
-            class: classify_reach_failure(&failure),
+    /// `dial` failed at `now`.
+    pub(super) fn dial_failure(&self, now: Instant, dial: &Dial, failure: ReachFailure) -> Failure {
+        let ending = Ending::DialFailed {
             failure,
             attempt: dial.attempt,
-            after: now.saturating_duration_since(dial.started),
-        }
+        };
+        Failure::new(ending, now.saturating_duration_since(dial.started))
     }
 
     pub(super) fn new_link(&self, now: Instant, attempt: u32) -> Link {
@@ -337,23 +332,11 @@ impl Machine {
         trial: Trial,
         input: &Input,
     ) {
-        let after_upgrade = ctx.now.saturating_duration_since(trial.since);
-        let failure = match input {
-            Input::PeerClosed { code, reason } => Failure::Closed {
-                code: *code,
-                reason: CloseReason::from_bytes(reason),
-                class: classify_close(*code),
-                after_upgrade,
-                received: trial.received,
-            },
-            Input::Dropped { detail } => Failure::Dropped {
-                detail: detail.clone(),
-                after_upgrade,
-                received: trial.received,
-            },
-            _ => return,
+        let Some(ending) = Ending::of(input, trial.received) else {
+            return;
         };
-        self.probe_failed(ctx, fallback, failure);
+        let after_upgrade = ctx.now.saturating_duration_since(trial.since);
+        self.probe_failed(ctx, fallback, Failure::new(ending, after_upgrade));
     }
 
     pub(super) fn probe_failed(

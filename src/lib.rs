@@ -98,6 +98,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod config;
 pub mod core;
@@ -107,6 +108,8 @@ pub mod driver;
 pub mod policy;
 pub mod redact;
 pub mod sim;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.
 pub mod backoff {

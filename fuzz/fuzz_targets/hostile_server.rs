@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use libfuzzer_sys::fuzz_target;
-use redial::driver::{Client, ClientEvent, FrameScanner, MemoryPeer};
+use redial::driver::{Client, ClientEvent};
+use redial::testing::{FrameScanner, MemoryPeer};
 use redial::policy::DialFailure;
 use redial::{Event, Preset, StateName};
 use redial_fuzz::frames::{close_frames, UPGRADE_RESPONSE};

@@ -151,13 +151,13 @@ pub(crate) struct Subscriber {
 
 impl Subscriber {
     /// Whether the stream was dropped.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
 
     /// Hand on `event`, or count it as missed when the subscriber is too far behind
     /// (undelivered messages are always handed on).
-    pub fn offer(&mut self, event: &ClientEvent) {
+    pub(crate) fn offer(&mut self, event: &ClientEvent) {
         let undelivered = matches!(
             event,
             ClientEvent::Undelivered(_) | ClientEvent::Unanswered { .. }

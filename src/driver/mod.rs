@@ -20,12 +20,14 @@ mod dial;
 mod event;
 mod eyeballs;
 mod fallback;
-mod memory_peer;
+#[cfg(feature = "testing")]
+pub(crate) mod memory_peer;
 mod message;
 mod network;
 pub mod proxy;
 mod queue;
-mod raw_close;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
+pub(crate) mod raw_close;
 mod reach;
 mod request;
 mod secret;
@@ -45,13 +47,11 @@ pub use fallback::{
     ConnectionNote, Fallback, FallbackConnection, FallbackError, FallbackLimits, FallbackPhase,
     FallbackPool, FallbackStream, HttpsSse,
 };
-pub use memory_peer::MemoryPeer;
 pub use message::Message;
 pub use network::{Network, Resolver, TcpConnector, DEFAULT_ATTEMPT_DELAY};
 pub use proxy::{NoProxy, ProxyRules, ProxyUrl};
 pub use queue::SendError;
-pub use raw_close::{CloseSniffer, FrameScanner, RawClose};
-pub use reach::{Connector, Duplex, MaybeTls};
+pub use reach::{Connector, Duplex};
 pub use request::{
     CancelFn, Replay, RequestError, RequestStream, Terminal, CANCEL_GRACE, REQUEST_IDLE_TIMEOUT,
 };

@@ -54,7 +54,7 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    pub fn new(policy: Policy, seed: u64) -> Machine {
+    pub(super) fn new(policy: Policy, seed: u64) -> Machine {
         let backoff = Backoff::new(policy.config().backoff.clone(), seed);
         // A different stream of the same seed: deterministic, and not the dials' draws.
         let fallback_seed = seed ^ 0x9e37_79b9_7f4a_7c15;

@@ -6,7 +6,8 @@
 //! same way ([`Network`]): Happy Eyeballs (RFC 8305) over every resolved address, and an
 //! HTTP proxy's `CONNECT` tunnel when the [proxy] rules (explicit, or `HTTPS_PROXY` and
 //! friends) say so. Runtime-agnostic: [`Driver::run`] is a
-//! future for any executor; [`ClientBuilder::spawn`] runs it on async-std.
+//! future for any executor; `ClientBuilder::spawn` (feature `async-std`) runs it on
+//! async-std.
 //!
 //! One task owns the socket: it waits on the socket, the core's deadline, commands, a
 //! dial in progress, the fallback and re-authentication, feeds exactly one input to the

@@ -140,6 +140,4 @@ pub mod backoff {
 }
 
 pub use crate::config::{Config, Policy, Preset, Transport};
-// Observer events live with the core, which emits them; `redial::event` stays their path.
-pub use crate::core::event;
 pub use crate::core::{Cause, Core, Event, Input, Output, StableBy, StateName};

@@ -30,7 +30,7 @@
 //! it (and `docs/design.md` says why each rule is what it is).
 
 mod cause;
-pub mod event;
+mod event;
 mod failure;
 mod input;
 mod local;

@@ -188,8 +188,8 @@ impl Stream for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Event;
     use crate::driver::ClientEvent;
-    use crate::event::Event;
 
     fn core_event(i: u32) -> ClientEvent {
         ClientEvent::Core(Event::Dial {

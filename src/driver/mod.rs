@@ -4,7 +4,7 @@
 //! and futures-rustls (rustls with the `ring` provider), timers from async-io, an
 //! HTTPS + Server-Sent-Events fallback on hyper. Both transports reach their hosts the
 //! same way ([`Network`]): Happy Eyeballs (RFC 8305) over every resolved address, and an
-//! HTTP proxy's `CONNECT` tunnel when the [proxy] rules (explicit, or `HTTPS_PROXY` and
+//! HTTP proxy's `CONNECT` tunnel when the [`ProxyRules`] (explicit, or `HTTPS_PROXY` and
 //! friends) say so. Runtime-agnostic: [`Driver::run`] is a
 //! future for any executor; `ClientBuilder::spawn` (feature `async-std`) runs it on
 //! async-std.
@@ -25,7 +25,7 @@ mod fallback;
 pub(crate) mod memory_peer;
 mod message;
 mod network;
-pub mod proxy;
+mod proxy;
 mod queue;
 #[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod raw_close;

@@ -16,7 +16,7 @@ use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Trial, Wait};
 use super::output::Output;
 use super::transition::{StateName as S, Trigger as T};
 use crate::config::{Policy, Transport};
-use crate::core::event::Event;
+use crate::core::Event;
 use crate::policy::{classify_close, Backoff, DialPhase};
 
 /// The context of one dispatch: the time it happens at and where outputs go.

@@ -6,7 +6,7 @@
 //!
 //! The [`core`] is sans-IO: a synchronous [statig] state machine that takes inputs with
 //! the time they happened and gives outputs and deadlines. The [`policy`] is pure and
-//! reusable (close-code classification, decisions, [`backoff`]). The [`config`] is one
+//! reusable (close-code classification, decisions, [`policy::Backoff`]). The [`config`] is one
 //! serde struct, validated into a [`config::Policy`].
 //!
 //! ## Drive loop
@@ -132,12 +132,6 @@ pub mod redact;
 pub mod sim;
 #[cfg(feature = "testing")]
 pub mod testing;
-
-/// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.
-pub mod backoff {
-    pub use crate::config::{BackoffConfig, Strategy, MAX_DELAY};
-    pub use crate::policy::Backoff;
-}
 
 pub use crate::config::{Config, Policy, Preset, Transport};
 pub use crate::core::{Cause, Core, Event, Input, Output, StableBy, StateName};

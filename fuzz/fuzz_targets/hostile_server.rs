@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use libfuzzer_sys::fuzz_target;
-use redial::driver::{Client, ClientEvent, FrameScanner, MemoryPeer};
+use redial::driver::{Client, ClientEvent};
 use redial::policy::ReachFailure;
+use redial::testing::{FrameScanner, MemoryPeer};
 use redial::{Event, Preset, StateName};
 use redial_fuzz::frames::{close_frames, UPGRADE_RESPONSE};
 

@@ -20,12 +20,12 @@ use super::target::Target;
 use crate::policy::ReachFailure;
 
 /// The socket the WebSocket runs over, with the raw close-frame scanner.
-pub type Io = CloseSniffer<MaybeTls>;
+pub(super) type Io = CloseSniffer<MaybeTls>;
 /// An open WebSocket.
-pub type Ws = WebSocketStream<Io>;
+pub(super) type Ws = WebSocketStream<Io>;
 
 /// Run the WebSocket upgrade over a connected stream.
-pub async fn handshake(
+pub(super) async fn handshake(
     target: &Target,
     stream: MaybeTls,
     headers: &Headers,

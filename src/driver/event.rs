@@ -151,13 +151,13 @@ pub(crate) struct Subscriber {
 
 impl Subscriber {
     /// Whether the stream was dropped.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
 
     /// Hand on `event`, or count it as missed when the subscriber is too far behind
     /// (undelivered messages are always handed on).
-    pub fn offer(&mut self, event: &ClientEvent) {
+    pub(crate) fn offer(&mut self, event: &ClientEvent) {
         let undelivered = matches!(
             event,
             ClientEvent::Undelivered(_) | ClientEvent::Unanswered { .. }
@@ -188,8 +188,8 @@ impl Stream for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Event;
     use crate::driver::ClientEvent;
-    use crate::event::Event;
 
     fn core_event(i: u32) -> ClientEvent {
         ClientEvent::Core(Event::Dial {

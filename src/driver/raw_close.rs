@@ -200,14 +200,14 @@ impl FrameScanner {
 
 /// A stream wrapper that lets every byte through and scans what the server sends.
 #[derive(Debug)]
-pub struct CloseSniffer<S> {
+pub(crate) struct CloseSniffer<S> {
     inner: S,
     scanner: Arc<Mutex<FrameScanner>>,
 }
 
 impl<S> CloseSniffer<S> {
     /// Wrap `inner`; read the last close frame through the returned handle.
-    pub fn new(inner: S) -> (CloseSniffer<S>, Arc<Mutex<FrameScanner>>) {
+    pub(crate) fn new(inner: S) -> (CloseSniffer<S>, Arc<Mutex<FrameScanner>>) {
         let scanner = Arc::new(Mutex::new(FrameScanner::new()));
         (
             CloseSniffer {

@@ -38,7 +38,7 @@ pub type Connector = Arc<
 >;
 
 /// TCP, TLS over TCP, or a stream from a [`Connector`] (with TLS on top for `wss`).
-pub enum MaybeTls {
+pub(super) enum MaybeTls {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP.
@@ -51,7 +51,7 @@ pub enum MaybeTls {
 
 /// Resolve, connect (directly or through the proxy's tunnel), and (for `wss`) run the
 /// TLS handshake.
-pub async fn connect(
+pub(super) async fn connect(
     target: &Target,
     network: &Network,
     tls: Option<Arc<ClientConfig>>,

@@ -241,7 +241,7 @@ pub(crate) struct PendingRequest {
 
 impl PendingRequest {
     /// A request whose body already holds room in the queue; `wake` is the driver's.
-    pub fn new(body: Message, wake: DriverWake) -> (PendingRequest, RequestStream) {
+    pub(crate) fn new(body: Message, wake: DriverWake) -> (PendingRequest, RequestStream) {
         let (tx, rx) = async_channel::bounded(REQUEST_BUFFER + 2);
         let r = PendingRequest {
             body,
@@ -264,19 +264,19 @@ impl PendingRequest {
     }
 
     /// Whether the application dropped its stream.
-    pub fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.tx.is_closed()
     }
 
     /// Written (or handed to the fallback): its room in the queue is free again.
-    pub fn mark_sent(&mut self, queue: &Mutex<Queue>, now: Instant, idle: Duration) {
+    pub(crate) fn mark_sent(&mut self, queue: &Mutex<Queue>, now: Instant, idle: Duration) {
         self.sent = true;
         self.idle_at = Some(now + idle);
         self.release(queue);
     }
 
     /// Back in line, unsent (a replay, or its fallback POST failed before an answer).
-    pub fn unsend(&mut self, queue: &Mutex<Queue>) {
+    pub(crate) fn unsend(&mut self, queue: &Mutex<Queue>) {
         self.sent = false;
         self.idle_at = None;
         if !self.reserved {
@@ -288,7 +288,7 @@ impl PendingRequest {
     }
 
     /// Give back its room in the queue (once).
-    pub fn release(&mut self, queue: &Mutex<Queue>) {
+    pub(crate) fn release(&mut self, queue: &Mutex<Queue>) {
         if std::mem::take(&mut self.reserved) {
             if let Ok(mut q) = queue.lock() {
                 q.release(self.body.len());
@@ -297,20 +297,20 @@ impl PendingRequest {
     }
 
     /// Whether a response item may go into the stream now without waiting.
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.tx.len() < REQUEST_BUFFER
     }
 
     /// Put an item in the stream: a response item only when `has_room` (the caller
     /// holds it otherwise); a final error item always fits (two spare slots).
-    pub fn push(&mut self, item: Result<Message, RequestError>) {
+    pub(crate) fn push(&mut self, item: Result<Message, RequestError>) {
         if item.is_ok() {
             self.started = true;
         }
         let _ = self.tx.try_send(item);
     }
 
-    pub fn interrupted(&self, cause: &str) -> RequestError {
+    pub(crate) fn interrupted(&self, cause: &str) -> RequestError {
         RequestError::Interrupted {
             sent: self.sent,
             response_started: self.started,

@@ -29,7 +29,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Queue a message (`send`): fails at once when the queue is full or closed.
-    pub fn push(&self, message: Message) -> Result<(), SendError> {
+    pub(crate) fn push(&self, message: Message) -> Result<(), SendError> {
         match self.queue.lock() {
             Ok(mut q) => q.push(message),
             Err(poisoned) => poisoned.into_inner().push(message),
@@ -37,7 +37,7 @@ impl Shared {
     }
 
     /// Whether one more (small) message would be accepted now.
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         match self.queue.lock() {
             Ok(q) => q.has_room(),
             Err(poisoned) => poisoned.into_inner().has_room(),
@@ -45,7 +45,7 @@ impl Shared {
     }
 
     /// Messages queued and not yet written.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         match self.queue.lock() {
             Ok(q) => q.len(),
             Err(poisoned) => poisoned.into_inner().len(),
@@ -53,7 +53,7 @@ impl Shared {
     }
 
     /// A new event subscription.
-    pub fn subscribe(&self) -> Events {
+    pub(crate) fn subscribe(&self) -> Events {
         // Unbounded underneath (it allocates as events wait, not up front); the driver,
         // the only sender, keeps the bound.
         let (tx, rx) = async_channel::unbounded();
@@ -64,7 +64,7 @@ impl Shared {
     }
 
     /// Messages handed back while no event stream was open, each once.
-    pub fn take_unclaimed(&self) -> Vec<Message> {
+    pub(crate) fn take_unclaimed(&self) -> Vec<Message> {
         match self.unclaimed.lock() {
             Ok(mut u) => std::mem::take(&mut *u),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
@@ -72,7 +72,7 @@ impl Shared {
     }
 
     /// The core's state, as the driver last published it.
-    pub fn state(&self) -> StateName {
+    pub(crate) fn state(&self) -> StateName {
         self.state.lock().map(|s| *s).unwrap_or(StateName::Stopped)
     }
 }

@@ -5,7 +5,7 @@ use super::secret::Redacted;
 
 /// Where to dial, parsed once from the URL.
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub url: url::Url,
     pub host: String,
     pub port: u16,
@@ -20,7 +20,7 @@ impl std::fmt::Debug for Target {
 
 impl Target {
     /// Parse a `ws://`, `wss://`, `http://` or `https://` URL.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    pub(crate) fn parse(url: &str) -> Result<Target, String> {
         let url = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         let tls = match url.scheme() {
             "wss" | "https" => true,

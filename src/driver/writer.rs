@@ -73,12 +73,12 @@ pub(crate) struct Data<'a> {
 
 impl Writer {
     /// Write a control frame (ping, close) as soon as the frame in flight is out.
-    pub fn control(&mut self, frame: WsMessage) {
+    pub(super) fn control(&mut self, frame: WsMessage) {
         self.control.push_back(frame);
     }
 
     /// Whether a message or a request body is being written.
-    pub fn carrying(&self) -> bool {
+    pub(super) fn carrying(&self) -> bool {
         self.in_flight
             .as_ref()
             .is_some_and(|f| f.kind != Kind::Control)
@@ -88,7 +88,13 @@ impl Writer {
     /// write, when the socket has no room (the task is woken when it has), after a
     /// failed write, or once the budget is spent (the task is woken again, so that other
     /// wake-ups get their turn).
-    pub fn poll(&mut self, cx: &mut Context<'_>, ws: &mut Ws, mut data: Data<'_>, budget: usize) {
+    pub(super) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut Ws,
+        mut data: Data<'_>,
+        budget: usize,
+    ) {
         if self.failed {
             return;
         }
@@ -137,7 +143,7 @@ impl Writer {
     /// written in full. Otherwise a queued message whose write had not completed goes
     /// back to the front of the queue (a request stays unsent); control frames are
     /// dropped.
-    pub fn reset(&mut self, flushed: bool, mut data: Data<'_>) {
+    pub(super) fn reset(&mut self, flushed: bool, mut data: Data<'_>) {
         if let Some(f) = self.in_flight.take() {
             match (flushed && f.started, f.kind) {
                 (true, Kind::Request) => {

@@ -3,7 +3,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use redial::backoff::{Backoff, BackoffConfig, Strategy};
+//! use redial::config::{BackoffConfig, Strategy};
+//! use redial::policy::Backoff;
 //!
 //! let config = BackoffConfig {
 //!     strategy: Strategy::Full,

@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::config::Policy;
-use crate::core::event::Event;
+use crate::core::Event;
 use crate::core::{Core, Input, Output};
 use crate::policy::{FallbackError, Phase, ReachFailure};
 

@@ -16,7 +16,7 @@ use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Trial, Wait};
 use super::output::Output;
 use super::transition::{StateName as S, Trigger as T};
 use crate::config::{Policy, Transport};
-use crate::core::event::Event;
+use crate::core::Event;
 use crate::policy::{Backoff, Phase, ReachFailure};
 
 /// The context of one dispatch: the time it happens at and where outputs go.
@@ -54,7 +54,7 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    pub fn new(policy: Policy, seed: u64) -> Machine {
+    pub(super) fn new(policy: Policy, seed: u64) -> Machine {
         let backoff = Backoff::new(policy.config().backoff.clone(), seed);
         // A different stream of the same seed: deterministic, and not the dials' draws.
         let fallback_seed = seed ^ 0x9e37_79b9_7f4a_7c15;

@@ -8,12 +8,12 @@ use statig::prelude::*;
 use super::{Ctx, Machine, State};
 use crate::config::{Action, Transport};
 use crate::core::cause::Cause;
-use crate::core::event::Event;
 use crate::core::failure::{Ending, Failure, StableBy};
 use crate::core::input::Input;
 use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
+use crate::core::Event;
 use crate::policy::{
     classify_close, decide, decide_fallback, Budget, Class, Decision, FallbackDecision,
     FallbackError, Phase, ReachFailure,

@@ -8,11 +8,11 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 
 use super::{BoxFut, Dialing, Driver, REAUTH_TIMEOUT};
+use crate::core::Event;
 use crate::core::{Input, Output};
 use crate::driver::event::ClientEvent;
 use crate::driver::reach::{connect, secure_custom, MaybeTls};
 use crate::driver::secret::Redacted;
-use crate::event::Event;
 use crate::policy::ReachFailure;
 
 impl Driver {

@@ -9,7 +9,7 @@ use super::tables::{
 use super::{Invariant, Record, Violation};
 use crate::config::MAX_DELAY;
 use crate::config::{Config, Policy, Strategy};
-use crate::core::event::Event;
+use crate::core::Event;
 use crate::core::{Cause, Failure, Input, Output, StateName as S, Trigger as T, TRANSITIONS};
 use crate::policy::Class;
 

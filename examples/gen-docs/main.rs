@@ -206,7 +206,7 @@ const DRIVER_PROP: (&str, &str) = (
 /// The driver tests (file, test) that check invariants 5 and 9–12 beside the randomized one:
 /// each names, in its doc comment, the bug it guards against.
 #[rustfmt::skip]
-const DRIVER_TESTS: [(u8, &str, &str); 33] = [
+const DRIVER_TESTS: [(u8, &str, &str); 34] = [
     (5, "testkit/tests/prop_driver.rs", "a_dial_that_completes_after_its_timeout_is_not_a_second_socket"),
     (9, "testkit/tests/driver_reprobe.rs", "a_probe_closed_during_its_trial_takes_no_message"),
     (12, "testkit/tests/driver_fallback_faults.rs", "headers_alone_do_not_reset_the_fallback_budget_an_event_does"),
@@ -240,6 +240,7 @@ const DRIVER_TESTS: [(u8, &str, &str); 33] = [
     (14, "testkit/tests/driver_cancel.rs", "over_the_fallback_a_cancelled_response_is_released_at_once"),
     (16, "testkit/tests/driver_connection_split.rs", "a_reader_task_is_woken_for_each_echo_while_the_writer_waits_elsewhere"),
     (16, "testkit/tests/driver_connection_split.rs", "a_writer_task_that_fills_the_queue_and_flushes_while_a_reader_task_reads"),
+    (16, "testkit/tests/prop_connection_split.rs", "a_split_connection_makes_progress_from_each_task_and_loses_nothing"),
 ];
 
 /// The driver tests of invariant `n` as `file::test` (the randomized one first), each

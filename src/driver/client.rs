@@ -1,6 +1,7 @@
 //! The application's side: a cloneable [`Client`] handle to the [`Driver`](super::Driver)
 //! future that owns the socket.
 
+use crate::driver::lock::lock;
 use std::fmt;
 use std::sync::Arc;
 
@@ -54,10 +55,7 @@ impl Client {
     /// is refused, body handed back, when the queue is full). Dropping the stream
     /// cancels the request.
     pub async fn request(&self, body: impl Into<Message>) -> Result<RequestStream, RequestError> {
-        let reserved = match self.inner.shared.queue.lock() {
-            Ok(mut q) => q.reserve(body.into()),
-            Err(poisoned) => poisoned.into_inner().reserve(body.into()),
-        };
+        let reserved = lock(&self.inner.shared.queue).reserve(body.into());
         let (pending, stream) = PendingRequest::new(reserved?, self.driver_wake());
         if let Err(e) = self.inner.commands.send(Command::Request(pending)).await {
             if let Command::Request(mut pending) = e.into_inner() {

@@ -11,6 +11,7 @@
 //! connection whose response was read to its end serves the next request; a server
 //! that chooses HTTP/2 by ALPN carries every request on one connection.
 
+use crate::driver::lock::lock;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -75,14 +76,12 @@ pub struct ConnectionNote(Arc<Mutex<Option<FallbackConnection>>>);
 impl ConnectionNote {
     /// Note the connection (the last note counts).
     pub fn set(&self, connection: FallbackConnection) {
-        if let Ok(mut note) = self.0.lock() {
-            *note = Some(connection);
-        }
+        *lock(&self.0) = Some(connection);
     }
 
     /// The connection noted, if any.
     pub fn get(&self) -> Option<FallbackConnection> {
-        self.0.lock().ok().and_then(|n| *n)
+        *lock(&self.0)
     }
 }
 

@@ -21,6 +21,7 @@ mod dial;
 mod event;
 mod eyeballs;
 mod fallback;
+mod lock;
 #[cfg(feature = "testing")]
 pub(crate) mod memory_peer;
 mod message;

@@ -9,6 +9,7 @@
 //! first close frame (the one tungstenite reports). It keeps a bounded amount of state
 //! whatever the peer sends.
 
+use crate::driver::lock::lock;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -227,9 +228,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CloseSniffer<S> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let n = futures_lite::ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        if let Ok(mut s) = this.scanner.lock() {
-            s.feed(&buf[..n]);
-        }
+        lock(&this.scanner).feed(&buf[..n]);
         Poll::Ready(Ok(n))
     }
 }

@@ -1,6 +1,7 @@
 //! Request/stream mode: send one request, read the server's messages until a terminal
 //! one, over WebSockets or the fallback alike.
 
+use crate::driver::lock::lock;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -280,9 +281,7 @@ impl PendingRequest {
         self.sent = false;
         self.idle_at = None;
         if !self.reserved {
-            if let Ok(mut q) = queue.lock() {
-                q.reserve_again(self.body.len());
-            }
+            lock(queue).reserve_again(self.body.len());
             self.reserved = true;
         }
     }
@@ -290,9 +289,7 @@ impl PendingRequest {
     /// Give back its room in the queue (once).
     pub(crate) fn release(&mut self, queue: &Mutex<Queue>) {
         if std::mem::take(&mut self.reserved) {
-            if let Ok(mut q) = queue.lock() {
-                q.release(self.body.len());
-            }
+            lock(queue).release(self.body.len());
         }
     }
 

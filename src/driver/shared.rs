@@ -1,6 +1,7 @@
 //! What the handles and the driver share: the send queue, the state as last
 //! published, the event subscriptions, and what was handed back while nobody listened.
 
+use crate::driver::lock::lock;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
@@ -30,26 +31,17 @@ pub(crate) struct Shared {
 impl Shared {
     /// Queue a message (`send`): fails at once when the queue is full or closed.
     pub(crate) fn push(&self, message: Message) -> Result<(), SendError> {
-        match self.queue.lock() {
-            Ok(mut q) => q.push(message),
-            Err(poisoned) => poisoned.into_inner().push(message),
-        }
+        lock(&self.queue).push(message)
     }
 
     /// Whether one more (small) message would be accepted now.
     pub(crate) fn has_room(&self) -> bool {
-        match self.queue.lock() {
-            Ok(q) => q.has_room(),
-            Err(poisoned) => poisoned.into_inner().has_room(),
-        }
+        lock(&self.queue).has_room()
     }
 
     /// Messages queued and not yet written.
     pub(crate) fn queued(&self) -> usize {
-        match self.queue.lock() {
-            Ok(q) => q.len(),
-            Err(poisoned) => poisoned.into_inner().len(),
-        }
+        lock(&self.queue).len()
     }
 
     /// A new event subscription.
@@ -57,22 +49,17 @@ impl Shared {
         // Unbounded underneath (it allocates as events wait, not up front); the driver,
         // the only sender, keeps the bound.
         let (tx, rx) = async_channel::unbounded();
-        if let Ok(mut subs) = self.subscribers.lock() {
-            subs.push(Subscriber { tx, missed: 0 });
-        }
+        lock(&self.subscribers).push(Subscriber { tx, missed: 0 });
         Events(Box::pin(rx))
     }
 
     /// Messages handed back while no event stream was open, each once.
     pub(crate) fn take_unclaimed(&self) -> Vec<Message> {
-        match self.unclaimed.lock() {
-            Ok(mut u) => std::mem::take(&mut *u),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        std::mem::take(&mut *lock(&self.unclaimed))
     }
 
     /// The core's state, as the driver last published it.
     pub(crate) fn state(&self) -> StateName {
-        self.state.lock().map(|s| *s).unwrap_or(StateName::Stopped)
+        *lock(&self.state)
     }
 }

@@ -10,6 +10,7 @@
 //! connection ended goes back to the front of the queue (the peer cannot have received
 //! all of it), so nothing is lost and nothing is written twice.
 
+use crate::driver::lock::lock;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -165,7 +166,7 @@ impl Writer {
             None if !data.open => return None,
             None => match data.request.as_deref() {
                 Some(r) => (Kind::Request, to_ws(r.body.clone())),
-                None => (Kind::Queued, to_ws(data.queue.lock().ok()?.pop()?)),
+                None => (Kind::Queued, to_ws(lock(data.queue).pop()?)),
             },
         };
         Some(InFlight {
@@ -193,9 +194,7 @@ fn requeue(f: InFlight, queue: &Mutex<Queue>) {
         WsMessage::Binary(b) => Message::Binary(b.to_vec()),
         _ => return,
     };
-    if let Ok(mut q) = queue.lock() {
-        q.push_front(message);
-    }
+    lock(queue).push_front(message);
 }
 
 /// The frame for a message; moves the payload, copies nothing.

@@ -18,10 +18,11 @@
 //! timer for the next expiry fires ([`Pool::expire`]): an idle connection is closed on
 //! time even when no other request comes.
 
+use crate::driver::lock::lock;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
+use std::sync::{Arc, Mutex, TryLockError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -39,10 +40,6 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 const POLLER: u64 = 0;
 /// The body of a fallback request.
 pub(super) type ReqBody = Full<Bytes>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// How the pool keeps connections (the `[fallback]` config's `pool_*` fields and
 /// `http2`).

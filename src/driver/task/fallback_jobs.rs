@@ -7,6 +7,7 @@
 //! answered goes back to the front of the queue (or is handed back when the core stops,
 //! with everything else queued); a request goes back to the front of the line.
 
+use crate::driver::lock::lock;
 use std::time::Instant;
 
 use super::Driver;
@@ -124,9 +125,7 @@ impl Driver {
                         response_started: false,
                     });
                 }
-                if let Ok(mut q) = self.shared.queue.lock() {
-                    q.push_front(message);
-                }
+                lock(&self.shared.queue).push_front(message);
             }
             (None, _) => {}
         }
@@ -156,7 +155,7 @@ impl Driver {
     }
 
     fn pop_queued(&self) -> Option<Message> {
-        self.shared.queue.lock().ok()?.pop()
+        lock(&self.shared.queue).pop()
     }
 
     /// Write what waits: the next request, then queued messages (over the open socket,
@@ -164,12 +163,7 @@ impl Driver {
     pub(super) fn flush(&mut self) {
         let state = self.core.state();
         if state == StateName::Idle && self.deferred.is_empty() {
-            let queued = self
-                .shared
-                .queue
-                .lock()
-                .map(|q| !q.is_empty())
-                .unwrap_or(false);
+            let queued = !lock(&self.shared.queue).is_empty();
             if queued || !self.requests.is_empty() {
                 // Idle after a normal close: reconnect now that there is something to send.
                 self.deferred.push_back(Input::Start);

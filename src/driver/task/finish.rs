@@ -4,6 +4,7 @@
 use super::Command;
 use super::{close_quietly, writable, BoxFut, Driver, Io};
 use crate::driver::event::ClientEvent;
+use crate::driver::lock::lock;
 use crate::driver::request::RequestError;
 
 impl Driver {
@@ -30,10 +31,7 @@ impl Driver {
         self.flush_held();
         self.finish_job(&cause);
         self.io = Io::default();
-        let leftovers = match self.shared.queue.lock() {
-            Ok(mut q) => q.close(),
-            Err(_) => Vec::new(),
-        };
+        let leftovers = lock(&self.shared.queue).close();
         for m in leftovers {
             self.broadcast(ClientEvent::Undelivered(m));
         }
@@ -59,11 +57,7 @@ impl Driver {
                 r.release(&self.shared.queue);
             }
         }
-        if let Ok(mut subs) = self.shared.subscribers.lock() {
-            subs.clear();
-        }
-        if let Ok(mut s) = self.shared.state.lock() {
-            *s = crate::core::StateName::Stopped;
-        }
+        lock(&self.shared.subscribers).clear();
+        *lock(&self.shared.state) = crate::core::StateName::Stopped;
     }
 }

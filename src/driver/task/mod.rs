@@ -2,6 +2,7 @@
 //! dial progress, fallback, re-authentication) feeds exactly one input to the core;
 //! then the outputs are drained and carried out.
 
+use crate::driver::lock::lock;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -432,7 +433,7 @@ impl Driver {
                     .io
                     .ws
                     .as_ref()
-                    .and_then(|c| c.1.lock().ok()?.close_frame().cloned());
+                    .and_then(|c| lock(&c.1).close_frame().cloned());
                 let (code, reason) = match (raw, frame) {
                     (Some(raw), _) => (raw.code, raw.reason),
                     (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),
@@ -466,7 +467,7 @@ impl Driver {
                         .io
                         .ws
                         .as_ref()
-                        .and_then(|c| c.1.lock().ok()?.close_frame().cloned())
+                        .and_then(|c| lock(&c.1).close_frame().cloned())
                         .filter(|c| std::str::from_utf8(&c.reason).is_err()),
                     _ => None,
                 };

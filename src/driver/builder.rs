@@ -12,7 +12,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::client::{Client, Inner};
 use super::connection::Connection;
-use super::fallback::{Fallback, FallbackLimits, FallbackPool, HttpsSse};
+use super::fallback::{Fallback, FallbackLimits, FallbackPoolSettings, HttpsSse};
 use super::message::Message;
 use super::network::Network;
 use super::proxy::ProxyRules;
@@ -236,14 +236,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Shorthand: `true` is [`Replay::IfUnanswered`], `false` [`Replay::Never`].
-    pub fn replay_unanswered(self, replay: bool) -> Self {
-        self.replay(match replay {
-            true => Replay::IfUnanswered,
-            false => Replay::Never,
-        })
-    }
-
     /// How long a written request may wait for its next response item before its
     /// stream ends with [`RequestError::TimedOut`](super::RequestError::TimedOut) (default 5 minutes; a request that
     /// never ends must not hold up the ones behind it).
@@ -331,7 +323,7 @@ impl ClientBuilder {
                 HttpsSse::new(&url, &self.tls)
                     .map_err(BuildError::Url)?
                     .with_limits(FallbackLimits::from_config(&config.fallback))
-                    .with_pool(FallbackPool::from_config(&config.fallback))
+                    .with_pool(FallbackPoolSettings::from_config(&config.fallback))
                     .with_network(network.clone()),
             ) as Arc<dyn Fallback>),
             (None, None) => None,

@@ -7,7 +7,7 @@
 //! config), so a stalled or oversized response fails with a clear error instead of
 //! holding up the work behind it.
 //!
-//! Connections are kept ([`FallbackPool`], from the same section): an HTTP/1.1
+//! Connections are kept ([`FallbackPoolSettings`], from the same section): an HTTP/1.1
 //! connection whose response was read to its end serves the next request; a server
 //! that chooses HTTP/2 by ALPN carries every request on one connection.
 
@@ -42,7 +42,7 @@ mod pool;
 
 pub use limits::FallbackLimits;
 use limits::{bounded_events, with_timeout, Guard};
-pub use pool::FallbackPool;
+pub use pool::FallbackPoolSettings;
 use pool::{Conn, Gate, Lease, Pool, ReqBody, Sender};
 
 /// The items of one fallback response.
@@ -176,13 +176,13 @@ impl HttpsSse {
             tls_given: tls,
             limits: FallbackLimits::default(),
             network: Network::new(),
-            pool: Arc::new(Pool::new(FallbackPool::default())),
+            pool: Arc::new(Pool::new(FallbackPoolSettings::default())),
         }
-        .with_pool(FallbackPool::default()))
+        .with_pool(FallbackPoolSettings::default()))
     }
 
     /// The same, keeping connections this way (a new, empty pool).
-    pub fn with_pool(mut self, pool: FallbackPool) -> HttpsSse {
+    pub fn with_pool(mut self, pool: FallbackPoolSettings) -> HttpsSse {
         let mut tls = (*self.tls_given).clone();
         tls.alpn_protocols = match pool.http2 {
             true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
@@ -194,7 +194,7 @@ impl HttpsSse {
     }
 
     /// How this fallback keeps its connections.
-    pub fn pool(&self) -> FallbackPool {
+    pub fn pool(&self) -> FallbackPoolSettings {
         self.pool.config()
     }
 
@@ -501,7 +501,7 @@ impl Fallback for HttpsSse {
     }
 
     /// Closes the pool's connections idle for `pool_idle_timeout`
-    /// ([`FallbackPool::idle_timeout`]).
+    /// ([`FallbackPoolSettings::idle_timeout`]).
     fn expire_idle(&self, now: Instant) -> Option<Instant> {
         self.pool.expire(now)
     }

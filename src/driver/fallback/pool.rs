@@ -44,7 +44,7 @@ pub(super) type ReqBody = Full<Bytes>;
 /// How the pool keeps connections (the `[fallback]` config's `pool_*` fields and
 /// `http2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FallbackPool {
+pub struct FallbackPoolSettings {
     /// How long a connection may stay idle before it is closed instead of reused.
     pub idle_timeout: Duration,
     /// Idle HTTP/1.1 connections kept (`0`: none, a connection per request, HTTP/2
@@ -54,16 +54,16 @@ pub struct FallbackPool {
     pub http2: bool,
 }
 
-impl Default for FallbackPool {
+impl Default for FallbackPoolSettings {
     fn default() -> Self {
-        FallbackPool::from_config(&crate::config::FallbackConfig::default())
+        FallbackPoolSettings::from_config(&crate::config::FallbackConfig::default())
     }
 }
 
-impl FallbackPool {
+impl FallbackPoolSettings {
     /// The pool the `[fallback]` config section sets.
-    pub fn from_config(c: &crate::config::FallbackConfig) -> FallbackPool {
-        FallbackPool {
+    pub fn from_config(c: &crate::config::FallbackConfig) -> FallbackPoolSettings {
+        FallbackPoolSettings {
             idle_timeout: c.pool_idle_timeout,
             max_idle: c.pool_max_idle,
             http2: c.http2,
@@ -280,7 +280,7 @@ fn expiry(since: Instant, timeout: Duration) -> Option<Instant> {
 
 /// The connections of one fallback origin (through one proxy, if any).
 pub(super) struct Pool {
-    config: FallbackPool,
+    config: FallbackPoolSettings,
     state: Mutex<State>,
     next_id: AtomicU64,
     /// Every connection opened and not yet dropped (idle, shared or leased): the
@@ -299,7 +299,7 @@ pub(super) enum Gate {
 }
 
 impl Pool {
-    pub(super) fn new(config: FallbackPool) -> Pool {
+    pub(super) fn new(config: FallbackPoolSettings) -> Pool {
         Pool {
             config,
             state: Mutex::new(State::default()),
@@ -308,7 +308,7 @@ impl Pool {
         }
     }
 
-    pub(super) fn config(&self) -> FallbackPool {
+    pub(super) fn config(&self) -> FallbackPoolSettings {
         self.config
     }
 

@@ -34,6 +34,7 @@ mod reach;
 mod request;
 mod secret;
 mod shared;
+mod split;
 mod streams;
 mod target;
 mod task;
@@ -58,6 +59,7 @@ pub use request::{
     CancelFn, Replay, RequestError, RequestStream, Terminal, CANCEL_GRACE, REQUEST_IDLE_TIMEOUT,
 };
 pub use secret::{Headers, ReauthFn};
+pub use split::{ConnectionSink, ConnectionStream};
 pub use streams::{Messages, Tagged};
 pub use task::Driver;
 pub use tls::TlsOptions;

@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod cert;
+mod client_frames;
 mod lifecycle;
 mod proxy;
 mod sse_server;
@@ -48,6 +49,7 @@ mod ws_script;
 mod ws_server;
 
 pub use cert::TestCert;
+pub use client_frames::ClientFrames;
 pub use proxy::{ConnectProxy, ConnectRequest, ProxyAct};
 pub use sse_server::{echo_responder, SseOptions, SseServer};
 pub use ws_script::{Act, Behavior, ConnInfo, Received};

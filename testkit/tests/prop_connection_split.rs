@@ -27,7 +27,7 @@ use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError, TestRunner};
 use redial::driver::{ClientEvent, Message};
-use redial_testkit::{Received, TestCert, WsServer};
+use redial_testkit::{TestCert, WsServer};
 
 fn cases() -> u32 {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
@@ -93,7 +93,11 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
         .await
         .unwrap();
     let cert = TestCert::localhost();
-    let conn = builder(&server, &cert, config()).connection().unwrap();
+    let sockets = Sockets::default();
+    let conn = builder(&server, &cert, config())
+        .connector(sockets.connector())
+        .connection()
+        .unwrap();
     let events = conn.events();
     let (mut sink, mut stream) = conn.split();
     let (got_tx, got_rx) = async_channel::unbounded::<String>();
@@ -167,14 +171,7 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     .await;
     let observed = Observed {
         sent: accepted,
-        over_ws: server
-            .received()
-            .into_iter()
-            .filter_map(|(_, r)| match r {
-                Received::Text(t) => Some(t),
-                Received::Binary(_) => None,
-            })
-            .collect(),
+        over_ws: sockets.written(),
         undelivered: events
             .iter()
             .filter_map(|e| match e {
@@ -196,7 +193,10 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     };
     let mut reach = Reach::default();
     if let Err((rule, what)) = observed.check(&mut reach) {
-        prop_assert!(false, "ledger: {rule:?}: {what}\n{observed:#?}");
+        prop_assert!(
+            false,
+            "ledger: {rule:?}: {what}\n{observed:#?}\n{events:#?}"
+        );
     }
     if serving {
         *reach.0.entry("serving case").or_default() += 1;

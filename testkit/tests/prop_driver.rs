@@ -40,7 +40,7 @@ use futures_lite::StreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError, TestRunner};
 use redial::driver::{ClientEvent, Message, RequestError};
-use redial_testkit::{Received, TestCert, WsServer};
+use redial_testkit::{TestCert, WsServer};
 
 fn cases() -> u32 {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
@@ -316,14 +316,7 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     // 9, 10, 13: the ledger, stated afresh from what the servers saw.
     let observed = Observed {
         sent: accepted,
-        over_ws: ws
-            .received()
-            .into_iter()
-            .filter_map(|(_, r)| match r {
-                Received::Text(t) => Some(t),
-                Received::Binary(_) => None,
-            })
-            .collect(),
+        over_ws: sockets.written(),
         posts: posts
             .iter()
             .map(|p| PostSeen {

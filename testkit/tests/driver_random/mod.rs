@@ -399,6 +399,8 @@ pub struct Sockets {
     dials: Arc<std::sync::atomic::AtomicUsize>,
     /// How long each dial's TCP connect takes (ms), dial by dial.
     delays: Arc<Vec<u16>>,
+    /// Every text message the client wrote in full to a socket, in order.
+    written: Arc<Mutex<Vec<String>>>,
 }
 
 impl Sockets {
@@ -413,6 +415,12 @@ impl Sockets {
     /// The most sockets open at once so far.
     pub fn most(&self) -> usize {
         self.most.load(Ordering::SeqCst)
+    }
+
+    /// Every text message the client wrote in full to a socket (read back from its
+    /// bytes), in order: what left the client, whatever the server did with it.
+    pub fn written(&self) -> Vec<String> {
+        self.written.lock().unwrap().clone()
     }
 
     /// A connector for the builder: TCP to the URL's address, each stream counted
@@ -446,16 +454,21 @@ impl Sockets {
                 Ok(Counted {
                     tcp,
                     open: sockets.open.clone(),
+                    frames: redial_testkit::ClientFrames::default(),
+                    written: sockets.written.clone(),
                 })
             })
         }
     }
 }
 
-/// A TCP stream that counts itself out when dropped.
+/// A TCP stream that counts itself out when dropped, and records the text messages
+/// written through it.
 pub struct Counted {
     tcp: async_net::TcpStream,
     open: Arc<std::sync::atomic::AtomicUsize>,
+    frames: redial_testkit::ClientFrames,
+    written: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Counted {
@@ -476,11 +489,19 @@ impl futures_lite::AsyncRead for Counted {
 
 impl futures_lite::AsyncWrite for Counted {
     fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let this = self.get_mut();
+        let n = std::task::ready!(std::pin::Pin::new(&mut this.tcp).poll_write(cx, buf))?;
+        let written = &this.written;
+        this.frames.feed(&buf[..n], |text| {
+            if let Ok(t) = std::str::from_utf8(text) {
+                written.lock().unwrap().push(t.to_owned());
+            }
+        });
+        std::task::Poll::Ready(Ok(n))
     }
 
     fn poll_flush(

@@ -37,13 +37,6 @@ impl Connection {
     }
 }
 
-impl ConnectionSink {
-    /// Whether both halves came from the same [`Connection::split`].
-    pub fn is_pair_of(&self, other: &ConnectionStream) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
 impl Stream for ConnectionStream {
     type Item = Incoming;
 

@@ -323,3 +323,27 @@ async fn a_driver_dropped_before_it_ran_hands_back_and_close_returns() {
     assert!(client.send("late").is_err());
     assert_eq!(ws.connections(), 0);
 }
+
+#[async_std::test]
+async fn queued_counts_the_messages_not_yet_written() {
+    let cert = TestCert::localhost();
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+        .await
+        .unwrap();
+    let mut conn = builder(&ws, &cert, fast_default()).connection().unwrap();
+    assert_eq!(conn.queued(), 0);
+    for text in ["a", "b", "c"] {
+        conn.try_send(text).unwrap();
+    }
+    // Nothing polled the connection yet: all three wait.
+    assert_eq!(conn.queued(), 3);
+    within(Duration::from_secs(10), "the flush", conn.flush())
+        .await
+        .unwrap();
+    assert_eq!(conn.queued(), 0);
+    for text in ["a", "b", "c"] {
+        let got = within(Duration::from_secs(10), "an echo", conn.next()).await;
+        assert_eq!(got.map(|i| i.message), Some(Message::from(text)));
+    }
+    close_connection_in_time(&mut conn).await;
+}

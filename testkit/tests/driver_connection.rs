@@ -254,6 +254,8 @@ async fn an_application_that_only_writes_pauses_reading_and_still_closes_in_time
         loop {
             conn.send(format!("w{i}").into()).await.unwrap();
             i += 1;
+            // A send that never waits must not starve the guard below.
+            futures_lite::future::yield_now().await;
             while let Some(Some(e)) = futures_lite::future::poll_once(events.next()).await {
                 if let ClientEvent::ReadingPaused { stream } = e {
                     return stream;

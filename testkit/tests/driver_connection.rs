@@ -254,6 +254,8 @@ async fn an_application_that_only_writes_pauses_reading_and_still_closes_in_time
         loop {
             conn.send(format!("w{i}").into()).await.unwrap();
             i += 1;
+            // A send that never waits must not starve the guard below.
+            futures_lite::future::yield_now().await;
             while let Some(Some(e)) = futures_lite::future::poll_once(events.next()).await {
                 if let ClientEvent::ReadingPaused { stream } = e {
                     return stream;
@@ -322,4 +324,28 @@ async fn a_driver_dropped_before_it_ran_hands_back_and_close_returns() {
     close_in_time(&client).await;
     assert!(client.send("late").is_err());
     assert_eq!(ws.connections(), 0);
+}
+
+#[async_std::test]
+async fn queued_counts_the_messages_not_yet_written() {
+    let cert = TestCert::localhost();
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+        .await
+        .unwrap();
+    let mut conn = builder(&ws, &cert, fast_default()).connection().unwrap();
+    assert_eq!(conn.queued(), 0);
+    for text in ["a", "b", "c"] {
+        conn.try_send(text).unwrap();
+    }
+    // Nothing polled the connection yet: all three wait.
+    assert_eq!(conn.queued(), 3);
+    within(Duration::from_secs(10), "the flush", conn.flush())
+        .await
+        .unwrap();
+    assert_eq!(conn.queued(), 0);
+    for text in ["a", "b", "c"] {
+        let got = within(Duration::from_secs(10), "an echo", conn.next()).await;
+        assert_eq!(got.map(|i| i.message), Some(Message::from(text)));
+    }
+    close_connection_in_time(&mut conn).await;
 }

@@ -11,13 +11,16 @@
 mod driver_random;
 mod driver_support;
 
+use std::future::poll_fn;
+use std::task::Poll;
 use std::time::Duration;
 
 use driver_random::Sockets;
 use driver_support::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use redial::core::StateName;
 use redial::driver::{ClientEvent, ConnectionError, Incoming, Message, TransportKind};
-use redial::Config;
+use redial::{Config, Event};
 use redial_testkit::{Act, Behavior, TestCert, WsServer};
 
 /// No heartbeat, nothing timed within the test's reach.
@@ -179,4 +182,73 @@ async fn a_message_fed_as_the_client_stops_is_handed_back_never_lost() {
             Err(other) => panic!("round {round}: {other:?}"),
         }
     }
+}
+
+#[async_std::test]
+async fn the_writers_close_ends_a_reader_parked_while_no_socket_is_open() {
+    // The server sends a message, then closes with 1000: a finished exchange, and the
+    // client waits for demand (Idle) with no socket and no timer within reach (the
+    // dial's timeouts are long too: the driver's timer stays armed at the dial's
+    // deadline). The reader task reads the message and parks in `next()`; the writer's
+    // close then ends the driver within the writer's own poll, and no socket or timer
+    // is left to wake the reader: the writer half must.
+    let cert = TestCert::localhost();
+    let server = WsServer::start(|_| {
+        Behavior::Accept(vec![
+            Act::Text("done".into()),
+            Act::Close {
+                code: Some(1000),
+                reason: String::new(),
+            },
+        ])
+    })
+    .await
+    .unwrap();
+    let mut config = quiet();
+    config.timeouts.connect = Duration::from_secs(60);
+    config.timeouts.handshake = Duration::from_secs(60);
+    let conn = builder(&server, &cert, config).connection().unwrap();
+    let mut events = conn.events();
+    let (mut sink, mut stream) = conn.split();
+    let (parked_tx, parked_rx) = async_channel::unbounded();
+    let reader = async_std::task::spawn(async move {
+        let (mut got, mut idle) = (Vec::new(), false);
+        poll_fn(|cx| loop {
+            match stream.poll_next_unpin(cx) {
+                Poll::Ready(Some(incoming)) => got.push(incoming),
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => {
+                    // The events of the poll that just returned `Pending` (only this
+                    // task polls the connection until the close): parked in Idle?
+                    while let Some(Some(e)) = events.next().now_or_never() {
+                        idle |= matches!(
+                            e,
+                            ClientEvent::Core(Event::StateChanged {
+                                to: StateName::Idle,
+                                ..
+                            })
+                        );
+                    }
+                    if idle {
+                        let _ = parked_tx.try_send(());
+                    }
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await;
+        got
+    });
+    within(
+        Duration::from_secs(5),
+        "the reader parked in Idle",
+        parked_rx.recv(),
+    )
+    .await
+    .unwrap();
+    within(Duration::from_secs(5), "close", sink.close())
+        .await
+        .unwrap();
+    let got = within(Duration::from_secs(5), "the parked reader's end", reader).await;
+    assert_eq!(got, vec![echoed("done").unwrap()]);
 }

@@ -23,7 +23,13 @@ fn run(after_upgrade: Vec<u8>) -> (Option<String>, Vec<Event>) {
         .build()
         .unwrap();
     let mut events = client.events();
-    let cause = futures_lite::future::block_on(driver.run());
+    // Every case ends within its timeouts (200 ms each, one attempt); a driver that
+    // spins without ending fails here instead of hanging.
+    let guard = async {
+        async_io::Timer::after(Duration::from_secs(10)).await;
+        panic!("the driver did not end within 10 s");
+    };
+    let cause = futures_lite::future::block_on(futures_lite::future::or(driver.run(), guard));
     drop(client);
     let seen = futures_lite::future::block_on(async {
         let mut v = Vec::new();

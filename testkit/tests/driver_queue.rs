@@ -3,14 +3,17 @@
 
 mod driver_support;
 
+use std::time::Duration;
+
 use driver_support::*;
 use futures_lite::StreamExt;
+use redial::core::StateName;
 use redial::driver::{ClientEvent, Message, SendError};
 use redial_testkit::{Act, Behavior, Received, TestCert, WsServer};
 
 /// Fail the test when `fut` takes more than 10 s (a guard, not a synchronisation).
 async fn soon<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    within(std::time::Duration::from_secs(10), what, fut).await
+    within(Duration::from_secs(10), what, fut).await
 }
 
 #[async_std::test]
@@ -192,4 +195,37 @@ async fn a_request_over_the_websocket_is_written_once_then_the_queue_follows() {
             (1, Received::Text("after".into()))
         ]
     );
+}
+
+#[async_std::test]
+async fn a_message_sent_on_a_quiet_open_connection_is_written_at_once() {
+    // No heartbeat, and every timer far away (the dial's timeouts too: the driver's
+    // timer stays armed at the dial's deadline): only the send itself wakes the driver.
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    let cert = TestCert::localhost();
+    let mut config = fast_default();
+    config.heartbeat.ping_interval = None;
+    config.budget.min_uptime = Duration::from_secs(60);
+    config.timeouts.connect = Duration::from_secs(60);
+    config.timeouts.handshake = Duration::from_secs(60);
+    let (client, mut events) = spawn(builder(&ws, &cert, config));
+    until_state(&mut events, StateName::Open).await;
+    // Once the server has the first, the driver has long been waiting for work: each
+    // later message is written only if its send woke the driver.
+    for i in 1..=3 {
+        client.send(format!("m{i}")).unwrap();
+        within(
+            Duration::from_secs(5),
+            "the message on the wire",
+            ws.wait_received(i),
+        )
+        .await;
+    }
+    let want: Vec<_> = (1..=3)
+        .map(|i| (1, Received::Text(format!("m{i}"))))
+        .collect();
+    assert_eq!(ws.received(), want);
+    close_in_time(&client).await;
 }

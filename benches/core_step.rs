@@ -18,9 +18,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
+use redial::config::Config;
 use redial::core::{Core, Input, StateName};
 use redial::policy::Phase;
-use redial::Config;
 use serde_json::json;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -105,7 +105,7 @@ fn reopen(pool: &Pool, now: &mut Instant, seed: &mut u64) -> Pooled {
             }
             _ => {
                 *now = core.poll_timeout().map_or(*now, |t| t.max(*now));
-                core.handle_timeout(*now);
+                core.handle_input(*now, Input::Timeout);
             }
         }
         drain(&mut core);
@@ -116,7 +116,7 @@ fn reopen(pool: &Pool, now: &mut Instant, seed: &mut u64) -> Pooled {
     // it (a core that kept closing unstable connections would fall back).
     if core.attempt() != 0 {
         *now = core.poll_timeout().map_or(*now, |t| t.max(*now));
-        core.handle_timeout(*now);
+        core.handle_input(*now, Input::Timeout);
         drain(&mut core);
     }
     assert_eq!(core.state(), StateName::Open);

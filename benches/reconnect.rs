@@ -23,9 +23,9 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use common::net::{quiet, redial_open, RawWs};
 use futures_lite::StreamExt;
 use redial::config::Strategy;
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{Client, ClientBuilder, ClientEvent, Events};
-use redial::Event;
 use redial_testkit::{Act, Behavior, WsServer};
 use serde_json::json;
 

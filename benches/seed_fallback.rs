@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use async_std::task::block_on;
 use futures_lite::StreamExt;
+use redial::config::{Config, Preset};
 use redial::driver::Client;
-use redial::{Config, Preset};
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 use serde_json::json;
 

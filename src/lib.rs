@@ -11,22 +11,23 @@
 //!
 //! ## Drive loop
 //!
-//! The [`Core`] never does I/O and never reads a clock. Whoever drives it (the async
+//! The [`Core`](core::Core) never does I/O and never reads a clock. Whoever drives it (the async
 //! driver, the simulator `redial::sim` (feature `sim`), a test, or your own loop) keeps
 //! to one contract:
 //!
-//! 1. **One input.** Feed one [`Input`] with the time it happened:
-//!    [`Core::handle_input`]`(now, input)`.
-//! 2. **Drain the outputs.** Call [`Core::poll_output`] until it returns `None`, and carry
-//!    out each [`Output`]: dial, ping, send a close frame, drop the connection, start or
-//!    stop the fallback, ask for fresh credentials. [`Output::Event`]s are for observers.
+//! 1. **One input.** Feed one [`Input`](core::Input) with the time it happened:
+//!    [`Core::handle_input`](core::Core::handle_input)`(now, input)`.
+//! 2. **Drain the outputs.** Call [`Core::poll_output`](core::Core::poll_output) until it returns `None`, and carry
+//!    out each [`Output`](core::Output): dial, ping, send a close frame, drop the connection, start or
+//!    stop the fallback, ask for fresh credentials. [`Output::Event`](core::Output::Event)s are for observers.
 //! 3. **Wait** for the next thing that happens (socket, application), or until
-//!    [`Core::poll_timeout`], whichever comes first. When the deadline passes, that is
-//!    the next input: [`Core::handle_timeout`]`(now)`. Then go to 2.
+//!    [`Core::poll_timeout`](core::Core::poll_timeout), whichever comes first. When the deadline passes, that is
+//!    the next input: [`Input::Timeout`](core::Input::Timeout). Then go to 2.
 //!
 //! ```no_run
 //! use std::time::Instant;
-//! use redial::{Config, Core, Input, Output};
+//! use redial::config::Config;
+//! use redial::core::{Core, Input, Output};
 //!
 //! /// What woke the loop: something that happened, or the core's deadline.
 //! enum Woke {
@@ -45,7 +46,7 @@
 //!     }
 //!     match wait_for_io_or(core.poll_timeout()) {     // 3. wait, with the deadline
 //!         Woke::Happened(input) => core.handle_input(Instant::now(), input),
-//!         Woke::Deadline => core.handle_timeout(Instant::now()),
+//!         Woke::Deadline => core.handle_input(Instant::now(), Input::Timeout),
 //!     }
 //! }
 //! ```
@@ -56,7 +57,8 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use redial::{Config, Core, Input, Output, StateName};
+//! use redial::config::Config;
+//! use redial::core::{Core, Input, Output, StateName};
 //!
 //! let ms = Duration::from_millis;
 //! let t0 = Instant::now(); // the driver's clock; the core never reads one
@@ -132,6 +134,3 @@ pub mod redact;
 pub mod sim;
 #[cfg(feature = "testing")]
 pub mod testing;
-
-pub use crate::config::{Config, Policy, Preset, Transport};
-pub use crate::core::{Cause, Core, Event, Input, Output, StableBy, StateName};

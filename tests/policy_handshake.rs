@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use redial::config::{Action, Spent};
+use redial::config::{Action, BudgetSpent};
 use redial::config::{Config, Policy, Strategy, Transport};
 use redial::policy::{
     classify_close, classify_reach_failure, classify_status, decide, Backoff, Budget, Class,
-    Decision, DelayBasis, Phase, ProxyFailure, ReachFailure as F, Why,
+    Decision, DelayBasis, NoRetryReason, Phase, ProxyFailure, ReachFailure as F,
 };
 
 fn ms(n: u64) -> Duration {
@@ -164,7 +164,7 @@ fn dials(n: u32) -> Budget {
     }
 }
 
-fn stop(why: Why, fallback_unavailable: bool) -> Decision {
+fn stop(why: NoRetryReason, fallback_unavailable: bool) -> Decision {
     Decision::Stop {
         why,
         fallback_unavailable,
@@ -172,7 +172,7 @@ fn stop(why: Why, fallback_unavailable: bool) -> Decision {
 }
 
 /// Fall back when the policy has a fallback, else stop saying so.
-fn fall_back_else_stop(p: &Policy, why: Why) -> Decision {
+fn fall_back_else_stop(p: &Policy, why: NoRetryReason) -> Decision {
     if p.fallback_available() {
         Decision::FallBack(why)
     } else {
@@ -180,8 +180,8 @@ fn fall_back_else_stop(p: &Policy, why: Why) -> Decision {
     }
 }
 
-fn attempts_spent(n: u32) -> Why {
-    Why::Spent(Spent::Attempts { dials: n, max: n })
+fn attempts_spent(n: u32) -> NoRetryReason {
+    NoRetryReason::Spent(BudgetSpent::Attempts { dials: n, max: n })
 }
 
 fn ra(asked: Duration, capped: bool) -> DelayBasis {
@@ -246,9 +246,15 @@ fn every_row_decides_as_the_table_says_with_and_without_fallback() {
                         }
                     }
                     Expect::Reauthenticate => d == Decision::Reauthenticate,
-                    Expect::FallBackElseStop => d == fall_back_else_stop(p, Why::Class(class)),
-                    Expect::StopNoFallback => d == stop(Why::Class(Class::Certificate), false),
-                    Expect::StopProxyCredentials => d == stop(Why::Class(Class::ProxyAuth), false),
+                    Expect::FallBackElseStop => {
+                        d == fall_back_else_stop(p, NoRetryReason::Class(class))
+                    }
+                    Expect::StopNoFallback => {
+                        d == stop(NoRetryReason::Class(Class::Certificate), false)
+                    }
+                    Expect::StopProxyCredentials => {
+                        d == stop(NoRetryReason::Class(Class::ProxyAuth), false)
+                    }
                 };
                 assert!(ok, "{ctx}");
             }
@@ -261,7 +267,7 @@ fn fallback_disabled_stops_like_websocket_only() {
     let p = policy_with(|c| c.fallback.enabled = false);
     assert!(!p.fallback_available());
     let d = decide_dial(&status(426, None), &dials(1), &p, 1);
-    assert_eq!(d, stop(Why::Class(Class::Rejected), true));
+    assert_eq!(d, stop(NoRetryReason::Class(Class::Rejected), true));
 }
 
 #[test]
@@ -270,7 +276,11 @@ fn certificate_never_falls_back_even_when_the_budget_is_spent() {
     for p in both() {
         for n in [1, 5, 100] {
             let d = decide_dial(&cert, &dials(n), &p, 3);
-            assert_eq!(d, stop(Why::Class(Class::Certificate), false), "{n}");
+            assert_eq!(
+                d,
+                stop(NoRetryReason::Class(Class::Certificate), false),
+                "{n}"
+            );
         }
     }
 }
@@ -282,7 +292,7 @@ fn a_second_401_stops_still_unauthorized() {
         reauth_used: true,
         ..Budget::default()
     };
-    let still = stop(Why::StillUnauthorized, false);
+    let still = stop(NoRetryReason::StillUnauthorized, false);
     for p in both() {
         assert_eq!(decide_dial(&status(401, None), &used, &p, 0), still);
         // Close codes 3000 and 3003 are the same auth class.
@@ -396,7 +406,7 @@ fn max_elapsed_spent_counts_the_next_delay() {
         c.budget.max_elapsed = Some(s(10));
     });
     let elapsed = |elapsed| {
-        Decision::FallBack(Why::Spent(Spent::Elapsed {
+        Decision::FallBack(NoRetryReason::Spent(BudgetSpent::Elapsed {
             elapsed,
             max: s(10),
         }))
@@ -417,7 +427,7 @@ fn max_elapsed_spent_counts_the_next_delay() {
 #[test]
 fn policy_and_protocol_closes_fall_back_whatever_the_budget() {
     for code in [1008, 1002, 1015, 999, 5000] {
-        let why = Why::Class(classify_close(Some(code)));
+        let why = NoRetryReason::Class(classify_close(Some(code)));
         for p in both() {
             for n in [1, 3] {
                 let d = decide_close(Some(code), &dials(n), &p, &mut backoff(&p, 0));
@@ -472,8 +482,11 @@ fn close_code_overrides_change_the_action_narrowest_range_wins() {
     }
     let b = backoff(&p, 0);
     let d = |code| decide_close(Some(code), &dials(1), &p, &mut b.clone());
-    assert_eq!(d(4050), Decision::FallBack(Why::Override(Action::FallBack)));
-    assert_eq!(d(4500), stop(Why::Override(Action::Stop), false));
+    assert_eq!(
+        d(4050),
+        Decision::FallBack(NoRetryReason::Override(Action::FallBack))
+    );
+    assert_eq!(d(4500), stop(NoRetryReason::Override(Action::Stop), false));
     assert!(matches!(d(4001), Decision::Retry { delay, .. } if delay >= s(5)));
     // 1008 is never retried by default; the override makes it a plain retry.
     assert!(is_backoff_retry(d(1008)));

@@ -231,7 +231,7 @@ fn the_core_stops_on_a_407_and_says_why() {
 }
 
 /// A core fed one dial failure: the cause of what followed.
-fn cause_after(failure: ReachFailure, transport: redial::Transport) -> (String, String) {
+fn cause_after(failure: ReachFailure, transport: redial::config::Transport) -> (String, String) {
     use redial::core::{Core, Input};
     let c = Config {
         transport,
@@ -269,7 +269,10 @@ fn a_proxys_401_is_its_credentials_like_407() {
             "{status}: {}",
             dial(&failure)
         );
-        for transport in [redial::Transport::Auto, redial::Transport::Websocket] {
+        for transport in [
+            redial::config::Transport::Auto,
+            redial::config::Transport::Websocket,
+        ] {
             let (state, cause) = cause_after(dial(&failure), transport);
             assert_eq!(state, "stopped", "{status} {transport:?}: {cause}");
             assert!(
@@ -299,7 +302,10 @@ fn a_proxys_401_is_its_credentials_like_407() {
 #[test]
 fn a_proxys_refusal_never_reads_as_the_server_not_offering_websockets() {
     for status in [401, 403, 400, 405, 404] {
-        for transport in [redial::Transport::Auto, redial::Transport::Websocket] {
+        for transport in [
+            redial::config::Transport::Auto,
+            redial::config::Transport::Websocket,
+        ] {
             let (state, cause) = cause_after(dial(&ProxyFailure::status(status)), transport);
             assert!(
                 !cause.contains("offer WebSockets"),
@@ -314,7 +320,7 @@ fn a_proxys_refusal_never_reads_as_the_server_not_offering_websockets() {
                     "{status} {transport:?}: {cause}"
                 );
                 let want = match transport {
-                    redial::Transport::Auto => "fell_back",
+                    redial::config::Transport::Auto => "fell_back",
                     _ => "stopped",
                 };
                 assert_eq!(state, want, "{status} {transport:?}: {cause}");
@@ -327,7 +333,7 @@ fn a_proxys_refusal_never_reads_as_the_server_not_offering_websockets() {
             status: 403,
             retry_after: None,
         },
-        redial::Transport::Auto,
+        redial::config::Transport::Auto,
     );
     assert!(
         cause.contains("the server does not offer WebSockets at this URL"),

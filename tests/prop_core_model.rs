@@ -20,11 +20,11 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{FileFailurePersistence, RngAlgorithm, TestRng, TestRunner};
 
+use redial::config::Preset;
 use redial::config::{Action, Config, Transport};
 use redial::core::{Input, TRANSITIONS};
 use redial::policy::ReachFailure;
 use redial::sim::invariants::check_determinism;
-use redial::Preset;
 
 use prop_model::gen::{self, Dt};
 use prop_model::{directed, run};
@@ -438,11 +438,11 @@ fn overrides_for_1006_apply_to_drops_and_pong_timeouts() {
             case.config.close_codes["1006"],
             name.contains("stable true"),
         ) {
-            (Action::ReconnectLazily, true) => redial::StateName::Idle,
-            (Action::Reauthenticate, _) => redial::StateName::Reauthenticating,
-            (Action::FallBack, _) => redial::StateName::FellBack,
-            (Action::Stop, _) => redial::StateName::Stopped,
-            _ => redial::StateName::Backoff,
+            (Action::ReconnectLazily, true) => redial::core::StateName::Idle,
+            (Action::Reauthenticate, _) => redial::core::StateName::Reauthenticating,
+            (Action::FallBack, _) => redial::core::StateName::FellBack,
+            (Action::Stop, _) => redial::core::StateName::Stopped,
+            _ => redial::core::StateName::Backoff,
         };
         assert_eq!(failed.state, expected, "{name}");
     }

@@ -7,9 +7,10 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Config;
+use redial::core::Event;
 use redial::core::{Output, StateName};
 use redial::sim::{Connect, Sim, Step};
-use redial::{Config, Event};
 use support::{dial_times, policy};
 
 fn reauths(sim: &Sim) -> usize {

@@ -7,10 +7,11 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Config;
+use redial::core::Event;
 use redial::core::{Output, StateName};
 use redial::policy::{FallbackError, Phase, ReachFailure};
 use redial::sim::{Connect, Sim, Step};
-use redial::{Config, Event};
 use support::policy;
 
 /// The mission's server (101, then 1008): the client falls back at once.

@@ -7,9 +7,10 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::{Config, Preset};
+use redial::core::Event;
 use redial::core::{Output, StateName};
 use redial::sim::{Connect, Sim, Step};
-use redial::{Config, Event, Preset};
 use support::{dial_times, policy};
 
 fn error_loop(config: Config, seed: u64) -> Sim {

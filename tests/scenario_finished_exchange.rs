@@ -6,9 +6,10 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Config;
+use redial::core::{Event, StableBy};
 use redial::core::{Input, StateName};
 use redial::sim::{Connect, Sim, Step};
-use redial::{Config, Event, StableBy};
 use support::{dial_times, policy};
 
 fn exchanges(respond: bool, turns: u32) -> Sim {

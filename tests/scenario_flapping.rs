@@ -4,9 +4,9 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::{Config, Preset};
 use redial::core::StateName;
 use redial::sim::{Connect, Sim, Step};
-use redial::{Config, Preset};
 use support::{dial_times, policy, states};
 
 fn flapping(config: Config, seed: u64, uptime: Duration) -> Sim {

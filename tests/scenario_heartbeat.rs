@@ -5,9 +5,10 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Preset;
+use redial::core::Event;
 use redial::core::Output;
 use redial::sim::{Connect, Scenario, Sim, Step};
-use redial::{Event, Preset};
 use support::policy;
 
 #[test]

@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Preset;
 use redial::core::{Output, StateName};
 use redial::sim::{Connect, Sim, Step};
-use redial::Preset;
 use support::{dial_times, policy};
 
 fn unauthorized_first(n: u32, reauth_ok: bool) -> Sim {

@@ -5,9 +5,10 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::{Preset, Transport};
+use redial::core::Event;
 use redial::core::{Failure, Output, StateName};
 use redial::sim::{Connect, Scenario, Sim, Step};
-use redial::{Event, Preset, Transport};
 use support::policy;
 
 fn probes(sim: &Sim) -> Vec<Duration> {

@@ -4,9 +4,9 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Preset;
 use redial::core::StateName;
 use redial::sim::{Connect, Scenario, Sim, Step};
-use redial::Preset;
 use support::{dial_times, policy, retry_delays};
 
 #[test]

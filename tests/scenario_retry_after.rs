@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Preset;
 use redial::core::StateName;
 use redial::sim::{Connect, Sim, Step};
-use redial::Preset;
 use support::{dial_times, policy};
 
 fn rate_limited(status: u16, retry_after: Duration, max_retry_after: Duration) -> Sim {
@@ -53,7 +53,7 @@ fn a_long_retry_after_is_capped_by_max_retry_after() {
     let retry = sim
         .events()
         .find_map(|(_, e)| match e {
-            redial::Event::RetryScheduled { cause, .. } => Some(cause.to_string()),
+            redial::core::Event::RetryScheduled { cause, .. } => Some(cause.to_string()),
             _ => None,
         })
         .unwrap();

@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use redial::core::Event;
 use redial::core::StateName;
 use redial::sim::Scenario;
-use redial::Event;
 use support::{dial_times, json_lines, retry_delays};
 
 #[test]

@@ -6,9 +6,10 @@ mod support;
 
 use std::time::Duration;
 
+use redial::config::Config;
 use redial::core::StateName;
+use redial::core::{Event, StableBy};
 use redial::sim::{Connect, Sim, Step};
-use redial::{Config, Event, StableBy};
 use support::{dial_times, policy, states};
 
 #[test]

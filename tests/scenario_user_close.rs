@@ -2,9 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+use redial::config::Preset;
+use redial::core::Event;
 use redial::core::{Core, Input, Output, StateName};
 use redial::policy::{Phase, ReachFailure};
-use redial::{Event, Preset};
 
 struct Drive {
     core: Core,

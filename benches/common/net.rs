@@ -8,9 +8,10 @@ use async_net::TcpStream;
 use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::WebSocketStream;
 use futures_lite::StreamExt;
+use redial::config::Config;
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{Client, ClientBuilder, ClientEvent, Connection, Events};
-use redial::{Config, Event};
 
 /// A raw async-tungstenite client.
 pub type RawWs = WebSocketStream<TcpStream>;

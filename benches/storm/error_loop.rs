@@ -8,9 +8,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use redial::config::Config;
 use redial::core::{Core, Input, Output};
 use redial::policy::Phase;
-use redial::Config;
 use serde_json::{json, Value};
 
 const WINDOW: Duration = Duration::from_millis(100);

@@ -26,10 +26,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use redial::config::Config;
 use redial::config::Strategy;
+use redial::core::Event;
 use redial::core::{Core, Input, Output, StateName};
 use redial::policy::{Phase, ReachFailure};
-use redial::{Config, Event};
 use serde_json::{json, Value};
 
 const WINDOW: Duration = Duration::from_millis(100);

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redial::driver::{FallbackConnection, TransportKind};
+use redial::config::{Config, Preset};
+use redial::core::Event;
+use redial::driver::{FallbackCarrier, TransportKind};
 use redial::policy::Class;
-use redial::{Config, Event, Preset};
 use redial_testkit::{echo_responder, Act, Behavior, ConnInfo};
 
 /// The re-probe cooldown of the `reprobe` scenario (the default is 5 minutes).
@@ -226,7 +227,7 @@ impl Scenario {
         log: &[(Duration, Event)],
         dials: u32,
         response: Option<TransportKind>,
-        fallback_connections: &[FallbackConnection],
+        fallback_connections: &[FallbackCarrier],
     ) -> Vec<String> {
         let mut problems = Vec::new();
         let mut expect = |ok: bool, what: &str| {

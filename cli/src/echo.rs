@@ -2,9 +2,9 @@
 //! the server closes with 1000, and reconnects per the policy when the server drops it.
 
 use futures_lite::{FutureExt, StreamExt};
+use redial::core::Event;
 use redial::core::Failure;
 use redial::driver::{ClientEvent, Incoming};
-use redial::Event;
 use serde_json::{json, Map};
 
 use crate::exit::{self, CliError};

@@ -22,8 +22,8 @@ mod term;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use redial::config::Preset;
 use redial::redact::{redact_url, redact_urls_in};
-use redial::Preset;
 use serde_json::json;
 
 use crate::exit::CliError;

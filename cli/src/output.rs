@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
+use redial::core::Event;
 use redial::driver::{CancelSettled, ClientEvent, Message, TransportKind};
 use redial::policy::fmt_duration;
-use redial::Event;
 use serde_json::{json, Map, Value};
 
 use crate::countdown::Countdown;
@@ -145,7 +145,7 @@ impl Printer {
                 let text = format!("the {stream} stream is full: reading paused");
                 self.app_event("reading_paused", fields, &text);
             }
-            ClientEvent::FallbackConnection(c) => {
+            ClientEvent::FallbackCarrier(c) => {
                 let (which, style) = match c.reused {
                     true => ("a reused connection", good()),
                     false => ("a new connection", warn()),

@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use futures_lite::{FutureExt, StreamExt};
+use redial::config::Preset;
+use redial::core::Event;
 use redial::driver::ClientEvent;
 use redial::redact::redact_url;
-use redial::{Event, Preset};
 
 use crate::exit::CliError;
 use crate::output::Printer;

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use redial::config::Spent;
+use redial::config::BudgetSpent;
+use redial::config::Preset;
 use redial::core::Failure;
 use redial::policy::{
-    decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, ProxyFailure, ReachFailure,
-    Why,
+    decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, NoRetryReason,
+    ProxyFailure, ReachFailure,
 };
-use redial::Preset;
 use serde_json::{json, Map, Value};
 
 use crate::exit;
@@ -249,32 +249,36 @@ pub fn words(decision: &Decision, failure: &Failure) -> String {
     }
 }
 
-fn why_words(why: &Why, failure: &Failure) -> String {
+fn why_words(why: &NoRetryReason, failure: &Failure) -> String {
     match why {
         // A proxy's refusal says nothing about the server.
-        Why::Class(Class::Rejected) if failure.is_proxy_answer() => {
+        NoRetryReason::Class(Class::Rejected) if failure.is_proxy_answer() => {
             "the proxy refused the tunnel, and retrying through it will not change that".into()
         }
-        Why::Class(Class::Policy) => "policy violations are not retried".into(),
-        Why::Class(Class::Protocol) => "protocol errors are not retried over WebSockets".into(),
-        Why::Class(Class::Rejected) => "the server does not offer WebSockets at this URL".into(),
-        Why::Class(Class::Certificate) => {
+        NoRetryReason::Class(Class::Policy) => "policy violations are not retried".into(),
+        NoRetryReason::Class(Class::Protocol) => {
+            "protocol errors are not retried over WebSockets".into()
+        }
+        NoRetryReason::Class(Class::Rejected) => {
+            "the server does not offer WebSockets at this URL".into()
+        }
+        NoRetryReason::Class(Class::Certificate) => {
             "a rejected certificate is never retried or bypassed".into()
         }
-        Why::Class(Class::ProxyAuth) => {
+        NoRetryReason::Class(Class::ProxyAuth) => {
             "the proxy refused its credentials, and no retry can change them".into()
         }
-        Why::Class(c) => format!("class {c}"),
-        Why::Override(a) => format!("the config's close_codes says {a}"),
-        Why::Spent(Spent::Attempts { dials, max }) => {
+        NoRetryReason::Class(c) => format!("class {c}"),
+        NoRetryReason::Override(a) => format!("the config's close_codes says {a}"),
+        NoRetryReason::Spent(BudgetSpent::Attempts { dials, max }) => {
             format!("{dials} of {max} dials failed without a stable connection")
         }
-        Why::Spent(Spent::Elapsed { max, .. }) => {
+        NoRetryReason::Spent(BudgetSpent::Elapsed { max, .. }) => {
             format!(
                 "retrying would pass budget.max_elapsed ({})",
                 fmt_duration(*max)
             )
         }
-        Why::StillUnauthorized => "still unauthorized after re-authenticating".into(),
+        NoRetryReason::StillUnauthorized => "still unauthorized after re-authenticating".into(),
     }
 }

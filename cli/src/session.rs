@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use futures_lite::{FutureExt, StreamExt};
-use redial::driver::{ClientEvent, Events, FallbackConnection, TransportKind};
-use redial::Event;
+use redial::core::Event;
+use redial::driver::{ClientEvent, Events, FallbackCarrier, TransportKind};
 
 use crate::output::Printer;
 
@@ -30,7 +30,7 @@ pub struct Tracker {
     /// Every core event with its time since the start.
     pub log: Vec<(Duration, Event)>,
     /// The connection of each fallback request the server answered, in order.
-    pub fallback_connections: Vec<FallbackConnection>,
+    pub fallback_connections: Vec<FallbackCarrier>,
 }
 
 impl Default for Tracker {
@@ -56,7 +56,7 @@ impl Tracker {
                 self.undelivered += 1;
                 return;
             }
-            ClientEvent::FallbackConnection(c) => {
+            ClientEvent::FallbackCarrier(c) => {
                 self.fallback_connections.push(*c);
                 return;
             }

@@ -8,8 +8,8 @@ use futures_rustls::pki_types::pem::PemObject;
 use futures_rustls::pki_types::CertificateDer;
 use futures_rustls::rustls::RootCertStore;
 use redial::config::ProxySetting;
+use redial::config::{Config, Preset};
 use redial::driver::{BuildError, Client, ClientBuilder, Events, ProxyRules};
-use redial::{Config, Preset};
 
 use crate::exit::CliError;
 

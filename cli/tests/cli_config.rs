@@ -4,7 +4,7 @@
 mod cli_support;
 
 use cli_support::*;
-use redial::{Config, Preset};
+use redial::config::{Config, Preset};
 use redial_testkit::{Act, Behavior, WsServer};
 
 #[async_std::test]

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use redial::config::Config;
+use redial::core::Event;
 use redial::core::{CloseReason, Core, Failure, Input, Output, StateName, MAX_REASON_BYTES};
 use redial::policy::{classify_close, close_code_name, Class};
 use redial::sim::invariants::tables::close_class;
-use redial::Event;
 
 /// Everything the target derives from one payload, for the determinism check.
 #[derive(Debug, PartialEq)]

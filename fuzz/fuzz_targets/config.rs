@@ -106,7 +106,7 @@ fn check_policy(policy: &Policy) {
     core.handle_input(t0, Input::Start);
     while core.poll_output().is_some() {}
     assert!(core.poll_timeout().is_none_or(|t| t >= t0));
-    core.handle_timeout(t0 + Duration::from_secs(1));
+    core.handle_input(t0 + Duration::from_secs(1), Input::Timeout);
     while core.poll_output().is_some() {}
 }
 

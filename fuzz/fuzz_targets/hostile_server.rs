@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use libfuzzer_sys::fuzz_target;
+use redial::config::Preset;
+use redial::core::{Event, StateName};
 use redial::driver::{Client, ClientEvent};
 use redial::policy::ReachFailure;
 use redial::testing::{FrameScanner, MemoryPeer};
-use redial::{Event, Preset, StateName};
 use redial_fuzz::frames::{close_frames, UPGRADE_RESPONSE};
 
 /// The global allocator, counting live bytes and their peak.

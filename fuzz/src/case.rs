@@ -314,9 +314,8 @@ impl RawStep {
         u16::from_le_bytes([self.lo, self.hi])
     }
 
-    /// The input of this step in `state`, and whether to hand a timeout over through
-    /// `handle_timeout` rather than `handle_input(Timeout)`.
-    pub fn input(&self, state: StateName) -> (Input, bool) {
+    /// The input of this step in `state`.
+    pub fn input(&self, state: StateName) -> Input {
         let k = if self.kind >= 0xF0 {
             WILD[usize::from(self.kind - 0xF0) % WILD.len()]
         } else {
@@ -324,7 +323,7 @@ impl RawStep {
             m[usize::from(self.kind) % m.len()]
         };
         let (arg, extra) = (self.arg(), self.extra);
-        let input = match k {
+        match k {
             K::Start => Input::Start,
             K::Progress if extra & 1 == 1 => Input::DialProgress(Phase::Connect),
             K::Progress => Input::DialProgress(Phase::Handshake),
@@ -348,9 +347,8 @@ impl RawStep {
                 failure: fallback_failure(self.lo, self.hi, extra),
             },
             K::ReauthDone => Input::ReauthDone { ok: extra % 5 != 0 },
-            K::Timeout => return (Input::Timeout, extra & 1 == 1),
-        };
-        (input, false)
+            K::Timeout => Input::Timeout,
+        }
     }
 }
 

@@ -19,12 +19,8 @@ pub fn run(case: &Case, t0: Instant, check: bool) -> Option<Result<Vec<Record>, 
     let mut trace = Vec::with_capacity(case.steps.len());
     for step in &case.steps {
         now = advance(t0, now, step.dt, core.poll_timeout());
-        let (input, via_timeout) = step.input(core.state());
-        if via_timeout {
-            core.handle_timeout(now);
-        } else {
-            core.handle_input(now, input.clone());
-        }
+        let input = step.input(core.state());
+        core.handle_input(now, input.clone());
         let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
         let record = Record::observe(&core, t0, now, input, outputs);
         if check {

@@ -25,11 +25,11 @@
 
 mod action;
 mod backoff;
+mod budget_spent;
 mod commented;
 pub(crate) mod optional_duration;
 mod presets;
 mod proxy;
-mod spent;
 mod validate;
 
 pub use commented::to_commented_toml;
@@ -46,7 +46,7 @@ use crate::redact::redact_urls_in;
 
 pub use action::Action;
 pub use backoff::{BackoffConfig, Strategy, MAX_DELAY};
-pub use spent::Spent;
+pub use budget_spent::BudgetSpent;
 
 /// Which transport the client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

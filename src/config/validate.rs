@@ -5,7 +5,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::proxy::proxy_url_problem;
-use super::{Action, Spent, MAX_DELAY};
+use super::{Action, BudgetSpent, MAX_DELAY};
 use super::{Config, ProxySetting, Transport};
 
 /// Why a config was refused.
@@ -122,16 +122,16 @@ impl Policy {
     }
 
     /// Which budget limit `dials` failed dials over `elapsed` have reached, if any.
-    pub fn spent(&self, dials: u32, elapsed: Duration) -> Option<Spent> {
+    pub fn spent(&self, dials: u32, elapsed: Duration) -> Option<BudgetSpent> {
         let b = &self.config.budget;
         if dials >= b.max_attempts {
-            return Some(Spent::Attempts {
+            return Some(BudgetSpent::Attempts {
                 dials,
                 max: b.max_attempts,
             });
         }
         match b.max_elapsed {
-            Some(max) if elapsed > max => Some(Spent::Elapsed { elapsed, max }),
+            Some(max) if elapsed > max => Some(BudgetSpent::Elapsed { elapsed, max }),
             _ => None,
         }
     }

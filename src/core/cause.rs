@@ -4,42 +4,44 @@ use std::fmt;
 use std::time::Duration;
 
 use super::failure::Failure;
-use crate::config::Spent;
-use crate::policy::{fmt_duration, Class, DelayBasis, FallbackError, FallbackStop, Why};
+use crate::config::BudgetSpent;
+use crate::policy::{fmt_duration, Class, DelayBasis, FallbackError, FallbackStop, NoRetryReason};
 
 /// Why a failure is not retried. A proxy's refusal of the tunnel is rejected like an
 /// upgrade's 403, but it says nothing about whether the server offers WebSockets.
-fn why_phrase(why: &Why, failure: &Failure, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn why_phrase(why: &NoRetryReason, failure: &Failure, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match why {
-        Why::Class(Class::Rejected) if failure.is_proxy_answer() => f.write_str(
+        NoRetryReason::Class(Class::Rejected) if failure.is_proxy_answer() => f.write_str(
             "the proxy refused the tunnel, and retrying through it will not change that",
         ),
-        Why::Class(Class::Policy) => f.write_str("policy violations are not retried"),
-        Why::Class(Class::Protocol) => {
+        NoRetryReason::Class(Class::Policy) => f.write_str("policy violations are not retried"),
+        NoRetryReason::Class(Class::Protocol) => {
             f.write_str("protocol errors are not retried over WebSockets")
         }
-        Why::Class(Class::Rejected) => {
+        NoRetryReason::Class(Class::Rejected) => {
             f.write_str("the server does not offer WebSockets at this URL")
         }
-        Why::Class(Class::Certificate) => {
+        NoRetryReason::Class(Class::Certificate) => {
             f.write_str("a rejected certificate is never retried or bypassed")
         }
-        Why::Class(Class::ProxyAuth) => {
+        NoRetryReason::Class(Class::ProxyAuth) => {
             f.write_str("the proxy refused its credentials, and no retry can change them")
         }
-        Why::Class(c) => write!(f, "class {c} says {}", c.default_action()),
-        Why::Override(a) => write!(f, "the config's close_codes says {a}"),
-        Why::Spent(Spent::Attempts { dials, max }) => write!(
+        NoRetryReason::Class(c) => write!(f, "class {c} says {}", c.default_action()),
+        NoRetryReason::Override(a) => write!(f, "the config's close_codes says {a}"),
+        NoRetryReason::Spent(BudgetSpent::Attempts { dials, max }) => write!(
             f,
             "{dials} of {max} dials failed without a stable connection"
         ),
-        Why::Spent(Spent::Elapsed { elapsed, max }) => write!(
+        NoRetryReason::Spent(BudgetSpent::Elapsed { elapsed, max }) => write!(
             f,
             "retrying would take {}, past budget.max_elapsed ({})",
             fmt_duration(*elapsed),
             fmt_duration(*max)
         ),
-        Why::StillUnauthorized => f.write_str("still unauthorized after re-authenticating"),
+        NoRetryReason::StillUnauthorized => {
+            f.write_str("still unauthorized after re-authenticating")
+        }
     }
 }
 
@@ -88,14 +90,14 @@ pub enum Cause {
         /// What failed.
         failure: Failure,
         /// Why not retry.
-        why: Why,
+        why: NoRetryReason,
     },
     /// A failure after which the client stops.
     Stop {
         /// What failed.
         failure: Failure,
         /// Why not retry.
-        why: Why,
+        why: NoRetryReason,
         /// Whether it would have fallen back, had a fallback been available.
         fallback_unavailable: bool,
     },

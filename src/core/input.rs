@@ -59,6 +59,7 @@ pub enum Input {
         /// Whether fresh credentials were obtained.
         ok: bool,
     },
-    /// A deadline from `poll_timeout` may have passed (same as `handle_timeout`).
+    /// A deadline from `poll_timeout` may have passed. This is the one way to hand in the
+    /// passing of time; an early or spurious `Timeout` does nothing.
     Timeout,
 }

@@ -6,7 +6,7 @@
 //! In the style of quinn-proto's `Connection` and str0m's `Rtc`:
 //!
 //! 1. Feed **one** input with the time it happened: [`Core::handle_input`]
-//!    (or [`Core::handle_timeout`] when the deadline from `poll_timeout` has passed).
+//!    (or [`Input::Timeout`] when the deadline from `poll_timeout` has passed).
 //! 2. Drain [`Core::poll_output`] until it returns `None`, and carry out each
 //!    [`Output`] (dial, ping, close, fall back, …; events are for observers).
 //! 3. Wait for the next input or until [`Core::poll_timeout`], then go to 1.
@@ -61,7 +61,8 @@ use machine::{Ctx, Machine};
 /// Its methods, by kind:
 ///
 /// - **Making one:** [`Core::new`] (a validated config and the jitter seed).
-/// - **Handing in what happened:** [`Core::handle_input`], [`Core::handle_timeout`].
+/// - **Handing in what happened:** [`Core::handle_input`] (with [`Input::Timeout`] when a
+///   deadline passes).
 /// - **Taking out what to do:** [`Core::poll_output`] (drain until `None` after every
 ///   input), [`Core::poll_timeout`] (the next deadline).
 /// - **Looking:** [`Core::state`], [`Core::attempt`], [`Core::last_cause`],
@@ -105,11 +106,6 @@ impl Core {
         self.dispatch(now, &input);
     }
 
-    /// Handle the passing of time; does nothing before the next deadline.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.handle_input(now, Input::Timeout);
-    }
-
     /// The next thing to do, if any. Drain until `None` after every input.
     #[inline]
     #[must_use = "every output must be carried out (drain until None)"]
@@ -117,8 +113,8 @@ impl Core {
         self.inner.out.pop_front()
     }
 
-    /// When [`handle_timeout`](Core::handle_timeout) is next due, if anything waits for time.
-    #[must_use = "the driver must wake at this deadline and call handle_timeout"]
+    /// When [`Input::Timeout`] is next due, if anything waits for time.
+    #[must_use = "the driver must wake at this deadline and hand in Input::Timeout"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.inner.machine.state().deadline()
     }

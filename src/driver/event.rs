@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::Stream;
 
-use super::fallback::FallbackConnection;
+use super::fallback::FallbackCarrier;
 use super::message::Message;
 #[cfg(doc)]
 use super::{Client, Messages};
@@ -77,7 +77,7 @@ pub enum ClientEvent {
     /// transports that note their connections (see
     /// [`Fallback::request_noted`](super::Fallback::request_noted)), such as
     /// [`HttpsSse`](super::HttpsSse).
-    FallbackConnection(FallbackConnection),
+    FallbackCarrier(FallbackCarrier),
 }
 
 /// Which transport carried a message.

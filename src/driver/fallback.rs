@@ -48,9 +48,10 @@ use pool::{Conn, Gate, Lease, Pool, ReqBody, Sender};
 /// The items of one fallback response.
 pub type FallbackStream = Pin<Box<dyn Stream<Item = Result<String, FallbackError>> + Send>>;
 
-/// Which connection carried a fallback request.
+/// Which HTTP connection carried a fallback request (the carrier): a new or a reused one,
+/// HTTP/1.1 or HTTP/2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FallbackConnection {
+pub struct FallbackCarrier {
     /// An open connection was used (kept alive from an earlier request, or the shared
     /// HTTP/2 connection), not one opened for this request.
     pub reused: bool,
@@ -58,7 +59,7 @@ pub struct FallbackConnection {
     pub http2: bool,
 }
 
-impl FallbackConnection {
+impl FallbackCarrier {
     /// `h2` or `http/1.1`, as ALPN names them.
     pub fn protocol(&self) -> &'static str {
         match self.http2 {
@@ -71,16 +72,16 @@ impl FallbackConnection {
 /// Where a transport notes which connection carries a request, once it knows (before
 /// the response's first item); see [`Fallback::request_noted`].
 #[derive(Debug, Clone, Default)]
-pub struct ConnectionNote(Arc<Mutex<Option<FallbackConnection>>>);
+pub struct CarrierNote(Arc<Mutex<Option<FallbackCarrier>>>);
 
-impl ConnectionNote {
+impl CarrierNote {
     /// Note the connection (the last note counts).
-    pub fn set(&self, connection: FallbackConnection) {
+    pub fn set(&self, connection: FallbackCarrier) {
         *lock(&self.0) = Some(connection);
     }
 
     /// The connection noted, if any.
-    pub fn get(&self) -> Option<FallbackConnection> {
+    pub fn get(&self) -> Option<FallbackCarrier> {
         *lock(&self.0)
     }
 }
@@ -101,14 +102,9 @@ pub trait Fallback: Send + Sync + 'static {
     fn request(&self, body: String, headers: &Headers) -> FallbackStream;
 
     /// The same, noting in `note` which connection carries the request (the driver
-    /// reports it as [`ClientEvent::FallbackConnection`](super::ClientEvent)). By
+    /// reports it as [`ClientEvent::FallbackCarrier`](super::ClientEvent)). By
     /// default nothing is noted.
-    fn request_noted(
-        &self,
-        body: String,
-        headers: &Headers,
-        note: &ConnectionNote,
-    ) -> FallbackStream {
+    fn request_noted(&self, body: String, headers: &Headers, note: &CarrierNote) -> FallbackStream {
         let _ = note;
         self.request(body, headers)
     }
@@ -317,7 +313,7 @@ impl HttpsSse {
         self,
         body: String,
         headers: Headers,
-        note: ConnectionNote,
+        note: CarrierNote,
     ) -> Result<FallbackStream, FallbackError> {
         let limits = self.limits;
         let body = Bytes::from(body);
@@ -330,7 +326,7 @@ impl HttpsSse {
         let (response, lease) = loop {
             let mut lease = self.checkout(pooled).await?;
             let request = self.build_request(&body, &headers, lease.h2())?;
-            note.set(FallbackConnection {
+            note.set(FallbackCarrier {
                 reused: lease.reused,
                 http2: lease.h2(),
             });
@@ -480,15 +476,10 @@ impl Stream for ResponseBytes {
 
 impl Fallback for HttpsSse {
     fn request(&self, body: String, headers: &Headers) -> FallbackStream {
-        self.request_noted(body, headers, &ConnectionNote::default())
+        self.request_noted(body, headers, &CarrierNote::default())
     }
 
-    fn request_noted(
-        &self,
-        body: String,
-        headers: &Headers,
-        note: &ConnectionNote,
-    ) -> FallbackStream {
+    fn request_noted(&self, body: String, headers: &Headers, note: &CarrierNote) -> FallbackStream {
         let this = self.clone();
         let headers = headers.clone();
         let note = note.clone();

@@ -47,8 +47,8 @@ pub use client::Client;
 pub use connection::{Connection, ConnectionError};
 pub use event::{CancelSettled, ClientEvent, Events, Incoming, TransportKind, EVENTS_CAPACITY};
 pub use fallback::{
-    ConnectionNote, Fallback, FallbackConnection, FallbackLimits, FallbackPoolSettings,
-    FallbackStream, HttpsSse,
+    CarrierNote, Fallback, FallbackCarrier, FallbackLimits, FallbackPoolSettings, FallbackStream,
+    HttpsSse,
 };
 pub use message::Message;
 pub use network::{Network, Resolver, TcpConnector, DEFAULT_ATTEMPT_DELAY};

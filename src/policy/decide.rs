@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Backoff, Class};
-use crate::config::{Action, Policy, Spent};
+use crate::config::{Action, BudgetSpent, Policy};
 
 /// Where the retry budget stands when a dial or connection fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,13 +42,13 @@ pub enum DelayBasis {
 /// Why the decision is not a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Why {
+pub enum NoRetryReason {
     /// The class's default action.
     Class(Class),
     /// A `close_codes` override in the config.
     Override(Action),
     /// The retry budget ran out.
-    Spent(Spent),
+    Spent(BudgetSpent),
     /// A second authorization failure after re-authenticating.
     StillUnauthorized,
 }
@@ -66,11 +66,11 @@ pub enum Decision {
     /// Ask the application for fresh credentials, then dial once more.
     Reauthenticate,
     /// Switch to the fallback transport.
-    FallBack(Why),
+    FallBack(NoRetryReason),
     /// Stop for good.
     Stop {
         /// Why.
-        why: Why,
+        why: NoRetryReason,
         /// The decision would have been to fall back, but no fallback is available
         /// (none configured, or `transport = "websocket"`).
         fallback_unavailable: bool,
@@ -98,10 +98,10 @@ pub fn decide(
 ) -> Decision {
     let action = override_action.unwrap_or(class.default_action());
     let why = match override_action {
-        Some(a) => Why::Override(a),
-        None => Why::Class(class),
+        Some(a) => NoRetryReason::Override(a),
+        None => NoRetryReason::Class(class),
     };
-    let fall_back = |why: Why| {
+    let fall_back = |why: NoRetryReason| {
         if policy.fallback_available() {
             Decision::FallBack(why)
         } else {
@@ -120,16 +120,16 @@ pub fn decide(
         Action::FallBack => fall_back(why),
         Action::ReconnectLazily if budget.was_stable => Decision::WaitForDemand,
         Action::Reauthenticate if budget.reauth_used => Decision::Stop {
-            why: Why::StillUnauthorized,
+            why: NoRetryReason::StillUnauthorized,
             fallback_unavailable: false,
         },
         Action::Reauthenticate => match spent(Duration::ZERO) {
-            Some(s) => fall_back(Why::Spent(s)),
+            Some(s) => fall_back(NoRetryReason::Spent(s)),
             None => Decision::Reauthenticate,
         },
         Action::Retry | Action::RetrySlow | Action::RetryAfterRestart | Action::ReconnectLazily => {
             if let Some(s) = spent(Duration::ZERO) {
-                return fall_back(Why::Spent(s));
+                return fall_back(NoRetryReason::Spent(s));
             }
             let c = policy.config();
             let (mut delay, mut basis) = match action {
@@ -156,7 +156,7 @@ pub fn decide(
                 }
             }
             match spent(delay) {
-                Some(s) => fall_back(Why::Spent(s)),
+                Some(s) => fall_back(NoRetryReason::Spent(s)),
                 None => Decision::Retry { delay, basis },
             }
         }

@@ -17,7 +17,7 @@ mod reach_failure;
 
 pub use backoff::Backoff;
 pub use close_code::{classify_close, close_code_name};
-pub use decide::{decide, Budget, Decision, DelayBasis, Why};
+pub use decide::{decide, Budget, Decision, DelayBasis, NoRetryReason};
 pub use fallback_decision::{decide_fallback, FallbackDecision, FallbackStop};
 pub use fallback_error::FallbackError;
 pub use proxy_failure::{classify_proxy_failure, ProxyFailure};

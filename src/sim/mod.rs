@@ -12,7 +12,8 @@
 //! ```
 //! use std::time::Duration;
 //! use redial::sim::{Connect, Sim, Step};
-//! use redial::{Config, StateName};
+//! use redial::config::Config;
+//! use redial::core::StateName;
 //!
 //! // The mission's server: 101, then 1008 with an empty reason, 3 ms later.
 //! let policy = Config::default().validate().unwrap();
@@ -215,7 +216,7 @@ impl Sim {
                 }
                 self.core.handle_input(self.now, pending.input);
             } else {
-                self.core.handle_timeout(self.now);
+                self.core.handle_input(self.now, Input::Timeout);
             }
             self.drain();
         }

@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
+use redial::config::Preset;
+use redial::core::{Event, StateName};
 use redial::driver::{Client, ClientEvent};
 use redial::policy::ReachFailure;
 use redial::testing::{FrameScanner, MemoryPeer};
-use redial::{Event, Preset, StateName};
 
 fn close(code: u16) -> Vec<u8> {
     let [a, b] = code.to_be_bytes();

@@ -16,10 +16,10 @@ use std::time::Duration;
 use driver_support::*;
 use fallback_support::*;
 use futures_lite::StreamExt;
+use redial::core::Event;
 use redial::core::StableBy;
 use redial::core::StateName;
 use redial::driver::{CancelSettled, Client, ClientEvent, Events, Message, RequestStream};
-use redial::Event;
 use redial_testkit::{Act, Behavior, TestCert, WsServer};
 
 const GRACE: Duration = Duration::from_millis(300);
@@ -39,7 +39,7 @@ fn server_behavior(_: &redial_testkit::ConnInfo) -> Behavior {
 }
 
 /// No heartbeat: nothing but the cancellation decides when the line is free.
-fn config() -> redial::Config {
+fn config() -> redial::config::Config {
     let mut c = fast_default();
     c.heartbeat.ping_interval = None;
     c

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use driver_support::*;
 use futures_lite::StreamExt;
 use futures_util::SinkExt;
+use redial::core::Event;
 use redial::core::{StateName, Trigger};
-use redial::Event;
 use redial_testkit::{Act, Behavior, ConnInfo, TestCert, WsServer};
 
 /// Codes of every class: done, transient, restart, overload, policy, protocol, auth,

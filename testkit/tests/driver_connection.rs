@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use driver_support::*;
 use futures_lite::StreamExt;
 use futures_util::SinkExt;
+use redial::config::Config;
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{
     ClientEvent, Connection, ConnectionError, Events, Incoming, Message, TransportKind,
 };
-use redial::{Config, Event};
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 /// Close the connection's sink, and check that it took at most `close_grace` plus the

@@ -18,9 +18,10 @@ use std::time::Duration;
 use driver_random::Sockets;
 use driver_support::*;
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use redial::config::Config;
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{ClientEvent, ConnectionError, Incoming, Message, TransportKind};
-use redial::{Config, Event};
 use redial_testkit::{Act, Behavior, TestCert, WsServer};
 
 /// No heartbeat, nothing timed within the test's reach.

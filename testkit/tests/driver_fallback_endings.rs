@@ -29,7 +29,7 @@ fn policy_close() -> Behavior {
 }
 
 /// Short fallback timeouts; the idle timeout is long enough never to end a job here.
-fn config() -> redial::Config {
+fn config() -> redial::config::Config {
     let mut c = fast_default();
     let ms = Duration::from_millis;
     c.fallback.connect_timeout = ms(300);

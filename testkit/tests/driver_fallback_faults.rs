@@ -12,12 +12,12 @@ use std::time::Duration;
 use driver_support::*;
 use fallback_support::*;
 use futures_lite::StreamExt;
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{
     ClientEvent, Fallback, FallbackLimits, Headers, HttpsSse, Message, RequestError, TlsOptions,
 };
 use redial::policy::{FallbackError, Phase, ReachFailure};
-use redial::Event;
 use redial_testkit::{Act, Behavior, Received, TestCert, WsServer};
 
 fn policy_close() -> Behavior {
@@ -28,7 +28,7 @@ fn policy_close() -> Behavior {
 }
 
 /// Short fallback timeouts for tests.
-fn fast_fallback() -> redial::Config {
+fn fast_fallback() -> redial::config::Config {
     let mut c = fast_default();
     let ms = Duration::from_millis;
     c.fallback.connect_timeout = ms(300);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driver_support::*;
+use redial::core::Event;
 use redial::driver::Headers;
-use redial::Event;
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 fn healthy() -> Behavior {

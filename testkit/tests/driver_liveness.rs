@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use driver_support::*;
 use futures_lite::StreamExt;
+use redial::core::Event;
 use redial::driver::{Client, RequestError};
 use redial::policy::Class;
-use redial::Event;
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 fn healthy() -> Behavior {

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use futures_lite::StreamExt;
+use redial::config::Preset;
+use redial::core::{Event, StateName};
 use redial::driver::{Client, ClientEvent};
 use redial::testing::MemoryPeer;
-use redial::{Event, Preset, StateName};
 
 fn run(after_upgrade: Vec<u8>) -> (Option<String>, Vec<Event>) {
     let mut c = Preset::Default.config();

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use driver_support::*;
 use futures_lite::StreamExt;
+use redial::config::Preset;
+use redial::core::Event;
 use redial::driver::Message;
-use redial::{Event, Preset};
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 fn mission() -> Behavior {
@@ -22,7 +23,7 @@ fn mission() -> Behavior {
     ])
 }
 
-async fn run(config: redial::Config) -> (usize, Vec<Event>, Vec<Message>, usize) {
+async fn run(config: redial::config::Config) -> (usize, Vec<Event>, Vec<Message>, usize) {
     let cert = TestCert::localhost();
     let ws = WsServer::start(|_| mission()).await.unwrap();
     let sse = SseServer::start(&cert, echo_responder).await.unwrap();

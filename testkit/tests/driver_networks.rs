@@ -18,8 +18,8 @@ use async_net::TcpStream;
 use driver_support::*;
 use futures_lite::StreamExt;
 use redial::config::Transport;
+use redial::core::Event;
 use redial::driver::{Client, ClientBuilder, ProxyRules};
-use redial::Event;
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 /// The address whose connection attempts never complete.

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use driver_support::*;
 use futures_lite::StreamExt;
+use redial::config::Config;
 use redial::config::Transport;
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{Client, ClientBuilder, Message, ProxyRules};
 use redial::policy::Class;
-use redial::{Config, Event};
 use redial_testkit::{
     echo_responder, Act, Behavior, ConnectProxy, ProxyAct, SseServer, TestCert, WsServer,
 };

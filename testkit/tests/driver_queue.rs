@@ -107,8 +107,8 @@ async fn after_a_normal_close_the_next_send_reconnects() {
     until(&mut events, |e| {
         matches!(
             e,
-            redial::Event::StateChanged {
-                to: redial::StateName::Idle,
+            redial::core::Event::StateChanged {
+                to: redial::core::StateName::Idle,
                 ..
             }
         )

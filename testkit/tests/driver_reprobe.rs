@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use driver_support::*;
+use redial::core::Event;
 use redial::core::StateName;
 use redial::policy::Class;
-use redial::Event;
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 #[async_std::test]

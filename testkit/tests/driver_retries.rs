@@ -6,8 +6,8 @@ mod driver_support;
 use std::time::Duration;
 
 use driver_support::*;
+use redial::core::Event;
 use redial::core::StateName;
-use redial::Event;
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 fn close(code: u16) -> Act {

@@ -15,12 +15,12 @@ use driver_support::{builder, close_in_time, fast_default, within, SCHEDULING_MA
 use fallback_support::h2_server::H2Sse;
 use fallback_support::{RawHttp, Reply};
 use futures_lite::StreamExt;
+use redial::config::{Config, Transport};
 use redial::driver::{
-    Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackLimits,
+    CarrierNote, Client, ClientEvent, Events, Fallback, FallbackCarrier, FallbackLimits,
     FallbackPoolSettings, Headers, HttpsSse, Message, TlsOptions,
 };
 use redial::policy::FallbackError;
-use redial::{Config, Transport};
 use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert, WsServer};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -55,8 +55,8 @@ fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPoolSettings) -> 
 }
 
 /// One request read to its end: the data of its events, and the connection noted.
-async fn turn(f: &HttpsSse, body: &str) -> (Vec<String>, FallbackConnection) {
-    let note = ConnectionNote::default();
+async fn turn(f: &HttpsSse, body: &str) -> (Vec<String>, FallbackCarrier) {
+    let note = CarrierNote::default();
     let stream = f.request_noted(body.into(), &Headers::default(), &note);
     let items: Vec<_> = within(LIMIT, "a response", stream.collect()).await;
     let data = items
@@ -66,15 +66,15 @@ async fn turn(f: &HttpsSse, body: &str) -> (Vec<String>, FallbackConnection) {
     (data, note.get().expect("the connection is noted"))
 }
 
-fn fresh(http2: bool) -> FallbackConnection {
-    FallbackConnection {
+fn fresh(http2: bool) -> FallbackCarrier {
+    FallbackCarrier {
         reused: false,
         http2,
     }
 }
 
-fn reused(http2: bool) -> FallbackConnection {
-    FallbackConnection {
+fn reused(http2: bool) -> FallbackCarrier {
+    FallbackCarrier {
         reused: true,
         http2,
     }
@@ -355,7 +355,7 @@ async fn the_client_reports_the_reused_connection() {
     let mut seen = Vec::new();
     while seen.len() < 2 {
         match within(LIMIT, "the connection events", events.next()).await {
-            Some(ClientEvent::FallbackConnection(c)) => seen.push(c),
+            Some(ClientEvent::FallbackCarrier(c)) => seen.push(c),
             Some(_) => {}
             None => break,
         }

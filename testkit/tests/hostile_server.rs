@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use driver_support::*;
 use futures_lite::StreamExt;
 use hostile_support::{frame, Hostile, Then};
+use redial::core::{Event, StateName};
 use redial::driver::{Client, ClientEvent};
-use redial::{Event, StateName};
 use redial_testkit::{Act, Behavior, TestCert, WsServer};
 
 /// The client's limits: 64 KiB per message, 16 KiB per frame.

@@ -77,7 +77,7 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// No heartbeat and nothing timed within a case's reach: only the halves' own wake-ups
 /// move the connection.
-fn config() -> redial::Config {
+fn config() -> redial::config::Config {
     let mut c = fast_default();
     c.heartbeat.ping_interval = None;
     c.budget.min_uptime = Duration::from_secs(60);

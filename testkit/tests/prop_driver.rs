@@ -52,7 +52,7 @@ fn cases() -> u32 {
 
 const MAX_FAILURES: u32 = 3;
 
-fn config() -> redial::Config {
+fn config() -> redial::config::Config {
     let mut c = fast_default();
     let ms = Duration::from_millis;
     c.queue.max_messages = 32;
@@ -495,7 +495,10 @@ fn a_dial_that_completes_after_its_timeout_is_not_a_second_socket() {
             .unwrap();
         let mut events = client.events();
         let driver = async_std::task::spawn(driver.run());
-        until(&mut events, |e| matches!(e, redial::Event::Stable { .. })).await;
+        until(&mut events, |e| {
+            matches!(e, redial::core::Event::Stable { .. })
+        })
+        .await;
         // The late dial's connect has completed by now (700 ms < the 800 ms redial +
         // 500 ms min_uptime).
         assert_eq!(sockets.most(), 1, "sockets open at once");

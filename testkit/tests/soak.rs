@@ -24,8 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_lite::{future, StreamExt};
+use redial::config::{Config, Preset};
+use redial::core::Event;
 use redial::driver::{Client, ClientEvent, Message};
-use redial::{Config, Event, Preset};
 use redial_testkit::{Behavior, ConnInfo, Received, WsServer};
 use soak_support::account::{account, ClientLog, Kind, ServerConn, MAX_ATTEMPTS};
 use soak_support::*;

@@ -5,11 +5,11 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use redial::config::Spent;
+use redial::config::BudgetSpent;
 use redial::config::{Action, Transport};
+use redial::core::Event;
 use redial::core::{Cause, Output, StateName as S, Trigger as T};
-use redial::policy::{Class, Why};
-use redial::Event;
+use redial::policy::{Class, NoRetryReason};
 
 use super::model::{after, Cx, Model, St};
 use super::tables::{backoff_bounds, default_action, override_for, TOL};
@@ -50,11 +50,11 @@ impl Model {
         Ok(cause)
     }
 
-    fn why_kind(why: &Why) -> WhyK {
+    fn why_kind(why: &NoRetryReason) -> WhyK {
         match why {
-            Why::Class(_) | Why::Override(_) => WhyK::ClassOrOverride,
-            Why::Spent(Spent::Attempts { .. }) => WhyK::Attempts,
-            Why::Spent(Spent::Elapsed { .. }) => WhyK::Elapsed,
+            NoRetryReason::Class(_) | NoRetryReason::Override(_) => WhyK::ClassOrOverride,
+            NoRetryReason::Spent(BudgetSpent::Attempts { .. }) => WhyK::Attempts,
+            NoRetryReason::Spent(BudgetSpent::Elapsed { .. }) => WhyK::Elapsed,
             _ => WhyK::StillUnauthorized,
         }
     }
@@ -86,7 +86,7 @@ impl Model {
             ));
         }
         if why == WhyK::Attempts
-            && !matches!(why_of(cause), Some(Why::Spent(Spent::Attempts { dials, .. })) if dials == self.dials)
+            && !matches!(why_of(cause), Some(NoRetryReason::Spent(BudgetSpent::Attempts { dials, .. })) if dials == self.dials)
         {
             return Err(format!(
                 "spent-attempts cause does not say {} dials: {cause:?}",
@@ -133,7 +133,7 @@ impl Model {
                 if !matches!(
                     cause,
                     Cause::Stop {
-                        why: Why::Class(_) | Why::Override(_),
+                        why: NoRetryReason::Class(_) | NoRetryReason::Override(_),
                         fallback_unavailable: false,
                         ..
                     }
@@ -155,7 +155,7 @@ impl Model {
                 if !matches!(
                     cause,
                     Cause::Stop {
-                        why: Why::StillUnauthorized,
+                        why: NoRetryReason::StillUnauthorized,
                         ..
                     }
                 ) {
@@ -274,8 +274,8 @@ impl Model {
     }
 }
 
-/// The `Why` of a fall-back or stop cause.
-fn why_of(cause: &Cause) -> Option<Why> {
+/// The `NoRetryReason` of a fall-back or stop cause.
+fn why_of(cause: &Cause) -> Option<NoRetryReason> {
     match cause {
         Cause::FallBack { why, .. } | Cause::Stop { why, .. } => Some(*why),
         _ => None,

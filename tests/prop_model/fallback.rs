@@ -11,9 +11,9 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use redial::core::Event;
 use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
 use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure};
-use redial::Event;
 
 use super::model::{after, Cx, Dial, FbSide, Model, St, Trial};
 use super::tables::{backoff_bounds, TOL};

@@ -54,12 +54,7 @@ pub fn run(case: &Case, t0: Instant, check: bool) -> Result<Run, String> {
         now = advance(now, step.dt, core.poll_timeout());
         let before = core.state();
         let input = step.act.input(before);
-        let timeout_call = matches!(step.act, Act::Driver { pick, .. } if pick % 2 == 0);
-        if input == Input::Timeout && timeout_call {
-            core.handle_timeout(now);
-        } else {
-            core.handle_input(now, input.clone());
-        }
+        core.handle_input(now, input.clone());
         let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
         let record = Record::observe(&core, t0, now, input, outputs);
         if check {
@@ -97,7 +92,7 @@ pub fn run(case: &Case, t0: Instant, check: bool) -> Result<Run, String> {
 }
 
 /// A case of explicit `(dt, input)` steps, for directed sequences.
-pub fn directed(config: redial::Config, seed: u64, steps: &[(Dt, Input)]) -> Case {
+pub fn directed(config: redial::config::Config, seed: u64, steps: &[(Dt, Input)]) -> Case {
     let steps = steps
         .iter()
         .map(|(dt, input)| gen::Step {

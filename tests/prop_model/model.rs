@@ -12,9 +12,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use redial::config::{Config, Transport};
+use redial::core::Event;
 use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
 use redial::policy::{Class, Phase, ReachFailure};
-use redial::Event;
 
 use super::decide::Fail;
 use super::tables::{close_class, default_action, dial_class, override_for};

@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use redial::config::Spent;
+use redial::config::BudgetSpent;
+use redial::core::Event;
 use redial::core::{Cause, Failure, Output, StateName};
-use redial::policy::{Class, Why};
+use redial::policy::{Class, NoRetryReason};
 use redial::sim::invariants::Record;
-use redial::Event;
 
 /// A counted situation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,8 +104,12 @@ impl Reach {
                     _ => None,
                 };
                 match why {
-                    Some(Why::Spent(Spent::Attempts { .. })) => self.bump(Cell::Spent("attempts")),
-                    Some(Why::Spent(Spent::Elapsed { .. })) => self.bump(Cell::Spent("elapsed")),
+                    Some(NoRetryReason::Spent(BudgetSpent::Attempts { .. })) => {
+                        self.bump(Cell::Spent("attempts"))
+                    }
+                    Some(NoRetryReason::Spent(BudgetSpent::Elapsed { .. })) => {
+                        self.bump(Cell::Spent("elapsed"))
+                    }
                     _ => {}
                 }
                 if matches!(cause, Cause::FallbackFailed { .. }) {

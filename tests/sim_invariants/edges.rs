@@ -38,8 +38,8 @@ fn accepted_then(policy: &Policy, input: Input) -> Vec<Record> {
 }
 
 /// Every cause in a record: the events' and `last_cause()`.
-fn causes(r: &mut Record) -> Vec<&mut redial::Cause> {
-    let mut all: Vec<&mut redial::Cause> = r
+fn causes(r: &mut Record) -> Vec<&mut redial::core::Cause> {
+    let mut all: Vec<&mut redial::core::Cause> = r
         .outputs
         .iter_mut()
         .filter_map(|o| match o {
@@ -72,7 +72,7 @@ fn retried_after(run: &[Record], i: usize, delay: Duration) -> Vec<Record> {
     }
     assert_eq!(events, 1, "step {i} schedules one retry");
     for cause in causes(r) {
-        if let redial::Cause::Retry { delay: d, .. } = cause {
+        if let redial::core::Cause::Retry { delay: d, .. } = cause {
             *d = delay;
         }
     }
@@ -492,7 +492,7 @@ fn a_servers_reason_that_says_normal_is_not_taken_for_redials_words() {
             }
         }
         for cause in causes(&mut run[2]) {
-            if let redial::Cause::Retry { failure, .. } = cause {
+            if let redial::core::Cause::Retry { failure, .. } = cause {
                 set(failure);
             }
         }
@@ -672,7 +672,7 @@ fn a_retry_after_a_finished_exchange_breaks_the_dial_rate() {
         }
     }
     for cause in causes(&mut forged[3]) {
-        if let redial::Cause::Retry { next_attempt, .. } = cause {
+        if let redial::core::Cause::Retry { next_attempt, .. } = cause {
             *next_attempt = 1;
         }
     }

@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use redial::config::Config;
+use redial::config::Policy;
+use redial::core::Event;
 use redial::core::{is_documented, Core, Input, Output, StableBy, StateName, Trigger};
 use redial::policy::{Class, FallbackError, ReachFailure};
 use redial::sim::invariants::{check_determinism, check_run, Invariant, Record};
-use redial::{Event, Policy};
 
 fn policy() -> Policy {
     Config::default()
@@ -405,12 +406,12 @@ fn the_fallback_budget_is_checked() {
             from,
             to,
             trigger,
-            cause: redial::Cause::FallbackFailed { stop, .. },
+            cause: redial::core::Cause::FallbackFailed { stop, .. },
         }) => Output::Event(Event::StateChanged {
             from: *from,
             to: *to,
             trigger: *trigger,
-            cause: redial::Cause::FallbackFailed {
+            cause: redial::core::Cause::FallbackFailed {
                 failure: FallbackError::Reach(ReachFailure::Refused),
                 class: Class::Transient,
                 stop: *stop,

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use redial::config::Config;
+use redial::core::Event;
 use redial::core::{Output, StateName};
 use redial::sim::Sim;
-use redial::{Config, Event};
 
 /// Virtual times of the non-probe dials.
 pub fn dial_times(sim: &Sim) -> Vec<Duration> {
@@ -42,6 +43,6 @@ pub fn json_lines(sim: &Sim) -> Vec<serde_json::Value> {
 }
 
 /// A validated config.
-pub fn policy(config: Config) -> redial::Policy {
+pub fn policy(config: Config) -> redial::config::Policy {
     config.validate().expect("valid config")
 }

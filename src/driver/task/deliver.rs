@@ -380,7 +380,7 @@ impl Driver {
         if !self.reading() && self.core.state() == StateName::Open {
             self.core.handle_input(now, Input::Pong);
         }
-        self.core.handle_timeout(now);
+        self.core.handle_input(now, Input::Timeout);
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::Driver;
 use crate::core::{Input, StateName};
 use crate::driver::event::{ClientEvent, TransportKind};
-use crate::driver::fallback::{ConnectionNote, FallbackStream};
+use crate::driver::fallback::{CarrierNote, FallbackStream};
 use crate::driver::message::Message;
 use crate::driver::request::{PendingRequest, RequestError};
 use crate::policy::FallbackError;
@@ -28,7 +28,7 @@ pub(super) struct FallbackJob {
     /// The server answered (a response item arrived, or the response ended cleanly).
     pub(super) answered: bool,
     /// Which connection carries it, as the transport notes it.
-    pub(super) note: ConnectionNote,
+    pub(super) note: CarrierNote,
 }
 
 impl Driver {
@@ -45,7 +45,7 @@ impl Driver {
             job.message = None;
         }
         if let Some(connection) = job.note.get().filter(|_| first && answer) {
-            self.broadcast(ClientEvent::FallbackConnection(connection));
+            self.broadcast(ClientEvent::FallbackCarrier(connection));
         }
         match item {
             Some(Ok(data)) => {
@@ -190,7 +190,7 @@ impl Driver {
             };
             match body {
                 Some(Message::Text(text)) => {
-                    let note = ConnectionNote::default();
+                    let note = CarrierNote::default();
                     let stream = fallback.request_noted(text.clone(), &self.headers, &note);
                     let stream = self.fallback_limits.guard(stream);
                     let message = request.is_none().then_some(Message::Text(text));

@@ -28,7 +28,8 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use redial::sim::invariants::{check_determinism, Checker, Record};
-//! use redial::{Config, Core, Input, Output};
+//! use redial::config::Config;
+//! use redial::core::{Core, Input, Output};
 //!
 //! let policy = Config::default().validate().unwrap();
 //! let run = |t0: Instant| {
@@ -76,7 +77,7 @@ pub struct Record {
     /// When the input was handed in (as the caller passed it: the core takes an earlier
     /// time than the last one as the last one, and so does the checker).
     pub at: Duration,
-    /// The input ([`Input::Timeout`] for a [`Core::handle_timeout`] call).
+    /// The input.
     pub input: Input,
     /// Every output drained after the input, in order.
     pub outputs: Vec<Output>,

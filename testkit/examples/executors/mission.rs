@@ -8,9 +8,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{Client, ClientBuilder, ClientEvent, Driver, Message};
-use redial::Event;
 use redial_testkit::{echo_responder, Act, Behavior, SseServer, TestCert, WsServer};
 
 /// What the mission's run saw.

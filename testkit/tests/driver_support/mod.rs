@@ -6,9 +6,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
+use redial::config::{Config, Preset};
+use redial::core::Event;
 use redial::core::StateName;
 use redial::driver::{Client, ClientBuilder, ClientEvent, Events, Messages};
-use redial::{Config, Event, Preset};
 use redial_testkit::{TestCert, WsServer};
 
 /// `timeouts.close_grace` in [`fast`]'s config.

@@ -24,7 +24,7 @@ mod words;
 /// What went wrong in a step, before the step's context is added.
 type Broken = (Invariant, String);
 
-/// Checks a run of a [`Core`](crate::Core) record by record. See the
+/// Checks a run of a [`Core`](crate::core::Core) record by record. See the
 /// [module docs](super).
 #[derive(Debug, Clone)]
 pub struct Checker {

@@ -1,14 +1,18 @@
-//! Tests added to kill mutants of `src/core` that survived the rest of the suite
+//! The core's edge cases, each checked where it is defined: the 123-byte close reason,
+//! time that goes backwards, what failures and causes expose, the names states and
+//! triggers display, and the documented rows of the table. They
+//! were written to kill mutants of `src/core` that survived the rest of the suite
 //! (`scripts/mutants`; each is listed in docs/mutants.md).
 
 use std::time::{Duration, Instant};
 
+use redial::config::Config;
+use redial::core::Event;
 use redial::core::{
     is_documented, Cause, CloseReason, Core, Failure, Input, Output, StateName, Trigger,
     TRANSITIONS,
 };
 use redial::policy::{Class, DelayBasis, FallbackError, ReachFailure};
-use redial::{Config, Event};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

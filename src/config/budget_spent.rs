@@ -1,4 +1,4 @@
-//! Which limit of the retry budget ran out ([`Spent`]), as
+//! Which limit of the retry budget ran out ([`BudgetSpent`]), as
 //! [`Policy::spent`](super::Policy::spent) tells it.
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use serde::Serialize;
 /// Which limit of the retry budget ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Spent {
+pub enum BudgetSpent {
     /// `max_attempts` dials failed without a stable connection.
     Attempts {
         /// Dials made.

@@ -1,6 +1,9 @@
-//! Tests added to kill mutants of `src/policy` and `src/config/validate.rs` (the
-//! validated `Policy`) that survived the rest of the suite (`scripts/mutants`; each is
-//! listed in docs/mutants.md).
+//! The policy's edge cases, each checked where it is defined: names and their `Display`,
+//! duration units, status phrases, backoff draws at their limits (jitter, nonsensical
+//! factors, overloads), and config validation (`src/config/validate.rs`: a cap below the
+//! base, overrides narrowest first). They were written to kill mutants of
+//! `src/policy` and `src/config/validate.rs` that survived the rest of the suite
+//! (`scripts/mutants`; each is listed in docs/mutants.md).
 
 use std::time::Duration;
 

@@ -148,7 +148,7 @@ async fn upload_redial(side: &Side, hold: &mut Hold<'_>, n: usize) -> Duration {
         let batch = BATCH.min(n - sent);
         for _ in 0..batch {
             side.upload
-                .send(payload())
+                .try_send(payload())
                 .expect("the queue has room for a batch");
         }
         hold.total += batch;
@@ -191,7 +191,7 @@ async fn upload_raw(raw: &mut Raw, hold: &mut Hold<'_>, n: usize) -> Duration {
 async fn download_redial(side: &mut Side, n: usize) -> Duration {
     let start = Instant::now();
     for chunk in chunks(n) {
-        side.download.send(format!("burst:{chunk}")).unwrap();
+        side.download.try_send(format!("burst:{chunk}")).unwrap();
         for _ in 0..chunk {
             side.download_rx.next().await.expect("a message");
         }
@@ -226,7 +226,7 @@ async fn download_raw(raw: &mut Raw, n: usize) -> Duration {
 async fn echo_redial(side: &mut Side, n: usize) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
-        side.echo.send(payload()).unwrap();
+        side.echo.try_send(payload()).unwrap();
         side.echo_rx.next().await.expect("an echo");
     }
     start.elapsed()

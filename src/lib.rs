@@ -105,9 +105,11 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `driver` | yes | `redial::driver`: the async client (TCP, TLS with rustls, async-tungstenite, the HTTPS + SSE fallback); runs on any executor |
+//! | `driver` | yes | `redial::driver`: the async client (TCP, TLS with rustls, async-tungstenite, the HTTPS + SSE fallback), written once over a runtime seam |
+//! | `async-io` | yes | `AsyncIoRuntime`: async-io's reactor and timers, for async-std, smol and any executor |
+//! | `tokio` | no | `TokioRuntime`: tokio's TCP, timers and spawner, with no second reactor |
 //! | `platform-verifier` | no | the platform's certificate verifier instead of the webpki roots |
-//! | `async-std` | no | `ClientBuilder::spawn`, which runs the driver on async-std |
+//! | `async-std` | no | `AsyncIoRuntime`'s `spawn` on the async-std executor |
 //! | `sim` | no | `redial::sim`: the core against scripted servers in virtual time, and the checker of the design's invariants |
 //! | `diagram` | no | `redial::diagram`: the state diagram (Mermaid, Graphviz) drawn from the transition table |
 //! | `testing` | no | `redial::testing`: an in-memory peer and the raw close-frame scanner, for tests and fuzzing |

@@ -140,7 +140,7 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
                             failures += 1;
                         }
                     }
-                } else if let Err(e) = client.send(line) {
+                } else if let Err(e) = client.try_send(line) {
                     printer.failed("send_failed", &e.to_string());
                     failures += 1;
                 }

@@ -66,7 +66,7 @@ pub async fn run(args: EchoArgs, json: bool) -> Result<u8, CliError> {
             Wake::Event(None) => break,
             Wake::Message(Some(incoming)) => {
                 printer.message(&incoming.message, incoming.transport);
-                match client.send(incoming.message) {
+                match client.try_send(incoming.message) {
                     Ok(()) => echoed += 1,
                     Err(e) => {
                         printer.failed("send_failed", &e.to_string());

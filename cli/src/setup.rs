@@ -186,6 +186,7 @@ pub fn start(builder: ClientBuilder) -> Result<(Client, Events), CliError> {
         BuildError::Url(e) => CliError::usage(e),
         BuildError::Tls(e) => CliError::usage(e),
         BuildError::Proxy(e) => CliError::usage(format!("proxy: {e}")),
+        e => CliError::usage(e.to_string()),
     })?;
     let events = client.events();
     async_std::task::spawn(driver.run());

@@ -17,9 +17,10 @@ use super::message::Message;
 use super::network::Network;
 use super::proxy::ProxyRules;
 use super::queue::Queue;
-use super::reach::{Connector, Duplex};
+use super::reach::Connector;
 use super::request::REQUEST_IDLE_TIMEOUT;
 use super::request::{Cancel, Replay, Terminal};
+use super::runtime::{default_runtime, Duplex, Runtime};
 use super::secret::ReauthFn;
 use super::secret::{Headers, Redacted};
 use super::shared::{Shared, INBOUND_CAPACITY};
@@ -32,6 +33,7 @@ use crate::core::{Core, StateName};
 
 /// Why a client could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The config is invalid.
     #[error(transparent)]
@@ -45,6 +47,10 @@ pub enum BuildError {
     /// The proxy setting (explicit, or from the environment) is unusable.
     #[error("proxy: {0}")]
     Proxy(String),
+    /// No runtime was given and none is built in (features `async-io` and `tokio`
+    /// are both off, or `tokio` alone outside a tokio runtime).
+    #[error("no async runtime: give one with ClientBuilder::runtime, or enable feature `async-io` (or `tokio`, and build inside a tokio runtime)")]
+    NoRuntime,
 }
 
 /// tungstenite's read chunk (its default, 128 KiB, stays resident per connection).
@@ -68,6 +74,7 @@ pub struct ClientBuilder {
     connector: Option<Connector>,
     proxy: Option<ProxyRules>,
     network: Network,
+    runtime: Option<Arc<dyn Runtime>>,
     reauth: Option<ReauthFn>,
     terminal: Terminal,
     ws_config: WebSocketConfig,
@@ -89,6 +96,7 @@ impl fmt::Debug for ClientBuilder {
             .field("headers", &self.headers)
             .field("fallback", &self.fallback.as_ref().map(|f| f.describe()))
             .field("proxy", &self.proxy)
+            .field("runtime", &self.runtime)
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +114,7 @@ impl ClientBuilder {
             connector: None,
             proxy: None,
             network: Network::new(),
+            runtime: None,
             reauth: None,
             terminal: Terminal::default(),
             ws_config: WebSocketConfig::default().read_buffer_size(READ_BUFFER),
@@ -167,6 +176,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Run on `runtime`: its TCP, resolver, timers and spawner, for both transports.
+    /// Without it, the [default](super::default_runtime) when the client is built: the
+    /// tokio runtime it is built in (feature `tokio`), or else async-io (feature
+    /// `async-io`, on by default).
+    pub fn runtime(mut self, runtime: impl Runtime) -> Self {
+        self.runtime = Some(Arc::new(runtime));
+        self
+    }
+
     /// Go through these proxy rules (both transports), instead of the config's
     /// `[proxy]` section (by default the environment's `HTTPS_PROXY`, `NO_PROXY`, …):
     /// [`ProxyRules::explicit`] for one proxy, [`ProxyRules::none`] for none,
@@ -188,12 +206,13 @@ impl ClientBuilder {
     }
 
     /// Open each TCP connection (to one address) with `connect` instead of the
-    /// system's; TLS, proxies and Happy Eyeballs still apply around it. Unlike
+    /// runtime's; TLS, proxies and Happy Eyeballs still apply around it. Unlike
     /// [`connector`](Self::connector), it serves both transports.
-    pub fn tcp_connector<F, Fut>(mut self, connect: F) -> Self
+    pub fn tcp_connector<F, Fut, S>(mut self, connect: F) -> Self
     where
         F: Fn(std::net::SocketAddr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::io::Result<async_net::TcpStream>> + Send + 'static,
+        Fut: Future<Output = std::io::Result<S>> + Send + 'static,
+        S: Duplex,
     {
         self.network = self.network.tcp_connector(connect);
         self
@@ -313,10 +332,15 @@ impl ClientBuilder {
             Some(rules) => rules,
             None => ProxyRules::from_config(&config.proxy).map_err(BuildError::Proxy)?,
         };
+        let rt = self
+            .runtime
+            .or_else(default_runtime)
+            .ok_or(BuildError::NoRuntime)?;
         let network = self
             .network
             .proxy(proxy)
-            .attempt_delay(config.timeouts.connection_attempt_delay);
+            .attempt_delay(config.timeouts.connection_attempt_delay)
+            .runtime(rt.clone());
         let fallback = match (self.fallback, self.fallback_url) {
             (Some(f), _) => Some(f),
             (None, Some(url)) => Some(Arc::new(
@@ -363,6 +387,7 @@ impl ClientBuilder {
             fallback_limits,
             connector: self.connector,
             network,
+            rt,
             reauth: self.reauth,
             terminal: self.terminal,
             replay: self.replay,
@@ -379,11 +404,14 @@ impl ClientBuilder {
         })
     }
 
-    /// Build, and run the driver on the async-std executor.
-    #[cfg(feature = "async-std")]
+    /// Build, and run the driver as a task of its runtime: on tokio, a tokio task; on
+    /// async-io, an async-std task (feature `async-std`) or else a thread of its own.
     pub fn spawn(self) -> Result<Client, BuildError> {
         let (client, driver) = self.build()?;
-        async_std::task::spawn(driver.run());
+        let rt = driver.rt.clone();
+        rt.spawn(Box::pin(async move {
+            driver.run().await;
+        }));
         Ok(client)
     }
 }

@@ -41,10 +41,34 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// Queue a message; it is written as soon as a connection is open, or carried by
-    /// the fallback. Fails at once when the queue is full or the client stopped, handing
-    /// the message back.
-    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+    /// Queue a message, waiting for room when the queue is full (as a bounded
+    /// channel's `send` does); it is written as soon as a connection is open, or carried
+    /// by the fallback. Fails, handing the message back, when the client has stopped or
+    /// the message alone is larger than the queue's byte bound. Cancel-safe: dropped
+    /// before it returns, the message was not queued.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let mut message = message.into();
+        loop {
+            let room = {
+                let mut queue = lock(&self.inner.shared.queue);
+                match queue.push(message) {
+                    Ok(()) => break,
+                    Err(SendError::Full { message: m, .. }) => {
+                        message = m;
+                        queue.room()
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            room.await;
+        }
+        let _ = self.inner.wake.try_send(());
+        Ok(())
+    }
+
+    /// Queue a message without waiting: fails at once when the queue is full or the
+    /// client stopped, handing the message back.
+    pub fn try_send(&self, message: impl Into<Message>) -> Result<(), SendError> {
         self.inner.shared.push(message.into())?;
         let _ = self.inner.wake.try_send(());
         Ok(())

@@ -11,8 +11,9 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use async_io::Timer;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::runtime::{Runtime, Sleep};
 
 /// The addresses in the order they are tried: the first address's family first, then
 /// alternating with the other family (RFC 8305 §4), each family in the resolver's order.
@@ -38,7 +39,9 @@ type Attempt<'a, T> = Pin<Box<dyn Future<Output = (SocketAddr, io::Result<T>)> +
 
 /// Race `connect` over `addrs` (already in order): start the first, then the next one
 /// `stagger` later, or as soon as an attempt fails, until one connects. Returns the winner, or every address's failure in the order they ended.
+/// Without a runtime (no timers), each attempt waits for the one before to fail.
 pub(crate) async fn race<'a, T, F, Fut>(
+    rt: Option<&dyn Runtime>,
     addrs: Vec<SocketAddr>,
     stagger: Duration,
     connect: F,
@@ -51,7 +54,12 @@ where
     let mut waiting = addrs.into_iter();
     let mut running: FuturesUnordered<Attempt<'a, T>> = FuturesUnordered::new();
     let mut failures = Vec::new();
-    let mut timer = Timer::never();
+    let mut timer: Option<Sleep> = None;
+    let arm = |timer: &mut Option<Sleep>| match (timer.as_mut(), rt) {
+        (Some(t), _) => t.set_after(stagger),
+        (None, Some(rt)) => *timer = Some(rt.sleep(stagger)),
+        (None, None) => {}
+    };
     let start = |addr: SocketAddr, running: &mut FuturesUnordered<Attempt<'a, T>>| {
         let attempt = connect(addr);
         running.push(Box::pin(async move { (addr, attempt.await) }));
@@ -65,7 +73,7 @@ where
                     start(addr, &mut running);
                     // A single address (the usual case) arms no timer.
                     if waiting.len() > 0 {
-                        timer.set_after(stagger);
+                        arm(&mut timer);
                     }
                 }
                 None => return Poll::Ready(Err(std::mem::take(&mut failures))),
@@ -79,18 +87,21 @@ where
                 if let Some(next) = waiting.next() {
                     start(next, &mut running);
                     if waiting.len() > 0 {
-                        timer.set_after(stagger);
+                        arm(&mut timer);
                     }
                 }
                 continue;
             }
             Poll::Ready(None) | Poll::Pending => {}
         }
-        if waiting.len() > 0 && Pin::new(&mut timer).poll(cx).is_ready() {
+        let fired = timer
+            .as_mut()
+            .is_some_and(|t| Pin::new(t).poll(cx).is_ready());
+        if waiting.len() > 0 && fired {
             if let Some(addr) = waiting.next() {
                 start(addr, &mut running);
                 if waiting.len() > 0 {
-                    timer.set_after(stagger);
+                    arm(&mut timer);
                 }
                 continue;
             }
@@ -100,7 +111,7 @@ where
     .await
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "async-io"))]
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
     use std::time::Instant;
@@ -138,11 +149,11 @@ mod tests {
         match fate {
             Fate::Hole => std::future::pending().await,
             Fate::Fail(ms) => {
-                Timer::after(Duration::from_millis(ms)).await;
+                async_io::Timer::after(Duration::from_millis(ms)).await;
                 Err(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"))
             }
             Fate::Connect(ms) => {
-                Timer::after(Duration::from_millis(ms)).await;
+                async_io::Timer::after(Duration::from_millis(ms)).await;
                 Ok(addr)
             }
         }
@@ -155,11 +166,15 @@ mod tests {
         let fates = fates.to_vec();
         let addrs = fates.iter().map(|(a, _)| *a).collect();
         let t0 = Instant::now();
-        let r =
-            futures_lite::future::block_on(race(addrs, Duration::from_millis(stagger), |addr| {
+        let r = futures_lite::future::block_on(race(
+            Some(&crate::driver::AsyncIoRuntime),
+            addrs,
+            Duration::from_millis(stagger),
+            |addr| {
                 let fate = fates.iter().find(|(a, _)| *a == addr).unwrap().1;
                 dial(fate, addr)
-            }));
+            },
+        ));
         (r, t0.elapsed())
     }
 

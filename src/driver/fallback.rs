@@ -31,6 +31,7 @@ use hyper::client::conn::TrySendError;
 use super::answer::{retry_after_of, shown_location};
 use super::network::Network;
 use super::reach::{secure, MaybeTls};
+use super::runtime::Runtime;
 use super::secret::{Headers, Redacted};
 use super::target::Target;
 use super::tls::{client_config, TlsOptions};
@@ -209,6 +210,17 @@ impl HttpsSse {
         self
     }
 
+    /// The runtime this fallback's connections and timers run on.
+    fn rt(&self) -> Result<Arc<dyn Runtime>, FallbackError> {
+        match self.network.runtime_ref() {
+            Some(rt) => Ok(rt.clone()),
+            None => Err(ReachFailure::Io(
+                "no async runtime: enable feature `async-io` or `tokio`, or give one".into(),
+            )
+            .into()),
+        }
+    }
+
     /// A connection for one request: a live one from the pool, the shared HTTP/2
     /// one, or a new one (`pooled` false: a new one).
     async fn checkout(&self, pooled: bool) -> Result<Lease, FallbackError> {
@@ -223,7 +235,7 @@ impl HttpsSse {
             Gate::Wait(opening) => {
                 // At most as long as a connection may take; then one of its own.
                 let most = self.limits.connect + self.limits.tls;
-                let _ = with_timeout(most, Phase::Connect, opening.recv()).await;
+                let _ = with_timeout(&*self.rt()?, most, Phase::Connect, opening.recv()).await;
                 if let Some(lease) = self.pool.take() {
                     return Ok(lease);
                 }
@@ -242,19 +254,23 @@ impl HttpsSse {
     /// `h2` and `http/1.1`, or `http/1.1` only), the HTTP handshake.
     async fn open(&self) -> Result<Conn, FallbackError> {
         let limits = self.limits;
+        let rt = self.rt()?;
         let tcp = with_timeout(
+            &*rt,
             limits.connect,
             Phase::Connect,
             self.network.open(&self.target),
         )
         .await??;
         let tls = self.target.tls.then(|| self.tls.clone());
-        let io = with_timeout(limits.tls, Phase::Tls, secure(&self.target, tcp, tls)).await??;
+        let io =
+            with_timeout(&*rt, limits.tls, Phase::Tls, secure(&self.target, tcp, tls)).await??;
         let h2 = match &io {
             MaybeTls::Tls(s) => s.get_ref().1.alpn_protocol() == Some(b"h2"),
             _ => false,
         };
         with_timeout(
+            &*rt,
             limits.tls,
             Phase::Tls,
             Conn::handshake(smol_hyper::rt::FuturesIo::new(io), h2),
@@ -316,6 +332,7 @@ impl HttpsSse {
         note: CarrierNote,
     ) -> Result<FallbackStream, FallbackError> {
         let limits = self.limits;
+        let rt = self.rt()?;
         let body = Bytes::from(body);
         // A pooled connection found closed before the request was written on it (the
         // server closed it while idle): nothing was sent, so the request goes once more
@@ -330,8 +347,13 @@ impl HttpsSse {
                 reused: lease.reused,
                 http2: lease.h2(),
             });
-            let sent =
-                with_timeout(limits.headers, Phase::Headers, send(&mut lease, request)).await?;
+            let sent = with_timeout(
+                &*rt,
+                limits.headers,
+                Phase::Headers,
+                send(&mut lease, request),
+            )
+            .await?;
             match sent {
                 Sent::Answered(response) => break (response, lease),
                 Sent::NotWritten(e) if lease.reused && pooled => {
@@ -381,6 +403,7 @@ impl HttpsSse {
             });
         // Idle between events; the stream ends after its first error.
         Ok(Box::pin(Guard::new(
+            &*rt,
             Box::pin(events),
             limits.idle,
             Phase::Idle,
@@ -523,8 +546,8 @@ impl FallbackLimits {
     /// Bound any fallback's response stream by these timeouts. No item within all
     /// of them counts as no answer (the headers phase): what the job carried goes back
     /// in line.
-    pub(crate) fn guard(&self, stream: FallbackStream) -> FallbackStream {
+    pub(crate) fn guard(&self, rt: &dyn Runtime, stream: FallbackStream) -> FallbackStream {
         let first = self.connect + self.tls + self.headers + self.idle;
-        Box::pin(Guard::new(stream, first, Phase::Headers, self.idle))
+        Box::pin(Guard::new(rt, stream, first, Phase::Headers, self.idle))
     }
 }

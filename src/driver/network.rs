@@ -1,36 +1,33 @@
 //! How connections reach their hosts, for the WebSocket dial and the fallback alike:
 //! the proxy rules, Happy Eyeballs over every resolved address, and the resolver and
-//! TCP connector (the system's unless replaced, e.g. by tests).
+//! TCP connector (the runtime's unless replaced, e.g. by tests).
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_net::TcpStream;
-
 use super::eyeballs;
 use super::proxy::{tunnel, ProxyRules, ProxyUrl};
+use super::runtime::{default_runtime, BoxFuture, Duplex, Runtime};
 use super::target::Target;
 use crate::policy::{ProxyFailure, ReachFailure};
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Resolves a host name and port to addresses.
 pub type Resolver = Arc<dyn Fn(&str, u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> + Send + Sync>;
 
-/// Opens a TCP connection to one address.
-pub type TcpConnector = Arc<dyn Fn(SocketAddr) -> BoxFuture<io::Result<TcpStream>> + Send + Sync>;
+/// Opens a TCP connection (or any byte stream) to one address.
+pub type TcpConnector =
+    Arc<dyn Fn(SocketAddr) -> BoxFuture<io::Result<Box<dyn Duplex>>> + Send + Sync>;
 
 /// RFC 8305's recommended Connection Attempt Delay.
 pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
 /// How connections reach their hosts: through which proxy (if any), with Happy Eyeballs
 /// over every address (attempts `attempt_delay` apart), resolved and connected by the
-/// system unless replaced.
+/// [`Runtime`] unless replaced.
 ///
 /// [`ClientBuilder`](super::ClientBuilder) makes one from the config and its own
 /// settings and gives it to the fallback it builds;
@@ -42,6 +39,7 @@ pub struct Network {
     pub(crate) attempt_delay: Duration,
     resolver: Option<Resolver>,
     tcp: Option<TcpConnector>,
+    runtime: Option<Arc<dyn Runtime>>,
 }
 
 impl Default for Network {
@@ -57,6 +55,7 @@ impl fmt::Debug for Network {
             .field("attempt_delay", &self.attempt_delay)
             .field("custom_resolver", &self.resolver.is_some())
             .field("custom_tcp", &self.tcp.is_some())
+            .field("runtime", &self.runtime)
             .finish()
     }
 }
@@ -89,14 +88,32 @@ fn every_failure(all: &[(SocketAddr, io::Error)]) -> String {
 }
 
 impl Network {
-    /// No proxy, RFC 8305's 250 ms between attempts, the system's resolver and TCP.
+    /// No proxy, RFC 8305's 250 ms between attempts, the system's resolver and TCP on
+    /// the [default runtime](super::default_runtime).
     pub fn new() -> Network {
         Network {
             proxy: ProxyRules::none(),
             attempt_delay: DEFAULT_ATTEMPT_DELAY,
             resolver: None,
             tcp: None,
+            runtime: default_runtime(),
         }
+    }
+
+    /// Connect, resolve and time on `runtime`.
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Network {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// The runtime connections are made on, if any (none without a runtime feature
+    /// until one is given).
+    pub fn runtime_ref(&self) -> Option<&Arc<dyn Runtime>> {
+        self.runtime.as_ref()
+    }
+
+    fn no_runtime() -> io::Error {
+        io::Error::other("no async runtime: enable feature `async-io` or `tokio`, or give one")
     }
 
     /// These proxy rules.
@@ -124,13 +141,19 @@ impl Network {
         self
     }
 
-    /// Open TCP connections with `connect` (one address each) instead of the system's.
-    pub fn tcp_connector<F, Fut>(mut self, connect: F) -> Network
+    /// Open TCP connections with `connect` (one address each) instead of the runtime's.
+    /// It may give any byte stream (an async-net or a compat-wrapped tokio
+    /// `TcpStream`, a stream of your own).
+    pub fn tcp_connector<F, Fut, S>(mut self, connect: F) -> Network
     where
         F: Fn(SocketAddr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = io::Result<TcpStream>> + Send + 'static,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+        S: Duplex,
     {
-        self.tcp = Some(Arc::new(move |addr| Box::pin(connect(addr))));
+        self.tcp = Some(Arc::new(move |addr| {
+            let connecting = connect(addr);
+            Box::pin(async move { Ok(Box::new(connecting.await?) as Box<dyn Duplex>) })
+        }));
         self
     }
 
@@ -142,7 +165,10 @@ impl Network {
     async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, TcpError> {
         let found = match &self.resolver {
             Some(r) => r(host, port).await,
-            None => async_net::resolve((host, port)).await,
+            None => match &self.runtime {
+                Some(rt) => rt.resolve(host, port).await,
+                None => Err(Network::no_runtime()),
+            },
         };
         match found {
             Ok(addrs) if addrs.is_empty() => Err(TcpError::Dns(format!("{host}: no addresses"))),
@@ -152,33 +178,28 @@ impl Network {
     }
 
     /// TCP to `host:port`: every address, Happy Eyeballs.
-    async fn tcp(&self, host: &str, port: u16) -> Result<TcpStream, TcpError> {
+    async fn tcp(&self, host: &str, port: u16) -> Result<Box<dyn Duplex>, TcpError> {
         let addrs = eyeballs::interleave(self.resolve(host, port).await?);
-        let tcp = self.tcp.clone();
-        let connect = move |addr| {
-            let tcp = tcp.clone();
-            async move {
-                match tcp {
-                    Some(connect) => connect(addr).await,
-                    None => TcpStream::connect(addr).await,
-                }
-            }
+        let (tcp, rt) = (self.tcp.clone(), self.runtime.clone());
+        let connect = move |addr| match (&tcp, &rt) {
+            (Some(connect), _) => connect(addr),
+            (None, Some(rt)) => rt.connect(addr),
+            (None, None) => Box::pin(async { Err(Network::no_runtime()) }),
         };
         let stream = match addrs.as_slice() {
             // One address (an IP literal, most names): nothing to race.
             [addr] => connect(*addr)
                 .await
                 .map_err(|e| TcpError::Failed(vec![(*addr, e)]))?,
-            _ => eyeballs::race(addrs, self.attempt_delay, connect)
+            _ => eyeballs::race(self.runtime.as_deref(), addrs, self.attempt_delay, connect)
                 .await
                 .map_err(TcpError::Failed)?,
         };
-        let _ = stream.set_nodelay(true);
         Ok(stream)
     }
 
     /// A TCP stream to the target: directly, or through its proxy's CONNECT tunnel.
-    pub(crate) async fn open(&self, target: &Target) -> Result<TcpStream, ReachFailure> {
+    pub(crate) async fn open(&self, target: &Target) -> Result<Box<dyn Duplex>, ReachFailure> {
         let Some(proxy) = self.proxy.for_url(&target.url) else {
             return self
                 .tcp(&target.host, target.port)

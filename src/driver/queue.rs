@@ -49,7 +49,9 @@ impl SendError {
     }
 }
 
-/// A FIFO bounded in messages and bytes. Push fails at once when full.
+/// A FIFO bounded in messages and bytes. Push fails at once when full; a sender that
+/// wants to wait listens to [`Queue::room`], which is notified whenever room may have
+/// been made (a message taken, a reservation given back, the queue closed).
 #[derive(Debug)]
 pub(crate) struct Queue {
     items: VecDeque<Message>,
@@ -59,6 +61,7 @@ pub(crate) struct Queue {
     max_messages: usize,
     max_bytes: usize,
     closed: bool,
+    room: event_listener::Event,
 }
 
 impl Queue {
@@ -70,6 +73,7 @@ impl Queue {
             max_messages,
             max_bytes,
             closed: false,
+            room: event_listener::Event::new(),
         }
     }
 
@@ -134,6 +138,13 @@ impl Queue {
     pub(crate) fn release(&mut self, len: usize) {
         self.reserved.0 = self.reserved.0.saturating_sub(1);
         self.reserved.1 = self.reserved.1.saturating_sub(len);
+        self.room.notify(usize::MAX);
+    }
+
+    /// A listener notified when room may have been made: listen before releasing the
+    /// lock that saw the queue full, then try again once notified.
+    pub(crate) fn room(&self) -> event_listener::EventListener {
+        self.room.listen()
     }
 
     /// Put a message back at the front (its write failed); ignores the bounds, since the
@@ -146,6 +157,7 @@ impl Queue {
     pub(crate) fn pop(&mut self) -> Option<Message> {
         let m = self.items.pop_front()?;
         self.bytes -= m.len();
+        self.room.notify(usize::MAX);
         Some(m)
     }
 
@@ -161,6 +173,7 @@ impl Queue {
     pub(crate) fn close(&mut self) -> Vec<Message> {
         self.closed = true;
         self.bytes = 0;
+        self.room.notify(usize::MAX);
         self.items.drain(..).collect()
     }
 }

@@ -8,21 +8,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::rustls::pki_types::ServerName;
 use futures_rustls::rustls::ClientConfig;
 use futures_rustls::TlsConnector;
 
 use super::network::Network;
+use super::runtime::Duplex;
 use super::target::Target;
 use super::tls::is_certificate_error;
 use crate::policy::ReachFailure;
-
-/// A byte stream the WebSocket can run over.
-pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Duplex for T {}
 
 /// A connector of your own: given the URL, open the byte stream the upgrade runs over
 /// (a tunnel of your own, a Unix socket, an in-memory peer for tests and fuzzing). It
@@ -37,16 +32,13 @@ pub type Connector = Arc<
         + Sync,
 >;
 
-/// TCP, TLS over TCP, or a stream from a [`Connector`] (with TLS on top for `wss`).
+/// A runtime's TCP stream or a stream from a [`Connector`], with TLS on top for `wss`
+/// and `https`.
 pub(super) enum MaybeTls {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS over TCP.
-    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
-    /// A stream from a custom connector.
-    Custom(Box<dyn Duplex>),
-    /// TLS over a stream from a custom connector (`wss`).
-    CustomTls(Box<futures_rustls::client::TlsStream<Box<dyn Duplex>>>),
+    /// The bytes as they come.
+    Plain(Box<dyn Duplex>),
+    /// TLS over them.
+    Tls(Box<futures_rustls::client::TlsStream<Box<dyn Duplex>>>),
 }
 
 /// Resolve, connect (directly or through the proxy's tunnel), and (for `wss`) run the
@@ -60,30 +52,18 @@ pub(super) async fn connect(
     secure(target, tcp, tls).await
 }
 
-/// For a `wss`/`https` target, run the TLS handshake over `tcp`.
+/// For a `wss`/`https` target, run the TLS handshake over `stream` (a runtime's TCP, or
+/// a custom connector's bytes: TLS applies on top the same way).
 pub(crate) async fn secure(
-    target: &Target,
-    tcp: TcpStream,
-    tls: Option<Arc<ClientConfig>>,
-) -> Result<MaybeTls, ReachFailure> {
-    match target.tls {
-        true => Ok(MaybeTls::Tls(Box::new(tls_over(target, tcp, tls).await?))),
-        false => Ok(MaybeTls::Plain(tcp)),
-    }
-}
-
-/// For a `wss` target, run the TLS handshake over a custom connector's stream: the
-/// connector supplies the bytes, TLS applies on top as over TCP.
-pub(crate) async fn secure_custom(
     target: &Target,
     stream: Box<dyn Duplex>,
     tls: Option<Arc<ClientConfig>>,
 ) -> Result<MaybeTls, ReachFailure> {
     match target.tls {
-        true => Ok(MaybeTls::CustomTls(Box::new(
+        true => Ok(MaybeTls::Tls(Box::new(
             tls_over(target, stream, tls).await?,
         ))),
-        false => Ok(MaybeTls::Custom(stream)),
+        false => Ok(MaybeTls::Plain(stream)),
     }
 }
 
@@ -110,12 +90,8 @@ impl AsyncRead for MaybeTls {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Plain(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut())
-                .poll_read(cx, buf)
-                .map_err(tls_read_error),
-            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            MaybeTls::CustomTls(s) => Pin::new(s.as_mut())
                 .poll_read(cx, buf)
                 .map_err(tls_read_error),
         }
@@ -148,28 +124,22 @@ impl AsyncWrite for MaybeTls {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Plain(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Plain(s) => Pin::new(s.as_mut()).poll_flush(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_close(cx),
+            MaybeTls::Plain(s) => Pin::new(s.as_mut()).poll_close(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
-            MaybeTls::Custom(s) => Pin::new(s.as_mut()).poll_close(cx),
-            MaybeTls::CustomTls(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
     }
 }

@@ -52,7 +52,7 @@ async fn close_returns_when_the_application_never_reads_300_server_messages() {
     })
     .await;
     // The server has sent them all once it reads what the client writes.
-    client.send("after").unwrap();
+    client.try_send("after").unwrap();
     within(Duration::from_secs(5), "after", ws.wait_received(1)).await;
     // close_grace is 300 ms; one second covers the scheduling.
     within(Duration::from_secs(1), "close()", client.close()).await;
@@ -132,7 +132,7 @@ async fn a_message_over_the_byte_bound_is_too_large_not_full() {
     let mut config = fast_default();
     config.queue.max_bytes = 10;
     let (client, _events) = spawn(builder(&ws, &cert, config));
-    match client.send("0123456789a") {
+    match client.try_send("0123456789a") {
         Err(SendError::TooLarge {
             message,
             size: 11,
@@ -140,15 +140,15 @@ async fn a_message_over_the_byte_bound_is_too_large_not_full() {
         }) => assert_eq!(message, Message::from("0123456789a")),
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    client.send("0123456789").unwrap();
-    assert!(matches!(client.send("x"), Err(SendError::Full { .. })));
+    client.try_send("0123456789").unwrap();
+    assert!(matches!(client.try_send("x"), Err(SendError::Full { .. })));
     close_in_time(&client).await;
 }
 
 /// Wait (bounded: 200 × 10 ms) until `send` accepts `m`.
 async fn send_when_room(client: &redial::driver::Client, m: &str) {
     for _ in 0..200 {
-        if client.send(m).is_ok() {
+        if client.try_send(m).is_ok() {
             return;
         }
         async_io::Timer::after(Duration::from_millis(10)).await;
@@ -174,7 +174,7 @@ async fn requests_count_against_the_queue_and_a_dropped_one_frees_its_room() {
     config.timeouts.handshake = Duration::from_millis(500);
     let (client, _events) = spawn(builder(&ws, &cert, config));
     let first = client.request("dropped").await.unwrap();
-    assert!(matches!(client.send("m"), Err(SendError::Full { .. })));
+    assert!(matches!(client.try_send("m"), Err(SendError::Full { .. })));
     match client.request("second").await {
         Err(RequestError::Refused(SendError::Full { message, .. })) => {
             assert_eq!(message, Message::from("second"))

@@ -318,12 +318,12 @@ async fn a_driver_dropped_before_it_ran_hands_back_and_close_returns() {
         .await
         .unwrap();
     let (client, driver) = builder(&ws, &cert, fast_default()).build().unwrap();
-    client.send("kept").unwrap();
+    client.try_send("kept").unwrap();
     drop(driver);
     assert_eq!(client.take_undelivered(), vec![Message::from("kept")]);
     assert_eq!(client.state(), StateName::Stopped);
     close_in_time(&client).await;
-    assert!(client.send("late").is_err());
+    assert!(client.try_send("late").is_err());
     assert_eq!(ws.connections(), 0);
 }
 

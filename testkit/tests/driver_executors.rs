@@ -1,4 +1,5 @@
-//! The driver under async-std, smol and tokio (multi-thread and current-thread): the
+//! The driver under async-std, smol and tokio (multi-thread and current-thread; on
+//! tokio the client takes tokio's runtime by default, its TCP and timers): the
 //! mission end to end (one dial, the fall-back naming 1008, the request answered over
 //! HTTPS), with the driver spawned and with an in-task `Connection` polled by the
 //! executor's `block_on`. The scenario is the `executors` example's
@@ -35,7 +36,10 @@ fn the_mission_under_smol() {
 
 #[test]
 fn the_mission_under_tokio_multi_thread() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     check(&runtime.block_on(mission(Box::new(|driver| {
         tokio::spawn(driver);
     }))));
@@ -44,6 +48,7 @@ fn the_mission_under_tokio_multi_thread() {
 #[test]
 fn the_mission_under_tokio_current_thread() {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     check(&runtime.block_on(mission(Box::new(|driver| {
@@ -63,13 +68,17 @@ fn the_mission_in_task_under_smol() {
 
 #[test]
 fn the_mission_in_task_under_tokio_multi_thread() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     check(&runtime.block_on(mission_in_task()));
 }
 
 #[test]
 fn the_mission_in_task_under_tokio_current_thread() {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     check(&runtime.block_on(mission_in_task()));

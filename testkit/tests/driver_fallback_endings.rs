@@ -158,7 +158,7 @@ async fn a_message_written_and_left_unanswered_is_resent_with_an_event_or_handed
         let (fallback, requests) = Scripted::new();
         let (client, mut events, _ws) = fallen_back(&fallback, replay).await;
         let mut messages = client.messages();
-        client.send("m").unwrap();
+        client.try_send("m").unwrap();
         within(Duration::from_secs(5), "the POST", requests.recv())
             .await
             .unwrap();

@@ -85,7 +85,7 @@ async fn messages_sent_to_a_dead_fallback_are_handed_back_when_the_client_gives_
     let (client, mut events) = spawn(b);
     until_kind(&mut events, "fell_back").await;
     for i in 0..3 {
-        client.send(format!("m{i}")).unwrap();
+        client.try_send(format!("m{i}")).unwrap();
     }
     let seen = all_events(events).await;
     assert_eq!(
@@ -231,8 +231,8 @@ async fn a_stalled_fallback_job_times_out_and_later_work_goes_on() {
     let (client, mut events) = spawn(b);
     let mut messages = client.messages();
     until_kind(&mut events, "fell_back").await;
-    client.send("first").unwrap();
-    client.send("second").unwrap();
+    client.try_send("first").unwrap();
+    client.try_send("second").unwrap();
     let two = async {
         let a = messages.next().await;
         let b = messages.next().await;
@@ -267,7 +267,7 @@ async fn a_message_waits_for_the_fallback_job_still_streaming_when_websockets_re
     let (client, mut events) = spawn(b);
     let mut messages = client.messages();
     until_kind(&mut events, "fell_back").await;
-    client.send("first").unwrap();
+    client.try_send("first").unwrap();
     within(Duration::from_secs(5), "the POST", requests.recv())
         .await
         .unwrap();
@@ -275,7 +275,7 @@ async fn a_message_waits_for_the_fallback_job_still_streaming_when_websockets_re
     response.send(Ok("a".into())).await.unwrap();
     assert_eq!(messages.next().await, Some("a".into()));
     until_kind(&mut events, "recovered").await;
-    client.send("second").unwrap();
+    client.try_send("second").unwrap();
     // A bounded look: the job still streams, so nothing may reach the WebSocket. What
     // follows checks the positive side (it arrives once the job ends).
     let early = futures_lite::future::or(
@@ -311,7 +311,7 @@ async fn close_during_fallback_jobs_hands_the_message_back_and_ends_the_request(
     let b = builder(&ws, &cert, fast_fallback()).fallback(fallback.clone());
     let (client, mut events) = spawn(b);
     until_kind(&mut events, "fell_back").await;
-    client.send("in flight").unwrap();
+    client.try_send("in flight").unwrap();
     within(Duration::from_secs(5), "the POST", requests.recv())
         .await
         .unwrap();
@@ -447,7 +447,7 @@ async fn headers_alone_do_not_reset_the_fallback_budget_an_event_does() {
         let (client, mut events) = spawn(b);
         until_kind(&mut events, "fell_back").await;
         for i in 0..4 {
-            client.send(format!("m{i}")).unwrap();
+            client.try_send(format!("m{i}")).unwrap();
         }
         let failures = |seen: &[Event]| -> Vec<u32> {
             seen.iter()

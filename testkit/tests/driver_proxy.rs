@@ -251,7 +251,7 @@ async fn a_403_for_websockets_falls_back_and_a_403_for_the_fallback_stops() {
         .root_certificate(cert.cert_der.clone())
         .fallback_url(sse.url());
     let (client, mut events) = spawn(b);
-    let _ = client.send("hello");
+    let _ = client.try_send("hello");
     let seen = until_kind(&mut events, "gave_up").await;
     let cause = cause_of(&seen, "gave_up");
     assert!(

@@ -34,9 +34,9 @@ async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refus
     // The first dial fails: the client is reconnecting (Backoff) now.
     until_kind(&mut events, "retry").await;
     for i in 0..5 {
-        client.send(format!("m{i}")).unwrap();
+        client.try_send(format!("m{i}")).unwrap();
     }
-    match client.send("m5") {
+    match client.try_send("m5") {
         Err(SendError::Full {
             message,
             messages: 5,
@@ -51,7 +51,7 @@ async fn messages_sent_while_reconnecting_arrive_in_order_and_a_full_queue_refus
         .collect();
     assert_eq!(got, want);
     // Room again once written.
-    client.send("m6").unwrap();
+    client.try_send("m6").unwrap();
     soon("m6", ws.wait_received(6)).await;
     close_in_time(&client).await;
 }
@@ -64,9 +64,9 @@ async fn byte_bound_refuses_and_leftovers_are_handed_back() {
     config.queue.max_bytes = 10;
     let (client, driver) = builder(&ws, &cert, config).build().unwrap();
     let mut events = client.events();
-    client.send("0123456789").unwrap();
+    client.try_send("0123456789").unwrap();
     assert!(matches!(
-        client.send("x"),
+        client.try_send("x"),
         Err(SendError::Full { bytes: 10, .. })
     ));
     async_std::task::spawn(driver.run());
@@ -80,7 +80,7 @@ async fn byte_bound_refuses_and_leftovers_are_handed_back() {
     }
     assert_eq!(handed_back, [Message::from("0123456789")]);
     assert!(matches!(
-        client.send("late"),
+        client.try_send("late"),
         Err(SendError::Stopped { .. })
     ));
 }
@@ -115,7 +115,7 @@ async fn after_a_normal_close_the_next_send_reconnects() {
     })
     .await;
     assert_eq!(ws.connections(), 1);
-    client.send("again").unwrap();
+    client.try_send("again").unwrap();
     soon("the resend", ws.wait_received(1)).await;
     assert_eq!(ws.received(), [(2, Received::Text("again".into()))]);
     close_in_time(&client).await;
@@ -127,8 +127,8 @@ async fn with_no_event_stream_open_leftovers_wait_in_take_undelivered() {
     let (client, driver) = builder(&ws, &TestCert::localhost(), fast_default())
         .build()
         .unwrap();
-    client.send("a").unwrap();
-    client.send(vec![1u8, 2]).unwrap();
+    client.try_send("a").unwrap();
+    client.try_send(vec![1u8, 2]).unwrap();
     async_std::task::spawn(driver.run());
     soon("a dial", ws.wait_connections(1)).await;
     close_in_time(&client).await;
@@ -148,7 +148,7 @@ async fn messages_sent_just_before_close_are_written_before_the_close_frame() {
     let (client, mut events) = spawn(builder(&ws, &TestCert::localhost(), fast_default()));
     until_kind(&mut events, "connected").await;
     for i in 0..20 {
-        client.send(format!("m{i}")).unwrap();
+        client.try_send(format!("m{i}")).unwrap();
     }
     close_in_time(&client).await;
     let mut handed_back = 0;
@@ -183,7 +183,7 @@ async fn a_request_over_the_websocket_is_written_once_then_the_queue_follows() {
     let (client, mut events) = spawn(builder(&ws, &TestCert::localhost(), fast_default()));
     until_kind(&mut events, "connected").await;
     let stream = client.request("req").await.unwrap();
-    client.send("after").unwrap();
+    client.try_send("after").unwrap();
     let items: Vec<_> = soon("the response", stream.collect()).await;
     assert_eq!(items.len(), 2, "{items:?}");
     soon("the queued message", ws.wait_received(2)).await;
@@ -215,7 +215,7 @@ async fn a_message_sent_on_a_quiet_open_connection_is_written_at_once() {
     // Once the server has the first, the driver has long been waiting for work: each
     // later message is written only if its send woke the driver.
     for i in 1..=3 {
-        client.send(format!("m{i}")).unwrap();
+        client.try_send(format!("m{i}")).unwrap();
         within(
             Duration::from_secs(5),
             "the message on the wire",

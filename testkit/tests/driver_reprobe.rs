@@ -77,7 +77,7 @@ async fn a_probe_closed_during_its_trial_takes_no_message() {
             .await,
         );
         for i in 0..3 {
-            client.send(format!("p{probe}m{i}")).unwrap();
+            client.try_send(format!("p{probe}m{i}")).unwrap();
         }
         seen.extend(until_kind(&mut events, "probe_failed").await);
     }

@@ -120,7 +120,7 @@ async fn run_client(id: u32, shared: Arc<Shared>, log: Arc<Mutex<ClientLog>>) {
                     None if shared.sending.load(Ordering::SeqCst) => {
                         seq += 1;
                         l.sent = seq;
-                        if let Err(e) = client.send(format!("{id} {seq}")) {
+                        if let Err(e) = client.try_send(format!("{id} {seq}")) {
                             l.handed_back.push(seq_of(&e.into_message()));
                         }
                         next = Instant::now() + Duration::from_millis(rng.u64(100..400));

@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::Stream;
 
 use super::FallbackStream;
+use crate::driver::runtime::{Runtime, Sleep};
 use crate::policy::{FallbackError, Phase, ReachFailure};
 
 /// Timeouts and bounds of one fallback request (the `[fallback]` config's
@@ -37,12 +37,13 @@ impl Default for FallbackLimits {
 
 /// Run `fut` for at most `limit`; past it, the phase's timeout error.
 pub(super) async fn with_timeout<T>(
+    rt: &dyn Runtime,
     limit: Duration,
     phase: Phase,
     fut: impl Future<Output = T>,
 ) -> Result<T, FallbackError> {
     futures_lite::future::or(async { Ok(fut.await) }, async {
-        Timer::after(limit).await;
+        rt.sleep(limit).await;
         Err(ReachFailure::Timeout(phase).into())
     })
     .await
@@ -131,7 +132,7 @@ where
 /// previous item (reported as idle).
 pub(super) struct Guard {
     inner: FallbackStream,
-    timer: Timer,
+    timer: Sleep,
     idle: Duration,
     /// The phase a timeout before the first item is reported as.
     phase: Phase,
@@ -140,6 +141,7 @@ pub(super) struct Guard {
 
 impl Guard {
     pub(super) fn new(
+        rt: &dyn Runtime,
         inner: FallbackStream,
         first: Duration,
         first_phase: Phase,
@@ -147,7 +149,7 @@ impl Guard {
     ) -> Guard {
         Guard {
             inner,
-            timer: Timer::at(Instant::now() + first),
+            timer: rt.sleep_until(Instant::now() + first),
             idle,
             phase: first_phase,
             done: false,

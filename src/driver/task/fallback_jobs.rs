@@ -192,7 +192,7 @@ impl Driver {
                 Some(Message::Text(text)) => {
                     let note = CarrierNote::default();
                     let stream = fallback.request_noted(text.clone(), &self.headers, &note);
-                    let stream = self.fallback_limits.guard(stream);
+                    let stream = self.fallback_limits.guard(&*self.rt, stream);
                     let message = request.is_none().then_some(Message::Text(text));
                     self.io.job = Some(FallbackJob {
                         stream,

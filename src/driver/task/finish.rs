@@ -12,7 +12,10 @@ impl Driver {
     /// future owns the socket and gives whether everything it held was written.
     pub(super) fn last_close(&mut self) -> BoxFut<bool> {
         match self.io.ws.take() {
-            Some(mut conn) => Box::pin(async move { close_quietly(&mut conn.0).await }),
+            Some(mut conn) => {
+                let rt = self.rt.clone();
+                Box::pin(async move { close_quietly(&*rt, &mut conn.0).await })
+            }
             None => Box::pin(std::future::ready(false)),
         }
     }

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
+use crate::driver::runtime::{Runtime, Sleep};
 
 use crate::driver::fallback::FallbackStream;
 use crate::driver::writer::FRAMES_PER_POLL;
@@ -29,7 +29,7 @@ pub(crate) struct Finishing {
     /// When its request ended.
     since: Instant,
     /// The time bound, armed at the first poll.
-    timer: Option<Timer>,
+    timer: Option<Sleep>,
     /// Event data read so far.
     bytes: usize,
 }
@@ -49,7 +49,12 @@ impl Finishing {
     /// Read what has come, [`FRAMES_PER_POLL`] events at most per wake-up (a response
     /// that goes on does not hold the driver). Ready when it is done with: read to its
     /// end, or over a bound (`idle`: the fallback's idle timeout); then drop it.
-    pub(crate) fn poll_drain(&mut self, cx: &mut Context<'_>, idle: Duration) -> Poll<()> {
+    pub(crate) fn poll_drain(
+        &mut self,
+        rt: &dyn Runtime,
+        cx: &mut Context<'_>,
+        idle: Duration,
+    ) -> Poll<()> {
         let mut budget = FRAMES_PER_POLL;
         loop {
             match self.stream.as_mut().poll_next(cx) {
@@ -76,7 +81,7 @@ impl Finishing {
         let since = self.since;
         let timer = self
             .timer
-            .get_or_insert_with(|| Timer::at(since + idle.min(FINISH_MAX_TIME)));
+            .get_or_insert_with(|| rt.sleep_until(since + idle.min(FINISH_MAX_TIME)));
         if Pin::new(timer).poll(cx).is_ready() {
             tracing::debug!(
                 after = ?since.elapsed(),

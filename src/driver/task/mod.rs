@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures_lite::Stream;
@@ -24,6 +23,7 @@ use super::message::Message;
 use super::raw_close::FrameScanner;
 use super::reach::MaybeTls;
 use super::request::{PendingRequest, Replay, Terminal};
+use super::runtime::{Runtime, Sleep};
 use super::secret::Headers;
 use super::secret::ReauthFn;
 use super::shared::Shared;
@@ -70,11 +70,11 @@ pub(crate) struct Io {
     /// The dial in flight is a quiet re-probe (the core stays in FellBack meanwhile).
     probe: bool,
     ws: Option<Box<Conn>>,
-    timer: Option<(Instant, Timer)>,
+    timer: Option<(Instant, Sleep)>,
     /// The core's deadline was already reached when the timer would have been armed.
     timer_due: bool,
     /// The idle deadline of the request in flight.
-    request_timer: Option<(Instant, Timer)>,
+    request_timer: Option<(Instant, Sleep)>,
     reauth: Option<BoxFut<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
@@ -119,6 +119,8 @@ pub struct Driver {
     pub(crate) fallback_limits: super::fallback::FallbackLimits,
     pub(crate) connector: Option<super::reach::Connector>,
     pub(crate) network: super::network::Network,
+    /// The runtime its sockets and timers run on (the network's).
+    pub(crate) rt: Arc<dyn Runtime>,
     pub(crate) reauth: Option<ReauthFn>,
     pub(crate) terminal: Terminal,
     pub(crate) replay: Replay,
@@ -255,7 +257,7 @@ impl Driver {
                 timer.set_at(at);
                 *armed = at;
             }
-            (Some(at), slot @ None) => *slot = Some((at, Timer::at(at))),
+            (Some(at), slot @ None) => *slot = Some((at, self.rt.sleep_until(at))),
             (None, slot) => *slot = None,
             _ => {}
         }
@@ -274,7 +276,7 @@ impl Driver {
                 }
             }
             None if due(at) => self.io.timer_due = true,
-            slot @ None => *slot = Some((at, Timer::at(at))),
+            slot @ None => *slot = Some((at, self.rt.sleep_until(at))),
         }
     }
 
@@ -328,7 +330,12 @@ impl Driver {
         }
         // The rest of a finished fallback response, and the fallback's connections:
         // whatever the application reads.
-        io.poll_fallback_connections(self.fallback.as_deref(), self.fallback_limits.idle, cx);
+        io.poll_fallback_connections(
+            &*self.rt,
+            self.fallback.as_deref(),
+            self.fallback_limits.idle,
+            cx,
+        );
         if let Some(job) = io.job.as_mut().filter(|_| reading) {
             if let Poll::Ready(item) = job.stream.as_mut().poll_next(cx) {
                 return Poll::Ready(Wake::Fallback(item));
@@ -442,7 +449,8 @@ impl Driver {
                 // tungstenite queued the close reply; send it, briefly (the next poll
                 // waits for it, then tells the core).
                 if let Some(mut conn) = self.io.ws.take() {
-                    let close = Box::pin(async move { close_quietly(&mut conn.0).await });
+                    let rt = self.rt.clone();
+                    let close = Box::pin(async move { close_quietly(&*rt, &mut conn.0).await });
                     self.step = Step::Closing {
                         close,
                         code,
@@ -546,7 +554,7 @@ impl Driver {
 /// (`SendAfterClosing`), so sending a close frame would never flush that reply, and the
 /// server would see the TCP connection end without an answer (1006). The sink's close
 /// sends a close frame only if none was sent yet, then flushes whatever is queued.
-async fn close_quietly(ws: &mut Ws) -> bool {
+async fn close_quietly(rt: &dyn Runtime, ws: &mut Ws) -> bool {
     let closing = async {
         use async_tungstenite::tungstenite::Error;
         matches!(
@@ -555,7 +563,7 @@ async fn close_quietly(ws: &mut Ws) -> bool {
         )
     };
     futures_lite::future::or(closing, async {
-        Timer::after(Duration::from_millis(200)).await;
+        rt.sleep(Duration::from_millis(200)).await;
         false
     })
     .await

@@ -2,7 +2,6 @@
 //! connection, the fallback's switch, re-authentication, and events for observers.
 
 use crate::driver::lock::lock;
-use async_io::Timer;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message as WsMessage;
@@ -12,7 +11,7 @@ use super::{BoxFut, Dialing, Driver, REAUTH_TIMEOUT};
 use crate::core::Event;
 use crate::core::{Input, Output};
 use crate::driver::event::ClientEvent;
-use crate::driver::reach::{connect, secure_custom, MaybeTls};
+use crate::driver::reach::{connect, secure, MaybeTls};
 use crate::driver::secret::Redacted;
 use crate::policy::ReachFailure;
 
@@ -44,8 +43,9 @@ impl Driver {
                     Some(f) => {
                         // An application that never answers must not hang the client.
                         let answer = f();
+                        let timeout = self.rt.sleep(REAUTH_TIMEOUT);
                         self.io.reauth = Some(Box::pin(futures_lite::future::or(answer, async {
-                            Timer::after(REAUTH_TIMEOUT).await;
+                            timeout.await;
                             tracing::warn!("the re-authentication callback did not answer in time");
                             None
                         })));
@@ -67,10 +67,7 @@ impl Driver {
         let fut: BoxFut<Result<MaybeTls, ReachFailure>> = match &self.connector {
             Some(c) => {
                 let opening = c(&self.target.url);
-                Box::pin(
-                    async move { secure_custom(&target, opening.await?, tls).await }
-                        .instrument(span),
-                )
+                Box::pin(async move { secure(&target, opening.await?, tls).await }.instrument(span))
             }
             None => {
                 let network = self.network.clone();

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::Context;
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
+use crate::driver::runtime::{Runtime, Sleep};
 
 use super::Io;
 use crate::driver::fallback::Fallback;
@@ -21,6 +21,7 @@ impl Io {
     /// connections run and expire. `idle`: the fallback's idle timeout.
     pub(super) fn poll_fallback_connections(
         &mut self,
+        rt: &dyn Runtime,
         fallback: Option<&dyn Fallback>,
         idle: Duration,
         cx: &mut Context<'_>,
@@ -28,12 +29,12 @@ impl Io {
         if self
             .finishing
             .as_mut()
-            .is_some_and(|f| f.poll_drain(cx, idle).is_ready())
+            .is_some_and(|f| f.poll_drain(rt, cx, idle).is_ready())
         {
             self.finishing = None;
         }
         let busy = self.job.is_some() || self.finishing.is_some();
-        self.pool.poll(fallback, busy, cx);
+        self.pool.poll(rt, fallback, busy, cx);
     }
 }
 
@@ -41,7 +42,7 @@ impl Io {
 #[derive(Default)]
 pub(super) struct PoolTimer {
     /// The next idle connection's expiry, as the fallback last gave it.
-    timer: Option<(Instant, Timer)>,
+    timer: Option<(Instant, Sleep)>,
     /// A job or a finishing response held a connection at the last wake-up.
     busy: bool,
 }
@@ -54,7 +55,13 @@ impl PoolTimer {
     /// fires, the expired idle connections are closed and the timer is armed for the
     /// next expiry; when none is idle, nothing is polled until the next job. Never
     /// ready: its wakers are the timer's and the connections'.
-    fn poll(&mut self, fallback: Option<&dyn Fallback>, busy: bool, cx: &mut Context<'_>) {
+    fn poll(
+        &mut self,
+        rt: &dyn Runtime,
+        fallback: Option<&dyn Fallback>,
+        busy: bool,
+        cx: &mut Context<'_>,
+    ) {
         let Some(fallback) = fallback else {
             return;
         };
@@ -84,7 +91,7 @@ impl PoolTimer {
                         *armed = at;
                     }
                 }
-                (Some(at), slot @ None) => *slot = Some((at, Timer::at(at))),
+                (Some(at), slot @ None) => *slot = Some((at, rt.sleep_until(at))),
             }
         }
         // The timer armed last was not polled: the next wake-up polls it.

@@ -4,9 +4,11 @@
 //! `cargo run --example executors -- async-std|smol|tokio|tokio-current-thread [in-task]`
 //!
 //! The driver is one future (`Driver::run`) that needs nothing from the executor but
-//! being polled: timers and sockets come from async-io, which runs its own reactor
-//! thread when the executor does not drive it. With `in-task`, nothing is spawned: the
-//! client is a `Connection` (`Stream` + `Sink`) polled by the executor's `block_on`.
+//! being polled. Its sockets and timers come from its runtime: under tokio (redial's
+//! `tokio` feature, which this example turns on), tokio's own; under async-std and smol,
+//! async-io's, which runs its own reactor thread when the executor does not drive it.
+//! With `in-task`, nothing is spawned: the client is a `Connection` (`Stream` + `Sink`)
+//! polled by the executor's `block_on`.
 
 mod mission;
 
@@ -35,8 +37,12 @@ fn main() -> ExitCode {
         "smol" => smol::block_on(mission(Box::new(|driver| smol::spawn(driver).detach()))),
         "tokio" | "tokio-current-thread" => {
             let runtime = match executor.as_str() {
-                "tokio" => tokio::runtime::Builder::new_multi_thread().build(),
-                _ => tokio::runtime::Builder::new_current_thread().build(),
+                "tokio" => tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build(),
+                _ => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build(),
             }
             .expect("a tokio runtime");
             if in_task {

@@ -1,0 +1,215 @@
+//! The driver on tokio's own runtime (redial's `tokio` feature): tokio's TCP, resolver,
+//! timers and spawner, on a multi-thread and on a current-thread runtime. Each test runs
+//! on both flavours: messages both ways through a spawned `Client` and an in-task
+//! `Connection`, a reconnect after a restart (the backoff timer), a dead connection
+//! found by the heartbeat (the ping and pong timers), and a client built outside the
+//! runtime and handed its handle.
+
+mod driver_support;
+
+use std::time::Duration;
+
+use driver_support::{close_in_time, fast_default, until_kind, until_state, within};
+use futures_util::{SinkExt, StreamExt};
+use redial::core::{Event, Failure, StateName};
+use redial::driver::{default_runtime, Client, Incoming, Message, TokioRuntime};
+use redial_testkit::{Act, Behavior, WsServer};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Run `test` on a multi-thread and on a current-thread tokio runtime.
+fn on_both<F, Fut>(test: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a multi-thread runtime");
+    multi.block_on(test());
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    current.block_on(test());
+}
+
+fn text(m: Message) -> String {
+    match m {
+        Message::Text(t) => t,
+        Message::Binary(b) => panic!("a binary message of {} bytes", b.len()),
+    }
+}
+
+#[test]
+fn inside_a_tokio_runtime_the_default_runtime_is_tokios_and_outside_it_async_io() {
+    let outside = format!("{:?}", default_runtime().expect("async-io is on"));
+    assert!(outside.contains("AsyncIoRuntime"), "{outside}");
+    on_both(|| async {
+        let inside = format!("{:?}", default_runtime().expect("tokio is on"));
+        assert!(inside.contains("TokioRuntime"), "{inside}");
+    });
+}
+
+#[test]
+fn a_spawned_client_echoes_in_order() {
+    on_both(|| async {
+        let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+            .await
+            .unwrap();
+        let client = Client::builder(ws.url())
+            .config(fast_default())
+            .spawn()
+            .expect("a valid client");
+        let mut messages = client.messages();
+        for i in 0..50 {
+            client
+                .send(format!("m{i}"))
+                .await
+                .expect("room in the queue");
+        }
+        let got: Vec<Message> =
+            within(LIMIT, "50 echoes", messages.by_ref().take(50).collect()).await;
+        let want: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
+        assert_eq!(got.into_iter().map(text).collect::<Vec<_>>(), want);
+        close_in_time(&client).await;
+        assert_eq!(ws.connections(), 1);
+    });
+}
+
+#[test]
+fn an_in_task_connection_echoes_in_order() {
+    on_both(|| async {
+        let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+            .await
+            .unwrap();
+        let mut conn = Client::builder(ws.url())
+            .config(fast_default())
+            .connection()
+            .expect("a valid client");
+        for i in 0..20 {
+            within(LIMIT, "send", conn.send(format!("c{i}").into()))
+                .await
+                .expect("sent");
+        }
+        let mut got = Vec::new();
+        while got.len() < 20 {
+            let m = within(LIMIT, "an echo", conn.next())
+                .await
+                .expect("the connection goes on");
+            got.push(text(m.message));
+        }
+        let want: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+        assert_eq!(got, want);
+        within(LIMIT, "close", conn.close()).await.expect("closed");
+    });
+}
+
+#[test]
+fn a_restart_is_followed_by_a_reconnect_on_tokios_timers() {
+    on_both(|| async {
+        let ws = WsServer::start(|c| match c.index {
+            1 => Behavior::Accept(vec![Act::Close {
+                code: Some(1012),
+                reason: "restarting".into(),
+            }]),
+            _ => Behavior::Accept(vec![Act::Echo]),
+        })
+        .await
+        .unwrap();
+        let client = Client::builder(ws.url())
+            .config(fast_default())
+            .spawn()
+            .expect("a valid client");
+        let mut events = client.events();
+        let mut messages = client.messages();
+        let seen = until_kind(&mut events, "retry").await;
+        assert!(
+            seen.iter()
+                .any(|e| matches!(e, Event::Closed { failure } if failure.code() == Some(1012))),
+            "{seen:#?}"
+        );
+        until_kind(&mut events, "connected").await;
+        client.send("after").await.expect("room");
+        let echo = within(LIMIT, "the echo", messages.next()).await.unwrap();
+        assert_eq!(text(echo), "after");
+        assert_eq!(ws.connections(), 2);
+        close_in_time(&client).await;
+    });
+}
+
+#[test]
+fn a_mute_server_is_found_dead_by_the_heartbeat() {
+    on_both(|| async {
+        let ws = WsServer::start(|c| match c.index {
+            1 => Behavior::Accept(vec![Act::Mute]),
+            _ => Behavior::Accept(vec![Act::Hold]),
+        })
+        .await
+        .unwrap();
+        let client = Client::builder(ws.url())
+            .config(fast_default())
+            .spawn()
+            .expect("a valid client");
+        let mut events = client.events();
+        let seen = until_kind(&mut events, "closed").await;
+        let pong_timeout = seen.iter().any(|e| {
+            matches!(e, Event::Closed { failure } if matches!(failure, Failure::PongTimeout { .. }))
+        });
+        assert!(pong_timeout, "{seen:#?}");
+        assert_eq!(seen.iter().filter(|e| e.kind() == "connected").count(), 1);
+        until_state(&mut events, StateName::Open).await;
+        assert_eq!(ws.connections(), 2);
+        close_in_time(&client).await;
+    });
+}
+
+#[test]
+fn a_client_built_outside_the_runtime_runs_on_the_handle_it_was_given() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ws = async_io::block_on(WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))).unwrap();
+    // Built on a thread with no runtime: the handle says where its sockets and timers
+    // live, and the driver is spawned there.
+    let client = Client::builder(ws.url())
+        .config(fast_default())
+        .runtime(TokioRuntime::with_handle(runtime.handle().clone()))
+        .spawn()
+        .expect("a valid client");
+    let mut messages = client.messages();
+    async_io::block_on(async {
+        client.send("hello").await.expect("room");
+        let echo = within(LIMIT, "the echo", messages.next()).await.unwrap();
+        assert_eq!(text(echo), "hello");
+        close_in_time(&client).await;
+    });
+}
+
+#[test]
+fn an_in_task_connection_sinks_a_batch_and_reads_it_back() {
+    on_both(|| async {
+        let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+            .await
+            .unwrap();
+        let mut conn = Client::builder(ws.url())
+            .config(fast_default())
+            .connection()
+            .expect("a valid client");
+        for i in 0..10 {
+            conn.feed(Message::Text(format!("b{i}")))
+                .await
+                .expect("fed");
+        }
+        within(LIMIT, "flush", conn.flush()).await.expect("flushed");
+        let got: Vec<Incoming> = within(LIMIT, "10 echoes", conn.by_ref().take(10).collect()).await;
+        let want: Vec<String> = (0..10).map(|i| format!("b{i}")).collect();
+        let got: Vec<String> = got.into_iter().map(|i| text(i.message)).collect();
+        assert_eq!(got, want);
+        within(LIMIT, "close", conn.close()).await.expect("closed");
+    });
+}

@@ -126,6 +126,7 @@
 
 pub mod config;
 pub mod core;
+pub mod delivery;
 #[cfg(feature = "diagram")]
 pub mod diagram;
 #[cfg(feature = "driver")]

@@ -437,8 +437,10 @@ fn invariants_md(root: &Path) -> Result<String, String> {
          Invariants 9–14 and 16 are about the driver, the application and the fallback: the \
          driver tests check them on real sockets, first of all the randomized `{}` \
          (application actions × server scripts × fallback faults, judged by a ledger \
-         oracle; see `docs/reliability.md`). Invariant 15 (acknowledged delivery) is not \
-         built yet.\n\n",
+         oracle; see `docs/reliability.md`). Invariant 15 (acknowledged delivery): its \
+         sans-IO bookkeeping (`redial::delivery`) is checked by `tests/prop_delivery.rs` \
+         (a model and a ledger oracle, each ledger rule with a forged violation) and the \
+         `delivery` fuzz target; the driver does not carry it out yet.\n\n",
         list(unnumbered, false, "nothing else"),
         DRIVER_PROP.0
     );

@@ -7,7 +7,9 @@
 //! restarts. With acknowledgements from the application's protocol, an [`Outbox`] keeps
 //! every written message until an acknowledgement names it, resends the unacknowledged
 //! in order after a reconnect, and hands back what is left when the client stops; an
-//! [`Inbox`] drops inbound duplicates by id and says where to resume.
+//! [`Inbox`] drops inbound duplicates by id and says where to resume. A [`Protocol`]
+//! says how numbers and acknowledgements appear on the wire; [`JsonEnvelope`] is a ready
+//! one for servers that have none.
 //!
 //! The rule (the design's invariant 17): every message accepted by an acknowledged send
 //! is, at any moment, in exactly one place: waiting to be written, written and awaiting
@@ -20,9 +22,11 @@
 
 mod inbox;
 mod outbox;
+mod protocol;
 
 pub use inbox::{Inbox, Receipt};
 pub use outbox::{AckOutcome, HandedBack, Outbox, OutboxLimits, PushError};
+pub use protocol::{Inbound, JsonEnvelope, Protocol, MAX_ACKS_PER_MESSAGE};
 
 /// The sequence number of an outbound message: 1 for the first, then one more for each
 /// message accepted.

@@ -117,6 +117,19 @@ async fn raw_next(ws: &mut RawWs) -> WsMessage {
     }
 }
 
+/// `REDIAL_BENCH_READ_BUFFER=<bytes>`: the clients' read buffer (default: redial's).
+fn read_buffer() -> Option<usize> {
+    std::env::var("REDIAL_BENCH_READ_BUFFER").ok()?.parse().ok()
+}
+
+fn builder(addr: SocketAddr) -> redial::driver::ClientBuilder {
+    let b = Client::builder(format!("ws://{addr}/")).config(config());
+    match read_buffer() {
+        Some(bytes) => b.read_buffer_size(bytes),
+        None => b,
+    }
+}
+
 /// No pings, zero backoff, no retry limit.
 fn config() -> redial::config::Config {
     let mut c = redial::config::Config::default();
@@ -141,10 +154,7 @@ async fn until_open(events: &mut Events) {
 }
 
 async fn spawned(addr: SocketAddr) -> (Client, Messages, Events) {
-    let client = Client::builder(format!("ws://{addr}/"))
-        .config(config())
-        .spawn()
-        .expect("a valid client");
+    let client = builder(addr).spawn().expect("a valid client");
     let messages = client.messages();
     let mut events = client.events();
     if client.state() != StateName::Open {
@@ -154,10 +164,7 @@ async fn spawned(addr: SocketAddr) -> (Client, Messages, Events) {
 }
 
 async fn in_task(addr: SocketAddr) -> Connection {
-    let mut conn = Client::builder(format!("ws://{addr}/"))
-        .config(config())
-        .connection()
-        .expect("a valid client");
+    let mut conn = builder(addr).connection().expect("a valid client");
     // Open it: an echo of one message.
     conn.send("hello".into()).await.unwrap();
     conn.next().await.expect("the first echo");
@@ -294,16 +301,28 @@ async fn run(flavour: &str, rounds: usize) -> serde_json::Value {
     // [workload][variant] → per-round seconds; variants: spawned, in-task, raw.
     let mut times = vec![vec![Vec::new(); 3]; 2];
     let mut cpu = vec![vec![0f64; 3]; 2];
-    for round in 0..rounds {
+    // `REDIAL_TOKIO_ONLY=download|echo|reconnect`: one workload (for profiling).
+    let only = std::env::var("REDIAL_TOKIO_ONLY").unwrap_or_default();
+    let wants = |w: &str| only.is_empty() || only == w;
+    let throughput_rounds = if wants("download") || wants("echo") {
+        rounds
+    } else {
+        0
+    };
+    for round in 0..throughput_rounds {
         deadline.check();
         for k in 0..3 {
             let variant = (round + k) % 3;
             let c0 = cpu_now();
-            let t = download(&mut c, variant, PER_ROUND).await;
-            times[0][variant].push(t.as_secs_f64());
+            if wants("download") {
+                let t = download(&mut c, variant, PER_ROUND).await;
+                times[0][variant].push(t.as_secs_f64());
+            }
             let c1 = cpu_now();
-            let t = echo(&mut c, variant, ECHOES).await;
-            times[1][variant].push(t.as_secs_f64());
+            if wants("echo") {
+                let t = echo(&mut c, variant, ECHOES).await;
+                times[1][variant].push(t.as_secs_f64());
+            }
             let c2 = cpu_now();
             cpu[0][variant] += c1 - c0;
             cpu[1][variant] += c2 - c1;
@@ -312,7 +331,12 @@ async fn run(flavour: &str, rounds: usize) -> serde_json::Value {
     // Reconnect: redial's spawned client and a raw client, alternating.
     let (mut rc_redial, mut rc_raw) = (Vec::new(), Vec::new());
     let mut raw = raw_connect(addr).await;
-    for _ in 0..rounds * RECONNECTS_PER_ROUND {
+    let reconnects = if wants("reconnect") {
+        rounds * RECONNECTS_PER_ROUND
+    } else {
+        0
+    };
+    for _ in 0..reconnects {
         deadline.check();
         rc_redial.push(reconnect_redial(&c.client, &mut events).await.as_secs_f64());
         let (t, again) = reconnect_raw(addr, raw).await;

@@ -53,7 +53,8 @@ pub enum BuildError {
     NoRuntime,
 }
 
-/// tungstenite's read chunk (its default, 128 KiB, stays resident per connection).
+/// tungstenite's read chunk (its default, 128 KiB, stays resident per connection);
+/// [`ClientBuilder::read_buffer_size`] sets another.
 const READ_BUFFER: usize = 16 * 1024;
 
 impl Client {
@@ -243,6 +244,15 @@ impl ClientBuilder {
             .ws_config
             .max_message_size(Some(message))
             .max_frame_size(Some(frame));
+        self
+    }
+
+    /// How many bytes each read of the socket takes at most (tungstenite's read buffer,
+    /// resident for as long as a connection is open). The default, 16 KiB, keeps an idle
+    /// connection small; a client that streams large bursts reads with fewer wake-ups
+    /// with more (128 KiB is tungstenite's own default). At least 1 KiB.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.ws_config = self.ws_config.read_buffer_size(bytes.max(1024));
         self
     }
 

@@ -213,3 +213,28 @@ fn an_in_task_connection_sinks_a_batch_and_reads_it_back() {
         within(LIMIT, "close", conn.close()).await.expect("closed");
     });
 }
+
+/// The read buffer bounds each read, not a message: with the smallest one (a size of 0
+/// is taken as 1 KiB), a 100 KiB message arrives whole, on both flavours.
+#[test]
+fn a_small_read_buffer_still_receives_a_large_message_whole() {
+    on_both(|| async {
+        let big = "y".repeat(100 * 1024);
+        let sent = big.clone();
+        let ws =
+            WsServer::start(move |_| Behavior::Accept(vec![Act::Text(sent.clone()), Act::Hold]))
+                .await
+                .unwrap();
+        let client = Client::builder(ws.url())
+            .config(fast_default())
+            .read_buffer_size(0)
+            .spawn()
+            .expect("a valid client");
+        let mut messages = client.messages();
+        let got = within(LIMIT, "the large message", messages.next())
+            .await
+            .unwrap();
+        assert_eq!(text(got), big);
+        close_in_time(&client).await;
+    });
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use driver_support::{close_in_time, fast_default, until_kind, until_state, within};
 use futures_util::{SinkExt, StreamExt};
 use redial::core::{Event, Failure, StateName};
-use redial::driver::{default_runtime, Client, Incoming, Message, TokioRuntime};
+use redial::driver::{default_runtime, Client, Connection, Incoming, Message, TokioRuntime};
 use redial_testkit::{Act, Behavior, WsServer};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -34,6 +34,18 @@ where
         .build()
         .expect("a current-thread runtime");
     current.block_on(test());
+}
+
+/// An echo server, and an in-task connection to it on the runtime at hand.
+async fn echo_connection() -> (WsServer, Connection) {
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
+        .await
+        .unwrap();
+    let conn = Client::builder(ws.url())
+        .config(fast_default())
+        .connection()
+        .expect("a valid client");
+    (ws, conn)
 }
 
 fn text(m: Message) -> String {
@@ -82,13 +94,7 @@ fn a_spawned_client_echoes_in_order() {
 #[test]
 fn an_in_task_connection_echoes_in_order() {
     on_both(|| async {
-        let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
-            .await
-            .unwrap();
-        let mut conn = Client::builder(ws.url())
-            .config(fast_default())
-            .connection()
-            .expect("a valid client");
+        let (_ws, mut conn) = echo_connection().await;
         for i in 0..20 {
             within(LIMIT, "send", conn.send(format!("c{i}").into()))
                 .await
@@ -193,13 +199,7 @@ fn a_client_built_outside_the_runtime_runs_on_the_handle_it_was_given() {
 #[test]
 fn an_in_task_connection_sinks_a_batch_and_reads_it_back() {
     on_both(|| async {
-        let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
-            .await
-            .unwrap();
-        let mut conn = Client::builder(ws.url())
-            .config(fast_default())
-            .connection()
-            .expect("a valid client");
+        let (_ws, mut conn) = echo_connection().await;
         for i in 0..10 {
             conn.feed(Message::Text(format!("b{i}")))
                 .await

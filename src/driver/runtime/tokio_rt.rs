@@ -15,9 +15,12 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 use super::{AsyncTimer, BoxFuture, Duplex, Runtime};
 
 /// tokio's TCP, resolver, timers and spawner, on one tokio runtime (multi-thread or
-/// current-thread). The driver must be polled while that runtime runs: spawned on it
+/// current-thread) built with I/O and time enabled (`enable_all()`, as `#[tokio::main]`
+/// does; tokio panics at the first socket or timer otherwise). The runtime must be
+/// running while the driver is polled: the driver spawned on it
 /// ([`ClientBuilder::spawn`](crate::driver::ClientBuilder::spawn)), or polled in one of
-/// its tasks.
+/// its tasks, or from any thread while it runs (a current-thread runtime runs only
+/// inside its `block_on`).
 #[derive(Debug, Clone)]
 pub struct TokioRuntime {
     handle: Handle,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
 use redial::core::{Core, Input, StateName};
-use redial::policy::DialPhase;
+use redial::policy::Phase;
 use redial::Config;
 use serde_json::json;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -36,7 +36,7 @@ fn open_core(seed: u64) -> (Core, Instant) {
     let t0 = Instant::now();
     let ms = Duration::from_millis;
     core.handle_input(t0, Input::Start);
-    core.handle_input(t0 + ms(1), Input::DialProgress(DialPhase::Handshake));
+    core.handle_input(t0 + ms(1), Input::DialProgress(Phase::Handshake));
     core.handle_input(t0 + ms(2), Input::DialSucceeded);
     core.handle_input(t0 + ms(3), Input::Received);
     drain(&mut core);
@@ -99,7 +99,7 @@ fn reopen(pool: &Pool, now: &mut Instant, seed: &mut u64) -> Pooled {
         match core.state() {
             StateName::Open => break,
             StateName::Connecting => {
-                core.handle_input(*now, Input::DialProgress(DialPhase::Handshake));
+                core.handle_input(*now, Input::DialProgress(Phase::Handshake));
                 core.handle_input(*now, Input::DialSucceeded);
                 core.handle_input(*now, Input::Received);
             }

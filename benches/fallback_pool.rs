@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use async_std::task::block_on;
 use futures_lite::StreamExt;
-use redial::driver::{Fallback, FallbackPool, Headers, HttpsSse, TlsOptions};
+use redial::driver::{Fallback, FallbackPoolSettings, Headers, HttpsSse, TlsOptions};
 use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert};
 use serde_json::json;
 
 const BODY: &str = r#"{"input":"hello from the fallback_pool benchmark"}"#;
 
-fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPool) -> HttpsSse {
+fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPoolSettings) -> HttpsSse {
     let url = format!("https://127.0.0.1:{}/v1/responses", server.addr().port());
     let tls = TlsOptions {
         extra_roots: vec![cert.cert_der.clone()],
@@ -32,11 +32,11 @@ fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPool) -> HttpsSse
         .with_pool(pool)
 }
 
-fn pool(max_idle: usize, http2: bool) -> FallbackPool {
-    FallbackPool {
+fn pool(max_idle: usize, http2: bool) -> FallbackPoolSettings {
+    FallbackPoolSettings {
         max_idle,
         http2,
-        ..FallbackPool::default()
+        ..FallbackPoolSettings::default()
     }
 }
 
@@ -54,7 +54,7 @@ async fn first_event(f: &HttpsSse) -> Duration {
 }
 
 /// Ten sequential requests on a fresh fallback: each one's time to its first event.
-async fn ten(server: &SseServer, cert: &TestCert, pool: FallbackPool) -> Vec<f64> {
+async fn ten(server: &SseServer, cert: &TestCert, pool: FallbackPoolSettings) -> Vec<f64> {
     let f = fallback(server, cert, pool);
     let mut times = Vec::with_capacity(10);
     for _ in 0..10 {

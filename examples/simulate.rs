@@ -14,7 +14,7 @@ struct Args {
     /// The scenario: seed, seed-codex, flapping, restart, retry-after, reauth, reprobe,
     /// overload, silent (or `list`).
     scenario: String,
-    /// Print one JSON object per event (ARCHITECTURE.md's CLI event lines).
+    /// Print one JSON object per event (docs/design.md, "The command-line tool's event lines").
     #[arg(long)]
     json: bool,
     /// Seed of the jitter RNG.

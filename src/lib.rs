@@ -6,31 +6,48 @@
 //!
 //! The [`core`] is sans-IO: a synchronous [statig] state machine that takes inputs with
 //! the time they happened and gives outputs and deadlines. The [`policy`] is pure and
-//! reusable (close-code classification, decisions, [`backoff`]). The [`config`] is one
+//! reusable (close-code classification, decisions, [`policy::Backoff`]). The [`config`] is one
 //! serde struct, validated into a [`config::Policy`].
 //!
 //! ## Drive loop
 //!
 //! The [`Core`] never does I/O and never reads a clock. Whoever drives it (the async
-//! driver, the [`sim`], a test, or your own loop) keeps to one contract:
+//! driver, the simulator `redial::sim` (feature `sim`), a test, or your own loop) keeps
+//! to one contract:
 //!
 //! 1. **One input.** Feed one [`Input`] with the time it happened:
-//!    [`Core::handle_input`]`(now, input)`, or [`Core::handle_timeout`]`(now)` once the
-//!    deadline has passed.
+//!    [`Core::handle_input`]`(now, input)`.
 //! 2. **Drain the outputs.** Call [`Core::poll_output`] until it returns `None`, and carry
 //!    out each [`Output`]: dial, ping, send a close frame, drop the connection, start or
 //!    stop the fallback, ask for fresh credentials. [`Output::Event`]s are for observers.
-//! 3. **Wait.** Wait for the next thing that happens (socket, application), or until
-//!    [`Core::poll_timeout`], whichever comes first; then go to 1.
+//! 3. **Wait** for the next thing that happens (socket, application), or until
+//!    [`Core::poll_timeout`], whichever comes first. When the deadline passes, that is
+//!    the next input: [`Core::handle_timeout`]`(now)`. Then go to 2.
 //!
-//! ```text
+//! ```no_run
+//! use std::time::Instant;
+//! use redial::{Config, Core, Input, Output};
+//!
+//! /// What woke the loop: something that happened, or the core's deadline.
+//! enum Woke {
+//!     Happened(Input),
+//!     Deadline,
+//! }
+//!
+//! # fn wait_for_io_or(_deadline: Option<Instant>) -> Woke { Woke::Deadline }
+//! # fn carry_out(_output: Output) {}
+//! let policy = Config::default().validate().expect("the default config is valid");
+//! let mut core = Core::new(policy, 42);
+//! core.handle_input(Instant::now(), Input::Start); // 1. one input
 //! loop {
-//!     let input = next_event_or_deadline(core.poll_timeout());  // socket, app, timer
-//!     core.handle_input(now(), input);                           // 1. one input
-//!     while let Some(output) = core.poll_output() {              // 2. drain
+//!     while let Some(output) = core.poll_output() { // 2. drain
 //!         carry_out(output);
 //!     }
-//! }                                                              // 3. wait, repeat
+//!     match wait_for_io_or(core.poll_timeout()) {     // 3. wait, with the deadline
+//!         Woke::Happened(input) => core.handle_input(Instant::now(), input),
+//!         Woke::Deadline => core.handle_timeout(Instant::now()),
+//!     }
+//! }
 //! ```
 //!
 //! Driven by hand through the failure this crate was written for: the server accepts
@@ -75,12 +92,12 @@
 //!
 //! ## State machine
 //!
-//! Every state and transition is a row of [`core::TRANSITIONS`]; [`diagram`] draws it.
-//! The generated [docs/state-machine.md](docs/state-machine.md) in the repository shows
-//! the diagram, the table and what each state waits for; `docs/close-codes.md`,
-//! `docs/handshake.md` and `docs/invariants.md` give the policy for every close code
-//! and handshake outcome, and the tests behind each invariant. Regenerate them with
-//! `scripts/gen-docs`.
+//! Every state and transition is a row of [`core::TRANSITIONS`]; `redial::diagram`
+//! (feature `diagram`) draws it. In the repository, the generated `docs/state-machine.md`
+//! shows the diagram, the table and what each state waits for; `docs/close-codes.md`,
+//! `docs/handshake.md` and `docs/invariants.md` give the policy for every close code and
+//! handshake outcome, and the tests behind each invariant; `docs/design.md` is the
+//! design they come from. Regenerate the generated ones with `scripts/gen-docs`.
 //!
 //! ## Features
 //!
@@ -89,31 +106,32 @@
 //! | `driver` | yes | `redial::driver`: the async client (TCP, TLS with rustls, async-tungstenite, the HTTPS + SSE fallback); runs on any executor |
 //! | `platform-verifier` | no | the platform's certificate verifier instead of the webpki roots |
 //! | `async-std` | no | `ClientBuilder::spawn`, which runs the driver on async-std |
+//! | `sim` | no | `redial::sim`: the core against scripted servers in virtual time, and the checker of the design's invariants |
+//! | `diagram` | no | `redial::diagram`: the state diagram (Mermaid, Graphviz) drawn from the transition table |
+//! | `testing` | no | `redial::testing`: an in-memory peer and the raw close-frame scanner, for tests and fuzzing |
 //!
-//! Without default features the crate is the core, the policy, the config and the
-//! simulation, with no I/O dependency. The loopback test servers (`redial-testkit`) and
+//! Without default features the crate is the core, the policy and the config, with no
+//! I/O dependency. The loopback test servers (`redial-testkit`) and
 //! the `redial` command-line tool (`redial-cli`) are crates of their own.
 //!
 //! [statig]: https://docs.rs/statig
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod config;
 pub mod core;
+#[cfg(feature = "diagram")]
 pub mod diagram;
 #[cfg(feature = "driver")]
 pub mod driver;
 pub mod policy;
 pub mod redact;
+#[cfg(feature = "sim")]
 pub mod sim;
-
-/// Backoff strategies (none, full, equal, decorrelated jitter, spread), usable alone.
-pub mod backoff {
-    pub use crate::policy::{Backoff, BackoffConfig, Strategy, MAX_DELAY};
-}
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use crate::config::{Config, Policy, Preset, Transport};
-// Observer events live with the core, which emits them; `redial::event` stays their path.
-pub use crate::core::event;
 pub use crate::core::{Cause, Core, Event, Input, Output, StableBy, StateName};

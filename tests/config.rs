@@ -1,6 +1,6 @@
 //! Config: presets, TOML/JSON parsing, unknown fields, validation rules, round trips.
 //!
-//! Expectations come from ARCHITECTURE.md ("Default policy", "Layers" §3) and the
+//! Expectations come from docs/design.md ("Default policy", "Layers") and the
 //! promises of each preset, not from the output of the code under test.
 
 use std::str::FromStr;

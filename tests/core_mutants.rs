@@ -7,7 +7,7 @@ use redial::core::{
     is_documented, Cause, CloseReason, Core, Failure, Input, Output, StateName, Trigger,
     TRANSITIONS,
 };
-use redial::policy::{Class, DelayBasis, DialFailure, FallbackFailure};
+use redial::policy::{Class, DelayBasis, FallbackError, ReachFailure};
 use redial::{Config, Event};
 
 fn ms(n: u64) -> Duration {
@@ -30,7 +30,7 @@ fn close_reasons_are_cut_after_123_bytes_on_a_character_boundary() {
     assert!(!CloseReason::from_bytes(b"x").is_empty());
 }
 
-fn dial(attempt: u32, failure: DialFailure) -> Failure {
+fn dial(attempt: u32, failure: ReachFailure) -> Failure {
     Failure::Dial {
         failure,
         class: Class::Transient,
@@ -45,7 +45,7 @@ fn dial(attempt: u32, failure: DialFailure) -> Failure {
 fn failures_and_causes_expose_status_reason_and_dial() {
     let limited = dial(
         2,
-        DialFailure::Status {
+        ReachFailure::Status {
             status: 429,
             retry_after: None,
         },
@@ -70,12 +70,12 @@ fn failures_and_causes_expose_status_reason_and_dial() {
     let cause = Cause::Reauthenticate { failure: limited };
     assert_eq!(cause.status(), Some(429));
     assert_eq!(Cause::Started.status(), None);
-    let probe = dial(0, DialFailure::Refused).to_string();
+    let probe = dial(0, ReachFailure::Refused).to_string();
     assert!(
         probe.starts_with("quiet re-probe failed after 5 ms"),
         "{probe}"
     );
-    let second = dial(2, DialFailure::Refused).to_string();
+    let second = dial(2, ReachFailure::Refused).to_string();
     assert!(second.starts_with("dial 2 failed after 5 ms"), "{second}");
 }
 
@@ -88,7 +88,7 @@ fn time_that_goes_backwards_counts_as_the_last_time_seen() {
     let late = early + Duration::from_secs(60);
     core.handle_input(late, Input::Start);
     while core.poll_output().is_some() {}
-    core.handle_input(early, Input::DialFailed(DialFailure::Refused));
+    core.handle_input(early, Input::DialFailed(ReachFailure::Refused));
     assert_eq!(core.state(), StateName::Backoff);
     let deadline = core.poll_timeout().expect("a backoff deadline");
     assert!(
@@ -183,10 +183,11 @@ fn fallback_readiness_is_reported_once_fallen_back() {
 fn a_fallback_failure_line_says_how_its_pause_was_chosen() {
     let line = |basis| {
         Event::FallbackFailed {
-            failure: FallbackFailure::Status {
+            failure: FallbackError::Reach(ReachFailure::Status {
                 status: 503,
                 retry_after: Some(ms(2_000)),
-            },
+            }),
+            class: Class::RateLimited,
             failures: 2,
             max_failures: 5,
             retry_in: ms(2_000),

@@ -1,11 +1,12 @@
-//! Close-code classification, table-driven from ARCHITECTURE.md's "Default policy" table.
+//! Close-code classification, table-driven from docs/design.md's "Default policy" table.
 //!
 //! Every expectation here is written from the design's table (and RFC 6455 / the IANA
 //! registry for names), never copied from the code under test.
 
-use redial::policy::{classify_close, close_code_name, Action, Class};
+use redial::config::Action;
+use redial::policy::{classify_close, close_code_name, Class};
 
-/// One row of ARCHITECTURE.md's close-code table: the codes it lists, their class and
+/// One row of docs/design.md's close-code table: the codes it lists, their class and
 /// the default action its "default decision" column describes.
 struct Row {
     codes: &'static [u16],
@@ -13,7 +14,7 @@ struct Row {
     action: Action,
 }
 
-/// The close-code table, row by row, as ARCHITECTURE.md writes it.
+/// The close-code table, row by row, as docs/design.md writes it.
 const TABLE: &[Row] = &[
     // 1000 normal | done | reconnect when next needed (lazily)
     Row {
@@ -142,7 +143,7 @@ fn never_retried_over_websockets_after_policy_or_protocol() {
     }
 }
 
-/// The classification of every `u16`, written out as ranges from ARCHITECTURE.md.
+/// The classification of every `u16`, written out as ranges from docs/design.md.
 const REFERENCE: &[(u16, u16, Class)] = &[
     (0, 999, Class::Protocol),      // must never be on the wire
     (1000, 1000, Class::Done),      // normal closure

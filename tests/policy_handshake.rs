@@ -1,12 +1,13 @@
-//! Upgrade-failure classification and `decide`, table-driven from ARCHITECTURE.md's
+//! Upgrade-failure classification and `decide`, table-driven from docs/design.md's
 //! "Default policy" section (upgrade-failure table, budget, delays, overrides).
 
 use std::time::Duration;
 
+use redial::config::{Action, Spent};
 use redial::config::{Config, Policy, Strategy, Transport};
 use redial::policy::{
-    classify_close, classify_dial_failure, classify_status, decide, Action, Backoff, Budget, Class,
-    Decision, DelayBasis, DialFailure as F, DialPhase, ProxyFailure, Spent, Why,
+    classify_close, classify_reach_failure, classify_status, decide, Backoff, Budget, Class,
+    Decision, DelayBasis, Phase, ProxyFailure, ReachFailure as F, Why,
 };
 
 fn ms(n: u64) -> Duration {
@@ -63,8 +64,8 @@ fn redirect(status: u16, location: Option<&str>) -> F {
 /// Every row of the upgrade-failure table, with the class the row implies.
 fn table() -> Vec<(&'static str, F, Class, Expect)> {
     use Class::{Auth, Certificate, Overload, ProxyAuth, RateLimited, Rejected, Transient};
-    use DialPhase::{Connect, Handshake};
     use Expect::*;
+    use Phase::{Connect, Handshake};
     use ProxyFailure::{Malformed, Unreachable};
     let answered = ProxyFailure::status;
     let (fb, retry) = (FallBackElseStop, Backoff);
@@ -188,7 +189,7 @@ fn ra(asked: Duration, capped: bool) -> DelayBasis {
 }
 
 fn decide_dial(f: &F, budget: &Budget, p: &Policy, seed: u64) -> Decision {
-    let (class, mut b) = (classify_dial_failure(f), backoff(p, seed));
+    let (class, mut b) = (classify_reach_failure(f), backoff(p, seed));
     decide(class, None, budget, f.retry_after(), p, &mut b)
 }
 
@@ -210,7 +211,7 @@ fn is_backoff_retry(d: Decision) -> bool {
 #[test]
 fn every_row_classifies_as_the_table_says() {
     for (name, failure, class, _) in table() {
-        assert_eq!(classify_dial_failure(&failure), class, "{name}");
+        assert_eq!(classify_reach_failure(&failure), class, "{name}");
         if let F::Status {
             status,
             retry_after,
@@ -331,7 +332,7 @@ fn retry_after_is_the_larger_of_itself_and_the_backoff_capped_by_max_retry_after
                 b.next_delay();
             }
             let f = status(code, Some(asked));
-            let class = classify_dial_failure(&f);
+            let class = classify_reach_failure(&f);
             let d = decide(class, None, &dials(1), f.retry_after(), &p, &mut b);
             let want = Decision::Retry { delay, basis };
             assert_eq!(d, want, "{code} asked {asked:?}");
@@ -379,11 +380,7 @@ fn restart_1012_waits_within_the_restart_window() {
 
 #[test]
 fn attempt_budget_spent_falls_back_or_stops() {
-    for f in &[
-        F::Refused,
-        F::Timeout(DialPhase::Handshake),
-        status(502, None),
-    ] {
+    for f in &[F::Refused, F::Timeout(Phase::Handshake), status(502, None)] {
         for p in both() {
             assert!(is_backoff_retry(decide_dial(f, &dials(4), &p, 0)), "{f}");
             let want = fall_back_else_stop(&p, attempts_spent(5));

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use redial::config::{Action, BackoffConfig};
 use redial::config::{CodeRange, Config, ConfigError, Strategy};
 use redial::policy::{
-    decide, fmt_duration, status_name, Action, Backoff, BackoffConfig, Budget, Class, Decision,
-    DelayBasis, DialFailure, DialPhase,
+    decide, fmt_duration, status_name, Backoff, Budget, Class, Decision, DelayBasis, Phase,
+    ReachFailure,
 };
 
 fn ms(n: u64) -> Duration {
@@ -40,18 +41,18 @@ fn durations_switch_units_exactly_at_one_second_and_one_minute() {
     assert_eq!(f(61_499), "1 min 1 s");
 }
 
-/// `DialPhase::fmt`, `DialFailure::status`, `status_name`.
+/// `Phase::fmt`, `ReachFailure::status`, `status_name`.
 #[test]
 fn dial_failures_name_their_phase_and_status() {
-    assert_eq!(DialPhase::Connect.to_string(), "connect");
-    assert_eq!(DialPhase::Handshake.to_string(), "handshake");
-    let limited = DialFailure::Status {
+    assert_eq!(Phase::Connect.to_string(), "connect");
+    assert_eq!(Phase::Handshake.to_string(), "handshake");
+    let limited = ReachFailure::Status {
         status: 429,
         retry_after: Some(ms(1000)),
     };
     assert_eq!(limited.status(), Some(429));
-    assert_eq!(DialFailure::Refused.status(), None);
-    assert_eq!(DialFailure::Timeout(DialPhase::Connect).status(), None);
+    assert_eq!(ReachFailure::Refused.status(), None);
+    assert_eq!(ReachFailure::Timeout(Phase::Connect).status(), None);
     assert_eq!(status_name(599), None);
     assert_eq!(status_name(101), None);
 }

@@ -1,5 +1,5 @@
 //! Proxy failures and redirects, for the WebSocket dial and the fallback alike,
-//! table-driven from ARCHITECTURE.md's "Networks as users have them" and issues 14 and
+//! table-driven from docs/design.md's "Networks" and issues 14 and
 //! 23: an unreachable proxy and its 5xx retry, its 407 stops (credentials) and so does
 //! its 401 (tinyproxy's answer to wrong credentials), its 403 falls back (dial) or
 //! stops (fallback); a proxy's reason phrase is quoted as sent, and its refusal is never
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use redial::config::{Config, Policy};
 use redial::policy::{
-    classify_dial_failure, classify_fallback_failure, classify_proxy_failure, decide_fallback,
-    Backoff, Class, DialFailure, FallbackDecision, FallbackFailure, FallbackStop, ProxyFailure,
+    classify_proxy_failure, classify_reach_failure, decide_fallback, Backoff, Class,
+    FallbackDecision, FallbackError, FallbackStop, ProxyFailure, ReachFailure,
 };
 use redial::sim::invariants::tables::{dial_class, fallback_retried};
 
@@ -55,30 +55,30 @@ fn table() -> Vec<(ProxyFailure, Class, bool)> {
     ]
 }
 
-fn dial(failure: &ProxyFailure) -> DialFailure {
-    DialFailure::Proxy {
+fn dial(failure: &ProxyFailure) -> ReachFailure {
+    ReachFailure::Proxy {
         proxy: "proxy.test:3128".into(),
         failure: Box::new(failure.clone()),
     }
 }
 
-fn fallback(failure: &ProxyFailure) -> FallbackFailure {
-    FallbackFailure::Proxy {
+fn fallback(failure: &ProxyFailure) -> FallbackError {
+    FallbackError::Reach(ReachFailure::Proxy {
         proxy: "proxy.test:3128".into(),
         failure: Box::new(failure.clone()),
-    }
+    })
 }
 
 #[test]
 fn every_proxy_failure_has_its_class_on_both_transports() {
     for (failure, class, _) in table() {
         assert_eq!(classify_proxy_failure(&failure), class, "{failure:?}");
-        assert_eq!(classify_dial_failure(&dial(&failure)), class, "{failure:?}");
         assert_eq!(
-            classify_fallback_failure(&fallback(&failure)),
+            classify_reach_failure(&dial(&failure)),
             class,
             "{failure:?}"
         );
+        assert_eq!(fallback(&failure).class(), class, "{failure:?}");
         // The invariant checker's own table agrees.
         assert_eq!(dial_class(&dial(&failure)), class, "{failure:?}");
     }
@@ -90,7 +90,8 @@ fn the_fallback_retries_what_may_pass_and_stops_on_credentials_and_refusals() {
     for (failure, class, retried) in table() {
         let f = fallback(&failure);
         assert_eq!(fallback_retried(&f), retried, "{failure:?}");
-        let d = decide_fallback(&f, 1, &p, &mut Backoff::new(p.config().backoff.clone(), 1));
+        let mut backoff = Backoff::new(p.config().backoff.clone(), 1);
+        let d = decide_fallback(f.class(), f.retry_after(), 1, &p, &mut backoff);
         match retried {
             true => assert!(
                 matches!(d, FallbackDecision::Retry { delay, .. } if delay <= Duration::from_millis(200)),
@@ -135,7 +136,7 @@ fn causes_name_the_proxy_and_what_it_said_never_its_credentials() {
         "the proxy proxy.test:3128 did not answer the CONNECT in HTTP (invalid token)"
     );
     assert_eq!(
-        fallback(&ProxyFailure::status(407)).to_string(),
+        fallback(&ProxyFailure::status(407)).as_cause().to_string(),
         "the HTTPS fallback went through the proxy proxy.test:3128, which answered the CONNECT \
          with HTTP 407 (Proxy Authentication Required): check the user and password in the \
          proxy URL"
@@ -146,11 +147,11 @@ fn causes_name_the_proxy_and_what_it_said_never_its_credentials() {
 
 #[test]
 fn a_redirect_is_rejected_and_named_with_its_location() {
-    let moved = DialFailure::Redirect {
+    let moved = ReachFailure::Redirect {
         status: 301,
         location: Some("wss://new.test/v2".into()),
     };
-    assert_eq!(classify_dial_failure(&moved), Class::Rejected);
+    assert_eq!(classify_reach_failure(&moved), Class::Rejected);
     assert_eq!(dial_class(&moved), Class::Rejected);
     assert_eq!(moved.status(), Some(301));
     assert_eq!(moved.retry_after(), None);
@@ -159,7 +160,7 @@ fn a_redirect_is_rejected_and_named_with_its_location() {
         "the server answered the upgrade with HTTP 301 (Moved Permanently) to Location \
          wss://new.test/v2, a redirect, which is not followed"
     );
-    let bare = DialFailure::Redirect {
+    let bare = ReachFailure::Redirect {
         status: 399,
         location: None,
     };
@@ -172,26 +173,27 @@ fn a_redirect_is_rejected_and_named_with_its_location() {
 }
 
 /// The fallback does not follow a redirect either: a 3xx stops the client as rejected
-/// (ARCHITECTURE.md: a status other than 408, 429 and 5xx means the fallback will not
+/// (docs/design.md: a status other than 408, 429 and 5xx means the fallback will not
 /// serve this client), and the cause names where it pointed.
 #[test]
 fn a_fallback_redirect_is_rejected_and_named_with_its_location() {
     let p = policy();
-    let moved = FallbackFailure::Redirect {
+    let moved = FallbackError::Reach(ReachFailure::Redirect {
         status: 302,
         location: Some("https://login.test/sso?<redacted>".into()),
-    };
-    assert_eq!(classify_fallback_failure(&moved), Class::Rejected);
+    });
+    assert_eq!(moved.class(), Class::Rejected);
     assert!(!fallback_retried(&moved));
     assert_eq!(moved.status(), Some(302));
     assert_eq!(moved.retry_after(), None);
     assert_eq!(
-        moved.to_string(),
+        moved.as_cause().to_string(),
         "the HTTPS fallback answered HTTP 302 (Found) to Location \
          https://login.test/sso?<redacted>, a redirect, which is not followed"
     );
     let d = decide_fallback(
-        &moved,
+        moved.class(),
+        moved.retry_after(),
         1,
         &p,
         &mut Backoff::new(p.config().backoff.clone(), 1),
@@ -200,12 +202,12 @@ fn a_fallback_redirect_is_rejected_and_named_with_its_location() {
         d,
         FallbackDecision::Stop(FallbackStop::Class(Class::Rejected))
     );
-    let bare = FallbackFailure::Redirect {
+    let bare = FallbackError::Reach(ReachFailure::Redirect {
         status: 399,
         location: None,
-    };
+    });
     assert_eq!(
-        bare.to_string(),
+        bare.as_cause().to_string(),
         "the HTTPS fallback answered HTTP 399 without a Location, a redirect, which is not \
          followed"
     );
@@ -229,7 +231,7 @@ fn the_core_stops_on_a_407_and_says_why() {
 }
 
 /// A core fed one dial failure: the cause of what followed.
-fn cause_after(failure: DialFailure, transport: redial::Transport) -> (String, String) {
+fn cause_after(failure: ReachFailure, transport: redial::Transport) -> (String, String) {
     use redial::core::{Core, Input};
     let c = Config {
         transport,
@@ -277,8 +279,10 @@ fn a_proxys_401_is_its_credentials_like_407() {
         }
     }
     let p = policy();
+    let refused = fallback(&ProxyFailure::status(401));
     let d = decide_fallback(
-        &fallback(&ProxyFailure::status(401)),
+        refused.class(),
+        refused.retry_after(),
         1,
         &p,
         &mut Backoff::new(p.config().backoff.clone(), 1),
@@ -319,7 +323,7 @@ fn a_proxys_refusal_never_reads_as_the_server_not_offering_websockets() {
     }
     // The server's own 403 to the upgrade still reads as WebSockets not offered here.
     let (_, cause) = cause_after(
-        DialFailure::Status {
+        ReachFailure::Status {
             status: 403,
             retry_after: None,
         },
@@ -376,6 +380,7 @@ fn a_proxys_reason_is_quoted_as_sent() {
             status: 500,
             reason: Some("Unable to connect".into()),
         })
+        .as_cause()
         .to_string(),
         "the HTTPS fallback went through the proxy proxy.test:3128, which answered the CONNECT \
          with HTTP 500 \"Unable to connect\""

@@ -2,9 +2,9 @@
 //!
 //! Generated configs (from the `default` and `codex-compat` presets, varied) and
 //! generated sequences of (Δt, input) drive the real [`Core`] beside a small reference
-//! model written from ARCHITECTURE.md (`prop_model/model.rs`). After every step the
+//! model written from docs/design.md (`prop_model/model.rs`). After every step the
 //! state, attempt counter, deadline, transitions and outputs must agree, and
-//! ARCHITECTURE.md's invariants 1–8 must hold (`redial::sim::invariants`, the checker
+//! docs/design.md's invariants 1–8 must hold (`redial::sim::invariants`, the checker
 //! the `core_sequence` fuzz target uses too).
 //!
 //! Cases: `PROPTEST_CASES` (proptest's own variable; 256 when unset). Failures are
@@ -22,7 +22,7 @@ use proptest::test_runner::{FileFailurePersistence, RngAlgorithm, TestRng, TestR
 
 use redial::config::{Action, Config, Transport};
 use redial::core::{Input, TRANSITIONS};
-use redial::policy::DialFailure;
+use redial::policy::ReachFailure;
 use redial::sim::invariants::check_determinism;
 use redial::Preset;
 
@@ -62,7 +62,7 @@ proptest! {
     ) {
         prop_assert_eq!(redial::policy::classify_close(code), prop_model::tables::close_class(code));
         prop_assert_eq!(
-            redial::policy::classify_dial_failure(&failure),
+            redial::policy::classify_reach_failure(&failure),
             prop_model::tables::dial_class(&failure)
         );
         // A close right after the upgrade, with every reason shape, under both presets.
@@ -86,7 +86,7 @@ fn with(f: impl FnOnce(&mut Config)) -> Config {
 }
 
 fn status(status: u16) -> Input {
-    Input::DialFailed(DialFailure::Status {
+    Input::DialFailed(ReachFailure::Status {
         status,
         retry_after: None,
     })
@@ -129,7 +129,9 @@ fn directed_cases() -> Vec<prop_model::gen::Case> {
                 (
                     ms,
                     FallbackFailed {
-                        failure: redial::policy::FallbackFailure::Certificate("x".into()),
+                        failure: redial::policy::FallbackError::Reach(ReachFailure::Certificate(
+                            "x".into(),
+                        )),
                     },
                 ),
             ],
@@ -173,7 +175,7 @@ fn directed_cases() -> Vec<prop_model::gen::Case> {
             4,
             &[
                 (z, Start),
-                (ms, DialFailed(DialFailure::Certificate("expired".into()))),
+                (ms, DialFailed(ReachFailure::Certificate("expired".into()))),
             ],
         ),
         directed(Config::default(), 4, &[(z, Start), (ms, status(426))]),
@@ -287,7 +289,7 @@ fn directed_cases() -> Vec<prop_model::gen::Case> {
             9,
             &[
                 (z, Start),
-                (ms, DialFailed(DialFailure::Refused)),
+                (ms, DialFailed(ReachFailure::Refused)),
                 (ms, UserClose),
             ],
         ),

@@ -1,4 +1,4 @@
-//! The fallback is a transport with faults of its own (ARCHITECTURE.md, invariant 12): a
+//! The fallback is a transport with faults of its own (docs/design.md, invariant 12): a
 //! dead fallback is retried with backoff under its own budget, then the client stops
 //! with a cause that names the fallback's failure; a response resets the count; a
 //! failure that retrying cannot mend stops at once.
@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use redial::core::{Output, StateName};
-use redial::policy::{FallbackFailure, FallbackPhase};
+use redial::policy::{FallbackError, Phase, ReachFailure};
 use redial::sim::{Connect, Sim, Step};
 use redial::{Config, Event};
 use support::policy;
@@ -45,7 +45,7 @@ fn pauses(sim: &Sim) -> Vec<Duration> {
 fn a_refusing_fallback_is_retried_with_backoff_then_the_client_stops() {
     let mut c = Config::default();
     c.fallback.max_failures = 4;
-    let mut sim = mission(c).with_fallback(|_| Some(FallbackFailure::Refused));
+    let mut sim = mission(c).with_fallback(|_| Some(FallbackError::Reach(ReachFailure::Refused)));
     sim.run_for(Duration::from_secs(600));
     let starts = uses(&sim);
     assert_eq!(starts.len(), 4, "the fall-back, then 3 resumes: {starts:?}");
@@ -74,7 +74,7 @@ fn an_answer_resets_the_count() {
     c.fallback.max_failures = 2;
     // Fails, answers, fails, answers, ...: never two failures in a row.
     let mut sim = mission(c).with_fallback(|n| {
-        (n % 2 == 1).then_some(FallbackFailure::Timeout(FallbackPhase::Headers))
+        (n % 2 == 1).then_some(FallbackError::Reach(ReachFailure::Timeout(Phase::Headers)))
     });
     sim.run_for(Duration::from_secs(60));
     assert_eq!(sim.core().state(), StateName::FellBack);
@@ -93,15 +93,15 @@ fn an_answer_resets_the_count() {
 #[test]
 fn forbidden_or_a_bad_certificate_stops_at_once() {
     let failures = [
-        FallbackFailure::Status {
+        FallbackError::Reach(ReachFailure::Status {
             status: 403,
             retry_after: None,
-        },
-        FallbackFailure::Status {
+        }),
+        FallbackError::Reach(ReachFailure::Status {
             status: 401,
             retry_after: None,
-        },
-        FallbackFailure::Certificate("unknown issuer".into()),
+        }),
+        FallbackError::Reach(ReachFailure::Certificate("unknown issuer".into())),
     ];
     for failure in failures {
         let f = failure.clone();
@@ -121,10 +121,10 @@ fn forbidden_or_a_bad_certificate_stops_at_once() {
 #[test]
 fn retry_after_on_the_fallback_is_honoured() {
     let mut sim = mission(Config::default()).with_fallback(|n| {
-        (n == 1).then_some(FallbackFailure::Status {
+        (n == 1).then_some(FallbackError::Reach(ReachFailure::Status {
             status: 503,
             retry_after: Some(Duration::from_secs(7)),
-        })
+        }))
     });
     sim.run_for(Duration::from_secs(60));
     assert_eq!(pauses(&sim), vec![Duration::from_secs(7)]);

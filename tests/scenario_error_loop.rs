@@ -1,5 +1,5 @@
 //! A server that accepts, sends one error message and closes with 1011, forever: a
-//! message is not stability (ARCHITECTURE.md, "Default policy"), so the budget stops the
+//! message is not stability (docs/design.md, "Default policy"), so the budget stops the
 //! loop at `max_attempts` dials. Before turn 2 a first message reset the budget, and such
 //! a server was redialed 257 times in 6 s.
 

@@ -63,7 +63,7 @@ fn a_long_retry_after_is_capped_by_max_retry_after() {
 #[test]
 fn a_short_retry_after_never_undercuts_the_backoff() {
     let mut c = Preset::Default.config();
-    c.backoff.strategy = redial::backoff::Strategy::None;
+    c.backoff.strategy = redial::config::Strategy::None;
     c.backoff.base = Duration::from_secs(3);
     let mut sim = Sim::new(policy(c), 0, |d| {
         if d.index == 1 {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use redial::core::{Core, Input, Output, StateName};
-use redial::policy::{DialFailure, DialPhase};
+use redial::policy::{Phase, ReachFailure};
 use redial::{Event, Preset};
 
 struct Drive {
@@ -46,7 +46,7 @@ fn reach(state: StateName) -> Drive {
     let mut d = Drive::new();
     let open = |d: &mut Drive| {
         d.input(ms(0), Input::Start)
-            .input(ms(1), Input::DialProgress(DialPhase::Handshake))
+            .input(ms(1), Input::DialProgress(Phase::Handshake))
             .input(ms(1), Input::DialSucceeded);
     };
     match state {
@@ -61,10 +61,10 @@ fn reach(state: StateName) -> Drive {
         }
         StateName::Backoff => {
             d.input(ms(0), Input::Start)
-                .input(ms(3), Input::DialFailed(DialFailure::Refused));
+                .input(ms(3), Input::DialFailed(ReachFailure::Refused));
         }
         StateName::Reauthenticating => {
-            let unauthorized = DialFailure::Status {
+            let unauthorized = ReachFailure::Status {
                 status: 401,
                 retry_after: None,
             };
@@ -102,7 +102,7 @@ fn assert_stopped_for_good(d: &mut Drive) {
         },
         Input::ReauthDone { ok: true },
         Input::FallbackFailed {
-            failure: redial::policy::FallbackFailure::Refused,
+            failure: redial::policy::FallbackError::Reach(ReachFailure::Refused),
         },
         Input::Timeout,
     ];

@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use redial::core::{Core, Input, Output};
-use redial::policy::DialPhase;
+use redial::policy::Phase;
 use redial::Config;
 use serde_json::{json, Value};
 
@@ -89,7 +89,7 @@ pub fn run(old_rule: bool, n: u32) -> Loop {
             }
             Kind::Timer if armed[i] != Some(now) => continue,
             Kind::Timer => Input::Timeout,
-            Kind::Progress => Input::DialProgress(DialPhase::Handshake),
+            Kind::Progress => Input::DialProgress(Phase::Handshake),
             Kind::Succeeded => Input::DialSucceeded,
             Kind::Message => Input::Received,
             Kind::Close => Input::PeerClosed {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use redial::config::Strategy;
 use redial::core::{Core, Input, Output, StateName};
-use redial::policy::{DialFailure, DialPhase};
+use redial::policy::{Phase, ReachFailure};
 use redial::{Config, Event};
 use serde_json::{json, Value};
 
@@ -234,7 +234,7 @@ fn run(drop: Drop, strategy: (Strategy, &'static str), outage: Duration, n: u32)
             let mut core = Core::new(policy.clone(), 0x5eed_0000 + u64::from(i));
             for input in [
                 Input::Start,
-                Input::DialProgress(DialPhase::Handshake),
+                Input::DialProgress(Phase::Handshake),
                 Input::DialSucceeded,
                 Input::Received,
             ] {
@@ -263,8 +263,8 @@ fn run(drop: Drop, strategy: (Strategy, &'static str), outage: Duration, n: u32)
         let input = match kind {
             Kind::Timer if world.armed[client as usize] != Some(now) => continue,
             Kind::Timer => Input::Timeout,
-            Kind::Refused => Input::DialFailed(DialFailure::Refused),
-            Kind::Progress => Input::DialProgress(DialPhase::Handshake),
+            Kind::Refused => Input::DialFailed(ReachFailure::Refused),
+            Kind::Progress => Input::DialProgress(Phase::Handshake),
             Kind::Succeeded => Input::DialSucceeded,
         };
         world.step(core, client, now, input);

@@ -1,4 +1,5 @@
-//! `redial demo [SCENARIO]`: the mission's failure and its friends, played through the
+//! `redial demo [SCENARIO]`: a server that accepts the upgrade and closes with 1008, and
+//! other misbehaving servers, played through the
 //! real driver against loopback servers, then a summary table.
 
 use redial::policy::fmt_duration;
@@ -10,7 +11,7 @@ use crate::exit::{self, CliError};
 use crate::output::{bad, good, heading};
 use crate::term::{self, Stream};
 
-/// Play the mission's failure (101, then 1008) under `default` and `codex-compat` side
+/// Play the policy close (101, then 1008) under `default` and `codex-compat` side
 /// by side, then a service restart, a 429 with Retry-After and a return from the
 /// fallback, through the real driver against loopback servers; then a summary.
 ///
@@ -48,16 +49,21 @@ pub async fn run(args: DemoArgs, json: bool) -> Result<u8, CliError> {
             say("");
             header(
                 json,
-                Scenario::Mission,
+                Scenario::PolicyClose,
                 "both presets at once, side by side",
             );
             let (a, b) = futures_lite::future::zip(
-                play(Scenario::Mission, &cert, json, label(Scenario::Mission)),
                 play(
-                    Scenario::MissionCodex,
+                    Scenario::PolicyClose,
                     &cert,
                     json,
-                    label(Scenario::MissionCodex),
+                    label(Scenario::PolicyClose),
+                ),
+                play(
+                    Scenario::PolicyCloseOldClient,
+                    &cert,
+                    json,
+                    label(Scenario::PolicyCloseOldClient),
                 ),
             )
             .await;
@@ -126,7 +132,7 @@ fn transport(r: &Report) -> &'static str {
     r.response.map_or("none", |t| t.name())
 }
 
-/// The mission under both presets, column by column.
+/// The policy-close server under both presets, column by column.
 fn side_by_side(a: &Report, b: &Report) {
     let h = heading();
     let rows = [
@@ -137,7 +143,7 @@ fn side_by_side(a: &Report, b: &Report) {
     ];
     let lines = [
         String::new(),
-        format!("{h}The mission's server, side by side{h:#}"),
+        format!("{h}A server that accepts, then closes with 1008: redial and the old client, side by side{h:#}"),
     ]
     .into_iter()
     .chain(

@@ -18,10 +18,14 @@ pub const DEMO_MIN_UPTIME: Duration = Duration::from_millis(250);
 /// One scenario of `redial demo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
-    /// The mission: 101, then 1008 with an empty reason; the `default` preset.
-    Mission,
-    /// The same server under `codex-compat`.
-    MissionCodex,
+    /// A server that answers the upgrade with 101, then closes with 1008 (policy
+    /// violation) and an empty reason; the `default` preset.
+    #[value(alias = "mission")]
+    PolicyClose,
+    /// The same server under `codex-compat`, the preset that behaves as the old client
+    /// did (every close retried, five times).
+    #[value(alias = "mission-codex")]
+    PolicyCloseOldClient,
     /// 1012 (service restart) after a connection stable by time, then a healthy server.
     Restart,
     /// The upgrade answered 429 with `Retry-After: 1`, then a healthy server.
@@ -56,8 +60,8 @@ pub struct Outcome {
 impl Scenario {
     /// Every scenario, in the order the demo plays them.
     pub const ALL: [Scenario; 6] = [
-        Scenario::Mission,
-        Scenario::MissionCodex,
+        Scenario::PolicyClose,
+        Scenario::PolicyCloseOldClient,
         Scenario::Restart,
         Scenario::RetryAfter,
         Scenario::Reprobe,
@@ -67,8 +71,8 @@ impl Scenario {
     /// The name `redial demo NAME` takes.
     pub fn name(self) -> &'static str {
         match self {
-            Scenario::Mission => "mission",
-            Scenario::MissionCodex => "mission-codex",
+            Scenario::PolicyClose => "policy-close",
+            Scenario::PolicyCloseOldClient => "policy-close-old-client",
             Scenario::Restart => "restart",
             Scenario::RetryAfter => "retry-after",
             Scenario::Reprobe => "reprobe",
@@ -79,7 +83,7 @@ impl Scenario {
     /// The preset it runs under.
     pub fn preset(self) -> Preset {
         match self {
-            Scenario::MissionCodex => Preset::CodexCompat,
+            Scenario::PolicyCloseOldClient => Preset::CodexCompat,
             _ => Preset::Default,
         }
     }
@@ -87,7 +91,7 @@ impl Scenario {
     /// What the server does, in a sentence.
     pub fn story(self) -> &'static str {
         match self {
-            Scenario::Mission | Scenario::MissionCodex => {
+            Scenario::PolicyClose | Scenario::PolicyCloseOldClient => {
                 "the server answers the upgrade with 101, then closes with 1008 (policy violation) and an empty reason, 3 ms later"
             }
             Scenario::Restart => {
@@ -128,9 +132,10 @@ impl Scenario {
                 reason: reason.to_string(),
             };
             match (self, conn.index) {
-                (Scenario::Mission | Scenario::MissionCodex | Scenario::BehindProxy, _) => {
-                    Behavior::Accept(vec![Act::Wait(Duration::from_millis(3)), close(1008, "")])
-                }
+                (
+                    Scenario::PolicyClose | Scenario::PolicyCloseOldClient | Scenario::BehindProxy,
+                    _,
+                ) => Behavior::Accept(vec![Act::Wait(Duration::from_millis(3)), close(1008, "")]),
                 (Scenario::Restart, 1) => Behavior::Accept(vec![
                     Act::Text(r#"{"type":"session.created"}"#.into()),
                     Act::Wait(Duration::from_millis(300)),
@@ -184,7 +189,7 @@ impl Scenario {
             .iter()
             .position(|(_, e)| matches!(e, Event::RetryScheduled { .. }));
         match self {
-            Scenario::Mission | Scenario::MissionCodex | Scenario::BehindProxy => {
+            Scenario::PolicyClose | Scenario::PolicyCloseOldClient | Scenario::BehindProxy => {
                 log.iter().find_map(|(t, e)| match e {
                     Event::FellBack { cause } => Some(Outcome {
                         at: *t,
@@ -236,8 +241,8 @@ impl Scenario {
             events().any(|e| matches!(e, Event::RetryScheduled { class: c, .. } if *c == class))
         };
         let (want_dials, want_transport) = match self {
-            Scenario::Mission | Scenario::BehindProxy => (1, TransportKind::Https),
-            Scenario::MissionCodex => (6, TransportKind::Https),
+            Scenario::PolicyClose | Scenario::BehindProxy => (1, TransportKind::Https),
+            Scenario::PolicyCloseOldClient => (6, TransportKind::Https),
             // One dial that failed or closed, then one that works (the re-probe's).
             Scenario::Restart | Scenario::RetryAfter | Scenario::Reprobe => {
                 (2, TransportKind::Websocket)
@@ -252,7 +257,7 @@ impl Scenario {
             &format!("expected the response over {}", want_transport.name()),
         );
         match self {
-            Scenario::Mission | Scenario::MissionCodex | Scenario::BehindProxy => {
+            Scenario::PolicyClose | Scenario::PolicyCloseOldClient | Scenario::BehindProxy => {
                 expect(fell_back_1008, "expected a fall-back naming 1008");
             }
             Scenario::Restart => {

@@ -1,6 +1,6 @@
 //! `redial`: see, diagnose and script reconnect behaviour without writing code.
 //!
-//! Every subcommand takes `--json` (one JSON object per line on stdout, ARCHITECTURE.md's
+//! Every subcommand takes `--json` (one JSON object per line on stdout, docs/design.md's
 //! event lines); errors are one line on stderr with a documented exit code (see
 //! [`exit::TABLE`]).
 #![forbid(unsafe_code)]
@@ -35,7 +35,7 @@ use crate::term::Stream;
 #[derive(Parser, Debug)]
 #[command(name = "redial", version, after_help = exit::TABLE)]
 struct Cli {
-    /// Print one JSON object per line on stdout (ARCHITECTURE.md's event lines).
+    /// Print one JSON object per event on stdout (t_ms, event, cause, code, class, …).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -44,7 +44,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The mission's failure and friends, through the real driver on loopback servers.
+    /// Real servers on loopback, through the real driver: a server that accepts the
+    /// upgrade and at once closes with 1008, a restart, a 429, a return from HTTPS, a proxy.
     Demo(demo::DemoArgs),
     /// One dial, no retries: what the server did and what redial would do about it.
     Probe(probe::ProbeArgs),

@@ -1,4 +1,4 @@
-//! The printer: ARCHITECTURE.md's JSON event lines (`--json`), or a readable timeline
+//! The printer: docs/design.md's JSON event lines (`--json`), or a readable timeline
 //! with colours (only on a terminal, none with `NO_COLOR`), plus the CLI-only
 //! `message`, `undelivered`, `request_failed` and `diagnosis` lines.
 

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use redial::config::Spent;
 use redial::core::Failure;
 use redial::policy::{
-    decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, DialFailure, ProxyFailure,
-    Spent, Why,
+    decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, ProxyFailure, ReachFailure,
+    Why,
 };
 use redial::Preset;
 use serde_json::{json, Map, Value};
@@ -142,17 +143,17 @@ pub fn exit_code(obs: &Observed) -> u8 {
         None if obs.took.is_some() => exit::OK,
         None => exit::PROBE_UNREACHABLE,
         Some(Failure::Dial { failure, .. }) => match failure {
-            DialFailure::Proxy { failure, .. } => match **failure {
+            ReachFailure::Proxy { failure, .. } => match **failure {
                 ProxyFailure::Status { .. } => exit::PROBE_REJECTED,
                 _ => exit::PROBE_UNREACHABLE,
             },
-            DialFailure::Status { .. } | DialFailure::Redirect { .. } => exit::PROBE_REJECTED,
-            DialFailure::Certificate(_) | DialFailure::Tls(_) => exit::PROBE_TLS,
-            DialFailure::Dns(_)
-            | DialFailure::Refused
-            | DialFailure::Reset
-            | DialFailure::Timeout(_)
-            | DialFailure::Io(_) => exit::PROBE_UNREACHABLE,
+            ReachFailure::Status { .. } | ReachFailure::Redirect { .. } => exit::PROBE_REJECTED,
+            ReachFailure::Certificate(_) | ReachFailure::Tls(_) => exit::PROBE_TLS,
+            ReachFailure::Dns(_)
+            | ReachFailure::Refused
+            | ReachFailure::Reset
+            | ReachFailure::Timeout(_)
+            | ReachFailure::Io(_) => exit::PROBE_UNREACHABLE,
         },
         Some(Failure::Closed { class, .. }) => match class {
             Class::Policy | Class::Protocol | Class::Auth => exit::PROBE_REJECTED,

@@ -37,7 +37,7 @@ fn diagnosis(lines: &[Value]) -> &Value {
 
 #[test]
 fn the_mission_under_default_falls_back_after_one_dial() {
-    let lines = demo("mission");
+    let lines = demo("policy-close");
     let f = fell_back(&lines);
     assert_eq!(f["preset"], "default");
     assert!(f["cause"]
@@ -57,7 +57,7 @@ fn the_mission_under_default_falls_back_after_one_dial() {
 
 #[test]
 fn the_mission_under_codex_compat_dials_six_times_first() {
-    let lines = demo("mission-codex");
+    let lines = demo("policy-close-old-client");
     let f = fell_back(&lines);
     assert_eq!(f["preset"], "codex-compat");
     assert!(f["cause"].as_str().unwrap().contains("6 of 6 dials failed"));

@@ -48,7 +48,7 @@ fn a_bad_timeout_is_a_usage_error() {
 fn other_bad_arguments_are_usage_errors() {
     let err = one_line_error(&["demo", "nope"], None, 64);
     assert!(
-        err.contains("possible values: mission, mission-codex"),
+        err.contains("possible values: policy-close, policy-close-old-client"),
         "{err}"
     );
     let err = one_line_error(&["probe"], None, 64);

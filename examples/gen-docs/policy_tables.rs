@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use redial::config::Action;
 use redial::config::{Policy, Preset};
 use redial::core::{CloseReason, Failure};
 use redial::policy::{
-    classify_close, classify_dial_failure, classify_status, close_code_name, decide, fmt_duration,
-    status_name, Action, Backoff, Budget, Class, Decision, DialFailure, DialPhase, ProxyFailure,
+    classify_close, classify_reach_failure, classify_status, close_code_name, decide, fmt_duration,
+    status_name, Backoff, Budget, Class, Decision, Phase, ProxyFailure, ReachFailure,
 };
 use serde_json::Value;
 
@@ -267,7 +268,7 @@ pub fn handshake_md() -> String {
         "How the core treats a dial that did not reach an open WebSocket (`redial::policy`). \
          HTTP statuses 100–599 answering the upgrade are grouped into ranges of equal class \
          by `classify_status`, without and with a `Retry-After` header; the other failures \
-         are classified by `classify_dial_failure`. The default action is \
+         are classified by `classify_reach_failure`. The default action is \
          `Class::default_action` (`close_codes` overrides apply to close codes only, never \
          to handshakes). The preset columns are what `decide` does under each preset for a \
          failure of the first dial and, where it differs, after re-authenticating and once \
@@ -322,7 +323,7 @@ pub fn handshake_md() -> String {
         let mut cells = vec![name.to_string(), failure.to_string()];
         cells.extend(class_cells(
             &presets,
-            classify_dial_failure(&failure),
+            classify_reach_failure(&failure),
             None,
             None,
             false,
@@ -337,14 +338,14 @@ pub fn handshake_md() -> String {
 /// One example of every kind of dial failure but an HTTP status, with a short name. The
 /// match is exhaustive on purpose: a new kind of failure does not compile until it is
 /// named here.
-fn dial_failures() -> Vec<(&'static str, DialFailure)> {
-    use DialFailure as F;
+fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
+    use ReachFailure as F;
     let all = [
         F::Dns("example.invalid".into()),
         F::Refused,
         F::Reset,
-        F::Timeout(DialPhase::Connect),
-        F::Timeout(DialPhase::Handshake),
+        F::Timeout(Phase::Connect),
+        F::Timeout(Phase::Handshake),
         F::Tls("handshake alert".into()),
         F::Certificate("unknown issuer".into()),
         F::Io("broken pipe".into()),
@@ -394,8 +395,10 @@ fn dial_failures() -> Vec<(&'static str, DialFailure)> {
         F::Dns(_) => "DNS failure",
         F::Refused => "connection refused",
         F::Reset => "connection reset",
-        F::Timeout(DialPhase::Connect) => "connect timeout",
-        F::Timeout(DialPhase::Handshake) => "handshake timeout",
+        F::Timeout(Phase::Connect) => "connect timeout",
+        F::Timeout(Phase::Handshake) => "handshake timeout",
+        // The fallback's own phases: a dial has none of them.
+        F::Timeout(Phase::Tls | Phase::Headers | Phase::Idle) => "fallback timeout",
         F::Tls(_) => "TLS failure",
         F::Certificate(_) => "certificate rejected",
         F::Status { .. } => "HTTP status",

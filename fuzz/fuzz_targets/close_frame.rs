@@ -2,7 +2,7 @@
 //! bytes when there are two, reason = the rest) → classify → cause sentence, both
 //! directly (`Failure::Closed`'s Display) and through a core that received the close 3 ms
 //! after the upgrade, as in the mission. Asserts: no panic, classification as in
-//! ARCHITECTURE.md's table, the sentence names the code (never "normal" unless 1000),
+//! docs/design.md's table, the sentence names the code (never "normal" unless 1000),
 //! the reason is kept within its limit, policy/protocol closes are not retried, the JSON
 //! line carries the code, and the same payload twice gives the same result.
 

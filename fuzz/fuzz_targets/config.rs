@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
+use redial::config::MAX_DELAY;
 use redial::config::{Config, ConfigError, Policy, Transport};
 use redial::core::{Core, Input};
-use redial::policy::MAX_DELAY;
 
 /// Every field a validation error may name (besides `close_codes."<key>"`).
 const FIELDS: &[&str] = &[

@@ -1,6 +1,6 @@
 //! `core_sequence`: an arbitrary config (kept only when `validate()` accepts it) and a
 //! sequence of (Δt, input) drive the sans-IO core in virtual time. After every input the
-//! outputs are drained and ARCHITECTURE.md's invariants 2–7 are asserted by the
+//! outputs are drained and docs/design.md's invariants 2–7 are asserted by the
 //! library's checker (`redial::sim::invariants`, shared with the property tests; driven
 //! by `redial_fuzz::run`); the whole run is then repeated from another origin and must
 //! give the same records (invariant 8, `check_determinism`). Input format:

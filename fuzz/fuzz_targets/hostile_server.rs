@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use libfuzzer_sys::fuzz_target;
-use redial::driver::{Client, ClientEvent, FrameScanner, MemoryPeer};
-use redial::policy::DialFailure;
+use redial::driver::{Client, ClientEvent};
+use redial::policy::ReachFailure;
+use redial::testing::{FrameScanner, MemoryPeer};
 use redial::{Event, Preset, StateName};
 use redial_fuzz::frames::{close_frames, UPGRADE_RESPONSE};
 
@@ -108,7 +109,7 @@ fn run(after_upgrade: &[u8]) -> Run {
         .max_message_size(MESSAGE_LIMIT, FRAME_LIMIT)
         .connector(move |_| {
             let served = peer.lock().expect("peer").take();
-            async move { served.ok_or(DialFailure::Refused) }
+            async move { served.ok_or(ReachFailure::Refused) }
         })
         .build()
         .expect("a valid client");

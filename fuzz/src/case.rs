@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use redial::config::{Action, Config, Preset, Strategy, Transport};
 use redial::core::{Input, StateName};
-use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase, ProxyFailure};
+use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure};
 
 /// Config choices, one byte each; 0 keeps the preset's value.
 #[derive(Arbitrary, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -326,8 +326,8 @@ impl RawStep {
         let (arg, extra) = (self.arg(), self.extra);
         let input = match k {
             K::Start => Input::Start,
-            K::Progress if extra & 1 == 1 => Input::DialProgress(DialPhase::Connect),
-            K::Progress => Input::DialProgress(DialPhase::Handshake),
+            K::Progress if extra & 1 == 1 => Input::DialProgress(Phase::Connect),
+            K::Progress => Input::DialProgress(Phase::Handshake),
             K::Succeeded => Input::DialSucceeded,
             K::Failed => Input::DialFailed(dial_failure(self.lo, self.hi, extra)),
             K::Close => Input::PeerClosed {
@@ -378,26 +378,26 @@ pub fn reason(lo: u8, hi: u8, extra: u8) -> Vec<u8> {
 /// `extra % 16` picks the failure; statuses take `lo` (or the raw argument) and
 /// `extra >> 5` the shape of Retry-After (seconds or milliseconds from `hi`, huge, none);
 /// 14 is a redirect, 15 a proxy's failure (unreachable, a status, or not HTTP).
-pub fn dial_failure(lo: u8, hi: u8, extra: u8) -> DialFailure {
+pub fn dial_failure(lo: u8, hi: u8, extra: u8) -> ReachFailure {
     match extra % 16 {
-        14 => DialFailure::Redirect {
+        14 => ReachFailure::Redirect {
             status: 300 + u16::from(lo % 10),
             location: hi
                 .is_multiple_of(2)
                 .then(|| "https://elsewhere.test/".into()),
         },
-        15 => DialFailure::Proxy {
+        15 => ReachFailure::Proxy {
             proxy: "proxy.test:3128".into(),
             failure: Box::new(proxy_failure(lo, hi)),
         },
-        0 => DialFailure::Dns("nxdomain".into()),
-        1 => DialFailure::Refused,
-        2 => DialFailure::Reset,
-        3 => DialFailure::Timeout(DialPhase::Connect),
-        4 => DialFailure::Timeout(DialPhase::Handshake),
-        5 => DialFailure::Certificate("expired".into()),
-        6 => DialFailure::Tls("handshake alert".into()),
-        7 => DialFailure::Io("broken pipe".into()),
+        0 => ReachFailure::Dns("nxdomain".into()),
+        1 => ReachFailure::Refused,
+        2 => ReachFailure::Reset,
+        3 => ReachFailure::Timeout(Phase::Connect),
+        4 => ReachFailure::Timeout(Phase::Handshake),
+        5 => ReachFailure::Certificate("expired".into()),
+        6 => ReachFailure::Tls("handshake alert".into()),
+        7 => ReachFailure::Io("broken pipe".into()),
         _ => {
             let status = if extra & 0x10 == 0 {
                 STATUSES[usize::from(lo) % STATUSES.len()]
@@ -413,7 +413,7 @@ pub fn dial_failure(lo: u8, hi: u8, extra: u8) -> DialFailure {
                 6 => Some(Duration::MAX),
                 _ => Some(Duration::from_secs(u64::MAX)),
             };
-            DialFailure::Status {
+            ReachFailure::Status {
                 status,
                 retry_after,
             }
@@ -436,43 +436,33 @@ fn proxy_failure(lo: u8, hi: u8) -> ProxyFailure {
     }
 }
 
-/// `extra % 12` picks a fallback failure; statuses reuse the dial failures' shapes (a
-/// proxy's failure among them).
-pub fn fallback_failure(lo: u8, hi: u8, extra: u8) -> FallbackFailure {
-    let phase = |i: u8| {
-        [
-            FallbackPhase::Connect,
-            FallbackPhase::Tls,
-            FallbackPhase::Headers,
-            FallbackPhase::Idle,
-        ][usize::from(i % 4)]
-    };
-    match extra % 12 {
-        0 => FallbackFailure::Dns("nxdomain".into()),
-        1 | 2 => FallbackFailure::Refused,
-        3 => FallbackFailure::Reset,
-        4 | 5 => FallbackFailure::Timeout(phase(lo)),
-        6 => FallbackFailure::Certificate("expired".into()),
-        7 => FallbackFailure::Tls("handshake alert".into()),
-        8 => FallbackFailure::TooLarge {
-            limit: usize::from(u16::from_le_bytes([lo, hi])),
-        },
-        9 => FallbackFailure::Io("broken pipe".into()),
-        _ => match dial_failure(lo, hi, extra | 0x08) {
-            DialFailure::Status {
-                status,
-                retry_after,
-            } => FallbackFailure::Status {
-                status,
-                retry_after,
-            },
-            DialFailure::Proxy { proxy, failure } => FallbackFailure::Proxy { proxy, failure },
-            DialFailure::Redirect { status, location } => {
-                FallbackFailure::Redirect { status, location }
+/// `extra % 12` picks a fallback failure: reaching its server failed (statuses,
+/// redirects and a proxy's failures decoded as a dial's are), or, at 9, what only a
+/// request adds as `lo % 3` says (an I/O failure, written and unanswered, broken off).
+pub fn fallback_failure(lo: u8, hi: u8, extra: u8) -> FallbackError {
+    let phase =
+        |i: u8| [Phase::Connect, Phase::Tls, Phase::Headers, Phase::Idle][usize::from(i % 4)];
+    let reach = match extra % 12 {
+        0 => ReachFailure::Dns("nxdomain".into()),
+        1 | 2 => ReachFailure::Refused,
+        3 => ReachFailure::Reset,
+        4 | 5 => ReachFailure::Timeout(phase(lo)),
+        6 => ReachFailure::Certificate("expired".into()),
+        7 => ReachFailure::Tls("handshake alert".into()),
+        8 => {
+            return FallbackError::TooLarge {
+                limit: usize::from(u16::from_le_bytes([lo, hi])),
             }
-            _ => FallbackFailure::Refused,
+        }
+        9 => match lo % 3 {
+            0 => ReachFailure::Io("broken pipe".into()),
+            1 => return FallbackError::Unanswered("connection reset".into()),
+            _ => return FallbackError::BrokeOff("connection reset".into()),
         },
-    }
+        // A status, a redirect or a proxy's failure.
+        _ => dial_failure(lo, hi, extra | 0x08),
+    };
+    FallbackError::Reach(reach)
 }
 
 /// Encode steps for a seed: `(dt, kind, arg, extra)`.

@@ -1,5 +1,5 @@
 //! A reference reader of server-to-client WebSocket frames (RFC 6455 §5.2), written
-//! plainly over a whole buffer, to compare `redial::driver::FrameScanner` (which reads
+//! plainly over a whole buffer, to compare `redial::testing::FrameScanner` (which reads
 //! in chunks) against. It knows only frame boundaries and close payloads.
 
 /// A complete close frame: `(code, reason)` as `FrameScanner` keeps them (at most 125

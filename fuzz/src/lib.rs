@@ -2,7 +2,7 @@
 //! harness that drives a core through a decoded case ([`run`]) and a reference WebSocket
 //! frame reader ([`frames`]).
 //!
-//! The invariant checker and the independent copies of ARCHITECTURE.md's tables are the
+//! The invariant checker and the independent copies of docs/design.md's tables are the
 //! library's `redial::sim::invariants` (and its `tables`), which the property tests in
 //! `tests/prop_model/` use too.
 

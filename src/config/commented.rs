@@ -382,8 +382,8 @@ fn comment(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Action;
     use crate::config::Preset;
-    use crate::policy::Action;
 
     #[test]
     fn both_presets_read_back_equal() {

@@ -1,7 +1,7 @@
 //! The configuration: one serde struct, read from TOML or JSON, validated into a
 //! [`Policy`] that cannot hold nonsense.
 //!
-//! Every field has a default (ARCHITECTURE.md's policy), so an empty TOML file (or `{}`
+//! Every field has a default (docs/design.md's policy), so an empty TOML file (or `{}`
 //! in JSON) is the `default` preset. Durations are human ("250ms", "30s", "5m");
 //! optional ones also take `"none"`. Unknown fields are
 //! rejected, and every validation error names the field and the rule it broke.
@@ -23,10 +23,13 @@
 //! assert_eq!(err.field(), Some("backoff.cap"));
 //! ```
 
+mod action;
+mod backoff;
 mod commented;
 pub(crate) mod optional_duration;
 mod presets;
 mod proxy;
+mod spent;
 mod validate;
 
 pub use commented::to_commented_toml;
@@ -41,7 +44,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::redact::redact_urls_in;
 
-pub use crate::policy::{Action, BackoffConfig, Strategy};
+pub use action::Action;
+pub use backoff::{BackoffConfig, Strategy, MAX_DELAY};
+pub use spent::Spent;
 
 /// Which transport the client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -7,16 +7,16 @@ use std::time::Duration;
 use serde::{de, Deserialize, Deserializer, Serializer};
 
 /// The word written for "no duration".
-pub const NONE: &str = "none";
+pub(crate) const NONE: &str = "none";
 
-pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match value {
         Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
         None => s.serialize_str(NONE),
     }
 }
 
-pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text: Option<String> = Option::deserialize(d)?;
     match text.as_deref().map(str::trim) {
         None | Some("none" | "never" | "off") => Ok(None),

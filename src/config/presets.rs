@@ -3,13 +3,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::{Action, BackoffConfig, Strategy};
 use super::{Config, ConfigError};
-use crate::policy::{Action, BackoffConfig, Strategy};
 
 /// A named starting configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Preset {
-    /// ARCHITECTURE.md's policy: close codes classified, 5 dials, full jitter
+    /// docs/design.md's policy: close codes classified, 5 dials, full jitter
     /// 200 ms × 2 capped at 30 s, sticky fallback with a re-probe after 5 minutes.
     Default,
     /// The behaviour of the CLI in the mission, so that it can be measured: 6 dials

@@ -1,11 +1,11 @@
-//! Observer events, and their one-line JSON form (ARCHITECTURE.md, "CLI event lines").
+//! Observer events, and their one-line JSON form (docs/design.md, "The command-line tool's event lines").
 
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
 use crate::core::{Cause, Failure, StableBy, StateName, Trigger};
-use crate::policy::{classify_fallback_failure, Class, DelayBasis, FallbackFailure};
+use crate::policy::{Class, DelayBasis, FallbackError};
 
 /// Something observers may want to know. Every state change carries its cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,9 @@ pub enum Event {
     /// `retry_in` (a failure that stops the client is a `GaveUp` instead).
     FallbackFailed {
         /// What failed.
-        failure: FallbackFailure,
+        failure: FallbackError,
+        /// Its class.
+        class: Class,
         /// Failures in a row, this one included.
         failures: u32,
         /// `fallback.max_failures`.
@@ -131,7 +133,7 @@ impl Event {
         }
     }
 
-    /// The event as one JSON object with ARCHITECTURE.md's field names; fields that do
+    /// The event as one JSON object with docs/design.md's field names; fields that do
     /// not apply are omitted.
     pub fn to_json(&self, t: Duration) -> Value {
         let mut m = Map::new();
@@ -203,6 +205,7 @@ impl Event {
             }
             Event::FallbackFailed {
                 failure,
+                class,
                 failures,
                 max_failures,
                 retry_in,
@@ -212,7 +215,6 @@ impl Event {
                 if let Some(status) = failure.status() {
                     m.insert("status".into(), json!(status));
                 }
-                let class = classify_fallback_failure(failure);
                 m.insert("class".into(), json!(class.name()));
                 m.insert("attempt".into(), json!(failures));
                 m.insert("max_attempts".into(), json!(max_failures));
@@ -304,11 +306,13 @@ impl std::fmt::Display for Event {
                 max_failures,
                 retry_in,
                 basis,
+                ..
             } => {
                 write!(
                     f,
-                    "{failure}; using the fallback again in {} (failure {failures} of \
+                    "{}; using the fallback again in {} (failure {failures} of \
                      {max_failures}",
+                    failure.as_cause(),
                     d(*retry_in)
                 )?;
                 match basis {

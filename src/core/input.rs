@@ -1,6 +1,6 @@
 //! What the driver tells the core.
 
-use crate::policy::{DialFailure, DialPhase, FallbackFailure};
+use crate::policy::{FallbackError, Phase, ReachFailure};
 
 /// One thing that happened, handed to [`Core::handle_input`](super::Core::handle_input)
 /// together with the time it happened.
@@ -8,12 +8,13 @@ use crate::policy::{DialFailure, DialPhase, FallbackFailure};
 pub enum Input {
     /// The application wants a connection (at start, or again after an idle period).
     Start,
-    /// The dial reached a new phase (TCP and TLS are up: the upgrade starts).
-    DialProgress(DialPhase),
+    /// The dial reached a new phase: [`Phase::Handshake`] once TCP and TLS are up and
+    /// the upgrade starts (the other phases are not a dial's, and change nothing).
+    DialProgress(Phase),
     /// The upgrade was answered with 101: the WebSocket is open.
     DialSucceeded,
     /// The dial failed.
-    DialFailed(DialFailure),
+    DialFailed(ReachFailure),
     /// The server sent a close frame.
     PeerClosed {
         /// The raw status code from the wire; `None` when the frame had none.
@@ -51,7 +52,7 @@ pub enum Input {
     /// A request over the fallback transport failed before its response ended.
     FallbackFailed {
         /// What failed.
-        failure: FallbackFailure,
+        failure: FallbackError,
     },
     /// The application answered [`Output::Reauthenticate`](super::Output::Reauthenticate).
     ReauthDone {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::policy::DialPhase;
+use crate::policy::Phase;
 
 /// `now + d`, saturating at `now` for the impossible overflow (durations are validated
 /// to at most a day).
@@ -16,7 +16,7 @@ pub(crate) struct Dial {
     pub attempt: u32,
     pub probe: bool,
     pub started: Instant,
-    pub phase: DialPhase,
+    pub phase: Phase,
     pub deadline: Instant,
 }
 
@@ -32,7 +32,7 @@ pub(crate) enum Heartbeat {
 }
 
 impl Heartbeat {
-    pub fn deadline(self) -> Option<Instant> {
+    pub(super) fn deadline(self) -> Option<Instant> {
         match self {
             Heartbeat::Off => None,
             Heartbeat::PingAt(t) | Heartbeat::AwaitPong { deadline: t } => Some(t),
@@ -52,7 +52,7 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(super) fn deadline(&self) -> Option<Instant> {
         let stable = (!self.stable).then_some(self.stable_at);
         match (stable, self.heartbeat.deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -106,7 +106,7 @@ pub(crate) struct Fallback {
 }
 
 impl Fallback {
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(super) fn deadline(&self) -> Option<Instant> {
         let probe = match (&self.probe, &self.trial) {
             (Some(d), _) => Some(d.deadline),
             (None, Some(t)) => Some(t.until),

@@ -17,7 +17,7 @@
 //! in any state, in any order, panics.
 //!
 //! ```text
-//!            start                dial_ok                 user_close
+//!            start                dial_ok            user_close / recycle
 //!   Idle ──────────► Connecting ──────────► Open ──────────────────► Closing ──► Stopped
 //!    ▲                 ▲   │ dial_failed      │ recv_close / dropped /
 //!    │ recv_close      │   │ dial_timeout     │ pong_timeout
@@ -26,18 +26,21 @@
 //!                      └─backoff_elapsed─┘                              (probe_ok ─► Open)
 //! ```
 //!
-//! The full table is [`TRANSITIONS`]; `docs/state-machine.md` draws it.
+//! The full table is [`TRANSITIONS`]; `docs/state-machine.md` in the repository draws
+//! it (and `docs/design.md` says why each rule is what it is).
 
 mod cause;
-pub mod event;
+mod event;
+mod failure;
 mod input;
 mod local;
 mod machine;
 mod output;
 mod transition;
 
-pub use cause::{Cause, CloseReason, Failure, StableBy, MAX_REASON_BYTES};
+pub use cause::Cause;
 pub use event::Event;
+pub use failure::{CloseReason, Failure, StableBy, MAX_REASON_BYTES};
 pub use input::Input;
 pub use output::Output;
 pub use transition::{is_documented, StateName, Transition, Trigger, TRANSITIONS};
@@ -52,8 +55,17 @@ use crate::config::Policy;
 use machine::{Ctx, Machine};
 
 /// The reconnect state machine. See the [module docs](self) for the drive loop, and the
-/// [crate docs](crate) for a runnable example that drives it by hand through the
-/// mission's 1008 case.
+/// [crate docs](crate) for a runnable example that drives it by hand through a server
+/// that accepts the upgrade and at once closes with 1008.
+///
+/// Its methods, by kind:
+///
+/// - **Making one:** [`Core::new`] (a validated config and the jitter seed).
+/// - **Handing in what happened:** [`Core::handle_input`], [`Core::handle_timeout`].
+/// - **Taking out what to do:** [`Core::poll_output`] (drain until `None` after every
+///   input), [`Core::poll_timeout`] (the next deadline).
+/// - **Looking:** [`Core::state`], [`Core::attempt`], [`Core::last_cause`],
+///   [`Core::policy`].
 pub struct Core {
     /// Behind a pointer, so that moving a core (into a task, a pool, a vector) copies a
     /// pointer, not its state (close to 900 bytes, much of it written by every step).
@@ -100,11 +112,13 @@ impl Core {
 
     /// The next thing to do, if any. Drain until `None` after every input.
     #[inline]
+    #[must_use = "every output must be carried out (drain until None)"]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.inner.out.pop_front()
     }
 
     /// When [`handle_timeout`](Core::handle_timeout) is next due, if anything waits for time.
+    #[must_use = "the driver must wake at this deadline and call handle_timeout"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.inner.machine.state().deadline()
     }

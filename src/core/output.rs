@@ -1,6 +1,6 @@
 //! What the core asks the driver to do.
 
-use crate::core::event::Event;
+use crate::core::Event;
 
 /// One thing to do, drained with [`Core::poll_output`](super::Core::poll_output).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,23 +10,52 @@ use std::sync::{Arc, Mutex};
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::client::{
-    BuildError, Client, Inner, ReauthFn, Shared, INBOUND_CAPACITY, READ_BUFFER,
-    REQUEST_IDLE_TIMEOUT,
-};
+use super::client::{Client, Inner};
 use super::connection::Connection;
-use super::dial::{Connector, Duplex, Target};
-use super::fallback::{Fallback, FallbackLimits, FallbackPool, HttpsSse};
+use super::fallback::{Fallback, FallbackLimits, FallbackPoolSettings, HttpsSse};
 use super::message::Message;
 use super::network::Network;
 use super::proxy::ProxyRules;
 use super::queue::Queue;
+use super::reach::{Connector, Duplex};
+use super::request::REQUEST_IDLE_TIMEOUT;
 use super::request::{Cancel, Replay, Terminal};
+use super::secret::ReauthFn;
 use super::secret::{Headers, Redacted};
+use super::shared::{Shared, INBOUND_CAPACITY};
+use super::target::Target;
 use super::task::{Driver, Front};
 use super::tls::{client_config, TlsOptions};
 use crate::config::Config;
+use crate::config::ConfigError;
 use crate::core::{Core, StateName};
+
+/// Why a client could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The URL is invalid.
+    #[error("{0}")]
+    Url(String),
+    /// The TLS setup failed.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    /// The proxy setting (explicit, or from the environment) is unusable.
+    #[error("proxy: {0}")]
+    Proxy(String),
+}
+
+/// tungstenite's read chunk (its default, 128 KiB, stays resident per connection).
+const READ_BUFFER: usize = 16 * 1024;
+
+impl Client {
+    /// A builder for a client of `url`.
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+}
 
 /// Builds a [`Client`] and its [`Driver`].
 pub struct ClientBuilder {
@@ -128,7 +157,7 @@ impl ClientBuilder {
     pub fn connector<F, Fut, S>(mut self, connector: F) -> Self
     where
         F: Fn(&url::Url) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<S, crate::policy::DialFailure>> + Send + 'static,
+        Fut: Future<Output = Result<S, crate::policy::ReachFailure>> + Send + 'static,
         S: Duplex,
     {
         self.connector = Some(Arc::new(move |url: &url::Url| {
@@ -205,14 +234,6 @@ impl ClientBuilder {
     pub fn replay(mut self, replay: Replay) -> Self {
         self.replay = replay;
         self
-    }
-
-    /// Shorthand: `true` is [`Replay::IfUnanswered`], `false` [`Replay::Never`].
-    pub fn replay_unanswered(self, replay: bool) -> Self {
-        self.replay(match replay {
-            true => Replay::IfUnanswered,
-            false => Replay::Never,
-        })
     }
 
     /// How long a written request may wait for its next response item before its
@@ -302,7 +323,7 @@ impl ClientBuilder {
                 HttpsSse::new(&url, &self.tls)
                     .map_err(BuildError::Url)?
                     .with_limits(FallbackLimits::from_config(&config.fallback))
-                    .with_pool(FallbackPool::from_config(&config.fallback))
+                    .with_pool(FallbackPoolSettings::from_config(&config.fallback))
                     .with_network(network.clone()),
             ) as Arc<dyn Fallback>),
             (None, None) => None,

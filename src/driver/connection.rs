@@ -9,7 +9,7 @@
 //! only while it is polled: keep reading it (its timers and heartbeats run in those
 //! polls), or poll it together with your other work (`futures::select`, `join`).
 //!
-//! Split into a reader task and a writer task (`StreamExt::split`), each half makes
+//! Split into a reader task and a writer task ([`Connection::split`]), each half makes
 //! progress from its own task (invariant 16): the driver is polled with a waker that
 //! wakes both halves' tasks, and a half that changed what the other waits for (a
 //! received message, room in the queue, the end) wakes it.
@@ -23,10 +23,11 @@ use futures_util::task::AtomicWaker;
 use futures_lite::Stream;
 use futures_util::Sink;
 
-use super::client::{Incoming, Shared};
+use super::event::Events;
+use super::event::Incoming;
 use super::message::Message;
 use super::queue::SendError;
-use super::streams::Events;
+use super::shared::Shared;
 use super::task::Driver;
 use crate::core::StateName;
 

@@ -7,10 +7,11 @@
 //! config), so a stalled or oversized response fails with a clear error instead of
 //! holding up the work behind it.
 //!
-//! Connections are kept ([`FallbackPool`], from the same section): an HTTP/1.1
+//! Connections are kept ([`FallbackPoolSettings`], from the same section): an HTTP/1.1
 //! connection whose response was read to its end serves the next request; a server
 //! that chooses HTTP/2 by ALPN carries every request on one connection.
 
+use crate::driver::lock::lock;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -27,22 +28,21 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::TrySendError;
 
-use super::dial::{retry_after_of, secure, shown_location, MaybeTls, Target};
+use super::answer::{retry_after_of, shown_location};
 use super::network::Network;
+use super::reach::{secure, MaybeTls};
 use super::secret::{Headers, Redacted};
+use super::target::Target;
 use super::tls::{client_config, TlsOptions};
 use crate::config::FallbackConfig;
-use crate::policy::DialFailure;
+use crate::policy::{FallbackError, Phase, ReachFailure};
 
-mod error;
 mod limits;
 mod pool;
 
-pub use crate::policy::FallbackPhase;
-pub use error::FallbackError;
 pub use limits::FallbackLimits;
 use limits::{bounded_events, with_timeout, Guard};
-pub use pool::FallbackPool;
+pub use pool::FallbackPoolSettings;
 use pool::{Conn, Gate, Lease, Pool, ReqBody, Sender};
 
 /// The items of one fallback response.
@@ -76,14 +76,12 @@ pub struct ConnectionNote(Arc<Mutex<Option<FallbackConnection>>>);
 impl ConnectionNote {
     /// Note the connection (the last note counts).
     pub fn set(&self, connection: FallbackConnection) {
-        if let Ok(mut note) = self.0.lock() {
-            *note = Some(connection);
-        }
+        *lock(&self.0) = Some(connection);
     }
 
     /// The connection noted, if any.
     pub fn get(&self) -> Option<FallbackConnection> {
-        self.0.lock().ok().and_then(|n| *n)
+        *lock(&self.0)
     }
 }
 
@@ -91,7 +89,7 @@ impl ConnectionNote {
 ///
 /// The driver bounds every response it reads, for transports of your own too: no item
 /// within the sum of the [`FallbackLimits`] timeouts after the request ends it with
-/// [`FallbackError::Timeout`] in the headers phase (not answered: what it carried goes
+/// a [`ReachFailure::Timeout`] in the headers phase (not answered: what it carried goes
 /// back in line), and no item within `idle` after the previous one with an idle timeout.
 ///
 /// An item of the stream means the server answered (2xx): the body was delivered.
@@ -178,13 +176,13 @@ impl HttpsSse {
             tls_given: tls,
             limits: FallbackLimits::default(),
             network: Network::new(),
-            pool: Arc::new(Pool::new(FallbackPool::default())),
+            pool: Arc::new(Pool::new(FallbackPoolSettings::default())),
         }
-        .with_pool(FallbackPool::default()))
+        .with_pool(FallbackPoolSettings::default()))
     }
 
     /// The same, keeping connections this way (a new, empty pool).
-    pub fn with_pool(mut self, pool: FallbackPool) -> HttpsSse {
+    pub fn with_pool(mut self, pool: FallbackPoolSettings) -> HttpsSse {
         let mut tls = (*self.tls_given).clone();
         tls.alpn_protocols = match pool.http2 {
             true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
@@ -196,7 +194,7 @@ impl HttpsSse {
     }
 
     /// How this fallback keeps its connections.
-    pub fn pool(&self) -> FallbackPool {
+    pub fn pool(&self) -> FallbackPoolSettings {
         self.pool.config()
     }
 
@@ -229,7 +227,7 @@ impl HttpsSse {
             Gate::Wait(opening) => {
                 // At most as long as a connection may take; then one of its own.
                 let most = self.limits.connect + self.limits.tls;
-                let _ = with_timeout(most, FallbackPhase::Connect, opening.recv()).await;
+                let _ = with_timeout(most, Phase::Connect, opening.recv()).await;
                 if let Some(lease) = self.pool.take() {
                     return Ok(lease);
                 }
@@ -250,30 +248,23 @@ impl HttpsSse {
         let limits = self.limits;
         let tcp = with_timeout(
             limits.connect,
-            FallbackPhase::Connect,
+            Phase::Connect,
             self.network.open(&self.target),
         )
-        .await?
-        .map_err(FallbackError::Connect)?;
+        .await??;
         let tls = self.target.tls.then(|| self.tls.clone());
-        let io = with_timeout(
-            limits.tls,
-            FallbackPhase::Tls,
-            secure(&self.target, tcp, tls),
-        )
-        .await?
-        .map_err(FallbackError::Connect)?;
+        let io = with_timeout(limits.tls, Phase::Tls, secure(&self.target, tcp, tls)).await??;
         let h2 = match &io {
             MaybeTls::Tls(s) => s.get_ref().1.alpn_protocol() == Some(b"h2"),
             _ => false,
         };
         with_timeout(
             limits.tls,
-            FallbackPhase::Tls,
+            Phase::Tls,
             Conn::handshake(smol_hyper::rt::FuturesIo::new(io), h2),
         )
         .await?
-        .map_err(|e| FallbackError::Connect(DialFailure::Io(e.to_string())))
+        .map_err(|e| ReachFailure::Io(e.to_string()).into())
     }
 
     fn build_request(
@@ -319,7 +310,7 @@ impl HttpsSse {
         }
         request
             .body(Full::new(body.clone()))
-            .map_err(|e| FallbackError::Connect(DialFailure::Io(format!("invalid request: {e}"))))
+            .map_err(|e| ReachFailure::Io(format!("invalid request: {e}")).into())
     }
 
     async fn post(
@@ -343,12 +334,8 @@ impl HttpsSse {
                 reused: lease.reused,
                 http2: lease.h2(),
             });
-            let sent = with_timeout(
-                limits.headers,
-                FallbackPhase::Headers,
-                send(&mut lease, request),
-            )
-            .await?;
+            let sent =
+                with_timeout(limits.headers, Phase::Headers, send(&mut lease, request)).await?;
             match sent {
                 Sent::Answered(response) => break (response, lease),
                 Sent::NotWritten(e) if lease.reused && pooled => {
@@ -356,9 +343,7 @@ impl HttpsSse {
                     self.pool.forget_idle();
                     pooled = false;
                 }
-                Sent::NotWritten(e) => {
-                    return Err(FallbackError::Connect(DialFailure::Io(e.to_string())))
-                }
+                Sent::NotWritten(e) => return Err(ReachFailure::Io(e.to_string()).into()),
                 Sent::Unanswered(e) => {
                     if lease.reused {
                         self.pool.forget_idle();
@@ -370,16 +355,17 @@ impl HttpsSse {
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
             let location = shown_location(&self.target.url, response.headers());
-            return Err(FallbackError::Redirect { status, location });
+            return Err(ReachFailure::Redirect { status, location }.into());
         }
         if !(200..300).contains(&status) {
             let retry_after = retry_after_of(response.headers());
             // The body is not needed; it is neither read nor kept (an HTTP/1.1
             // connection closes with the response).
-            return Err(FallbackError::Status {
+            return Err(ReachFailure::Status {
                 status,
                 retry_after,
-            });
+            }
+            .into());
         }
         let bytes = ResponseBytes {
             body: response.into_body(),
@@ -394,14 +380,14 @@ impl HttpsSse {
                             limit: limits.max_event_bytes,
                         }
                     }
-                    e => FallbackError::Stream(e.to_string()),
+                    e => FallbackError::BrokeOff(e.to_string()),
                 })
             });
         // Idle between events; the stream ends after its first error.
         Ok(Box::pin(Guard::new(
             Box::pin(events),
             limits.idle,
-            FallbackPhase::Idle,
+            Phase::Idle,
             limits.idle,
         )))
     }
@@ -515,7 +501,7 @@ impl Fallback for HttpsSse {
     }
 
     /// Closes the pool's connections idle for `pool_idle_timeout`
-    /// ([`FallbackPool::idle_timeout`]).
+    /// ([`FallbackPoolSettings::idle_timeout`]).
     fn expire_idle(&self, now: Instant) -> Option<Instant> {
         self.pool.expire(now)
     }
@@ -548,6 +534,6 @@ impl FallbackLimits {
     /// in line.
     pub(crate) fn guard(&self, stream: FallbackStream) -> FallbackStream {
         let first = self.connect + self.tls + self.headers + self.idle;
-        Box::pin(Guard::new(stream, first, FallbackPhase::Headers, self.idle))
+        Box::pin(Guard::new(stream, first, Phase::Headers, self.idle))
     }
 }

@@ -15,7 +15,7 @@ const MAX_REQUEST: usize = 64 * 1024;
 /// [`ClientBuilder::connector`](super::ClientBuilder::connector).
 ///
 /// ```
-/// use redial::driver::MemoryPeer;
+/// use redial::testing::MemoryPeer;
 /// // After the 101: a text frame "hi", then a close frame with code 1008.
 /// let peer = MemoryPeer::new(vec![0x81, 0x02, b'h', b'i', 0x88, 0x02, 0x03, 0xf0]);
 /// assert_eq!(peer.written(), 0);

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use async_net::TcpStream;
 
-use super::dial::Target;
 use super::eyeballs;
 use super::proxy::{tunnel, ProxyRules, ProxyUrl};
-use crate::policy::{DialFailure, ProxyFailure};
+use super::target::Target;
+use crate::policy::{ProxyFailure, ReachFailure};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -178,20 +178,20 @@ impl Network {
     }
 
     /// A TCP stream to the target: directly, or through its proxy's CONNECT tunnel.
-    pub(crate) async fn open(&self, target: &Target) -> Result<TcpStream, DialFailure> {
+    pub(crate) async fn open(&self, target: &Target) -> Result<TcpStream, ReachFailure> {
         let Some(proxy) = self.proxy.for_url(&target.url) else {
             return self
                 .tcp(&target.host, target.port)
                 .await
                 .map_err(|e| match e {
-                    TcpError::Dns(d) => DialFailure::Dns(d),
+                    TcpError::Dns(d) => ReachFailure::Dns(d),
                     TcpError::Failed(all) => match all.as_slice() {
                         [(_, e)] => io_failure(e),
-                        _ => DialFailure::Io(every_failure(&all)),
+                        _ => ReachFailure::Io(every_failure(&all)),
                     },
                 });
         };
-        let failed = |failure| DialFailure::Proxy {
+        let failed = |failure| ReachFailure::Proxy {
             proxy: proxy.address().into(),
             failure: Box::new(failure),
         };
@@ -208,10 +208,10 @@ impl Network {
 }
 
 /// An I/O error of a dial as the core's failure.
-pub(crate) fn io_failure(e: &io::Error) -> DialFailure {
+pub(crate) fn io_failure(e: &io::Error) -> ReachFailure {
     match e.kind() {
-        io::ErrorKind::ConnectionRefused => DialFailure::Refused,
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => DialFailure::Reset,
-        _ => DialFailure::Io(e.to_string()),
+        io::ErrorKind::ConnectionRefused => ReachFailure::Refused,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ReachFailure::Reset,
+        _ => ReachFailure::Io(e.to_string()),
     }
 }

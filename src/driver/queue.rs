@@ -62,7 +62,7 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    pub fn new(max_messages: usize, max_bytes: usize) -> Queue {
+    pub(crate) fn new(max_messages: usize, max_bytes: usize) -> Queue {
         Queue {
             items: VecDeque::new(),
             bytes: 0,
@@ -101,13 +101,13 @@ impl Queue {
     }
 
     /// Whether a message of one byte would be admitted now.
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         !self.closed
             && self.items.len() + self.reserved.0 < self.max_messages
             && self.bytes + self.reserved.1 < self.max_bytes
     }
 
-    pub fn push(&mut self, message: Message) -> Result<(), SendError> {
+    pub(crate) fn push(&mut self, message: Message) -> Result<(), SendError> {
         let message = self.admit(message)?;
         self.bytes += message.len();
         self.items.push_back(message);
@@ -116,7 +116,7 @@ impl Queue {
 
     /// Reserve room for a request body until it is written or ends ([`Queue::release`]).
     /// Hands the body back when it does not fit.
-    pub fn reserve(&mut self, body: Message) -> Result<Message, SendError> {
+    pub(crate) fn reserve(&mut self, body: Message) -> Result<Message, SendError> {
         let body = self.admit(body)?;
         self.reserved.0 += 1;
         self.reserved.1 += body.len();
@@ -125,40 +125,40 @@ impl Queue {
 
     /// Reserve again for a request that goes back in line (ignores the bounds: it had
     /// been accepted already).
-    pub fn reserve_again(&mut self, len: usize) {
+    pub(crate) fn reserve_again(&mut self, len: usize) {
         self.reserved.0 += 1;
         self.reserved.1 += len;
     }
 
     /// Give back a request's reservation.
-    pub fn release(&mut self, len: usize) {
+    pub(crate) fn release(&mut self, len: usize) {
         self.reserved.0 = self.reserved.0.saturating_sub(1);
         self.reserved.1 = self.reserved.1.saturating_sub(len);
     }
 
     /// Put a message back at the front (its write failed); ignores the bounds, since the
     /// message had been accepted already.
-    pub fn push_front(&mut self, message: Message) {
+    pub(crate) fn push_front(&mut self, message: Message) {
         self.bytes += message.len();
         self.items.push_front(message);
     }
 
-    pub fn pop(&mut self) -> Option<Message> {
+    pub(crate) fn pop(&mut self) -> Option<Message> {
         let m = self.items.pop_front()?;
         self.bytes -= m.len();
         Some(m)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// Refuse further messages and hand back every queued one.
-    pub fn close(&mut self) -> Vec<Message> {
+    pub(crate) fn close(&mut self) -> Vec<Message> {
         self.closed = true;
         self.bytes = 0;
         self.items.drain(..).collect()

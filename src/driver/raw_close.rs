@@ -9,6 +9,7 @@
 //! first close frame (the one tungstenite reports). It keeps a bounded amount of state
 //! whatever the peer sends.
 
+use crate::driver::lock::lock;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -200,14 +201,14 @@ impl FrameScanner {
 
 /// A stream wrapper that lets every byte through and scans what the server sends.
 #[derive(Debug)]
-pub struct CloseSniffer<S> {
+pub(crate) struct CloseSniffer<S> {
     inner: S,
     scanner: Arc<Mutex<FrameScanner>>,
 }
 
 impl<S> CloseSniffer<S> {
     /// Wrap `inner`; read the last close frame through the returned handle.
-    pub fn new(inner: S) -> (CloseSniffer<S>, Arc<Mutex<FrameScanner>>) {
+    pub(crate) fn new(inner: S) -> (CloseSniffer<S>, Arc<Mutex<FrameScanner>>) {
         let scanner = Arc::new(Mutex::new(FrameScanner::new()));
         (
             CloseSniffer {
@@ -227,9 +228,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CloseSniffer<S> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let n = futures_lite::ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        if let Ok(mut s) = this.scanner.lock() {
-            s.feed(&buf[..n]);
-        }
+        lock(&this.scanner).feed(&buf[..n]);
         Poll::Ready(Ok(n))
     }
 }

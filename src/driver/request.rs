@@ -1,6 +1,7 @@
 //! Request/stream mode: send one request, read the server's messages until a terminal
 //! one, over WebSockets or the fallback alike.
 
+use crate::driver::lock::lock;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 
-use super::fallback::FallbackError;
 use super::message::Message;
 use super::queue::{Queue, SendError};
 use super::streams::DriverWake;
+use crate::policy::FallbackError;
 
 /// Which message ends a request's response.
 #[derive(Clone)]
@@ -108,6 +109,9 @@ impl Replay {
     }
 }
 
+/// How long a written request may wait for its next response item, by default.
+pub const REQUEST_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How long an abandoned request may hold the line, by default: see
 /// [`ClientBuilder::cancel_grace`](super::ClientBuilder::cancel_grace).
 pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
@@ -131,36 +135,6 @@ impl Default for Cancel {
         Cancel {
             grace: CANCEL_GRACE,
             message: None,
-        }
-    }
-}
-
-/// How the line was freed after a written request was abandoned (its stream dropped,
-/// or it timed out), so that the next request could go: within
-/// [`cancel_grace`](super::ClientBuilder::cancel_grace) in every case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CancelSettled {
-    /// Its response ended (its terminal message arrived) within `cancel_grace`.
-    Ended,
-    /// It had not ended after `cancel_grace`: the connection was recycled (closed with
-    /// 1000 and dialed again, spending no retry budget), so that the rest of its
-    /// response cannot reach the next request, which goes on the new connection.
-    Recycled,
-    /// Its connection ended first; the next request goes on the next connection.
-    ConnectionEnded,
-    /// Over the fallback: its HTTP response was let go at once.
-    Released,
-}
-
-impl CancelSettled {
-    /// `ended`, `recycled` or `released`, as in event lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            CancelSettled::Ended => "ended",
-            CancelSettled::Recycled => "recycled",
-            CancelSettled::ConnectionEnded => "connection_ended",
-            CancelSettled::Released => "released",
         }
     }
 }
@@ -268,7 +242,7 @@ pub(crate) struct PendingRequest {
 
 impl PendingRequest {
     /// A request whose body already holds room in the queue; `wake` is the driver's.
-    pub fn new(body: Message, wake: DriverWake) -> (PendingRequest, RequestStream) {
+    pub(crate) fn new(body: Message, wake: DriverWake) -> (PendingRequest, RequestStream) {
         let (tx, rx) = async_channel::bounded(REQUEST_BUFFER + 2);
         let r = PendingRequest {
             body,
@@ -291,53 +265,49 @@ impl PendingRequest {
     }
 
     /// Whether the application dropped its stream.
-    pub fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.tx.is_closed()
     }
 
     /// Written (or handed to the fallback): its room in the queue is free again.
-    pub fn mark_sent(&mut self, queue: &Mutex<Queue>, now: Instant, idle: Duration) {
+    pub(crate) fn mark_sent(&mut self, queue: &Mutex<Queue>, now: Instant, idle: Duration) {
         self.sent = true;
         self.idle_at = Some(now + idle);
         self.release(queue);
     }
 
     /// Back in line, unsent (a replay, or its fallback POST failed before an answer).
-    pub fn unsend(&mut self, queue: &Mutex<Queue>) {
+    pub(crate) fn unsend(&mut self, queue: &Mutex<Queue>) {
         self.sent = false;
         self.idle_at = None;
         if !self.reserved {
-            if let Ok(mut q) = queue.lock() {
-                q.reserve_again(self.body.len());
-            }
+            lock(queue).reserve_again(self.body.len());
             self.reserved = true;
         }
     }
 
     /// Give back its room in the queue (once).
-    pub fn release(&mut self, queue: &Mutex<Queue>) {
+    pub(crate) fn release(&mut self, queue: &Mutex<Queue>) {
         if std::mem::take(&mut self.reserved) {
-            if let Ok(mut q) = queue.lock() {
-                q.release(self.body.len());
-            }
+            lock(queue).release(self.body.len());
         }
     }
 
     /// Whether a response item may go into the stream now without waiting.
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.tx.len() < REQUEST_BUFFER
     }
 
     /// Put an item in the stream: a response item only when `has_room` (the caller
     /// holds it otherwise); a final error item always fits (two spare slots).
-    pub fn push(&mut self, item: Result<Message, RequestError>) {
+    pub(crate) fn push(&mut self, item: Result<Message, RequestError>) {
         if item.is_ok() {
             self.started = true;
         }
         let _ = self.tx.try_send(item);
     }
 
-    pub fn interrupted(&self, cause: &str) -> RequestError {
+    pub(crate) fn interrupted(&self, cause: &str) -> RequestError {
         RequestError::Interrupted {
             sent: self.sent,
             response_started: self.started,

@@ -2,6 +2,9 @@
 //! events or logs.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::redact::redact_url;
 
@@ -55,6 +58,11 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Headers {
         )
     }
 }
+
+/// Async re-authentication: returns fresh headers (e.g. `Authorization`), or `None`
+/// when it could not.
+pub type ReauthFn =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Headers>> + Send>> + Send + Sync>;
 
 #[cfg(test)]
 mod tests {

@@ -11,44 +11,11 @@ use std::task::{Context, Poll};
 
 use futures_lite::Stream;
 
-use super::client::{ClientEvent, Incoming, Shared};
+#[cfg(doc)]
+use super::event::ClientEvent;
+use super::event::Incoming;
 use super::message::Message;
-
-/// Core events a subscriber may fall behind before it misses some (it then receives
-/// [`ClientEvent::Lagged`]). The buffer grows with what is waiting, so an idle
-/// subscription costs a few hundred bytes.
-pub const EVENTS_CAPACITY: usize = 1024;
-
-/// One [`Client::events`](super::Client::events) stream, as the driver sees it.
-pub(crate) struct Subscriber {
-    pub(crate) tx: async_channel::Sender<ClientEvent>,
-    pub(crate) missed: u64,
-}
-
-impl Subscriber {
-    /// Whether the stream was dropped.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-
-    /// Hand on `event`, or count it as missed when the subscriber is too far behind
-    /// (undelivered messages are always handed on).
-    pub fn offer(&mut self, event: &ClientEvent) {
-        let undelivered = matches!(
-            event,
-            ClientEvent::Undelivered(_) | ClientEvent::Unanswered { .. }
-        );
-        if !undelivered && self.tx.len() >= EVENTS_CAPACITY {
-            self.missed += 1;
-            return;
-        }
-        if self.missed > 0 && !undelivered {
-            let missed = std::mem::take(&mut self.missed);
-            let _ = self.tx.try_send(ClientEvent::Lagged { missed });
-        }
-        let _ = self.tx.try_send(event.clone());
-    }
-}
+use super::shared::Shared;
 
 /// How a stream the driver fills wakes it: when the application takes an item while
 /// the driver holds one back (reading paused), and when the stream is dropped.
@@ -136,57 +103,5 @@ impl Stream for Tagged {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         self.0.poll(cx)
-    }
-}
-
-/// The stream of events.
-pub struct Events(pub(crate) Pin<Box<async_channel::Receiver<ClientEvent>>>);
-
-impl Stream for Events {
-    type Item = ClientEvent;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        self.0.as_mut().poll_next(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::driver::ClientEvent;
-    use crate::event::Event;
-
-    fn core_event(i: u32) -> ClientEvent {
-        ClientEvent::Core(Event::Dial {
-            attempt: i,
-            max_attempts: 0,
-            probe: false,
-        })
-    }
-
-    #[test]
-    fn a_lagging_subscriber_misses_core_events_is_told_how_many_and_keeps_every_hand_back() {
-        let (tx, rx) = async_channel::unbounded();
-        let mut s = Subscriber { tx, missed: 0 };
-        for i in 0..EVENTS_CAPACITY as u32 + 3 {
-            s.offer(&core_event(i));
-        }
-        s.offer(&ClientEvent::Undelivered("kept".into()));
-        assert_eq!(rx.len(), EVENTS_CAPACITY + 1);
-        // The reader catches up.
-        let first: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
-        assert_eq!(first[0], core_event(0));
-        assert_eq!(
-            first[EVENTS_CAPACITY - 1],
-            core_event(EVENTS_CAPACITY as u32 - 1)
-        );
-        assert_eq!(
-            first[EVENTS_CAPACITY],
-            ClientEvent::Undelivered("kept".into())
-        );
-        s.offer(&core_event(7));
-        assert_eq!(rx.try_recv(), Ok(ClientEvent::Lagged { missed: 3 }));
-        assert_eq!(rx.try_recv(), Ok(core_event(7)));
-        assert!(rx.try_recv().is_err());
     }
 }

@@ -32,7 +32,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Build the rustls client config for these options.
-pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
+pub(super) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
     let builder =
         ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let mut config = if options.danger_accept_invalid_certs {
@@ -89,7 +89,7 @@ fn platform(
 }
 
 /// Whether an I/O error from the TLS handshake is a rejected certificate.
-pub fn is_certificate_error(e: &std::io::Error) -> bool {
+pub(super) fn is_certificate_error(e: &std::io::Error) -> bool {
     e.get_ref()
         .and_then(|inner| inner.downcast_ref::<Error>())
         .is_some_and(|e| {

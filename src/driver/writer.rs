@@ -10,6 +10,7 @@
 //! connection ended goes back to the front of the queue (the peer cannot have received
 //! all of it), so nothing is lost and nothing is written twice.
 
+use crate::driver::lock::lock;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -73,12 +74,12 @@ pub(crate) struct Data<'a> {
 
 impl Writer {
     /// Write a control frame (ping, close) as soon as the frame in flight is out.
-    pub fn control(&mut self, frame: WsMessage) {
+    pub(super) fn control(&mut self, frame: WsMessage) {
         self.control.push_back(frame);
     }
 
     /// Whether a message or a request body is being written.
-    pub fn carrying(&self) -> bool {
+    pub(super) fn carrying(&self) -> bool {
         self.in_flight
             .as_ref()
             .is_some_and(|f| f.kind != Kind::Control)
@@ -88,7 +89,13 @@ impl Writer {
     /// write, when the socket has no room (the task is woken when it has), after a
     /// failed write, or once the budget is spent (the task is woken again, so that other
     /// wake-ups get their turn).
-    pub fn poll(&mut self, cx: &mut Context<'_>, ws: &mut Ws, mut data: Data<'_>, budget: usize) {
+    pub(super) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut Ws,
+        mut data: Data<'_>,
+        budget: usize,
+    ) {
         if self.failed {
             return;
         }
@@ -137,7 +144,7 @@ impl Writer {
     /// written in full. Otherwise a queued message whose write had not completed goes
     /// back to the front of the queue (a request stays unsent); control frames are
     /// dropped.
-    pub fn reset(&mut self, flushed: bool, mut data: Data<'_>) {
+    pub(super) fn reset(&mut self, flushed: bool, mut data: Data<'_>) {
         if let Some(f) = self.in_flight.take() {
             match (flushed && f.started, f.kind) {
                 (true, Kind::Request) => {
@@ -159,7 +166,7 @@ impl Writer {
             None if !data.open => return None,
             None => match data.request.as_deref() {
                 Some(r) => (Kind::Request, to_ws(r.body.clone())),
-                None => (Kind::Queued, to_ws(data.queue.lock().ok()?.pop()?)),
+                None => (Kind::Queued, to_ws(lock(data.queue).pop()?)),
             },
         };
         Some(InFlight {
@@ -187,9 +194,7 @@ fn requeue(f: InFlight, queue: &Mutex<Queue>) {
         WsMessage::Binary(b) => Message::Binary(b.to_vec()),
         _ => return,
     };
-    if let Ok(mut q) = queue.lock() {
-        q.push_front(message);
-    }
+    lock(queue).push_front(message);
 }
 
 /// The frame for a message; moves the payload, copies nothing.

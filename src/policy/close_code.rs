@@ -6,7 +6,7 @@
 
 use super::Class;
 
-/// The class of a received close code, as in ARCHITECTURE.md's "Default policy" table.
+/// The class of a received close code, as in docs/design.md's "Default policy" table.
 ///
 /// `None` is a close frame without a status code, which RFC 6455 reports as 1005.
 ///

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Action, Backoff, Class};
-use crate::config::Policy;
+use super::{Backoff, Class};
+use crate::config::{Action, Policy, Spent};
 
 /// Where the retry budget stands when a dial or connection fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,26 +36,6 @@ pub enum DelayBasis {
         asked: Duration,
         /// Whether `max_retry_after` shortened it.
         capped: bool,
-    },
-}
-
-/// Which limit of the retry budget ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Spent {
-    /// `max_attempts` dials failed without a stable connection.
-    Attempts {
-        /// Dials made.
-        dials: u32,
-        /// The limit.
-        max: u32,
-    },
-    /// Retrying would pass `max_elapsed`.
-    Elapsed {
-        /// Time spent retrying, including the next delay.
-        elapsed: Duration,
-        /// The limit.
-        max: Duration,
     },
 }
 

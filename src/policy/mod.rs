@@ -1,35 +1,38 @@
 //! The pure policy: classify what happened, then decide what to do.
 //!
-//! [`classify_close`] and [`classify_dial_failure`] map a close code or a dial failure to
-//! a [`Class`]; the class's default [`Action`] (or a per-code override from the config)
-//! and the retry [`Budget`] give a [`Decision`] through [`decide`]. Nothing here does I/O
-//! or reads a clock; randomness comes from the seeded [`Backoff`].
+//! [`classify_close`] and [`classify_reach_failure`] map a close code or a failure to
+//! reach a host (a dial's, or the fallback's: [`FallbackError::class`]) to a [`Class`];
+//! the class's default [`Action`] (or a per-code override from the config) and the
+//! retry [`Budget`] give a [`Decision`] through [`decide`] ([`decide_fallback`] for the
+//! fallback). Nothing here does I/O or reads a clock; randomness comes from the seeded
+//! [`Backoff`].
 
 mod backoff;
 mod close_code;
 mod decide;
-mod dial_failure;
-mod fallback_failure;
+mod fallback_decision;
+mod fallback_error;
 mod proxy_failure;
+mod reach_failure;
 
-pub use backoff::{Backoff, BackoffConfig, Strategy, MAX_DELAY};
+pub use backoff::Backoff;
 pub use close_code::{classify_close, close_code_name};
-pub use decide::{decide, Budget, Decision, DelayBasis, Spent, Why};
-pub use dial_failure::{
-    classify_dial_failure, classify_status, status_name, DialFailure, DialPhase,
-};
-pub use fallback_failure::{
-    classify_fallback_failure, decide_fallback, FallbackDecision, FallbackFailure, FallbackPhase,
-    FallbackStop,
-};
+pub use decide::{decide, Budget, Decision, DelayBasis, Why};
+pub use fallback_decision::{decide_fallback, FallbackDecision, FallbackStop};
+pub use fallback_error::FallbackError;
 pub use proxy_failure::{classify_proxy_failure, ProxyFailure};
+pub use reach_failure::{
+    classify_reach_failure, classify_status, status_name, Phase, ReachFailure,
+};
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::Action;
+
 use serde::{Deserialize, Serialize};
 
-/// What kind of ending a close code or dial failure is.
+/// What kind of ending a close code, a failed dial or a failed fallback request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
@@ -112,67 +115,6 @@ impl Class {
 }
 
 impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What to do about a class of ending; the value of a `close_codes` override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Retry with the backoff.
-    Retry,
-    /// Retry with at least the overload minimum delay.
-    RetrySlow,
-    /// Retry after a delay drawn from the restart window.
-    RetryAfterRestart,
-    /// Ask the application for fresh credentials, then retry once.
-    Reauthenticate,
-    /// Switch to the fallback transport at once (stop when there is none).
-    FallBack,
-    /// Stop.
-    Stop,
-    /// Reconnect when the application next needs a connection (counts as a failed attempt,
-    /// and is retried with backoff, when the connection was not yet stable).
-    ReconnectLazily,
-}
-
-impl Action {
-    /// Every action.
-    pub const ALL: [Action; 7] = [
-        Action::Retry,
-        Action::RetrySlow,
-        Action::RetryAfterRestart,
-        Action::Reauthenticate,
-        Action::FallBack,
-        Action::Stop,
-        Action::ReconnectLazily,
-    ];
-
-    /// The snake_case name used in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Retry => "retry",
-            Action::RetrySlow => "retry_slow",
-            Action::RetryAfterRestart => "retry_after_restart",
-            Action::Reauthenticate => "reauthenticate",
-            Action::FallBack => "fall_back",
-            Action::Stop => "stop",
-            Action::ReconnectLazily => "reconnect_lazily",
-        }
-    }
-
-    /// Whether this action dials again over WebSockets.
-    pub fn retries(self) -> bool {
-        matches!(
-            self,
-            Action::Retry | Action::RetrySlow | Action::RetryAfterRestart
-        )
-    }
-}
-
-impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }

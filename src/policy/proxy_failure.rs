@@ -1,5 +1,5 @@
 //! Failures of an HTTP CONNECT proxy, for the WebSocket dial and the fallback alike, and
-//! their classes (ARCHITECTURE.md, "Networks as users have them").
+//! their classes (docs/design.md, "Networks").
 
 use std::fmt;
 

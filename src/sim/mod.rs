@@ -6,7 +6,7 @@
 //! the `simulate` example and benchmarks use it; so can applications that want to see
 //! what a policy does before deploying it.
 //!
-//! [`invariants`] checks ARCHITECTURE.md's invariants on a recorded run of a core,
+//! [`invariants`] checks docs/design.md's invariants on a recorded run of a core,
 //! however it was driven: the property tests and the fuzz targets use it.
 //!
 //! ```
@@ -33,9 +33,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::config::Policy;
-use crate::core::event::Event;
+use crate::core::Event;
 use crate::core::{Core, Input, Output};
-use crate::policy::{DialFailure, DialPhase, FallbackFailure};
+use crate::policy::{FallbackError, Phase, ReachFailure};
 
 /// What the scripted server does with one dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub enum Connect {
         retry_after: Option<Duration>,
     },
     /// Fail the dial before the upgrade (DNS, refused, TLS, …).
-    Fail(DialFailure),
+    Fail(ReachFailure),
     /// Accept TCP, then never answer the upgrade.
     Stall,
 }
@@ -106,7 +106,7 @@ struct Pending {
 }
 
 type Script = Box<dyn FnMut(&DialInfo) -> Connect + Send>;
-type FallbackScript = Box<dyn FnMut(u32) -> Option<FallbackFailure> + Send>;
+type FallbackScript = Box<dyn FnMut(u32) -> Option<FallbackError> + Send>;
 
 /// The simulation. See the [module docs](self).
 pub struct Sim {
@@ -173,7 +173,7 @@ impl Sim {
     /// argument counts the uses from 1. By default it always answers.
     pub fn with_fallback(
         mut self,
-        fallback: impl FnMut(u32) -> Option<FallbackFailure> + Send + 'static,
+        fallback: impl FnMut(u32) -> Option<FallbackError> + Send + 'static,
     ) -> Sim {
         self.fallback = Box::new(fallback);
         self
@@ -305,7 +305,7 @@ impl Sim {
         let conn = Some(self.conn);
         let lat = self.latency;
         let mut t = self.now + lat;
-        let progress = Input::DialProgress(DialPhase::Handshake);
+        let progress = Input::DialProgress(Phase::Handshake);
         match connect {
             Connect::Fail(failure) => self.push(t, Input::DialFailed(failure), conn),
             Connect::Stall => self.push(t, progress, conn),
@@ -314,7 +314,7 @@ impl Sim {
                 retry_after,
             } => {
                 self.push(t, progress, conn);
-                let failure = DialFailure::Status {
+                let failure = ReachFailure::Status {
                     status,
                     retry_after,
                 };

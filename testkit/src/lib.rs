@@ -40,16 +40,20 @@
 #![warn(missing_docs)]
 
 mod cert;
+mod client_frames;
 mod lifecycle;
 mod proxy;
 mod sse_server;
 mod ws_conn;
+mod ws_script;
 mod ws_server;
 
 pub use cert::TestCert;
+pub use client_frames::ClientFrames;
 pub use proxy::{ConnectProxy, ConnectRequest, ProxyAct};
 pub use sse_server::{echo_responder, SseOptions, SseServer};
-pub use ws_server::{Act, Behavior, ConnInfo, Received, WsServer};
+pub use ws_script::{Act, Behavior, ConnInfo, Received};
+pub use ws_server::WsServer;
 
 /// The README's code blocks, compiled as doctests here, where the crates they use are
 /// (`redial` with the `driver` and `async-std` features, async-std's `main`).

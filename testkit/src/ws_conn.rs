@@ -17,7 +17,7 @@ use async_tungstenite::WebSocketStream;
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, StreamExt};
 
 use super::lifecycle::lock;
-use super::ws_server::{Act, Behavior, ConnInfo, Received, Record, Script};
+use super::ws_script::{Act, Behavior, ConnInfo, Received, Record, Script};
 
 /// A connection as the accept loop hands it over.
 pub(crate) struct Conn {

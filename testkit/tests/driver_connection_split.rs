@@ -8,16 +8,18 @@
 //! connection: without its own wake-up the reader would wait for ever (the guard
 //! fails the test instead).
 
+mod driver_random;
 mod driver_support;
 
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
 
+use driver_random::Sockets;
 use driver_support::*;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use redial::core::StateName;
-use redial::driver::{ClientEvent, Incoming, Message, TransportKind};
+use redial::driver::{ClientEvent, ConnectionError, Incoming, Message, TransportKind};
 use redial::{Config, Event};
 use redial_testkit::{Act, Behavior, TestCert, WsServer};
 
@@ -117,6 +119,69 @@ async fn a_writer_task_that_fills_the_queue_and_flushes_while_a_reader_task_read
     let got = within(Duration::from_secs(5), "every echo", reader).await;
     let expected: Vec<_> = (0..20).filter_map(|i| echoed(&format!("m{i}"))).collect();
     assert_eq!(got, expected);
+}
+
+/// Found by `prop_connection_split`: a message fed through `StreamExt::split`'s sink
+/// just as the server closes (1002: the client stops) sat in that sink's own slot and
+/// was dropped with it, neither written nor handed back. `Connection::split` keeps no
+/// slot: a message it accepts is queued at once (then written, or handed back when the
+/// client stops); one it does not accept is refused, and the application is told.
+#[async_std::test]
+async fn a_message_fed_as_the_client_stops_is_handed_back_never_lost() {
+    let cert = TestCert::localhost();
+    for round in 0..20 {
+        let server = WsServer::start(|_| {
+            Behavior::Accept(vec![
+                Act::HoldFor(Duration::from_millis(8)),
+                Act::Close {
+                    code: Some(1002),
+                    reason: String::new(),
+                },
+            ])
+        })
+        .await
+        .unwrap();
+        let sockets = Sockets::default();
+        let conn = builder(&server, &cert, quiet())
+            .connector(sockets.connector())
+            .connection()
+            .unwrap();
+        let events = conn.events();
+        let (mut sink, mut stream) = conn.split();
+        let reader = async_std::task::spawn(async move { while stream.next().await.is_some() {} });
+        within(
+            Duration::from_secs(5),
+            "the upgrade",
+            server.wait_for(|s| s.upgrades() == 1),
+        )
+        .await;
+        // Around the server's close: before it, the message is queued; after it, refused.
+        async_io::Timer::after(Duration::from_millis(8)).await;
+        let fed = within(Duration::from_secs(5), "feed", sink.feed("m".into())).await;
+        let _ = within(Duration::from_secs(5), "flush", sink.flush()).await;
+        let _ = within(Duration::from_secs(5), "close", sink.close()).await;
+        within(Duration::from_secs(5), "the reader", reader).await;
+        let events: Vec<ClientEvent> =
+            within(Duration::from_secs(5), "events", events.collect()).await;
+        let handed_back = events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Undelivered(m) if m.as_text() == Some("m")));
+        // Written in full to the socket (the server, closing, may drop it unread).
+        let written = sockets.written().contains(&"m".to_owned());
+        match fed {
+            Ok(()) => assert!(
+                handed_back || written,
+                "round {round}: accepted, then neither written nor handed back: {events:#?}"
+            ),
+            Err(ConnectionError::Refused(e)) => {
+                assert_eq!(e.into_message(), Message::from("m"), "round {round}")
+            }
+            // Refused before it was taken (the sink was not ready): never accepted, and
+            // the application was told.
+            Err(ConnectionError::Stopped { .. }) => {}
+            Err(other) => panic!("round {round}: {other:?}"),
+        }
+    }
 }
 
 #[async_std::test]

@@ -17,7 +17,8 @@ use std::time::Duration;
 use driver_support::*;
 use fallback_support::*;
 use futures_lite::StreamExt;
-use redial::driver::{ClientEvent, Events, FallbackError, Message, Replay, RequestError};
+use redial::driver::{ClientEvent, Events, Message, Replay, RequestError};
+use redial::policy::FallbackError;
 use redial_testkit::{Act, Behavior, TestCert, WsServer};
 
 fn policy_close() -> Behavior {

@@ -14,9 +14,9 @@ use fallback_support::*;
 use futures_lite::StreamExt;
 use redial::core::StateName;
 use redial::driver::{
-    ClientEvent, Fallback, FallbackError, FallbackLimits, FallbackPhase, Headers, HttpsSse,
-    Message, RequestError, TlsOptions,
+    ClientEvent, Fallback, FallbackLimits, Headers, HttpsSse, Message, RequestError, TlsOptions,
 };
+use redial::policy::{FallbackError, Phase, ReachFailure};
 use redial::Event;
 use redial_testkit::{Act, Behavior, Received, TestCert, WsServer};
 
@@ -123,7 +123,12 @@ async fn items(server: &RawHttp, limits: FallbackLimits) -> Vec<Result<String, F
 async fn a_fallback_that_never_answers_times_out_in_the_headers_phase() {
     let server = RawHttp::start(|_| Reply::Stall).await;
     let got = items(&server, limits(1024)).await;
-    assert_eq!(got, [Err(FallbackError::Timeout(FallbackPhase::Headers))]);
+    assert_eq!(
+        got,
+        [Err(FallbackError::Reach(ReachFailure::Timeout(
+            Phase::Headers
+        )))]
+    );
 }
 
 /// Bug "… no idle timeout": a response that sends one event and then nothing.
@@ -135,7 +140,7 @@ async fn a_fallback_response_that_goes_quiet_times_out_as_idle() {
         got,
         [
             Ok("one".to_string()),
-            Err(FallbackError::Timeout(FallbackPhase::Idle))
+            Err(FallbackError::Reach(ReachFailure::Timeout(Phase::Idle)))
         ]
     );
 }
@@ -173,13 +178,13 @@ async fn a_fallback_redirect_is_not_followed_and_names_its_location() {
     let location = format!("{base}/login?<redacted>");
     assert_eq!(
         got,
-        [Err(FallbackError::Redirect {
+        [Err(FallbackError::Reach(ReachFailure::Redirect {
             status: 302,
             location: Some(location.clone()),
-        })]
+        }))]
     );
     let Err(e) = &got[0] else { unreachable!() };
-    let said = e.failure().to_string();
+    let said = e.as_cause().to_string();
     assert_eq!(
         said,
         format!(
@@ -197,10 +202,10 @@ async fn a_fallback_redirect_is_not_followed_and_names_its_location() {
     let got = items(&bare, limits(1024)).await;
     assert_eq!(
         got,
-        [Err(FallbackError::Redirect {
+        [Err(FallbackError::Reach(ReachFailure::Redirect {
             status: 307,
             location: None,
-        })]
+        }))]
     );
 }
 
@@ -369,10 +374,10 @@ async fn a_request_whose_post_got_a_503_is_replayed_as_the_policy_says() {
         within(Duration::from_secs(5), "the POST", requests.recv())
             .await
             .unwrap();
-        let unavailable = FallbackError::Status {
+        let unavailable = FallbackError::Reach(ReachFailure::Status {
             status: 503,
             retry_after: None,
-        };
+        });
         fallback.respond().send(Err(unavailable)).await.unwrap();
         if replay == redial::driver::Replay::Never {
             let items: Vec<_> =

@@ -254,7 +254,7 @@ async fn a_custom_connector_gets_tls_on_top_for_wss() {
     let b = builder(&ws, &cert, fast_default()).connector(move |_| async move {
         TcpStream::connect(addr)
             .await
-            .map_err(|e| redial::policy::DialFailure::Io(e.to_string()))
+            .map_err(|e| redial::policy::ReachFailure::Io(e.to_string()))
     });
     let (client, mut events) = spawn(b);
     let seen = until_kind(&mut events, "connected").await;

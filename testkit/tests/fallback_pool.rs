@@ -16,16 +16,17 @@ use fallback_support::h2_server::H2Sse;
 use fallback_support::{RawHttp, Reply};
 use futures_lite::StreamExt;
 use redial::driver::{
-    Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackError,
-    FallbackLimits, FallbackPool, Headers, HttpsSse, Message, TlsOptions,
+    Client, ClientEvent, ConnectionNote, Events, Fallback, FallbackConnection, FallbackLimits,
+    FallbackPoolSettings, Headers, HttpsSse, Message, TlsOptions,
 };
+use redial::policy::FallbackError;
 use redial::{Config, Transport};
 use redial_testkit::{echo_responder, SseOptions, SseServer, TestCert, WsServer};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-fn pool(max_idle: usize, http2: bool) -> FallbackPool {
-    FallbackPool {
+fn pool(max_idle: usize, http2: bool) -> FallbackPoolSettings {
+    FallbackPoolSettings {
         idle_timeout: Duration::from_secs(60),
         max_idle,
         http2,
@@ -34,7 +35,7 @@ fn pool(max_idle: usize, http2: bool) -> FallbackPool {
 
 /// A fallback to `server` (by its IPv4 address: no Happy Eyeballs to `::1`) with short
 /// timeouts.
-fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPool) -> HttpsSse {
+fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPoolSettings) -> HttpsSse {
     let url = format!("https://127.0.0.1:{}/v1/responses", server.addr().port());
     let tls = TlsOptions {
         extra_roots: vec![cert.cert_der.clone()],
@@ -127,7 +128,7 @@ async fn an_idle_connection_expires_after_the_pool_idle_timeout() {
     let f = fallback(
         &server,
         &cert,
-        FallbackPool {
+        FallbackPoolSettings {
             idle_timeout,
             ..pool(4, true)
         },
@@ -162,7 +163,7 @@ async fn expire_idle_closes_what_expired_and_says_when_the_next_expires() {
         let f = fallback(
             &server,
             &cert,
-            FallbackPool {
+            FallbackPoolSettings {
                 idle_timeout,
                 ..pool(4, true)
             },

@@ -40,7 +40,7 @@ use futures_lite::StreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError, TestRunner};
 use redial::driver::{ClientEvent, Message, RequestError};
-use redial_testkit::{Received, TestCert, WsServer};
+use redial_testkit::{TestCert, WsServer};
 
 fn cases() -> u32 {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
@@ -316,14 +316,7 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     // 9, 10, 13: the ledger, stated afresh from what the servers saw.
     let observed = Observed {
         sent: accepted,
-        over_ws: ws
-            .received()
-            .into_iter()
-            .filter_map(|(_, r)| match r {
-                Received::Text(t) => Some(t),
-                Received::Binary(_) => None,
-            })
-            .collect(),
+        over_ws: sockets.written(),
         posts: posts
             .iter()
             .map(|p| PostSeen {
@@ -344,7 +337,7 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
             .iter()
             .filter(|e| matches!(e, ClientEvent::Replayed { .. }))
             .count(),
-        requests: ended,
+        requests: ended.clone(),
         closes_sent: ws.closes_sent(),
         closes_answered: ws.closes_received().into_iter().map(|(c, _)| c).collect(),
     };
@@ -355,8 +348,14 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     count_reach(&reach, &posts, &events);
 
     // 12: fallback failures in a row stay within the budget. The POST of a request
-    // whose stream was dropped may have been cancelled before its outcome (the driver
-    // then reports nothing): it is left out, which can only shorten a run.
+    // whose stream was dropped, or that timed out (`request_idle_timeout`, here shorter
+    // than the fallback's connect + TLS + headers timeouts), may have been let go before
+    // its outcome (the driver then reports nothing): it is left out, which can only
+    // shorten a run.
+    let timed_out = ended.iter().filter_map(|(id, items)| {
+        matches!(items.last(), Some(Err(RequestError::TimedOut { .. }))).then_some(id.clone())
+    });
+    dropped.extend(timed_out);
     let mut run_len = 0;
     for p in posts.iter().filter(|p| !dropped.contains(&p.body)) {
         run_len = match p.fault {

@@ -5,9 +5,10 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use redial::config::Spent;
 use redial::config::{Action, Transport};
 use redial::core::{Cause, Output, StateName as S, Trigger as T};
-use redial::policy::{Class, Spent, Why};
+use redial::policy::{Class, Why};
 use redial::Event;
 
 use super::model::{after, Cx, Model, St};

@@ -1,5 +1,5 @@
 //! The model in FellBack: the quiet re-probe, and the fallback's own failures
-//! (ARCHITECTURE.md, invariant 12): a failure that is retried pauses the fallback for a
+//! (docs/design.md, invariant 12): a failure that is retried pauses the fallback for a
 //! backoff delay while fewer than `fallback.max_failures` came in a row (a response
 //! resets the count); any other failure, or the last one, stops the client.
 //!
@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
-use redial::policy::{DialPhase, FallbackFailure, ProxyFailure};
+use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure};
 use redial::Event;
 
 use super::model::{after, Cx, Dial, FbSide, Model, St, Trial};
@@ -23,20 +23,28 @@ use super::tables::{backoff_bounds, TOL};
 /// retried too; every other status means the fallback will not serve this client.
 /// Through a proxy (issue 14): unreachable and its 408, 429 and 5xx retry; its 407 and
 /// 401 (credentials), 403 and other answers stop.
-fn retried(failure: &FallbackFailure) -> bool {
-    match failure {
-        FallbackFailure::Certificate(_) => false,
-        FallbackFailure::Proxy { failure, .. } => match **failure {
+/// A request written and left unanswered, a response broken off and an oversized event
+/// are retried: the server was there.
+fn retried(failure: &FallbackError) -> bool {
+    let reach = match failure {
+        FallbackError::Reach(reach) => reach,
+        FallbackError::Unanswered(_)
+        | FallbackError::BrokeOff(_)
+        | FallbackError::TooLarge { .. } => return true,
+    };
+    match reach {
+        ReachFailure::Certificate(_) => false,
+        ReachFailure::Proxy { failure, .. } => match **failure {
             ProxyFailure::Status { status: s, .. } => {
                 s == 408 || s == 429 || (500..600).contains(&s)
             }
             _ => true,
         },
-        FallbackFailure::Status { status, .. } => {
+        ReachFailure::Status { status, .. } => {
             *status == 408 || *status == 429 || (500..600).contains(status)
         }
         // A 3xx is a status too, and not one of those: the fallback is somewhere else.
-        FallbackFailure::Redirect { .. } => false,
+        ReachFailure::Redirect { .. } => false,
         _ => true,
     }
 }
@@ -92,7 +100,7 @@ impl Model {
                     _ => {}
                 }
             }
-            (Input::DialProgress(DialPhase::Handshake), Some(p)) if !p.handshake => {
+            (Input::DialProgress(Phase::Handshake), Some(p)) if !p.handshake => {
                 next.1 = Some(Dial {
                     handshake: true,
                     deadline: after(now, c.timeouts.handshake),
@@ -165,7 +173,7 @@ impl Model {
     fn fallback_pause(
         &mut self,
         cx: &mut Cx<'_>,
-        failure: &FallbackFailure,
+        failure: &FallbackError,
         fb: &mut FbSide,
     ) -> Result<Duration, String> {
         let c = Rc::clone(&self.cfg);

@@ -13,7 +13,7 @@ use proptest::sample::select;
 
 use redial::config::{Action, Config, Preset, Strategy as Jitter, Transport};
 use redial::core::{Input, StateName};
-use redial::policy::{DialFailure, DialPhase, FallbackFailure, FallbackPhase, ProxyFailure};
+use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure};
 
 /// Close codes worth hitting often: every registered code, range boundaries, oddities.
 pub const MEANINGFUL_CODES: &[u16] = &[
@@ -54,8 +54,8 @@ pub enum Act {
         pick: u8,
         code: Option<u16>,
         reason: Vec<u8>,
-        failure: DialFailure,
-        fallback: FallbackFailure,
+        failure: ReachFailure,
+        fallback: FallbackError,
         ok: bool,
     },
 }
@@ -155,7 +155,7 @@ impl Act {
         };
         match menu[pick % menu.len()] {
             Start => Input::Start,
-            Progress => Input::DialProgress(DialPhase::Handshake),
+            Progress => Input::DialProgress(Phase::Handshake),
             Succeeded => Input::DialSucceeded,
             Failed => Input::DialFailed(failure.clone()),
             Close => Input::PeerClosed {
@@ -224,24 +224,24 @@ fn retry_after() -> impl Strategy<Value = Option<Duration>> {
     ]
 }
 
-pub fn dial_failure() -> impl Strategy<Value = DialFailure> {
+pub fn dial_failure() -> impl Strategy<Value = ReachFailure> {
     let status = prop_oneof![4 => select(STATUSES), 1 => any::<u16>()];
     prop_oneof![
-        1 => text(0, 12).prop_map(DialFailure::Dns),
-        1 => Just(DialFailure::Refused),
-        1 => Just(DialFailure::Reset),
-        1 => phase().prop_map(DialFailure::Timeout),
-        1 => text(0, 12).prop_map(DialFailure::Certificate),
-        1 => text(0, 12).prop_map(DialFailure::Tls),
-        1 => text(0, 12).prop_map(DialFailure::Io),
+        1 => text(0, 12).prop_map(ReachFailure::Dns),
+        1 => Just(ReachFailure::Refused),
+        1 => Just(ReachFailure::Reset),
+        1 => phase().prop_map(ReachFailure::Timeout),
+        1 => text(0, 12).prop_map(ReachFailure::Certificate),
+        1 => text(0, 12).prop_map(ReachFailure::Tls),
+        1 => text(0, 12).prop_map(ReachFailure::Io),
         6 => (status, retry_after())
-            .prop_map(|(status, retry_after)| DialFailure::Status { status, retry_after }),
+            .prop_map(|(status, retry_after)| ReachFailure::Status { status, retry_after }),
         // Auth and overload twice in a streak (a second 401, the overload minimum).
         3 => (select(&[401u16, 429][..]), option::weighted(0.2, (0u64..600).prop_map(Duration::from_secs)))
-            .prop_map(|(status, retry_after)| DialFailure::Status { status, retry_after }),
+            .prop_map(|(status, retry_after)| ReachFailure::Status { status, retry_after }),
         1 => (300u16..400, option::of(text(0, 12)))
-            .prop_map(|(status, location)| DialFailure::Redirect { status, location }),
-        1 => proxy_failure().prop_map(|f| DialFailure::Proxy {
+            .prop_map(|(status, location)| ReachFailure::Redirect { status, location }),
+        1 => proxy_failure().prop_map(|f| ReachFailure::Proxy {
             proxy: "proxy.test:3128".into(),
             failure: Box::new(f),
         }),
@@ -259,38 +259,39 @@ pub fn proxy_failure() -> impl Strategy<Value = ProxyFailure> {
     ]
 }
 
-pub fn fallback_failure() -> impl Strategy<Value = FallbackFailure> {
-    let phase = select(
-        &[
-            FallbackPhase::Connect,
-            FallbackPhase::Tls,
-            FallbackPhase::Headers,
-            FallbackPhase::Idle,
-        ][..],
-    );
+/// A fallback request's failure: reaching its server (every kind, a timeout in any of
+/// the request's phases), or what only a request adds.
+pub fn fallback_failure() -> impl Strategy<Value = FallbackError> {
+    let phase = select(&[Phase::Connect, Phase::Tls, Phase::Headers, Phase::Idle][..]);
     let status = prop_oneof![4 => select(STATUSES), 1 => any::<u16>()];
-    prop_oneof![
-        1 => text(0, 12).prop_map(FallbackFailure::Dns),
-        3 => Just(FallbackFailure::Refused),
-        1 => Just(FallbackFailure::Reset),
-        3 => phase.prop_map(FallbackFailure::Timeout),
-        1 => text(0, 12).prop_map(FallbackFailure::Certificate),
-        1 => text(0, 12).prop_map(FallbackFailure::Tls),
-        1 => (0usize..1 << 20).prop_map(|limit| FallbackFailure::TooLarge { limit }),
-        1 => text(0, 12).prop_map(FallbackFailure::Io),
+    let reach = prop_oneof![
+        1 => text(0, 12).prop_map(ReachFailure::Dns),
+        3 => Just(ReachFailure::Refused),
+        1 => Just(ReachFailure::Reset),
+        3 => phase.prop_map(ReachFailure::Timeout),
+        1 => text(0, 12).prop_map(ReachFailure::Certificate),
+        1 => text(0, 12).prop_map(ReachFailure::Tls),
+        1 => text(0, 12).prop_map(ReachFailure::Io),
         4 => (status, retry_after())
-            .prop_map(|(status, retry_after)| FallbackFailure::Status { status, retry_after }),
+            .prop_map(|(status, retry_after)| ReachFailure::Status { status, retry_after }),
         1 => (300u16..400, proptest::option::of(text(0, 12)))
-            .prop_map(|(status, location)| FallbackFailure::Redirect { status, location }),
-        1 => proxy_failure().prop_map(|f| FallbackFailure::Proxy {
+            .prop_map(|(status, location)| ReachFailure::Redirect { status, location }),
+        1 => proxy_failure().prop_map(|f| ReachFailure::Proxy {
             proxy: "proxy.test:3128".into(),
             failure: Box::new(f),
         }),
+    ];
+    prop_oneof![
+        17 => reach.prop_map(FallbackError::Reach),
+        1 => (0usize..1 << 20).prop_map(|limit| FallbackError::TooLarge { limit }),
+        1 => text(0, 12).prop_map(FallbackError::Unanswered),
+        1 => text(0, 12).prop_map(FallbackError::BrokeOff),
     ]
 }
 
-fn phase() -> impl Strategy<Value = DialPhase> {
-    prop_oneof![Just(DialPhase::Connect), Just(DialPhase::Handshake)]
+/// A dial's phase.
+fn phase() -> impl Strategy<Value = Phase> {
+    prop_oneof![Just(Phase::Connect), Just(Phase::Handshake)]
 }
 
 /// Any input at all, every variant.
@@ -501,7 +502,7 @@ fn episode() -> impl Strategy<Value = Vec<Step>> {
                     },
                 ),
                 wild(Dt::ToDeadline, Input::Timeout),
-                wild(Dt::Millis(1), Input::DialProgress(DialPhase::Handshake)),
+                wild(Dt::Millis(1), Input::DialProgress(Phase::Handshake)),
                 wild(Dt::Millis(1), Input::DialSucceeded),
             ];
             if matches!(gaps[4], Dt::Millis(ms) if ms >= 40) {

@@ -1,4 +1,4 @@
-//! The reference model: ARCHITECTURE.md's "Default policy" (classes, budget, decisions,
+//! The reference model: docs/design.md's "Default policy" (classes, budget, decisions,
 //! stability, re-probing) written again, independently of `src/`, as a small machine
 //! with its own deadlines. It is stepped beside the real core; after each step the
 //! state, the attempt counter, the deadline, every transition (row, failure class, code,
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use redial::config::{Config, Transport};
 use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
-use redial::policy::{Class, DialFailure, DialPhase};
+use redial::policy::{Class, Phase, ReachFailure};
 use redial::Event;
 
 use super::decide::Fail;
@@ -251,18 +251,18 @@ impl Model {
             (St::Connecting(d), Input::Timeout) if now >= d.deadline => {
                 cx.actions.push(Output::AbortDial);
                 let phase = if d.handshake {
-                    DialPhase::Handshake
+                    Phase::Handshake
                 } else {
-                    DialPhase::Connect
+                    Phase::Connect
                 };
                 let f = Fail {
-                    class: dial_class(&DialFailure::Timeout(phase)),
+                    class: dial_class(&ReachFailure::Timeout(phase)),
                     code: None,
                     retry_after: None,
                 };
                 self.fail(now, cx, S::Connecting, T::DialTimeout, f, false)?;
             }
-            (St::Connecting(d), Input::DialProgress(DialPhase::Handshake)) if !d.handshake => {
+            (St::Connecting(d), Input::DialProgress(Phase::Handshake)) if !d.handshake => {
                 let deadline = after(now, c.timeouts.handshake);
                 self.st = St::Connecting(Dial {
                     handshake: true,
@@ -311,7 +311,7 @@ impl Model {
             (St::Open(mut l), Input::Received | Input::Pong) => {
                 if *input == Input::Received && !l.received {
                     l.received = true;
-                    // ARCHITECTURE.md: a server message alone does not make a connection
+                    // docs/design.md: a server message alone does not make a connection
                     // stable; only the old rule (kept to measure old clients) says so.
                     if !l.stable && c.budget.stable_on_first_message {
                         l.stable = true;

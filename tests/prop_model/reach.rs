@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use redial::config::Spent;
 use redial::core::{Cause, Failure, Output, StateName};
-use redial::policy::{Class, Spent, Why};
+use redial::policy::{Class, Why};
 use redial::sim::invariants::Record;
 use redial::Event;
 

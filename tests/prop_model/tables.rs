@@ -1,4 +1,4 @@
-//! The model's own tables from ARCHITECTURE.md's "Default policy": each class's default
+//! The model's own tables from docs/design.md's "Default policy": each class's default
 //! action and the bounds of each backoff strategy. The tables it shares with the
 //! invariant checker (the class of every close code and dial failure, the
 //! `close_codes` lookup) are `redial::sim::invariants::tables`, written again from the
@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use redial::config::MAX_DELAY;
 use redial::config::{Action, Config, Strategy as Jitter};
-use redial::policy::{Class, MAX_DELAY};
+use redial::policy::Class;
 use redial::sim::invariants::tables::{clamp, uncapped_envelope};
 
 pub use redial::sim::invariants::tables::{close_class, dial_class, override_for, TOL};

@@ -1,7 +1,7 @@
 //! The rules of each check, forged at their edges: a delay, a pause, a dial or a cause
 //! that keeps to the rule passes, one just past it is caught as that rule, and an
 //! override or a second start that the rule allows is not taken for a violation. The
-//! expected bounds are ARCHITECTURE.md's defaults ("Default policy") and the config's,
+//! expected bounds are docs/design.md's defaults ("Default policy") and the config's,
 //! written out here, not computed by the checker's helpers.
 
 use super::*;
@@ -225,7 +225,7 @@ fn retry_after_is_honoured_up_to_max_retry_after() {
                 (Some(0), Input::Start),
                 (
                     Some(1),
-                    Input::DialFailed(redial::policy::DialFailure::Status {
+                    Input::DialFailed(redial::policy::ReachFailure::Status {
                         status: 429,
                         retry_after: Some(retry_after),
                     }),
@@ -353,7 +353,7 @@ fn without_a_cap_the_envelope_bounds_the_delay() {
 #[test]
 fn a_fallback_pause_is_checked_at_its_edges() {
     let p = policy();
-    let paused = |failure: FallbackFailure, retry_in: Duration| {
+    let paused = |failure: FallbackError, retry_in: Duration| {
         let mut run = dead_fallback(&p, failure, 1);
         run.truncate(4);
         let mut events = 0;
@@ -367,10 +367,19 @@ fn a_fallback_pause_is_checked_at_its_edges() {
         verdict(&p, &run)
     };
     let cap = 30 * SEC;
-    assert_eq!(paused(FallbackFailure::Refused, cap), None);
-    assert_eq!(paused(FallbackFailure::Refused, cap + SLACK), None);
     assert_eq!(
-        paused(FallbackFailure::Refused, cap + SLACK + NS),
+        paused(FallbackError::Reach(ReachFailure::Refused), cap),
+        None
+    );
+    assert_eq!(
+        paused(FallbackError::Reach(ReachFailure::Refused), cap + SLACK),
+        None
+    );
+    assert_eq!(
+        paused(
+            FallbackError::Reach(ReachFailure::Refused),
+            cap + SLACK + NS
+        ),
         Some((
             Invariant::BackoffBounds,
             3,
@@ -378,9 +387,11 @@ fn a_fallback_pause_is_checked_at_its_edges() {
         ))
     );
 
-    let unavailable = || FallbackFailure::Status {
-        status: 503,
-        retry_after: Some(60 * SEC),
+    let unavailable = || {
+        FallbackError::Reach(ReachFailure::Status {
+            status: 503,
+            retry_after: Some(60 * SEC),
+        })
     };
     let honest = dead_fallback(&p, unavailable(), 1);
     check_run(&p, &honest).unwrap_or_else(|v| panic!("{v}"));
@@ -415,7 +426,7 @@ fn a_decision_event_with_another_cause_is_caught() {
             (Some(0), Input::Start),
             (
                 Some(1),
-                Input::DialFailed(redial::policy::DialFailure::Certificate("expired".into())),
+                Input::DialFailed(redial::policy::ReachFailure::Certificate("expired".into())),
             ),
         ],
     );
@@ -457,7 +468,7 @@ fn a_decision_event_with_another_cause_is_caught() {
     }
 }
 
-/// No cause calls a code other than 1000 "normal" (ARCHITECTURE.md, "Diagnosis"), in
+/// No cause calls a code other than 1000 "normal" (docs/design.md, "Diagnosis"), in
 /// redial's own words: a server's reason is quoted and may say anything, so a 1001 whose
 /// reason reads "closed normally" or "(normal closure)" is an honest run, and so is a
 /// 1000 that reads "(normal closure)". (The rule itself is unit-tested on forged

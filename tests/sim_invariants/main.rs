@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use redial::config::Config;
 use redial::core::{is_documented, Core, Input, Output, StableBy, StateName, Trigger};
-use redial::policy::FallbackFailure;
+use redial::policy::{Class, FallbackError, ReachFailure};
 use redial::sim::invariants::{check_determinism, check_run, Invariant, Record};
 use redial::{Event, Policy};
 
@@ -162,7 +162,7 @@ fn policy_close() -> Input {
 }
 
 /// The mission (101, then 1008), then the fallback fails with `failure` `n` times.
-fn dead_fallback(policy: &Policy, failure: FallbackFailure, n: usize) -> Vec<Record> {
+fn dead_fallback(policy: &Policy, failure: FallbackError, n: usize) -> Vec<Record> {
     let mut steps = mission_steps();
     for _ in 0..n {
         steps.push((
@@ -345,7 +345,7 @@ fn a_second_reauthentication_in_a_streak_is_a_budget_violation() {
 #[test]
 fn the_fallback_budget_is_checked() {
     let p = policy();
-    let run = dead_fallback(&p, FallbackFailure::Refused, 5);
+    let run = dead_fallback(&p, FallbackError::Reach(ReachFailure::Refused), 5);
     check_run(&p, &run).unwrap_or_else(|v| panic!("{v}"));
     assert_eq!(run.last().map(|r| r.state), Some(StateName::Stopped));
     assert_eq!(
@@ -388,14 +388,14 @@ fn the_fallback_budget_is_checked() {
     );
 
     // A retried failure answered by a stop, budget left.
-    let stop_early = dead_fallback(&p, FallbackFailure::Refused, 1);
+    let stop_early = dead_fallback(&p, FallbackError::Reach(ReachFailure::Refused), 1);
     let mut forged = stop_early.clone();
     forged[3].outputs = dead_fallback(
         &p,
-        FallbackFailure::Status {
+        FallbackError::Reach(ReachFailure::Status {
             status: 403,
             retry_after: None,
-        },
+        }),
         1,
     )[3]
     .outputs
@@ -411,7 +411,8 @@ fn the_fallback_budget_is_checked() {
             to: *to,
             trigger: *trigger,
             cause: redial::Cause::FallbackFailed {
-                failure: FallbackFailure::Refused,
+                failure: FallbackError::Reach(ReachFailure::Refused),
+                class: Class::Transient,
                 stop: *stop,
             },
         }),
@@ -501,7 +502,7 @@ fn every_invariant_has_a_forged_run_that_is_caught() {
                 check_determinism(&first, &again).map(|()| unreachable_checker())
             }
             Invariant::FallbackBudget => {
-                let mut run = dead_fallback(&p, FallbackFailure::Refused, 2);
+                let mut run = dead_fallback(&p, FallbackError::Reach(ReachFailure::Refused), 2);
                 run[3].outputs.push(Output::StartFallback);
                 check_run(&p, &run)
             }
@@ -545,7 +546,7 @@ fn unreachable_checker() -> redial::sim::invariants::Checker {
 #[test]
 fn the_fallback_pause_is_checked() {
     let p = policy();
-    let mut unpaused = dead_fallback(&p, FallbackFailure::Refused, 0);
+    let mut unpaused = dead_fallback(&p, FallbackError::Reach(ReachFailure::Refused), 0);
     let mut late = unpaused[2].clone();
     late.at += Duration::from_secs(1);
     late.input = Input::Timeout;
@@ -557,7 +558,7 @@ fn the_fallback_pause_is_checked() {
     let mut c = Config::default();
     c.fallback.max_failures = 2;
     let two = c.validate().expect("valid");
-    let run = dead_fallback(&two, FallbackFailure::Refused, 2);
+    let run = dead_fallback(&two, FallbackError::Reach(ReachFailure::Refused), 2);
     assert_eq!(run[5].state, StateName::Stopped, "the 2nd failure stops");
     let mut paused = run.clone();
     paused[5].outputs = run[3]
@@ -566,12 +567,14 @@ fn the_fallback_pause_is_checked() {
         .map(|o| match o {
             Output::Event(Event::FallbackFailed {
                 failure,
+                class,
                 max_failures,
                 retry_in,
                 basis,
                 ..
             }) => Output::Event(Event::FallbackFailed {
                 failure: failure.clone(),
+                class: *class,
                 failures: 2,
                 max_failures: *max_failures,
                 retry_in: *retry_in,
@@ -588,7 +591,7 @@ fn the_fallback_pause_is_checked() {
     let v = check_run(&two, &paused).expect_err("paused at the last failure");
     assert_eq!((v.invariant, v.step), (Invariant::FallbackBudget, 5));
 
-    let mut long = dead_fallback(&p, FallbackFailure::Refused, 1);
+    let mut long = dead_fallback(&p, FallbackError::Reach(ReachFailure::Refused), 1);
     for o in &mut long[3].outputs {
         if let Output::Event(Event::FallbackFailed { retry_in, .. }) = o {
             *retry_in = Duration::from_secs(3 * 24 * 3600);

@@ -9,14 +9,15 @@ use statig::prelude::*;
 
 mod steps;
 
-use super::cause::{Cause, CloseReason, Failure, StableBy};
+use super::cause::Cause;
+use super::failure::{Ending, Failure, StableBy};
 use super::input::Input;
 use super::local::{after, Dial, Fallback, Grace, Heartbeat, Link, Trial, Wait};
 use super::output::Output;
 use super::transition::{StateName as S, Trigger as T};
 use crate::config::{Policy, Transport};
-use crate::core::event::Event;
-use crate::policy::{classify_close, Backoff, DialPhase};
+use crate::core::Event;
+use crate::policy::{Backoff, Phase, ReachFailure};
 
 /// The context of one dispatch: the time it happens at and where outputs go.
 pub(crate) struct Ctx<'a> {
@@ -53,7 +54,7 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    pub fn new(policy: Policy, seed: u64) -> Machine {
+    pub(super) fn new(policy: Policy, seed: u64) -> Machine {
         let backoff = Backoff::new(policy.config().backoff.clone(), seed);
         // A different stream of the same seed: deterministic, and not the dials' draws.
         let fallback_seed = seed ^ 0x9e37_79b9_7f4a_7c15;
@@ -143,11 +144,10 @@ impl Machine {
         match input {
             Input::Timeout if now >= dial.deadline => {
                 ctx.emit(Output::AbortDial);
-                let failure =
-                    self.dial_failure(now, dial, crate::policy::DialFailure::Timeout(dial.phase));
+                let failure = self.dial_failure(now, dial, ReachFailure::Timeout(dial.phase));
                 self.fail(ctx, S::Connecting, T::DialTimeout, failure, false)
             }
-            Input::DialProgress(DialPhase::Handshake) if dial.phase == DialPhase::Connect => {
+            Input::DialProgress(Phase::Handshake) if dial.phase == Phase::Connect => {
                 self.advance(now, dial);
                 Handled
             }
@@ -204,10 +204,7 @@ impl Machine {
                     Heartbeat::AwaitPong { deadline } if now >= deadline => {
                         ctx.emit(Output::DropConnection);
                         let waited = self.policy.config().heartbeat.pong_timeout;
-                        let failure = Failure::PongTimeout {
-                            waited,
-                            after_upgrade: since(link),
-                        };
+                        let failure = Failure::new(Ending::PongTimeout { waited }, since(link));
                         return self.fail(ctx, S::Open, T::PongTimeout, failure, link.stable);
                     }
                     Heartbeat::PingAt(at) if now >= at => {
@@ -244,21 +241,20 @@ impl Machine {
                     // client waits for the application before it dials again.
                     self.mark_stable(ctx, link, StableBy::FinishedExchange);
                 }
-                let failure = Failure::Closed {
+                let ending = Ending::Closed {
                     code: *code,
-                    reason: CloseReason::from_bytes(reason),
-                    class: classify_close(*code),
-                    after_upgrade: since(link),
+                    reason,
                     received: link.received,
                 };
+                let failure = Failure::new(ending, since(link));
                 self.fail(ctx, S::Open, T::RecvClose, failure, link.stable)
             }
             Input::Dropped { detail } => {
-                let failure = Failure::Dropped {
-                    detail: detail.clone(),
-                    after_upgrade: since(link),
+                let ending = Ending::Dropped {
+                    detail,
                     received: link.received,
                 };
+                let failure = Failure::new(ending, since(link));
                 self.fail(ctx, S::Open, T::Dropped, failure, link.stable)
             }
             Input::UserClose => {
@@ -422,7 +418,7 @@ impl Machine {
                 match &fallback.probe {
                     Some(dial) if now >= dial.deadline => {
                         ctx.emit(Output::AbortDial);
-                        let f = crate::policy::DialFailure::Timeout(dial.phase);
+                        let f = ReachFailure::Timeout(dial.phase);
                         let failure = self.dial_failure(now, dial, f);
                         self.probe_failed(ctx, fallback, failure);
                     }
@@ -445,11 +441,11 @@ impl Machine {
                 }
                 Handled
             }
-            Input::DialProgress(DialPhase::Handshake) => {
+            Input::DialProgress(Phase::Handshake) => {
                 if let Some(dial) = fallback
                     .probe
                     .as_mut()
-                    .filter(|d| d.phase == DialPhase::Connect)
+                    .filter(|d| d.phase == Phase::Connect)
                 {
                     self.advance(now, dial);
                 }

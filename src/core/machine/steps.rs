@@ -6,16 +6,17 @@ use std::time::{Duration, Instant};
 use statig::prelude::*;
 
 use super::{Ctx, Machine, State};
-use crate::config::Transport;
-use crate::core::cause::{Cause, CloseReason, Failure, StableBy};
-use crate::core::event::Event;
+use crate::config::{Action, Transport};
+use crate::core::cause::Cause;
+use crate::core::failure::{Ending, Failure, StableBy};
 use crate::core::input::Input;
 use crate::core::local::{after, Dial, Fallback, Heartbeat, Link, Trial, Wait};
 use crate::core::output::Output;
 use crate::core::transition::{is_documented, StateName as S, Trigger as T};
+use crate::core::Event;
 use crate::policy::{
-    classify_close, classify_dial_failure, decide, decide_fallback, Action, Budget, Class,
-    Decision, DialPhase, FallbackDecision, FallbackFailure,
+    classify_close, decide, decide_fallback, Budget, Class, Decision, FallbackDecision,
+    FallbackError, Phase, ReachFailure,
 };
 
 impl Machine {
@@ -175,7 +176,7 @@ impl Machine {
             attempt,
             probe,
             started: now,
-            phase: DialPhase::Connect,
+            phase: Phase::Connect,
             deadline: after(now, connect),
         }
     }
@@ -194,22 +195,17 @@ impl Machine {
     }
 
     pub(super) fn advance(&self, now: Instant, dial: &mut Dial) {
-        dial.phase = DialPhase::Handshake;
+        dial.phase = Phase::Handshake;
         dial.deadline = after(now, self.policy.config().timeouts.handshake);
     }
 
-    pub(super) fn dial_failure(
-        &self,
-        now: Instant,
-        dial: &Dial,
-        failure: crate::policy::DialFailure,
-    ) -> Failure {
-        Failure::Dial {
-            class: classify_dial_failure(&failure),
+    /// `dial` failed at `now`.
+    pub(super) fn dial_failure(&self, now: Instant, dial: &Dial, failure: ReachFailure) -> Failure {
+        let ending = Ending::DialFailed {
             failure,
             attempt: dial.attempt,
-            after: now.saturating_duration_since(dial.started),
-        }
+        };
+        Failure::new(ending, now.saturating_duration_since(dial.started))
     }
 
     pub(super) fn new_link(&self, now: Instant, attempt: u32) -> Link {
@@ -281,16 +277,19 @@ impl Machine {
 
     /// A request over the fallback failed: pause the fallback for a backoff delay while
     /// the budget lasts (invariant 12), else stop with a cause that names the failure.
+    /// Its class is worked out here, once, and kept in the event or the cause.
     pub(super) fn fallback_failed(
         &mut self,
         ctx: &mut Ctx<'_>,
         fallback: &mut Fallback,
-        failure: &FallbackFailure,
+        failure: &FallbackError,
     ) -> Outcome<State> {
         fallback.failures = fallback.failures.saturating_add(1);
         fallback.ready = false;
+        let class = failure.class();
         let decision = decide_fallback(
-            failure,
+            class,
+            failure.retry_after(),
             fallback.failures,
             &self.policy,
             &mut self.fallback_backoff,
@@ -304,6 +303,7 @@ impl Machine {
                 fallback.paused_until = Some(fallback.paused_until.map_or(until, |p| p.max(until)));
                 ctx.event(Event::FallbackFailed {
                     failure: failure.clone(),
+                    class,
                     failures: fallback.failures,
                     max_failures: self.policy.config().fallback.max_failures,
                     retry_in: delay,
@@ -316,6 +316,7 @@ impl Machine {
                 ctx.emit(Output::StopFallback);
                 let cause = Cause::FallbackFailed {
                     failure: failure.clone(),
+                    class,
                     stop,
                 };
                 self.stop(ctx, S::FellBack, T::FallbackFailed, cause)
@@ -331,23 +332,11 @@ impl Machine {
         trial: Trial,
         input: &Input,
     ) {
-        let after_upgrade = ctx.now.saturating_duration_since(trial.since);
-        let failure = match input {
-            Input::PeerClosed { code, reason } => Failure::Closed {
-                code: *code,
-                reason: CloseReason::from_bytes(reason),
-                class: classify_close(*code),
-                after_upgrade,
-                received: trial.received,
-            },
-            Input::Dropped { detail } => Failure::Dropped {
-                detail: detail.clone(),
-                after_upgrade,
-                received: trial.received,
-            },
-            _ => return,
+        let Some(ending) = Ending::of(input, trial.received) else {
+            return;
         };
-        self.probe_failed(ctx, fallback, failure);
+        let after_upgrade = ctx.now.saturating_duration_since(trial.since);
+        self.probe_failed(ctx, fallback, Failure::new(ending, after_upgrade));
     }
 
     pub(super) fn probe_failed(

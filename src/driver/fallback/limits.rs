@@ -10,8 +10,8 @@ use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::Stream;
 
-use super::{FallbackError, FallbackStream};
-use crate::policy::FallbackPhase;
+use super::FallbackStream;
+use crate::policy::{FallbackError, Phase, ReachFailure};
 
 /// Timeouts and bounds of one fallback request (the `[fallback]` config's
 /// `*_timeout` and `max_*_bytes` fields; see [`FallbackLimits::from_config`]).
@@ -38,12 +38,12 @@ impl Default for FallbackLimits {
 /// Run `fut` for at most `limit`; past it, the phase's timeout error.
 pub(super) async fn with_timeout<T>(
     limit: Duration,
-    phase: FallbackPhase,
+    phase: Phase,
     fut: impl Future<Output = T>,
 ) -> Result<T, FallbackError> {
     futures_lite::future::or(async { Ok(fut.await) }, async {
         Timer::after(limit).await;
-        Err(FallbackError::Timeout(phase))
+        Err(ReachFailure::Timeout(phase).into())
     })
     .await
 }
@@ -126,7 +126,7 @@ where
     futures_lite::StreamExt::flat_map(chunks, futures_lite::stream::iter)
 }
 
-/// A response stream that fails with [`FallbackError::Timeout`] when no item comes
+/// A response stream that fails with a [`ReachFailure::Timeout`] when no item comes
 /// within `first` of the start (reported as the `first_phase`), or within `idle` of the
 /// previous item (reported as idle).
 pub(super) struct Guard {
@@ -134,7 +134,7 @@ pub(super) struct Guard {
     timer: Timer,
     idle: Duration,
     /// The phase a timeout before the first item is reported as.
-    phase: FallbackPhase,
+    phase: Phase,
     done: bool,
 }
 
@@ -142,7 +142,7 @@ impl Guard {
     pub(super) fn new(
         inner: FallbackStream,
         first: Duration,
-        first_phase: FallbackPhase,
+        first_phase: Phase,
         idle: Duration,
     ) -> Guard {
         Guard {
@@ -167,13 +167,13 @@ impl Stream for Guard {
         if let Poll::Ready(item) = self.inner.as_mut().poll_next(cx) {
             let idle = self.idle;
             self.timer.set_after(idle);
-            self.phase = FallbackPhase::Idle;
+            self.phase = Phase::Idle;
             self.done = item.is_none() || matches!(item, Some(Err(_)));
             return Poll::Ready(item);
         }
         if Pin::new(&mut self.timer).poll(cx).is_ready() {
             self.done = true;
-            return Poll::Ready(Some(Err(FallbackError::Timeout(self.phase))));
+            return Poll::Ready(Some(Err(ReachFailure::Timeout(self.phase).into())));
         }
         Poll::Pending
     }

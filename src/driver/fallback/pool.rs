@@ -18,10 +18,11 @@
 //! timer for the next expiry fires ([`Pool::expire`]): an idle connection is closed on
 //! time even when no other request comes.
 
+use crate::driver::lock::lock;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
+use std::sync::{Arc, Mutex, TryLockError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -40,14 +41,10 @@ const POLLER: u64 = 0;
 /// The body of a fallback request.
 pub(super) type ReqBody = Full<Bytes>;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// How the pool keeps connections (the `[fallback]` config's `pool_*` fields and
 /// `http2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FallbackPool {
+pub struct FallbackPoolSettings {
     /// How long a connection may stay idle before it is closed instead of reused.
     pub idle_timeout: Duration,
     /// Idle HTTP/1.1 connections kept (`0`: none, a connection per request, HTTP/2
@@ -57,16 +54,16 @@ pub struct FallbackPool {
     pub http2: bool,
 }
 
-impl Default for FallbackPool {
+impl Default for FallbackPoolSettings {
     fn default() -> Self {
-        FallbackPool::from_config(&crate::config::FallbackConfig::default())
+        FallbackPoolSettings::from_config(&crate::config::FallbackConfig::default())
     }
 }
 
-impl FallbackPool {
+impl FallbackPoolSettings {
     /// The pool the `[fallback]` config section sets.
-    pub fn from_config(c: &crate::config::FallbackConfig) -> FallbackPool {
-        FallbackPool {
+    pub fn from_config(c: &crate::config::FallbackConfig) -> FallbackPoolSettings {
+        FallbackPoolSettings {
             idle_timeout: c.pool_idle_timeout,
             max_idle: c.pool_max_idle,
             http2: c.http2,
@@ -283,7 +280,7 @@ fn expiry(since: Instant, timeout: Duration) -> Option<Instant> {
 
 /// The connections of one fallback origin (through one proxy, if any).
 pub(super) struct Pool {
-    config: FallbackPool,
+    config: FallbackPoolSettings,
     state: Mutex<State>,
     next_id: AtomicU64,
     /// Every connection opened and not yet dropped (idle, shared or leased): the
@@ -302,7 +299,7 @@ pub(super) enum Gate {
 }
 
 impl Pool {
-    pub(super) fn new(config: FallbackPool) -> Pool {
+    pub(super) fn new(config: FallbackPoolSettings) -> Pool {
         Pool {
             config,
             state: Mutex::new(State::default()),
@@ -311,7 +308,7 @@ impl Pool {
         }
     }
 
-    pub(super) fn config(&self) -> FallbackPool {
+    pub(super) fn config(&self) -> FallbackPoolSettings {
         self.config
     }
 

@@ -1,22 +1,6 @@
 //! HTTP proxies: which proxy a target goes through (set explicitly, or read from
 //! `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` as curl reads them), and the
 //! `CONNECT` tunnel through it.
-//!
-//! The rules, per target URL:
-//!
-//! - `wss://` and `https://` targets use `https_proxy`, else `HTTPS_PROXY`, else
-//!   `all_proxy`, else `ALL_PROXY`;
-//! - `ws://` and `http://` targets use `http_proxy`, else `HTTP_PROXY` (except in a CGI
-//!   environment, where `REQUEST_METHOD` is set and a request's `Proxy:` header could
-//!   have set it), else `all_proxy`, else `ALL_PROXY`;
-//! - a host that `no_proxy` (else `NO_PROXY`) lists is reached directly ([`NoProxy`]);
-//! - empty variables count as unset; a proxy URL without a scheme is `http://`, without
-//!   a port uses 1080 (curl's default).
-//!
-//! Only HTTP proxies are spoken to (`http://`): a `CONNECT host:port` tunnel, with Basic
-//! authentication from the URL's user info. The target's name goes into the CONNECT
-//! line and the proxy resolves it; the client never does. TLS to the target runs
-//! inside the tunnel with the client's usual roots, verifier and server name.
 
 mod no_proxy;
 mod tunnel;
@@ -29,7 +13,7 @@ pub use no_proxy::NoProxy;
 pub(crate) use tunnel::tunnel;
 
 /// curl's default proxy port.
-pub const DEFAULT_PROXY_PORT: u16 = 1080;
+pub(super) const DEFAULT_PROXY_PORT: u16 = 1080;
 
 /// An HTTP proxy: where it is and its Basic credentials, if any. `Debug` and `Display`
 /// never show the credentials.
@@ -185,7 +169,23 @@ impl fmt::Debug for ProxyUrl {
 }
 
 /// Which proxy each target goes through: none, one for every target, or the
-/// environment's rules (see the [module](self) docs).
+/// environment's rules.
+///
+/// The rules, per target URL:
+///
+/// - `wss://` and `https://` targets use `https_proxy`, else `HTTPS_PROXY`, else
+///   `all_proxy`, else `ALL_PROXY`;
+/// - `ws://` and `http://` targets use `http_proxy`, else `HTTP_PROXY` (except in a CGI
+///   environment, where `REQUEST_METHOD` is set and a request's `Proxy:` header could
+///   have set it), else `all_proxy`, else `ALL_PROXY`;
+/// - a host that `no_proxy` (else `NO_PROXY`) lists is reached directly ([`NoProxy`]);
+/// - empty variables count as unset; a proxy URL without a scheme is `http://`, without
+///   a port uses 1080 (curl's default).
+///
+/// Only HTTP proxies are spoken to (`http://`): a `CONNECT host:port` tunnel, with Basic
+/// authentication from the URL's user info. The target's name goes into the CONNECT
+/// line and the proxy resolves it; the client never does. TLS to the target runs
+/// inside the tunnel with the client's usual roots, verifier and server name.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProxyRules {
     http: Option<ProxyUrl>,

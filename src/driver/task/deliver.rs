@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use super::Driver;
 use crate::core::{Input, StateName};
-use crate::driver::client::{ClientEvent, Incoming, TransportKind, INBOUND_CAPACITY};
+use crate::driver::event::{CancelSettled, ClientEvent, Incoming, TransportKind};
 use crate::driver::message::Message;
-use crate::driver::request::{CancelSettled, RequestError, REQUEST_BUFFER};
+use crate::driver::request::{RequestError, REQUEST_BUFFER};
+use crate::driver::shared::INBOUND_CAPACITY;
 use crate::driver::writer::to_ws;
 
 /// The close reason of a connection recycled for an abandoned request (invariant 14).

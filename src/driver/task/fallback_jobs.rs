@@ -7,14 +7,16 @@
 //! answered goes back to the front of the queue (or is handed back when the core stops,
 //! with everything else queued); a request goes back to the front of the line.
 
+use crate::driver::lock::lock;
 use std::time::Instant;
 
 use super::Driver;
 use crate::core::{Input, StateName};
-use crate::driver::client::{ClientEvent, TransportKind};
-use crate::driver::fallback::{ConnectionNote, FallbackError, FallbackStream};
+use crate::driver::event::{ClientEvent, TransportKind};
+use crate::driver::fallback::{ConnectionNote, FallbackStream};
 use crate::driver::message::Message;
 use crate::driver::request::{PendingRequest, RequestError};
+use crate::policy::FallbackError;
 
 /// One job on the fallback: a request, or a plain message whose response events go to
 /// the message stream.
@@ -123,15 +125,11 @@ impl Driver {
                         response_started: false,
                     });
                 }
-                if let Ok(mut q) = self.shared.queue.lock() {
-                    q.push_front(message);
-                }
+                lock(&self.shared.queue).push_front(message);
             }
             (None, _) => {}
         }
-        self.input(Input::FallbackFailed {
-            failure: e.failure(),
-        });
+        self.input(Input::FallbackFailed { failure: e });
     }
 
     /// The driver ends during a job: a message the server had not answered is handed
@@ -157,7 +155,7 @@ impl Driver {
     }
 
     fn pop_queued(&self) -> Option<Message> {
-        self.shared.queue.lock().ok()?.pop()
+        lock(&self.shared.queue).pop()
     }
 
     /// Write what waits: the next request, then queued messages (over the open socket,
@@ -165,12 +163,7 @@ impl Driver {
     pub(super) fn flush(&mut self) {
         let state = self.core.state();
         if state == StateName::Idle && self.deferred.is_empty() {
-            let queued = self
-                .shared
-                .queue
-                .lock()
-                .map(|q| !q.is_empty())
-                .unwrap_or(false);
+            let queued = !lock(&self.shared.queue).is_empty();
             if queued || !self.requests.is_empty() {
                 // Idle after a normal close: reconnect now that there is something to send.
                 self.deferred.push_back(Input::Start);

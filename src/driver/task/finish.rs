@@ -1,8 +1,10 @@
 //! The driver's end: once the core has stopped, what is left is handed back, every
 //! request ends with an error item, and the socket and the channels are let go.
 
+use super::Command;
 use super::{close_quietly, writable, BoxFut, Driver, Io};
-use crate::driver::client::{ClientEvent, Command};
+use crate::driver::event::ClientEvent;
+use crate::driver::lock::lock;
 use crate::driver::request::RequestError;
 
 impl Driver {
@@ -29,10 +31,7 @@ impl Driver {
         self.flush_held();
         self.finish_job(&cause);
         self.io = Io::default();
-        let leftovers = match self.shared.queue.lock() {
-            Ok(mut q) => q.close(),
-            Err(_) => Vec::new(),
-        };
+        let leftovers = lock(&self.shared.queue).close();
         for m in leftovers {
             self.broadcast(ClientEvent::Undelivered(m));
         }
@@ -58,11 +57,7 @@ impl Driver {
                 r.release(&self.shared.queue);
             }
         }
-        if let Ok(mut subs) = self.shared.subscribers.lock() {
-            subs.clear();
-        }
-        if let Ok(mut s) = self.shared.state.lock() {
-            *s = crate::core::StateName::Stopped;
-        }
+        lock(&self.shared.subscribers).clear();
+        *lock(&self.shared.state) = crate::core::StateName::Stopped;
     }
 }

@@ -5,7 +5,14 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 
-use crate::driver::client::{Command, Incoming};
+use crate::driver::event::Incoming;
+use crate::driver::request::PendingRequest;
+
+/// Commands from handles to the driver.
+pub(crate) enum Command {
+    Request(PendingRequest),
+    Close,
+}
 
 /// The application's side, as the driver sees it.
 pub(crate) enum Front {
@@ -33,7 +40,7 @@ pub(crate) enum Front {
 impl Front {
     /// Whether anyone holds a stream of received messages (an in-task connection is
     /// one itself).
-    pub fn has_reader(&self) -> bool {
+    pub(crate) fn has_reader(&self) -> bool {
         match self {
             // The client's own handle holds one receiver; any more is a stream.
             Front::Handles { inbound, .. } => inbound.receiver_count() > 1,
@@ -42,7 +49,7 @@ impl Front {
     }
 
     /// Received messages waiting for the application.
-    pub fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         match self {
             Front::Handles { inbound, .. } => inbound.len(),
             Front::InTask { inbox, .. } => inbox.len(),
@@ -50,7 +57,7 @@ impl Front {
     }
 
     /// Hand a received message on (the caller checked the room).
-    pub fn deliver(&mut self, incoming: Incoming) {
+    pub(crate) fn deliver(&mut self, incoming: Incoming) {
         match self {
             Front::Handles { inbound, .. } => {
                 let _ = inbound.try_send(incoming);
@@ -60,7 +67,7 @@ impl Front {
     }
 
     /// The next received message, for an in-task connection.
-    pub fn take(&mut self) -> Option<Incoming> {
+    pub(crate) fn take(&mut self) -> Option<Incoming> {
         match self {
             Front::Handles { .. } => None,
             Front::InTask { inbox, .. } => inbox.pop_front(),
@@ -68,7 +75,7 @@ impl Front {
     }
 
     /// The next command from a handle, without waiting.
-    pub fn poll_command(
+    pub(crate) fn poll_command(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Command>> {
@@ -83,14 +90,14 @@ impl Front {
     }
 
     /// An in-task connection's close: heard at the next poll.
-    pub fn request_close(&mut self) {
+    pub(crate) fn request_close(&mut self) {
         if let Front::InTask { close, .. } = self {
             *close = true;
         }
     }
 
     /// Whether a handle asked to be heard (a queued message, a stream read or dropped).
-    pub fn poll_wake(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+    pub(crate) fn poll_wake(&mut self, cx: &mut std::task::Context<'_>) -> bool {
         use futures_lite::Stream;
         match self {
             Front::Handles { wake, .. } => {
@@ -105,7 +112,7 @@ impl Front {
 
     /// The driver ends: no more commands (those sent and not taken are returned, so
     /// that their requests end too), and the message streams end once read.
-    pub fn close(&mut self) -> Vec<Command> {
+    pub(crate) fn close(&mut self) -> Vec<Command> {
         match self {
             Front::Handles {
                 commands, inbound, ..

@@ -2,6 +2,7 @@
 //! dial progress, fallback, re-authentication) feeds exactly one input to the core;
 //! then the outputs are drained and carried out.
 
+use crate::driver::lock::lock;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,13 +17,17 @@ use futures_lite::Stream;
 use futures_rustls::rustls::ClientConfig;
 use std::task::ready;
 
-use super::client::{ClientEvent, Command, ReauthFn, Shared, TransportKind};
-use super::dial::{handshake, MaybeTls, Target, Ws};
+use super::dial::{handshake, Ws};
+use super::event::{ClientEvent, TransportKind};
 use super::fallback::Fallback;
 use super::message::Message;
 use super::raw_close::FrameScanner;
+use super::reach::MaybeTls;
 use super::request::{PendingRequest, Replay, Terminal};
 use super::secret::Headers;
+use super::secret::ReauthFn;
+use super::shared::Shared;
+use super::target::Target;
 use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 
 mod deliver;
@@ -35,10 +40,10 @@ mod pool_timer;
 mod read_wake;
 
 use crate::core::{Core, Input, StateName};
-use crate::policy::{DialFailure, DialPhase};
+use crate::policy::{FallbackError, Phase, ReachFailure};
 use deliver::Delivery;
 use fallback_jobs::FallbackJob;
-pub(crate) use front::Front;
+pub(crate) use front::{Command, Front};
 use read_wake::ReadWake;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -54,8 +59,8 @@ type Conn = (Ws, Arc<Mutex<FrameScanner>>);
 
 /// A dial in flight.
 enum Dialing {
-    Connect(BoxFut<Result<MaybeTls, DialFailure>>),
-    Handshake(BoxFut<Result<Box<Conn>, DialFailure>>),
+    Connect(BoxFut<Result<MaybeTls, ReachFailure>>),
+    Handshake(BoxFut<Result<Box<Conn>, ReachFailure>>),
 }
 
 /// Live I/O owned by the driver.
@@ -93,10 +98,10 @@ enum Wake {
     Deferred(Input),
     Command(Option<Command>),
     Queued,
-    Connected(Result<MaybeTls, DialFailure>),
-    Upgraded(Result<Box<Conn>, DialFailure>),
+    Connected(Result<MaybeTls, ReachFailure>),
+    Upgraded(Result<Box<Conn>, ReachFailure>),
     Ws(Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>),
-    Fallback(Option<Result<String, super::fallback::FallbackError>>),
+    Fallback(Option<Result<String, FallbackError>>),
     Reauth(Option<Headers>),
     Timer,
     RequestIdle,
@@ -112,7 +117,7 @@ pub struct Driver {
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) fallback: Option<Arc<dyn Fallback>>,
     pub(crate) fallback_limits: super::fallback::FallbackLimits,
-    pub(crate) connector: Option<super::dial::Connector>,
+    pub(crate) connector: Option<super::reach::Connector>,
     pub(crate) network: super::network::Network,
     pub(crate) reauth: Option<ReauthFn>,
     pub(crate) terminal: Terminal,
@@ -389,7 +394,7 @@ impl Driver {
                         .map(Box::new)
                 };
                 self.io.dialing = Some(Dialing::Handshake(Box::pin(fut)));
-                self.input(Input::DialProgress(DialPhase::Handshake));
+                self.input(Input::DialProgress(Phase::Handshake));
             }
             Wake::Connected(Err(f)) | Wake::Upgraded(Err(f)) => {
                 self.io.dialing = None;
@@ -428,7 +433,7 @@ impl Driver {
                     .io
                     .ws
                     .as_ref()
-                    .and_then(|c| c.1.lock().ok()?.close_frame().cloned());
+                    .and_then(|c| lock(&c.1).close_frame().cloned());
                 let (code, reason) = match (raw, frame) {
                     (Some(raw), _) => (raw.code, raw.reason),
                     (None, Some(f)) => (Some(u16::from(f.code)), f.reason.as_bytes().to_vec()),
@@ -462,7 +467,7 @@ impl Driver {
                         .io
                         .ws
                         .as_ref()
-                        .and_then(|c| c.1.lock().ok()?.close_frame().cloned())
+                        .and_then(|c| lock(&c.1).close_frame().cloned())
                         .filter(|c| std::str::from_utf8(&c.reason).is_err()),
                     _ => None,
                 };
@@ -513,10 +518,7 @@ impl Driver {
             let cancel_message = r.cancel_sent;
             // Unless the connection was recycled for it (already announced).
             if r.idle_at.is_some() {
-                self.settled(
-                    super::request::CancelSettled::ConnectionEnded,
-                    cancel_message,
-                );
+                self.settled(super::event::CancelSettled::ConnectionEnded, cancel_message);
             }
             self.end_request(false);
         } else if self.replay.replays(r.started) {

@@ -1,6 +1,7 @@
 //! Carrying out the core's outputs: dials, pings and close frames, dropping the
 //! connection, the fallback's switch, re-authentication, and events for observers.
 
+use crate::driver::lock::lock;
 use async_io::Timer;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
@@ -8,12 +9,12 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 
 use super::{BoxFut, Dialing, Driver, REAUTH_TIMEOUT};
+use crate::core::Event;
 use crate::core::{Input, Output};
-use crate::driver::client::ClientEvent;
-use crate::driver::dial::{connect, secure_custom, MaybeTls};
+use crate::driver::event::ClientEvent;
+use crate::driver::reach::{connect, secure_custom, MaybeTls};
 use crate::driver::secret::Redacted;
-use crate::event::Event;
-use crate::policy::DialFailure;
+use crate::policy::ReachFailure;
 
 impl Driver {
     /// Carry out every output of the core.
@@ -63,7 +64,7 @@ impl Driver {
         let span =
             tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
         let (tls, target) = (self.tls.clone(), self.target.clone());
-        let fut: BoxFut<Result<MaybeTls, DialFailure>> = match &self.connector {
+        let fut: BoxFut<Result<MaybeTls, ReachFailure>> = match &self.connector {
             Some(c) => {
                 let opening = c(&self.target.url);
                 Box::pin(
@@ -82,15 +83,14 @@ impl Driver {
     fn publish(&mut self, event: Event) {
         if let Event::StateChanged { to, cause, .. } = &event {
             tracing::info!(state = %to, cause = %cause, "redial state");
-            if let Ok(mut s) = self.shared.state.lock() {
-                *s = *to;
-            }
+            *lock(&self.shared.state) = *to;
         }
         self.broadcast(ClientEvent::Core(event));
     }
 
     pub(super) fn broadcast(&self, event: ClientEvent) {
-        if let Ok(mut subs) = self.shared.subscribers.lock() {
+        {
+            let mut subs = lock(&self.shared.subscribers);
             subs.retain(|s| !s.is_closed());
             for s in subs.iter_mut() {
                 s.offer(&event);
@@ -101,7 +101,8 @@ impl Driver {
             };
             if let (true, Some(m)) = (subs.is_empty(), handed_back) {
                 // Nobody listens: keep it for `Client::take_undelivered`.
-                if let Ok(mut u) = self.shared.unclaimed.lock() {
+                {
+                    let mut u = lock(&self.shared.unclaimed);
                     u.push(m);
                 }
             }

@@ -1,4 +1,4 @@
-//! ARCHITECTURE.md's invariants of the core, checked from what a run shows.
+//! docs/design.md's invariants of the core, checked from what a run shows.
 //!
 //! A run of a [`Core`] is a stream of [`Record`]s: the time an input was handed in, the
 //! input, the outputs drained after it, and what the getters said then (state, attempt,
@@ -13,7 +13,7 @@
 //! tests (`tests/prop_core_model.rs`, beside their own reference model) and the
 //! `core_sequence` fuzz target (`fuzz/`) both use it, and so can anyone who drives a
 //! core. The classification it expects comes from [`tables`], written again from
-//! ARCHITECTURE.md rather than taken from [`crate::policy`].
+//! docs/design.md rather than taken from [`crate::policy`].
 //!
 //! What is checked, by invariant (`docs/invariants.md` lists it too):
 //!
@@ -114,7 +114,7 @@ impl Record {
     }
 }
 
-/// Which invariant a [`Violation`] breaks: ARCHITECTURE.md's numbered invariants 2–8,
+/// Which invariant a [`Violation`] breaks: docs/design.md's numbered invariants 2–8,
 /// and three checks of what the outputs say about themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -168,7 +168,7 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    /// Every check, ARCHITECTURE.md's numbered invariants first.
+    /// Every check, docs/design.md's numbered invariants first.
     pub const ALL: [Invariant; 11] = [
         Invariant::RetryBudget,
         Invariant::NoRetryAfterPolicyClose,
@@ -183,7 +183,7 @@ impl Invariant {
         Invariant::Consistency,
     ];
 
-    /// Its number in ARCHITECTURE.md's list of invariants, if it has one.
+    /// Its number in docs/design.md's list of invariants, if it has one.
     pub fn number(self) -> Option<u8> {
         match self {
             Invariant::RetryBudget => Some(2),

@@ -1,17 +1,18 @@
-//! ARCHITECTURE.md's "Default policy" tables written again, independently of
+//! docs/design.md's "Default policy" tables written again, independently of
 //! [`crate::policy`], so that the [checker](super::Checker) tests the crate's
 //! classification instead of trusting it.
 //!
 //! Nothing here calls into `crate::policy` or `crate::config::Policy`'s lookups: a bug in
 //! those shows up as a disagreement. The property tests compare these tables with
 //! [`classify_close`](crate::policy::classify_close) and
-//! [`classify_dial_failure`](crate::policy::classify_dial_failure) directly, and their
+//! [`classify_reach_failure`](crate::policy::classify_reach_failure) directly, and their
 //! reference model reads them too.
 
 use std::time::Duration;
 
+use crate::config::MAX_DELAY;
 use crate::config::{Action, Config};
-use crate::policy::{Class, DialFailure, FallbackFailure, ProxyFailure, MAX_DELAY};
+use crate::policy::{Class, FallbackError, ProxyFailure, ReachFailure};
 
 /// Slack for float rounding in backoff-envelope arithmetic: bounds are compared with
 /// this much room on either side.
@@ -40,11 +41,11 @@ pub fn close_class(code: Option<u16>) -> Class {
 /// answer to wrong credentials); its 408, 429 and 5xx are transient like an unreachable
 /// proxy, and any other status it answers the CONNECT with (403) means the destination
 /// is not offered through it.
-pub fn dial_class(failure: &DialFailure) -> Class {
+pub fn dial_class(failure: &ReachFailure) -> Class {
     match failure {
-        DialFailure::Certificate(_) => Class::Certificate,
-        DialFailure::Redirect { .. } => Class::Rejected,
-        DialFailure::Proxy { failure, .. } => match **failure {
+        ReachFailure::Certificate(_) => Class::Certificate,
+        ReachFailure::Redirect { .. } => Class::Rejected,
+        ReachFailure::Proxy { failure, .. } => match **failure {
             ProxyFailure::Status { status, .. } if status == 407 || status == 401 => {
                 Class::ProxyAuth
             }
@@ -55,36 +56,41 @@ pub fn dial_class(failure: &DialFailure) -> Class {
             ProxyFailure::Status { .. } => Class::Rejected,
             _ => Class::Transient,
         },
-        DialFailure::Status { status: 401, .. } => Class::Auth,
-        DialFailure::Status {
+        ReachFailure::Status { status: 401, .. } => Class::Auth,
+        ReachFailure::Status {
             status: 429 | 503,
             retry_after: Some(_),
         } => Class::RateLimited,
-        DialFailure::Status { status: 429, .. } => Class::Overload,
-        DialFailure::Status {
+        ReachFailure::Status { status: 429, .. } => Class::Overload,
+        ReachFailure::Status {
             status: 408 | 500..=599,
             ..
         } => Class::Transient,
-        DialFailure::Status { .. } => Class::Rejected,
+        ReachFailure::Status { .. } => Class::Rejected,
         _ => Class::Transient,
     }
 }
 
 /// Whether a failure of the fallback is retried under the fallback's budget
-/// (ARCHITECTURE.md, invariant 12, and issue 12: 5xx, refused and timeouts are retried;
+/// (docs/design.md, invariant 12, and issue 12: 5xx, refused and timeouts are retried;
 /// 401/403 and certificate errors are not). Network failures, timeouts, oversized
-/// events, 408, 429 and 5xx are retried; a rejected certificate and every other status
-/// (a redirect, which is not followed, included) stop the client; through a proxy, its unreachability, 408, 429 and 5xx are retried
-/// and any other status it answers (407, 401, 403) stops.
-pub fn fallback_retried(failure: &FallbackFailure) -> bool {
-    match failure {
-        FallbackFailure::Certificate(_) => false,
-        FallbackFailure::Proxy { failure, .. } => match **failure {
+/// events, requests left unanswered, responses broken off, 408, 429 and 5xx are
+/// retried; a rejected certificate and every other status (a redirect, which is not
+/// followed, included) stop the client; through a proxy, its unreachability, 408, 429
+/// and 5xx are retried and any other status it answers (407, 401, 403) stops.
+pub fn fallback_retried(failure: &FallbackError) -> bool {
+    let FallbackError::Reach(reached) = failure else {
+        // Unanswered, broken off, too large: the server was reached, and may do better.
+        return true;
+    };
+    match reached {
+        ReachFailure::Certificate(_) => false,
+        ReachFailure::Proxy { failure, .. } => match **failure {
             ProxyFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => true,
         },
-        FallbackFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
-        FallbackFailure::Redirect { .. } => false,
+        ReachFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+        ReachFailure::Redirect { .. } => false,
         _ => true,
     }
 }

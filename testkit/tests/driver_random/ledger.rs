@@ -2,8 +2,8 @@
 //! afresh here from what the servers saw and what the application got, never from the
 //! driver's own bookkeeping.
 //!
-//! - 9: a message given to `send` ends written (the WebSocket server read it, or a
-//!   fallback POST carrying it was answered) or handed back (`Undelivered`, or
+//! - 9: a message given to `send` ends written (in full to a WebSocket, as the client's
+//!   bytes show, or carried by a fallback POST that was answered) or handed back (`Undelivered`, or
 //!   `Unanswered` when a POST carrying it reached the server unanswered); never lost,
 //!   never both.
 //! - 9/10: no silent duplicate: every copy a server may hold beyond the first (a body
@@ -35,7 +35,9 @@ pub struct PostSeen {
 pub struct Observed {
     /// Plain messages `send` accepted.
     pub sent: Vec<String>,
-    /// Bodies the WebSocket server read, plain messages and requests alike.
+    /// Bodies the client wrote in full to a WebSocket (read back from its bytes), plain
+    /// messages and requests alike: written, whatever the server then did with them (a
+    /// server that sent its close frame first drops them unread, as RFC 6455 allows).
     pub over_ws: Vec<String>,
     pub posts: Vec<PostSeen>,
     /// Messages handed back as `Undelivered`.

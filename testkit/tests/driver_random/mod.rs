@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use redial::driver::{Fallback, FallbackError, FallbackStream, Headers, Replay};
-use redial::policy::DialFailure;
+use redial::driver::{Fallback, FallbackStream, Headers, Replay};
+use redial::policy::{FallbackError, ReachFailure};
 use redial_testkit::{Act, Behavior};
 
 pub const DONE: &str = "response.completed";
@@ -344,15 +344,15 @@ impl Faulty {
         let items: Vec<Item> = answer(body).into_iter().map(Ok).collect();
         match fault {
             Fault::Ok => Box::pin(futures_lite::stream::iter(items)),
-            Fault::Refused => Box::pin(futures_lite::stream::once(Err(FallbackError::Connect(
-                DialFailure::Refused,
+            Fault::Refused => Box::pin(futures_lite::stream::once(Err(FallbackError::Reach(
+                ReachFailure::Refused,
             )))),
-            Fault::Unavailable => {
-                Box::pin(futures_lite::stream::once(Err(FallbackError::Status {
+            Fault::Unavailable => Box::pin(futures_lite::stream::once(Err(FallbackError::Reach(
+                ReachFailure::Status {
                     status: 503,
                     retry_after: None,
-                })))
-            }
+                },
+            )))),
             Fault::Stall => Box::pin(futures_lite::stream::pending()),
             Fault::Oversized => {
                 let first = items.into_iter().next();
@@ -373,10 +373,10 @@ impl Faulty {
                 FallbackError::Unanswered("connection reset".into()),
             ))),
             Fault::ResetBeforeHeaders => Box::pin(futures_lite::stream::once(Err(
-                FallbackError::Connect(DialFailure::Reset),
+                FallbackError::Reach(ReachFailure::Reset),
             ))),
-            Fault::GoAway => Box::pin(futures_lite::stream::once(Err(FallbackError::Connect(
-                DialFailure::Io("HTTP/2 GOAWAY before the stream was processed".into()),
+            Fault::GoAway => Box::pin(futures_lite::stream::once(Err(FallbackError::Reach(
+                ReachFailure::Io("HTTP/2 GOAWAY before the stream was processed".into()),
             )))),
             Fault::Slow => Box::pin(futures_lite::stream::unfold(
                 items.into_iter(),
@@ -399,6 +399,8 @@ pub struct Sockets {
     dials: Arc<std::sync::atomic::AtomicUsize>,
     /// How long each dial's TCP connect takes (ms), dial by dial.
     delays: Arc<Vec<u16>>,
+    /// Every text message the client wrote in full to a socket, in order.
+    written: Arc<Mutex<Vec<String>>>,
 }
 
 impl Sockets {
@@ -415,6 +417,12 @@ impl Sockets {
         self.most.load(Ordering::SeqCst)
     }
 
+    /// Every text message the client wrote in full to a socket (read back from its
+    /// bytes), in order: what left the client, whatever the server did with it.
+    pub fn written(&self) -> Vec<String> {
+        self.written.lock().unwrap().clone()
+    }
+
     /// A connector for the builder: TCP to the URL's address, each stream counted
     /// while it lives.
     pub fn connector(
@@ -422,7 +430,7 @@ impl Sockets {
     ) -> impl Fn(
         &url::Url,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Counted, DialFailure>> + Send>,
+        Box<dyn std::future::Future<Output = Result<Counted, ReachFailure>> + Send>,
     > + Send
            + Sync
            + 'static {
@@ -440,22 +448,27 @@ impl Sockets {
                 async_io::Timer::after(Duration::from_millis(delay.into())).await;
                 let tcp = async_net::TcpStream::connect(addr)
                     .await
-                    .map_err(|_| DialFailure::Refused)?;
+                    .map_err(|_| ReachFailure::Refused)?;
                 let now = sockets.open.fetch_add(1, Ordering::SeqCst) + 1;
                 sockets.most.fetch_max(now, Ordering::SeqCst);
                 Ok(Counted {
                     tcp,
                     open: sockets.open.clone(),
+                    frames: redial_testkit::ClientFrames::default(),
+                    written: sockets.written.clone(),
                 })
             })
         }
     }
 }
 
-/// A TCP stream that counts itself out when dropped.
+/// A TCP stream that counts itself out when dropped, and records the text messages
+/// written through it.
 pub struct Counted {
     tcp: async_net::TcpStream,
     open: Arc<std::sync::atomic::AtomicUsize>,
+    frames: redial_testkit::ClientFrames,
+    written: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Counted {
@@ -476,11 +489,19 @@ impl futures_lite::AsyncRead for Counted {
 
 impl futures_lite::AsyncWrite for Counted {
     fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let this = self.get_mut();
+        let n = std::task::ready!(std::pin::Pin::new(&mut this.tcp).poll_write(cx, buf))?;
+        let written = &this.written;
+        this.frames.feed(&buf[..n], |text| {
+            if let Ok(t) = std::str::from_utf8(text) {
+                written.lock().unwrap().push(t.to_owned());
+            }
+        });
+        std::task::Poll::Ready(Ok(n))
     }
 
     fn poll_flush(

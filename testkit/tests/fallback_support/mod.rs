@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use async_net::{TcpListener, TcpStream};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use redial::driver::{Fallback, FallbackError, FallbackStream, Headers};
+use redial::driver::{Fallback, FallbackStream, Headers};
+use redial::policy::FallbackError;
 
 /// What one connection to a [`RawHttp`] server does.
 #[derive(Debug, Clone)]

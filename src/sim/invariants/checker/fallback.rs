@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{Broken, Checker, I};
+use crate::config::MAX_DELAY;
 use crate::core::{Input, StateName as S};
-use crate::policy::MAX_DELAY;
 use crate::sim::invariants::tables::TOL;
 
 impl Checker {
@@ -38,7 +38,7 @@ impl Checker {
     pub(super) fn fallback_paused(
         &mut self,
         now: Duration,
-        failure: &crate::policy::FallbackFailure,
+        failure: &crate::policy::FallbackError,
         failures: u32,
         max_failures: u32,
         retry_in: Duration,

@@ -7,10 +7,11 @@ use super::tables::{
     close_class, dial_class, fallback_retried, override_for, uncapped_envelope, TOL,
 };
 use super::{Invariant, Record, Violation};
+use crate::config::MAX_DELAY;
 use crate::config::{Config, Policy, Strategy};
-use crate::core::event::Event;
+use crate::core::Event;
 use crate::core::{Cause, Failure, Input, Output, StateName as S, Trigger as T, TRANSITIONS};
-use crate::policy::{Class, MAX_DELAY};
+use crate::policy::Class;
 
 use Invariant as I;
 

@@ -1,12 +1,11 @@
 //! The driver over an in-memory peer (the fuzz target `hostile_server` uses the same
 //! path): every ending is a defined state with a cause.
 
-#![cfg(feature = "driver")]
-
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use redial::driver::{Client, ClientEvent, MemoryPeer};
+use redial::driver::{Client, ClientEvent};
+use redial::testing::MemoryPeer;
 use redial::{Event, Preset, StateName};
 
 fn run(after_upgrade: Vec<u8>) -> (Option<String>, Vec<Event>) {

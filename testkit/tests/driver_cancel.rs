@@ -217,3 +217,37 @@ async fn over_the_fallback_a_cancelled_response_is_released_at_once() {
     drop(response);
     close_in_time(&client).await;
 }
+
+/// Dropping a written request's stream is heard at once (the drop wakes the driver):
+/// its cancel message goes out and the server's answer settles it, while nothing else
+/// happens (no heartbeat, no other request, every timer far away). The driver runs on
+/// the test's thread (a local executor): when the test drops the stream, the driver has
+/// finished the poll that delivered the item and waits, so only the drop can wake it.
+/// Without that wake-up, the cancellation waited for the driver's next one.
+#[test]
+fn dropping_a_written_requests_stream_sends_its_cancel_message_at_once() {
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let cert = TestCert::localhost();
+        let server = WsServer::start(server_behavior).await.unwrap();
+        let b = builder(&server, &cert, config())
+            .cancel_grace(Duration::from_secs(60))
+            .cancel_message(|body| (body.as_text() == Some("first")).then(|| "cancel".into()));
+        let (client, driver) = b.build().expect("valid client");
+        let mut events = client.events();
+        ex.spawn(driver.run()).detach();
+        // Stable: the core's uptime deadline is behind it, and no other is near.
+        until_kind(&mut events, "stable").await;
+        cancel_first(&client).await;
+        let (how, cancel_message, _) = settled(&mut events).await;
+        assert_eq!((how, cancel_message), (CancelSettled::Ended, true));
+        let texts: Vec<_> = server
+            .received()
+            .into_iter()
+            .map(|(_, r)| format!("{r:?}"))
+            .collect();
+        assert_eq!(texts.len(), 2, "first, cancel: {texts:?}");
+        assert!(texts[1].contains("cancel"), "{texts:?}");
+        close_in_time(&client).await;
+    }));
+}

@@ -538,3 +538,98 @@ async fn a_response_that_streams_on_after_its_terminal_message_is_dropped_after_
     .await;
     close_in_time(&client).await;
 }
+
+/// An HTTP/2 fallback to a new server, with `idle_timeout`.
+async fn h2_fallback(cert: &TestCert, idle_timeout: Duration) -> (SseServer, HttpsSse) {
+    let options = SseOptions { http2: true };
+    let server = SseServer::start_with(cert, options, echo_responder)
+        .await
+        .unwrap();
+    let f = fallback(
+        &server,
+        cert,
+        FallbackPoolSettings {
+            idle_timeout,
+            ..pool(4, true)
+        },
+    );
+    (server, f)
+}
+
+/// The shared HTTP/2 connection expires like an idle HTTP/1.1 one: unused for its idle
+/// timeout, it is not taken again (it is closed, and the next request opens another),
+/// even though it is still open. (Used without a driver: no expiry timer closes it
+/// first.)
+#[async_std::test]
+async fn an_idle_http2_connection_expires_after_the_pool_idle_timeout() {
+    let cert = TestCert::localhost();
+    let idle_timeout = Duration::from_millis(50);
+    let (server, f) = h2_fallback(&cert, idle_timeout).await;
+    let (_, first) = turn(&f, "one").await;
+    // The time under test: the shared connection's idle timeout passes.
+    async_io::Timer::after(idle_timeout * 3).await;
+    let (_, second) = turn(&f, "two").await;
+    assert_eq!((first, second), (fresh(true), fresh(true)));
+    assert_eq!(server.connections(), 2);
+    within(
+        LIMIT,
+        "the expired one closed",
+        server.wait_open_connections(1),
+    )
+    .await;
+}
+
+/// The shared HTTP/2 connection's idle time counts from the end of the last request
+/// that used it, not from its opening: a request that held it for longer than the idle
+/// timeout leaves it fresh for the next one.
+#[async_std::test]
+async fn an_http2_connections_idle_time_counts_from_its_last_requests_end() {
+    let cert = TestCert::localhost();
+    let idle_timeout = Duration::from_millis(300);
+    let (server, f) = h2_fallback(&cert, idle_timeout).await;
+    let note = ConnectionNote::default();
+    let mut held = f.request_noted("one".into(), &Headers::default(), &note);
+    let first = within(LIMIT, "an event", held.next()).await;
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    // The time under test: the request holds the connection (its response is not read
+    // to its end) for longer than the idle timeout.
+    async_io::Timer::after(idle_timeout * 2).await;
+    let rest: Vec<_> = within(LIMIT, "the rest", held.collect()).await;
+    assert!(rest.iter().all(Result::is_ok), "{rest:?}");
+    // At once: idle for no time yet.
+    let (_, second) = turn(&f, "two").await;
+    assert_eq!(
+        (note.get().expect("noted"), second),
+        (fresh(true), reused(true))
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+/// When the shared HTTP/2 connection is lost (the server's GOAWAY while it was idle),
+/// concurrent requests again wait for the one new connection rather than each opening
+/// its own, as for the first connection: the server chose HTTP/2 before, so the next
+/// connection may be HTTP/2 too.
+#[async_std::test]
+async fn after_the_shared_http2_connection_is_lost_concurrent_requests_share_one_new_one() {
+    let cert = TestCert::localhost();
+    let (server, f) = h2_fallback(&cert, Duration::from_secs(60)).await;
+    assert_eq!(turn(&f, "one").await.1, fresh(true));
+    within(LIMIT, "the GOAWAY", server.close_idle_connections()).await;
+    let turns: Vec<_> = (0..8)
+        .map(|i| {
+            let f = f.clone();
+            async_std::task::spawn(async move { turn(&f, &format!("request {i}")).await })
+        })
+        .collect();
+    let mut notes = Vec::new();
+    for t in turns {
+        notes.push(t.await.1);
+    }
+    assert_eq!(
+        server.connections(),
+        2,
+        "one new connection for eight requests"
+    );
+    assert!(notes.iter().all(|n| n.http2), "{notes:?}");
+    assert_eq!(notes.iter().filter(|n| !n.reused).count(), 1, "{notes:?}");
+}

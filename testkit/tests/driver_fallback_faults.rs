@@ -568,3 +568,81 @@ async fn dropping_an_unwritten_request_keeps_the_message_held_for_the_message_st
     drop(response);
     close_in_time(&client).await;
 }
+
+/// A scripted fallback that counts the driver's calls of the connection hooks.
+#[derive(Clone, Default)]
+struct Counting {
+    inner: Scripted,
+    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    expiries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Fallback for Counting {
+    fn request(&self, body: String, headers: &Headers) -> redial::driver::FallbackStream {
+        self.inner.request(body, headers)
+    }
+
+    fn describe(&self) -> String {
+        "counting".into()
+    }
+
+    fn poll_connections(&self, _: &mut std::task::Context<'_>) {
+        self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn expire_idle(&self, _: std::time::Instant) -> Option<std::time::Instant> {
+        self.expiries
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        None
+    }
+}
+
+/// The `Fallback` hooks' contract: `expire_idle` is called when a response ends (and
+/// at the deadlines it returns: here none, nothing is kept), and nothing is polled
+/// while no job runs and nothing is idle, whatever wakes the driver meanwhile (here a
+/// `send`). The driver runs on the test's thread (a local executor): when the test
+/// sees the first response's end, the driver has finished the poll that ended it.
+#[test]
+fn the_fallbacks_connections_are_left_alone_while_nothing_is_held() {
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let ws = WsServer::start(|_| policy_close()).await.unwrap();
+        let cert = TestCert::localhost();
+        let (scripted, requests) = Scripted::new();
+        let fallback = Counting {
+            inner: scripted.clone(),
+            ..Counting::default()
+        };
+        let b = builder(&ws, &cert, fast_fallback()).fallback(fallback.clone());
+        let (client, driver) = b.build().expect("valid client");
+        let mut events = client.events();
+        ex.spawn(driver.run()).detach();
+        until_kind(&mut events, "fell_back").await;
+        let stream = client.request("one").await.unwrap();
+        within(Duration::from_secs(5), "the POST", requests.recv())
+            .await
+            .unwrap();
+        let done = r#"{"type":"response.completed"}"#;
+        let response = scripted.respond();
+        response.send(Ok(done.into())).await.unwrap();
+        drop(response);
+        let items: Vec<_> = within(Duration::from_secs(5), "the stream", stream.collect()).await;
+        assert_eq!(items, [Ok(Message::from(done))]);
+        let count =
+            |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(count(&fallback.polls) > 0, "polled while the job ran");
+        assert_eq!(
+            count(&fallback.expiries),
+            1,
+            "called when the response ended"
+        );
+        // A wake-up with nothing held (the message sent), then the next job's POST.
+        client.send("two").unwrap();
+        within(Duration::from_secs(5), "the second POST", requests.recv())
+            .await
+            .unwrap();
+        assert_eq!(count(&fallback.expiries), 1, "not called again meanwhile");
+        scripted.respond().send(Ok("item".into())).await.unwrap();
+        close_in_time(&client).await;
+    }));
+}

@@ -251,3 +251,45 @@ fn dropping_a_written_requests_stream_sends_its_cancel_message_at_once() {
         close_in_time(&client).await;
     }));
 }
+
+/// A written request abandoned while the client closes (the close handshake waits for
+/// a server that never answers, `close_grace`), whose `cancel_grace` runs out before
+/// the close is over: it leaves the line, and nothing is recycled: a closing
+/// connection is not replaced, and no `CancelSettled` says it was.
+#[async_std::test]
+async fn a_grace_that_runs_out_while_the_client_closes_recycles_nothing() {
+    let cert = TestCert::localhost();
+    let server = WsServer::start(|_| {
+        Behavior::Accept(vec![
+            Act::AwaitMessage,
+            Act::Text(r#"{"type":"delta"}"#.into()),
+            Act::Mute,
+        ])
+    })
+    .await
+    .unwrap();
+    // Shorter than close_grace (300 ms).
+    let b = builder(&server, &cert, config()).cancel_grace(Duration::from_millis(50));
+    let (client, mut events) = spawn(b);
+    until_state(&mut events, StateName::Open).await;
+    let mut first = client.request("first").await.unwrap();
+    let item = within(Duration::from_secs(5), "first's item", first.next()).await;
+    assert!(matches!(item, Some(Ok(_))), "{item:?}");
+    let abandon = async {
+        until_state(&mut events, StateName::Closing).await;
+        drop(first);
+        let mut settled = Vec::new();
+        while let Some(e) = events.next().await {
+            if let ClientEvent::CancelSettled { how, .. } = e {
+                settled.push(how);
+            }
+        }
+        settled
+    };
+    let (_, settled) = futures_lite::future::zip(close_in_time(&client), abandon).await;
+    assert!(
+        !settled.contains(&CancelSettled::Recycled),
+        "reported recycled while closing: {settled:?}"
+    );
+    assert_eq!(server.connections(), 1);
+}

@@ -633,3 +633,29 @@ async fn after_the_shared_http2_connection_is_lost_concurrent_requests_share_one
     assert!(notes.iter().all(|n| n.http2), "{notes:?}");
     assert_eq!(notes.iter().filter(|n| !n.reused).count(), 1, "{notes:?}");
 }
+
+/// Of two idle HTTP/1.1 connections, the one used last was closed by the server: the
+/// next request finds it closed when it takes it and takes the other one, still open
+/// (not a new connection, and the open one is not given up).
+#[async_std::test]
+async fn a_closed_idle_connection_is_skipped_for_an_open_one() {
+    let cert = TestCert::localhost();
+    let server = SseServer::start(&cert, echo_responder).await.unwrap();
+    let f = fallback(&server, &cert, pool(4, true));
+    // "one" holds the first connection (its response not read to its end) while "two"
+    // opens a second; "one" then ends last: its connection is the one used last.
+    let note = ConnectionNote::default();
+    let mut one = f.request_noted("one".into(), &Headers::default(), &note);
+    let first = within(LIMIT, "an event", one.next()).await;
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    assert_eq!(turn(&f, "two").await.1, fresh(false));
+    let rest: Vec<_> = within(LIMIT, "the rest", one.collect()).await;
+    assert!(rest.iter().all(Result::is_ok), "{rest:?}");
+    assert_eq!(server.connections(), 2);
+    within(LIMIT, "the close", server.close_connection(0)).await;
+    let (data, third) = turn(&f, "three").await;
+    assert_eq!(data, echo_responder("three"));
+    assert_eq!(third, reused(false));
+    assert_eq!(server.connections(), 2);
+    assert_eq!(bodies(&server), ["one", "two", "three"]);
+}

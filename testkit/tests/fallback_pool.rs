@@ -659,3 +659,48 @@ async fn a_closed_idle_connection_is_skipped_for_an_open_one() {
     assert_eq!(server.connections(), 2);
     assert_eq!(bodies(&server), ["one", "two", "three"]);
 }
+
+/// When nothing can be shared (HTTP/2 off, or a pool of zero), a request opens its own
+/// connection at once: it does not wait for another request's connection still being
+/// opened (here one whose TCP connect the test holds back).
+#[async_std::test]
+async fn when_nothing_is_shared_a_request_does_not_wait_for_another_ones_connection() {
+    let cert = TestCert::localhost();
+    for settings in [pool(4, false), pool(0, true)] {
+        let server = SseServer::start(&cert, echo_responder).await.unwrap();
+        let (started_tx, started) = async_channel::bounded::<()>(1);
+        let (release, held) = async_channel::bounded::<()>(1);
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let network = redial::driver::Network::new().tcp_connector(move |addr| {
+            let first = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let (started_tx, held) = (started_tx.clone(), held.clone());
+            async move {
+                if first {
+                    let _ = started_tx.send(()).await;
+                    let _ = held.recv().await;
+                }
+                async_net::TcpStream::connect(addr).await
+            }
+        });
+        let f = fallback(&server, &cert, settings).with_network(network);
+        let held_back = {
+            let f = f.clone();
+            async_std::task::spawn(async move { turn(&f, "held back").await })
+        };
+        within(LIMIT, "the first connect", started.recv())
+            .await
+            .unwrap();
+        // Waiting for the held-back connection would take the connect and TLS
+        // timeouts (4 s).
+        let (_, quick) = within(
+            Duration::from_millis(1500),
+            "the other request",
+            turn(&f, "quick"),
+        )
+        .await;
+        assert_eq!(quick, fresh(false), "{settings:?}");
+        release.send(()).await.unwrap();
+        assert_eq!(held_back.await.1, fresh(false), "{settings:?}");
+        assert_eq!(server.connections(), 2, "{settings:?}");
+    }
+}

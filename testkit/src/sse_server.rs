@@ -239,19 +239,6 @@ impl SseServer {
         }
     }
 
-    /// Closes the `index`th connection accepted (from 0) as
-    /// [`SseServer::close_idle_connections`] closes each, and leaves the others open.
-    /// Returns once it is closed.
-    pub async fn close_connection(&self, index: usize) {
-        let ended = {
-            let mut connections = lock(&self.record.connections);
-            let c = &mut connections[index];
-            c.close = None;
-            c.ended.clone()
-        };
-        let _ = ended.recv().await;
-    }
-
     /// Waits until at least `n` POSTs have been received. No timeout: wrap it in one.
     pub async fn wait_requests(&self, n: usize) {
         let record = &self.record;

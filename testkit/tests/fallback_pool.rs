@@ -37,12 +37,17 @@ fn pool(max_idle: usize, http2: bool) -> FallbackPoolSettings {
 /// timeouts.
 fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPoolSettings) -> HttpsSse {
     let url = format!("https://127.0.0.1:{}/v1/responses", server.addr().port());
+    fallback_to(&url, cert, pool)
+}
+
+/// A fallback to `url` with short timeouts.
+fn fallback_to(url: &str, cert: &TestCert, pool: FallbackPoolSettings) -> HttpsSse {
     let tls = TlsOptions {
         extra_roots: vec![cert.cert_der.clone()],
         ..TlsOptions::default()
     };
     let ms = Duration::from_millis;
-    HttpsSse::new(&url, &tls)
+    HttpsSse::new(url, &tls)
         .unwrap()
         .with_limits(FallbackLimits {
             connect: ms(2000),
@@ -634,32 +639,6 @@ async fn after_the_shared_http2_connection_is_lost_concurrent_requests_share_one
     assert_eq!(notes.iter().filter(|n| !n.reused).count(), 1, "{notes:?}");
 }
 
-/// Of two idle HTTP/1.1 connections, the one used last was closed by the server: the
-/// next request finds it closed when it takes it and takes the other one, still open
-/// (not a new connection, and the open one is not given up).
-#[async_std::test]
-async fn a_closed_idle_connection_is_skipped_for_an_open_one() {
-    let cert = TestCert::localhost();
-    let server = SseServer::start(&cert, echo_responder).await.unwrap();
-    let f = fallback(&server, &cert, pool(4, true));
-    // "one" holds the first connection (its response not read to its end) while "two"
-    // opens a second; "one" then ends last: its connection is the one used last.
-    let note = ConnectionNote::default();
-    let mut one = f.request_noted("one".into(), &Headers::default(), &note);
-    let first = within(LIMIT, "an event", one.next()).await;
-    assert!(matches!(first, Some(Ok(_))), "{first:?}");
-    assert_eq!(turn(&f, "two").await.1, fresh(false));
-    let rest: Vec<_> = within(LIMIT, "the rest", one.collect()).await;
-    assert!(rest.iter().all(Result::is_ok), "{rest:?}");
-    assert_eq!(server.connections(), 2);
-    within(LIMIT, "the close", server.close_connection(0)).await;
-    let (data, third) = turn(&f, "three").await;
-    assert_eq!(data, echo_responder("three"));
-    assert_eq!(third, reused(false));
-    assert_eq!(server.connections(), 2);
-    assert_eq!(bodies(&server), ["one", "two", "three"]);
-}
-
 /// When nothing can be shared (HTTP/2 off, or a pool of zero), a request opens its own
 /// connection at once: it does not wait for another request's connection still being
 /// opened (here one whose TCP connect the test holds back).
@@ -703,4 +682,60 @@ async fn when_nothing_is_shared_a_request_does_not_wait_for_another_ones_connect
         assert_eq!(held_back.await.1, fresh(false), "{settings:?}");
         assert_eq!(server.connections(), 2, "{settings:?}");
     }
+}
+
+/// Counts its wake-ups, and says so on a channel.
+struct CountingWaker {
+    count: std::sync::atomic::AtomicUsize,
+    woken: async_channel::Sender<()>,
+}
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.woken.try_send(());
+    }
+}
+
+/// A connection's wake-up list holds one waker per poller, however often each polls
+/// (the driver polls its connections at every wake-up): an event on the connection
+/// wakes a request that polled it a hundred times once, not a hundred times.
+#[async_std::test]
+async fn a_request_polled_often_is_woken_once_per_connection_event() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let cert = TestCert::localhost();
+    let server = H2Sse::start(&cert, vec!["first".into()], "last".into()).await;
+    let f = fallback_to(&server.url, &cert, pool(4, true));
+    let mut stream = f.request("one".into(), &Headers::default());
+    let first = within(LIMIT, "the first event", stream.next()).await;
+    assert_eq!(first.map(Result::unwrap), Some("first".to_string()));
+    let (woken, wake_ups) = async_channel::unbounded();
+    let counter = std::sync::Arc::new(CountingWaker {
+        count: std::sync::atomic::AtomicUsize::new(0),
+        woken,
+    });
+    let waker = std::task::Waker::from(counter.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    // Nothing more comes until `finish`: each poll is a poll of the connection.
+    for _ in 0..100 {
+        assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+    }
+    let before = counter.count.load(SeqCst);
+    server.finish();
+    within(LIMIT, "a wake-up", wake_ups.recv()).await.unwrap();
+    // The rest, polled by hand with the same waker at each wake-up.
+    let mut rest = Vec::new();
+    let read = async {
+        loop {
+            match stream.as_mut().poll_next(&mut cx) {
+                std::task::Poll::Ready(Some(item)) => rest.push(item.unwrap()),
+                std::task::Poll::Ready(None) => return,
+                std::task::Poll::Pending => wake_ups.recv().await.unwrap(),
+            }
+        }
+    };
+    within(LIMIT, "the rest", read).await;
+    assert_eq!(rest, ["last"]);
+    let woken = counter.count.load(SeqCst) - before;
+    assert!(woken < 20, "{woken} wake-ups for the response's end");
 }

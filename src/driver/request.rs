@@ -331,4 +331,17 @@ mod tests {
         let c = Terminal::Custom(Arc::new(|s| s == "done"));
         assert!(c.is_terminal(&"done".into()));
     }
+
+    #[test]
+    fn a_terminal_says_in_debug_output_what_ends_a_response() {
+        assert_eq!(
+            format!("{:?}", Terminal::default()),
+            r#"JsonField(type = "response.completed")"#
+        );
+        assert_eq!(format!("{:?}", Terminal::EndOfStream), "EndOfStream");
+        assert_eq!(
+            format!("{:?}", Terminal::Custom(Arc::new(|_| true))),
+            "Custom(..)"
+        );
+    }
 }

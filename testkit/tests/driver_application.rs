@@ -320,3 +320,179 @@ async fn a_request_waiting_for_its_replay_when_the_client_stops_says_it_was_writ
     assert_eq!(ws.received().len(), 1);
     client.closed().await;
 }
+
+/// No heartbeat: nothing wakes the driver but the server, the application and the
+/// timers a test sets.
+fn quiet() -> redial::config::Config {
+    let mut c = fast_default();
+    c.heartbeat.ping_interval = None;
+    c
+}
+
+/// A server that answers "ask" with 300 response items, none of them terminal, and
+/// anything else with nothing: 256 fill the request's stream, the 257th is held back
+/// (reading paused), the rest wait in the socket.
+async fn three_hundred_items() -> WsServer {
+    let respond = Act::Respond(std::sync::Arc::new(|body: &str| match body {
+        "ask" => (0..300).map(|i| format!("i{i}")).collect(),
+        _ => Vec::new(),
+    }));
+    WsServer::start(move |_| Behavior::Accept(vec![respond.clone()]))
+        .await
+        .unwrap()
+}
+
+/// Whether a `ReadingResumed` is among the events already broadcast (none is waited
+/// for).
+async fn resumed_so_far(events: &mut Events) -> bool {
+    let mut resumed = false;
+    while let Some(Some(e)) = futures_lite::future::poll_once(events.next()).await {
+        resumed |= matches!(e, ClientEvent::ReadingResumed);
+    }
+    resumed
+}
+
+/// A request whose stream is full when it times out: the response item held back for
+/// it goes into the stream before the timeout's error item (a spare slot takes it),
+/// so nothing that arrived is lost. Here the stream is never read until the end: 256
+/// items, the held 257th, then `TimedOut`.
+#[async_std::test]
+async fn a_held_response_item_goes_before_the_timeout_that_ends_its_request() {
+    let ws = three_hundred_items().await;
+    let cert = TestCert::localhost();
+    let b = builder(&ws, &cert, quiet())
+        .request_idle_timeout(Duration::from_millis(300))
+        .cancel_grace(Duration::from_millis(200));
+    let (client, mut events) = spawn(b);
+    let stream = client.request("ask").await.unwrap();
+    let paused = event(&mut events, |e| match e {
+        ClientEvent::ReadingPaused { stream } => Some(*stream),
+        _ => None,
+    })
+    .await;
+    assert_eq!(paused, "request");
+    // After the timeout, the rest of the response is discarded and, as it never ends,
+    // the connection is recycled: the request has long been over.
+    event(&mut events, |e| {
+        matches!(e, ClientEvent::CancelSettled { .. }).then_some(())
+    })
+    .await;
+    let items: Vec<_> = within(Duration::from_secs(5), "the stream", stream.collect()).await;
+    let (last, got) = items.split_last().expect("items");
+    let got: Vec<Message> = got.iter().map(|i| i.clone().unwrap()).collect();
+    let want: Vec<Message> = (0..257).map(|i| Message::from(format!("i{i}"))).collect();
+    assert_eq!(got, want, "the held 257th item first");
+    assert!(
+        matches!(
+            last,
+            Err(RequestError::TimedOut {
+                sent: true,
+                response_started: true,
+                ..
+            })
+        ),
+        "{last:?}"
+    );
+    close_in_time(&client).await;
+}
+
+/// `ReadingResumed` says the application caught up: it comes once every stream the
+/// driver fills is at most half full (here the request's: 128 of 256), not as soon as
+/// the held item fits, nor only when the stream is empty. The first poke is a message
+/// the server receives after the driver has seen the read before it (the driver waits,
+/// nothing else happens); the second wakes the driver once 100 items wait.
+#[async_std::test]
+async fn reading_is_reported_resumed_once_the_request_stream_is_half_read() {
+    let ws = three_hundred_items().await;
+    let cert = TestCert::localhost();
+    let (client, mut events) = spawn(builder(&ws, &cert, quiet()));
+    let mut stream = client.request("ask").await.unwrap();
+    let paused = event(&mut events, |e| match e {
+        ClientEvent::ReadingPaused { stream } => Some(*stream),
+        _ => None,
+    })
+    .await;
+    assert_eq!(paused, "request");
+    let mut next = async || {
+        within(Duration::from_secs(5), "an item", stream.next())
+            .await
+            .expect("an item")
+            .expect("a response item")
+    };
+    // One read: the held item goes in, and the stream is full again.
+    assert_eq!(next().await, Message::from("i0"));
+    client.try_send("poke1").unwrap();
+    within(Duration::from_secs(5), "poke1", ws.wait_received(2)).await;
+    assert!(
+        !resumed_so_far(&mut events).await,
+        "reported resumed with 256 items waiting"
+    );
+    // 200 of 300 read: 100 wait, under half of 256.
+    for i in 1..200 {
+        assert_eq!(next().await, Message::from(format!("i{i}")));
+    }
+    // A wake-up (the driver is not woken by reads while it holds nothing back).
+    client.try_send("poke2").unwrap();
+    event(&mut events, |e| {
+        matches!(e, ClientEvent::ReadingResumed).then_some(())
+    })
+    .await;
+    close_in_time(&client).await;
+}
+
+/// Each discarded message (none held a message stream) is reported once: the first
+/// at once, and the driver's end reports only what was not reported yet. A run that
+/// discarded nothing reports nothing.
+#[async_std::test]
+async fn discarded_messages_are_reported_once_and_a_run_without_any_reports_none() {
+    let cert = TestCert::localhost();
+    for sent in [1, 0] {
+        let ws = WsServer::start(move |_| Behavior::Accept(texts(sent)))
+            .await
+            .unwrap();
+        let (client, mut events) = spawn(builder(&ws, &cert, quiet()));
+        let mut reports = Vec::new();
+        if sent == 1 {
+            reports.push(
+                event(&mut events, |e| match e {
+                    ClientEvent::Discarded { total } => Some(*total),
+                    _ => None,
+                })
+                .await,
+            );
+        } else {
+            until_state(&mut events, StateName::Open).await;
+        }
+        close_in_time(&client).await;
+        let rest = async {
+            while let Some(e) = events.next().await {
+                if let ClientEvent::Discarded { total } = e {
+                    reports.push(total);
+                }
+            }
+        };
+        within(Duration::from_secs(5), "the events' end", rest).await;
+        let want: &[u64] = if sent == 1 { &[1] } else { &[] };
+        assert_eq!(reports, want, "{sent} sent");
+    }
+}
+
+/// A request sent to a driver that never ran: its command was never taken, and the
+/// driver's end (here its drop) takes it and ends its stream. Before, the command
+/// channel, kept alive by the client's handle, kept the request and its stream open.
+#[async_std::test]
+async fn a_request_sent_to_a_driver_that_never_ran_ends_when_the_driver_is_dropped() {
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    let cert = TestCert::localhost();
+    let (client, driver) = builder(&ws, &cert, quiet()).build().unwrap();
+    let stream = client.request("never carried").await.unwrap();
+    drop(driver);
+    let items: Vec<_> = within(Duration::from_secs(5), "the stream", stream.collect()).await;
+    assert!(
+        matches!(items.as_slice(), [Err(RequestError::Stopped(_))]),
+        "{items:?}"
+    );
+    assert_eq!(ws.connections(), 0);
+}

@@ -217,3 +217,79 @@ async fn over_the_fallback_a_cancelled_response_is_released_at_once() {
     drop(response);
     close_in_time(&client).await;
 }
+
+/// Dropping a written request's stream is heard at once (the drop wakes the driver):
+/// its cancel message goes out and the server's answer settles it, while nothing else
+/// happens (no heartbeat, no other request, every timer far away). The driver runs on
+/// the test's thread (a local executor): when the test drops the stream, the driver has
+/// finished the poll that delivered the item and waits, so only the drop can wake it.
+/// Without that wake-up, the cancellation waited for the driver's next one.
+#[test]
+fn dropping_a_written_requests_stream_sends_its_cancel_message_at_once() {
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let cert = TestCert::localhost();
+        let server = WsServer::start(server_behavior).await.unwrap();
+        let b = builder(&server, &cert, config())
+            .cancel_grace(Duration::from_secs(60))
+            .cancel_message(|body| (body.as_text() == Some("first")).then(|| "cancel".into()));
+        let (client, driver) = b.build().expect("valid client");
+        let mut events = client.events();
+        ex.spawn(driver.run()).detach();
+        // Stable: the core's uptime deadline is behind it, and no other is near.
+        until_kind(&mut events, "stable").await;
+        cancel_first(&client).await;
+        let (how, cancel_message, _) = settled(&mut events).await;
+        assert_eq!((how, cancel_message), (CancelSettled::Ended, true));
+        let texts: Vec<_> = server
+            .received()
+            .into_iter()
+            .map(|(_, r)| format!("{r:?}"))
+            .collect();
+        assert_eq!(texts.len(), 2, "first, cancel: {texts:?}");
+        assert!(texts[1].contains("cancel"), "{texts:?}");
+        close_in_time(&client).await;
+    }));
+}
+
+/// A written request abandoned while the client closes (the close handshake waits for
+/// a server that never answers, `close_grace`), whose `cancel_grace` runs out before
+/// the close is over: it leaves the line, and nothing is recycled: a closing
+/// connection is not replaced, and no `CancelSettled` says it was.
+#[async_std::test]
+async fn a_grace_that_runs_out_while_the_client_closes_recycles_nothing() {
+    let cert = TestCert::localhost();
+    let server = WsServer::start(|_| {
+        Behavior::Accept(vec![
+            Act::AwaitMessage,
+            Act::Text(r#"{"type":"delta"}"#.into()),
+            Act::Mute,
+        ])
+    })
+    .await
+    .unwrap();
+    // Shorter than close_grace (300 ms).
+    let b = builder(&server, &cert, config()).cancel_grace(Duration::from_millis(50));
+    let (client, mut events) = spawn(b);
+    until_state(&mut events, StateName::Open).await;
+    let mut first = client.request("first").await.unwrap();
+    let item = within(Duration::from_secs(5), "first's item", first.next()).await;
+    assert!(matches!(item, Some(Ok(_))), "{item:?}");
+    let abandon = async {
+        until_state(&mut events, StateName::Closing).await;
+        drop(first);
+        let mut settled = Vec::new();
+        while let Some(e) = events.next().await {
+            if let ClientEvent::CancelSettled { how, .. } = e {
+                settled.push(how);
+            }
+        }
+        settled
+    };
+    let (_, settled) = futures_lite::future::zip(close_in_time(&client), abandon).await;
+    assert!(
+        !settled.contains(&CancelSettled::Recycled),
+        "reported recycled while closing: {settled:?}"
+    );
+    assert_eq!(server.connections(), 1);
+}

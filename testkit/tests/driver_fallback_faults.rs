@@ -480,3 +480,169 @@ async fn headers_alone_do_not_reset_the_fallback_budget_an_event_does() {
         assert_eq!(*server.connections.lock().unwrap(), 3 + usize::from(!stops));
     }
 }
+
+/// A request whose POST got a 503 waits to be sent again; when the client gives up
+/// first (`max_failures` 1), its stream says it was written, as over WebSockets: the
+/// server had it.
+#[async_std::test]
+async fn a_request_whose_post_got_a_503_says_it_was_written_when_the_client_gives_up_first() {
+    let ws = WsServer::start(|_| policy_close()).await.unwrap();
+    let cert = TestCert::localhost();
+    let (fallback, requests) = Scripted::new();
+    let mut c = fast_fallback();
+    c.fallback.max_failures = 1;
+    let b = builder(&ws, &cert, c).fallback(fallback.clone());
+    let (client, mut events) = spawn(b);
+    until_kind(&mut events, "fell_back").await;
+    let stream = client.request("ask").await.unwrap();
+    within(Duration::from_secs(5), "the POST", requests.recv())
+        .await
+        .unwrap();
+    let unavailable = FallbackError::Reach(ReachFailure::Status {
+        status: 503,
+        retry_after: None,
+    });
+    fallback.respond().send(Err(unavailable)).await.unwrap();
+    let items: Vec<_> = within(Duration::from_secs(5), "the stream", stream.collect()).await;
+    assert!(
+        matches!(
+            items.as_slice(),
+            [Err(RequestError::Interrupted {
+                sent: true,
+                response_started: false,
+                ..
+            })]
+        ),
+        "{items:?}"
+    );
+    assert_eq!(*fallback.bodies.lock().unwrap(), ["ask"]);
+    within(Duration::from_secs(5), "the client's end", client.closed()).await;
+}
+
+/// A request dropped before it was written (it waited behind a fallback job still
+/// streaming), while an event of that job is held back for the message stream (reading
+/// paused): the held message stays, and every message arrives once, in order.
+#[async_std::test]
+async fn dropping_an_unwritten_request_keeps_the_message_held_for_the_message_stream() {
+    let ws = WsServer::start(|_| policy_close()).await.unwrap();
+    let cert = TestCert::localhost();
+    let (fallback, requests) = Scripted::new();
+    let b = builder(&ws, &cert, fast_fallback()).fallback(fallback.clone());
+    let (client, mut events, mut messages) = spawn_with_messages(b);
+    until_kind(&mut events, "fell_back").await;
+    client.try_send("m").unwrap();
+    within(Duration::from_secs(5), "the POST", requests.recv())
+        .await
+        .unwrap();
+    let response = fallback.respond();
+    // Sent before any of the job's events: the driver takes it (commands come first)
+    // before it reads them, and it waits behind the job.
+    let request = client.request("r").await.unwrap();
+    for i in 0..258 {
+        response.send(Ok(format!("e{i}"))).await.unwrap();
+    }
+    let paused = async {
+        while let Some(e) = events.next().await {
+            if let ClientEvent::ReadingPaused { stream } = e {
+                return stream;
+            }
+        }
+        panic!("the events ended");
+    };
+    assert_eq!(
+        within(Duration::from_secs(5), "ReadingPaused", paused).await,
+        "messages"
+    );
+    drop(request);
+    let read = async {
+        let mut got = Vec::new();
+        while got.len() < 258 {
+            got.push(messages.next().await.expect("a message"));
+        }
+        got
+    };
+    let got = within(Duration::from_secs(5), "258 messages", read).await;
+    let want: Vec<Message> = (0..258).map(|i| Message::from(format!("e{i}"))).collect();
+    assert_eq!(got, want);
+    assert_eq!(*fallback.bodies.lock().unwrap(), ["m"]);
+    drop(response);
+    close_in_time(&client).await;
+}
+
+/// A scripted fallback that counts the driver's calls of the connection hooks.
+#[derive(Clone, Default)]
+struct Counting {
+    inner: Scripted,
+    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    expiries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Fallback for Counting {
+    fn request(&self, body: String, headers: &Headers) -> redial::driver::FallbackStream {
+        self.inner.request(body, headers)
+    }
+
+    fn describe(&self) -> String {
+        "counting".into()
+    }
+
+    fn poll_connections(&self, _: &mut std::task::Context<'_>) {
+        self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn expire_idle(&self, _: std::time::Instant) -> Option<std::time::Instant> {
+        self.expiries
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        None
+    }
+}
+
+/// The `Fallback` hooks' contract: `expire_idle` is called when a response ends (and
+/// at the deadlines it returns: here none, nothing is kept), and nothing is polled
+/// while no job runs and nothing is idle, whatever wakes the driver meanwhile (here a
+/// `send`). The driver runs on the test's thread (a local executor): when the test
+/// sees the first response's end, the driver has finished the poll that ended it.
+#[test]
+fn the_fallbacks_connections_are_left_alone_while_nothing_is_held() {
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let ws = WsServer::start(|_| policy_close()).await.unwrap();
+        let cert = TestCert::localhost();
+        let (scripted, requests) = Scripted::new();
+        let fallback = Counting {
+            inner: scripted.clone(),
+            ..Counting::default()
+        };
+        let b = builder(&ws, &cert, fast_fallback()).fallback(fallback.clone());
+        let (client, driver) = b.build().expect("valid client");
+        let mut events = client.events();
+        ex.spawn(driver.run()).detach();
+        until_kind(&mut events, "fell_back").await;
+        let stream = client.request("one").await.unwrap();
+        within(Duration::from_secs(5), "the POST", requests.recv())
+            .await
+            .unwrap();
+        let done = r#"{"type":"response.completed"}"#;
+        let response = scripted.respond();
+        response.send(Ok(done.into())).await.unwrap();
+        drop(response);
+        let items: Vec<_> = within(Duration::from_secs(5), "the stream", stream.collect()).await;
+        assert_eq!(items, [Ok(Message::from(done))]);
+        let count =
+            |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(count(&fallback.polls) > 0, "polled while the job ran");
+        assert_eq!(
+            count(&fallback.expiries),
+            1,
+            "called when the response ended"
+        );
+        // A wake-up with nothing held (the message sent), then the next job's POST.
+        client.try_send("two").unwrap();
+        within(Duration::from_secs(5), "the second POST", requests.recv())
+            .await
+            .unwrap();
+        assert_eq!(count(&fallback.expiries), 1, "not called again meanwhile");
+        scripted.respond().send(Ok("item".into())).await.unwrap();
+        close_in_time(&client).await;
+    }));
+}

@@ -37,12 +37,17 @@ fn pool(max_idle: usize, http2: bool) -> FallbackPoolSettings {
 /// timeouts.
 fn fallback(server: &SseServer, cert: &TestCert, pool: FallbackPoolSettings) -> HttpsSse {
     let url = format!("https://127.0.0.1:{}/v1/responses", server.addr().port());
+    fallback_to(&url, cert, pool)
+}
+
+/// A fallback to `url` with short timeouts.
+fn fallback_to(url: &str, cert: &TestCert, pool: FallbackPoolSettings) -> HttpsSse {
     let tls = TlsOptions {
         extra_roots: vec![cert.cert_der.clone()],
         ..TlsOptions::default()
     };
     let ms = Duration::from_millis;
-    HttpsSse::new(&url, &tls)
+    HttpsSse::new(url, &tls)
         .unwrap()
         .with_limits(FallbackLimits {
             connect: ms(2000),
@@ -556,4 +561,200 @@ async fn a_response_that_streams_on_after_its_terminal_message_is_dropped_after_
     )
     .await;
     close_in_time(&client).await;
+}
+
+/// An HTTP/2 fallback to a new server, with `idle_timeout`.
+async fn h2_fallback(cert: &TestCert, idle_timeout: Duration) -> (SseServer, HttpsSse) {
+    let options = SseOptions { http2: true };
+    let server = SseServer::start_with(cert, options, echo_responder)
+        .await
+        .unwrap();
+    let f = fallback(
+        &server,
+        cert,
+        FallbackPoolSettings {
+            idle_timeout,
+            ..pool(4, true)
+        },
+    );
+    (server, f)
+}
+
+/// The shared HTTP/2 connection expires like an idle HTTP/1.1 one: unused for its idle
+/// timeout, it is not taken again (it is closed, and the next request opens another),
+/// even though it is still open. (Used without a driver: no expiry timer closes it
+/// first.)
+#[async_std::test]
+async fn an_idle_http2_connection_expires_after_the_pool_idle_timeout() {
+    let cert = TestCert::localhost();
+    let idle_timeout = Duration::from_millis(50);
+    let (server, f) = h2_fallback(&cert, idle_timeout).await;
+    let (_, first) = turn(&f, "one").await;
+    // The time under test: the shared connection's idle timeout passes.
+    async_io::Timer::after(idle_timeout * 3).await;
+    let (_, second) = turn(&f, "two").await;
+    assert_eq!((first, second), (fresh(true), fresh(true)));
+    assert_eq!(server.connections(), 2);
+    within(
+        LIMIT,
+        "the expired one closed",
+        server.wait_open_connections(1),
+    )
+    .await;
+}
+
+/// The shared HTTP/2 connection's idle time counts from the end of the last request
+/// that used it, not from its opening: a request that held it for longer than the idle
+/// timeout leaves it fresh for the next one.
+#[async_std::test]
+async fn an_http2_connections_idle_time_counts_from_its_last_requests_end() {
+    let cert = TestCert::localhost();
+    let idle_timeout = Duration::from_millis(300);
+    let (server, f) = h2_fallback(&cert, idle_timeout).await;
+    let note = CarrierNote::default();
+    let mut held = f.request_noted("one".into(), &Headers::default(), &note);
+    let first = within(LIMIT, "an event", held.next()).await;
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    // The time under test: the request holds the connection (its response is not read
+    // to its end) for longer than the idle timeout.
+    async_io::Timer::after(idle_timeout * 2).await;
+    let rest: Vec<_> = within(LIMIT, "the rest", held.collect()).await;
+    assert!(rest.iter().all(Result::is_ok), "{rest:?}");
+    // At once: idle for no time yet.
+    let (_, second) = turn(&f, "two").await;
+    assert_eq!(
+        (note.get().expect("noted"), second),
+        (fresh(true), reused(true))
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+/// When the shared HTTP/2 connection is lost (the server's GOAWAY while it was idle),
+/// concurrent requests again wait for the one new connection rather than each opening
+/// its own, as for the first connection: the server chose HTTP/2 before, so the next
+/// connection may be HTTP/2 too.
+#[async_std::test]
+async fn after_the_shared_http2_connection_is_lost_concurrent_requests_share_one_new_one() {
+    let cert = TestCert::localhost();
+    let (server, f) = h2_fallback(&cert, Duration::from_secs(60)).await;
+    assert_eq!(turn(&f, "one").await.1, fresh(true));
+    within(LIMIT, "the GOAWAY", server.close_idle_connections()).await;
+    let turns: Vec<_> = (0..8)
+        .map(|i| {
+            let f = f.clone();
+            async_std::task::spawn(async move { turn(&f, &format!("request {i}")).await })
+        })
+        .collect();
+    let mut notes = Vec::new();
+    for t in turns {
+        notes.push(t.await.1);
+    }
+    assert_eq!(
+        server.connections(),
+        2,
+        "one new connection for eight requests"
+    );
+    assert!(notes.iter().all(|n| n.http2), "{notes:?}");
+    assert_eq!(notes.iter().filter(|n| !n.reused).count(), 1, "{notes:?}");
+}
+
+/// When nothing can be shared (HTTP/2 off, or a pool of zero), a request opens its own
+/// connection at once: it does not wait for another request's connection still being
+/// opened (here one whose TCP connect the test holds back).
+#[async_std::test]
+async fn when_nothing_is_shared_a_request_does_not_wait_for_another_ones_connection() {
+    let cert = TestCert::localhost();
+    for settings in [pool(4, false), pool(0, true)] {
+        let server = SseServer::start(&cert, echo_responder).await.unwrap();
+        let (started_tx, started) = async_channel::bounded::<()>(1);
+        let (release, held) = async_channel::bounded::<()>(1);
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let network = redial::driver::Network::new().tcp_connector(move |addr| {
+            let first = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let (started_tx, held) = (started_tx.clone(), held.clone());
+            async move {
+                if first {
+                    let _ = started_tx.send(()).await;
+                    let _ = held.recv().await;
+                }
+                async_net::TcpStream::connect(addr).await
+            }
+        });
+        let f = fallback(&server, &cert, settings).with_network(network);
+        let held_back = {
+            let f = f.clone();
+            async_std::task::spawn(async move { turn(&f, "held back").await })
+        };
+        within(LIMIT, "the first connect", started.recv())
+            .await
+            .unwrap();
+        // Waiting for the held-back connection would take the connect and TLS
+        // timeouts (4 s).
+        let (_, quick) = within(
+            Duration::from_millis(1500),
+            "the other request",
+            turn(&f, "quick"),
+        )
+        .await;
+        assert_eq!(quick, fresh(false), "{settings:?}");
+        release.send(()).await.unwrap();
+        assert_eq!(held_back.await.1, fresh(false), "{settings:?}");
+        assert_eq!(server.connections(), 2, "{settings:?}");
+    }
+}
+
+/// Counts its wake-ups, and says so on a channel.
+struct CountingWaker {
+    count: std::sync::atomic::AtomicUsize,
+    woken: async_channel::Sender<()>,
+}
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.woken.try_send(());
+    }
+}
+
+/// A connection's wake-up list holds one waker per poller, however often each polls
+/// (the driver polls its connections at every wake-up): an event on the connection
+/// wakes a request that polled it a hundred times once, not a hundred times.
+#[async_std::test]
+async fn a_request_polled_often_is_woken_once_per_connection_event() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let cert = TestCert::localhost();
+    let server = H2Sse::start(&cert, vec!["first".into()], "last".into()).await;
+    let f = fallback_to(&server.url, &cert, pool(4, true));
+    let mut stream = f.request("one".into(), &Headers::default());
+    let first = within(LIMIT, "the first event", stream.next()).await;
+    assert_eq!(first.map(Result::unwrap), Some("first".to_string()));
+    let (woken, wake_ups) = async_channel::unbounded();
+    let counter = std::sync::Arc::new(CountingWaker {
+        count: std::sync::atomic::AtomicUsize::new(0),
+        woken,
+    });
+    let waker = std::task::Waker::from(counter.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    // Nothing more comes until `finish`: each poll is a poll of the connection.
+    for _ in 0..100 {
+        assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+    }
+    let before = counter.count.load(SeqCst);
+    server.finish();
+    within(LIMIT, "a wake-up", wake_ups.recv()).await.unwrap();
+    // The rest, polled by hand with the same waker at each wake-up.
+    let mut rest = Vec::new();
+    let read = async {
+        loop {
+            match stream.as_mut().poll_next(&mut cx) {
+                std::task::Poll::Ready(Some(item)) => rest.push(item.unwrap()),
+                std::task::Poll::Ready(None) => return,
+                std::task::Poll::Pending => wake_ups.recv().await.unwrap(),
+            }
+        }
+    };
+    within(LIMIT, "the rest", read).await;
+    assert_eq!(rest, ["last"]);
+    let woken = counter.count.load(SeqCst) - before;
+    assert!(woken < 20, "{woken} wake-ups for the response's end");
 }

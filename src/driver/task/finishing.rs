@@ -92,3 +92,126 @@ impl Finishing {
         Poll::Pending
     }
 }
+
+#[cfg(all(test, feature = "async-io"))]
+mod tests {
+    use super::*;
+    use crate::driver::AsyncIoRuntime;
+    use crate::policy::FallbackError;
+    use futures_lite::Stream;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    /// The rest of a response: `left` events of `size` bytes, always ready, then its
+    /// end. `read` counts the events taken, `ended` says whether the end was reached.
+    struct Rest {
+        left: usize,
+        size: usize,
+        read: Arc<AtomicUsize>,
+        ended: Arc<AtomicBool>,
+    }
+
+    impl Stream for Rest {
+        type Item = Result<String, FallbackError>;
+
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            if self.left == 0 {
+                self.ended.store(true, Ordering::SeqCst);
+                return Poll::Ready(None);
+            }
+            self.left -= 1;
+            self.read.fetch_add(1, Ordering::SeqCst);
+            Poll::Ready(Some(Ok("x".repeat(self.size))))
+        }
+    }
+
+    /// Counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A `Finishing` over `events` events of `size` bytes; what it read, and whether
+    /// it reached the end.
+    fn finishing(events: usize, size: usize) -> (Finishing, Arc<AtomicUsize>, Arc<AtomicBool>) {
+        let (read, ended) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let rest = Rest {
+            left: events,
+            size,
+            read: read.clone(),
+            ended: ended.clone(),
+        };
+        (
+            Finishing::from(Box::pin(rest) as FallbackStream),
+            read,
+            ended,
+        )
+    }
+
+    /// Poll until ready (the stream is always ready, so each poll reads a full budget
+    /// or gets to the end or the bound): how many polls it took.
+    fn drain(f: &mut Finishing) -> usize {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        for polls in 1..=100 {
+            if f.poll_drain(&AsyncIoRuntime, &mut cx, Duration::from_secs(60))
+                .is_ready()
+            {
+                return polls;
+            }
+            assert_eq!(
+                count.0.load(Ordering::SeqCst),
+                polls,
+                "a poll that stops on its budget wakes the driver for the rest"
+            );
+        }
+        panic!("not done after 100 polls");
+    }
+
+    #[test]
+    fn a_rest_of_exactly_the_byte_bound_is_read_to_its_end() {
+        // 64 events of 4 KiB: 256 KiB, the bound itself.
+        let (mut f, read, ended) = finishing(64, 4096);
+        assert_eq!(64 * 4096, FINISH_MAX_BYTES);
+        drain(&mut f);
+        assert_eq!(read.load(Ordering::SeqCst), 64);
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "read to its end: its connection may serve the next request"
+        );
+    }
+
+    #[test]
+    fn a_rest_over_the_byte_bound_is_cut_there() {
+        let (mut f, read, ended) = finishing(1000, 4096);
+        drain(&mut f);
+        // The 65th event goes past 256 KiB.
+        assert_eq!(read.load(Ordering::SeqCst), 65);
+        assert!(!ended.load(Ordering::SeqCst), "dropped before its end");
+    }
+
+    #[test]
+    fn each_wake_up_reads_at_most_frames_per_poll_events() {
+        // Tiny events, far below the byte bound: only the per-poll budget stops a read.
+        let (mut f, read, ended) = finishing(3 * FRAMES_PER_POLL, 1);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(f
+            .poll_drain(&AsyncIoRuntime, &mut cx, Duration::from_secs(60))
+            .is_pending());
+        assert_eq!(read.load(Ordering::SeqCst), FRAMES_PER_POLL);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken for the rest");
+        assert_eq!(drain(&mut f), 3, "two more budgets, then the end");
+        assert_eq!(read.load(Ordering::SeqCst), 3 * FRAMES_PER_POLL);
+        assert!(ended.load(Ordering::SeqCst));
+    }
+}

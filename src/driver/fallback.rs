@@ -214,10 +214,7 @@ impl HttpsSse {
     fn rt(&self) -> Result<Arc<dyn Runtime>, FallbackError> {
         match self.network.runtime_ref() {
             Some(rt) => Ok(rt.clone()),
-            None => Err(ReachFailure::Io(
-                "no async runtime: enable feature `async-io` or `tokio`, or give one".into(),
-            )
-            .into()),
+            None => Err(ReachFailure::Io(Network::no_runtime().to_string()).into()),
         }
     }
 

@@ -112,7 +112,7 @@ impl Network {
         self.runtime.as_ref()
     }
 
-    fn no_runtime() -> io::Error {
+    pub(crate) fn no_runtime() -> io::Error {
         io::Error::other("no async runtime: enable feature `async-io` or `tokio`, or give one")
     }
 
@@ -143,7 +143,8 @@ impl Network {
 
     /// Open TCP connections with `connect` (one address each) instead of the runtime's.
     /// It may give any byte stream (an async-net or a compat-wrapped tokio
-    /// `TcpStream`, a stream of your own).
+    /// `TcpStream`, a stream of your own); set `TCP_NODELAY` on it yourself, as the
+    /// runtimes do on theirs.
     pub fn tcp_connector<F, Fut, S>(mut self, connect: F) -> Network
     where
         F: Fn(SocketAddr) -> Fut + Send + Sync + 'static,

@@ -245,8 +245,9 @@ impl Driver {
         self.core.handle_input(Instant::now(), input);
     }
 
-    /// Arm the timer for the core's next deadline. Each change of an async-io timer
-    /// is an operation on the reactor (and a wake-up of its thread), and deadlines move
+    /// Arm the timer for the core's next deadline. Each change of a runtime's timer is
+    /// an operation on its timer wheel or reactor (async-io's: a wake-up of its thread),
+    /// and deadlines move
     /// with every dial phase and every received message, so the timer is moved only
     /// when the deadline comes earlier. A timer left on an older, earlier deadline
     /// fires early; the core ignores an early timeout by contract, and the next call

@@ -229,3 +229,77 @@ async fn a_message_sent_on_a_quiet_open_connection_is_written_at_once() {
     assert_eq!(ws.received(), want);
     close_in_time(&client).await;
 }
+
+/// A queue of `n` messages, and 300 ms (no jitter) between a refused dial and the next,
+/// while the test fills the queue.
+fn small_queue_slow_retry(n: usize) -> redial::config::Config {
+    let mut config = fast_default();
+    config.queue.max_messages = n;
+    config.backoff.strategy = redial::config::Strategy::None;
+    config.backoff.base = Duration::from_millis(300);
+    config.backoff.cap = Some(Duration::from_millis(300));
+    config
+}
+
+/// `send(..).await` waits while the queue is full (`try_send` would fail), and goes
+/// through once the reconnect has written what was queued: in order, after them.
+#[async_std::test]
+async fn an_awaited_send_waits_for_room_and_keeps_its_place() {
+    let ws = WsServer::start(|c| match c.index {
+        1 => Behavior::ResetBeforeUpgrade,
+        _ => Behavior::Accept(vec![Act::Hold]),
+    })
+    .await
+    .unwrap();
+    let cert = TestCert::localhost();
+    let (client, mut events) = spawn(builder(&ws, &cert, small_queue_slow_retry(3)));
+    until_kind(&mut events, "retry").await;
+    for i in 0..3 {
+        client.try_send(format!("m{i}")).unwrap();
+    }
+    let mut waiting = Box::pin(client.send("after"));
+    assert!(
+        futures_lite::future::poll_once(&mut waiting)
+            .await
+            .is_none(),
+        "a full queue: the send waits"
+    );
+    soon("room for the waiting send", waiting)
+        .await
+        .expect("sent");
+    soon("4 messages", ws.wait_received(4)).await;
+    let got: Vec<_> = ws.received().into_iter().map(|(_, m)| m).collect();
+    let want: Vec<_> = ["m0", "m1", "m2", "after"]
+        .into_iter()
+        .map(|m| Received::Text(m.into()))
+        .collect();
+    assert_eq!(got, want);
+    close_in_time(&client).await;
+}
+
+/// A send waiting for room never outlives the client: closing it (or dropping the
+/// driver) hands the message back as `Stopped`, and close() still returns in time.
+#[async_std::test]
+async fn an_awaited_send_on_a_full_queue_ends_when_the_client_closes() {
+    let ws = WsServer::start(|_| Behavior::ResetBeforeUpgrade)
+        .await
+        .unwrap();
+    let cert = TestCert::localhost();
+    let (client, mut events) = spawn(builder(&ws, &cert, small_queue_slow_retry(2)));
+    until_kind(&mut events, "retry").await;
+    for i in 0..2 {
+        client.try_send(format!("m{i}")).unwrap();
+    }
+    let mut waiting = Box::pin(client.send("late"));
+    assert!(
+        futures_lite::future::poll_once(&mut waiting)
+            .await
+            .is_none(),
+        "a full queue: the send waits"
+    );
+    close_in_time(&client).await;
+    match soon("the waiting send", waiting).await {
+        Err(SendError::Stopped { message }) => assert_eq!(message, Message::from("late")),
+        other => panic!("expected Stopped, got {other:?}"),
+    }
+}

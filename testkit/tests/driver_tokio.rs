@@ -36,15 +36,21 @@ where
     current.block_on(test());
 }
 
+/// A spawned client of `ws` with short timeouts, on the runtime at hand (tokio's).
+fn spawned(ws: &WsServer) -> Client {
+    fast(ws).spawn().expect("a valid client")
+}
+
+fn fast(ws: &WsServer) -> redial::driver::ClientBuilder {
+    Client::builder(ws.url()).config(fast_default())
+}
+
 /// An echo server, and an in-task connection to it on the runtime at hand.
 async fn echo_connection() -> (WsServer, Connection) {
     let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
         .await
         .unwrap();
-    let conn = Client::builder(ws.url())
-        .config(fast_default())
-        .connection()
-        .expect("a valid client");
+    let conn = fast(&ws).connection().expect("a valid client");
     (ws, conn)
 }
 
@@ -71,10 +77,7 @@ fn a_spawned_client_echoes_in_order() {
         let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))
             .await
             .unwrap();
-        let client = Client::builder(ws.url())
-            .config(fast_default())
-            .spawn()
-            .expect("a valid client");
+        let client = spawned(&ws);
         let mut messages = client.messages();
         for i in 0..50 {
             client
@@ -125,10 +128,7 @@ fn a_restart_is_followed_by_a_reconnect_on_tokios_timers() {
         })
         .await
         .unwrap();
-        let client = Client::builder(ws.url())
-            .config(fast_default())
-            .spawn()
-            .expect("a valid client");
+        let client = spawned(&ws);
         let mut events = client.events();
         let mut messages = client.messages();
         let seen = until_kind(&mut events, "retry").await;
@@ -155,10 +155,7 @@ fn a_mute_server_is_found_dead_by_the_heartbeat() {
         })
         .await
         .unwrap();
-        let client = Client::builder(ws.url())
-            .config(fast_default())
-            .spawn()
-            .expect("a valid client");
+        let client = spawned(&ws);
         let mut events = client.events();
         let seen = until_kind(&mut events, "closed").await;
         let pong_timeout = seen.iter().any(|e| {
@@ -182,8 +179,7 @@ fn a_client_built_outside_the_runtime_runs_on_the_handle_it_was_given() {
     let ws = async_io::block_on(WsServer::start(|_| Behavior::Accept(vec![Act::Echo]))).unwrap();
     // Built on a thread with no runtime: the handle says where its sockets and timers
     // live, and the driver is spawned there.
-    let client = Client::builder(ws.url())
-        .config(fast_default())
+    let client = fast(&ws)
         .runtime(TokioRuntime::with_handle(runtime.handle().clone()))
         .spawn()
         .expect("a valid client");
@@ -225,8 +221,7 @@ fn a_small_read_buffer_still_receives_a_large_message_whole() {
             WsServer::start(move |_| Behavior::Accept(vec![Act::Text(sent.clone()), Act::Hold]))
                 .await
                 .unwrap();
-        let client = Client::builder(ws.url())
-            .config(fast_default())
+        let client = fast(&ws)
             .read_buffer_size(0)
             .spawn()
             .expect("a valid client");

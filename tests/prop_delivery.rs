@@ -309,7 +309,11 @@ fn run(limits: OutboxLimits, ops: &[Op], reach: &mut Reach) -> Result<(), String
                             if resend {
                                 reach.resends += 1;
                             }
+                            let before = outbox.writes(Seq(s)).expect("held");
                             outbox.written(t0 + Duration::from_millis(now_ms));
+                            if outbox.writes(Seq(s)) != Some(before + 1) || (before > 0) != resend {
+                                return Err(at(&format!("{s} written {before} times before")));
+                            }
                             model.held.get_mut(&s).expect("held").at = Where::Written {
                                 at: now_ms,
                                 reported: false,
@@ -478,6 +482,7 @@ proptest! {
     ) {
         let mut inbox = Inbox::new(window);
         let mut seen = std::collections::BTreeSet::new();
+        let mut dropped = 0u64;
         for id in ids {
             let r = inbox.receive(id);
             let before = seen.contains(&id);
@@ -486,9 +491,13 @@ proptest! {
                 Receipt::Duplicate => prop_assert!(before || id == 0, "{id} dropped unseen"),
                 Receipt::TooOld => prop_assert!(id <= inbox.contiguous(), "{id} too old"),
             }
-            if r == Receipt::Fresh {
-                seen.insert(id);
+            match r {
+                Receipt::Fresh => {
+                    seen.insert(id);
+                }
+                Receipt::Duplicate | Receipt::TooOld => dropped += 1,
             }
+            prop_assert_eq!(inbox.duplicates(), dropped);
             prop_assert!(inbox.held() <= window);
             prop_assert!(inbox.last() == seen.iter().next_back().copied());
         }

@@ -44,11 +44,15 @@ struct Entry<M> {
     message: M,
     len: usize,
     stage: Stage,
-    /// Written at least once, on any connection: only such a message can have reached
-    /// the peer, so only it can be acknowledged.
-    ever_written: bool,
-    /// Times written.
+    /// Times written, on any connection. Only a message written at least once can have
+    /// reached the peer, so only such a message can be acknowledged.
     writes: u32,
+}
+
+impl<M> Entry<M> {
+    fn ever_written(&self) -> bool {
+        self.writes > 0
+    }
 }
 
 /// What an acknowledgement did.
@@ -153,7 +157,6 @@ impl<M> Outbox<M> {
             message,
             len,
             stage: Stage::Waiting,
-            ever_written: false,
             writes: 0,
         });
         Ok(seq)
@@ -163,7 +166,7 @@ impl<M> Outbox<M> {
     /// whether it is a resend (written before, on an earlier connection).
     pub fn next_to_write(&self) -> Option<(Seq, &M, bool)> {
         let e = self.held.get(self.cursor)?;
-        Some((e.seq, &e.message, e.ever_written))
+        Some((e.seq, &e.message, e.ever_written()))
     }
 
     /// The message [`next_to_write`](Outbox::next_to_write) gave was written at `now`.
@@ -173,7 +176,6 @@ impl<M> Outbox<M> {
                 at: now,
                 overdue: false,
             };
-            e.ever_written = true;
             e.writes = e.writes.saturating_add(1);
             self.cursor += 1;
         }
@@ -201,7 +203,7 @@ impl<M> Outbox<M> {
                 break;
             }
             if e.seq.0 >= lo {
-                if e.ever_written {
+                if e.ever_written() {
                     let e = self.held.remove(i).expect("in range");
                     self.bytes -= e.len;
                     out.freed += 1;
@@ -278,8 +280,8 @@ impl<M> Outbox<M> {
             .drain(..)
             .map(|e| HandedBack {
                 seq: e.seq,
+                written: e.ever_written(),
                 message: e.message,
-                written: e.ever_written,
             })
             .collect()
     }

@@ -2,15 +2,16 @@
 //! request ends with an error item, and the socket and the channels are let go.
 
 use super::Command;
-use super::{close_quietly, writable, BoxFut, Driver, Io};
+use super::{close_quietly, writable, Driver, Io};
 use crate::driver::event::ClientEvent;
 use crate::driver::lock::lock;
 use crate::driver::request::RequestError;
+use crate::driver::runtime::BoxFuture;
 
 impl Driver {
     /// The core stopped: the open socket (if any) says goodbye, 200 ms at most. The
     /// future owns the socket and gives whether everything it held was written.
-    pub(super) fn last_close(&mut self) -> BoxFut<bool> {
+    pub(super) fn last_close(&mut self) -> BoxFuture<bool> {
         match self.io.ws.take() {
             Some(mut conn) => {
                 let rt = self.rt.clone();

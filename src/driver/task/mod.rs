@@ -23,7 +23,7 @@ use super::message::Message;
 use super::raw_close::FrameScanner;
 use super::reach::MaybeTls;
 use super::request::{PendingRequest, Replay, Terminal};
-use super::runtime::{Runtime, Sleep};
+use super::runtime::{BoxFuture, Runtime, Sleep};
 use super::secret::Headers;
 use super::secret::ReauthFn;
 use super::shared::Shared;
@@ -46,8 +46,6 @@ use fallback_jobs::FallbackJob;
 pub(crate) use front::{Command, Front};
 use read_wake::ReadWake;
 
-type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 /// How long the re-authentication callback may take before it counts as failed.
 pub(crate) const REAUTH_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,8 +57,8 @@ type Conn = (Ws, Arc<Mutex<FrameScanner>>);
 
 /// A dial in flight.
 enum Dialing {
-    Connect(BoxFut<Result<MaybeTls, ReachFailure>>),
-    Handshake(BoxFut<Result<Box<Conn>, ReachFailure>>),
+    Connect(BoxFuture<Result<MaybeTls, ReachFailure>>),
+    Handshake(BoxFuture<Result<Box<Conn>, ReachFailure>>),
 }
 
 /// Live I/O owned by the driver.
@@ -75,7 +73,7 @@ pub(crate) struct Io {
     timer_due: bool,
     /// The idle deadline of the request in flight.
     request_timer: Option<(Instant, Sleep)>,
-    reauth: Option<BoxFut<Option<Headers>>>,
+    reauth: Option<BoxFuture<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
     /// The response of a fallback request that ended (its terminal message, or its
@@ -148,12 +146,12 @@ pub(crate) enum Step {
     Running,
     /// Answering the server's close frame; then the close is the core's input.
     Closing {
-        close: BoxFut<bool>,
+        close: BoxFuture<bool>,
         code: Option<u16>,
         reason: Vec<u8>,
     },
     /// The core stopped: the last close, then the end.
-    Ending(BoxFut<bool>),
+    Ending(BoxFuture<bool>),
     /// Ended: what was left is handed back.
     Done,
 }

@@ -7,11 +7,12 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 
-use super::{BoxFut, Dialing, Driver, REAUTH_TIMEOUT};
+use super::{Dialing, Driver, REAUTH_TIMEOUT};
 use crate::core::Event;
 use crate::core::{Input, Output};
 use crate::driver::event::ClientEvent;
 use crate::driver::reach::{connect, secure, MaybeTls};
+use crate::driver::runtime::BoxFuture;
 use crate::driver::secret::Redacted;
 use crate::policy::ReachFailure;
 
@@ -64,7 +65,7 @@ impl Driver {
         let span =
             tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
         let (tls, target) = (self.tls.clone(), self.target.clone());
-        let fut: BoxFut<Result<MaybeTls, ReachFailure>> = match &self.connector {
+        let fut: BoxFuture<Result<MaybeTls, ReachFailure>> = match &self.connector {
             Some(c) => {
                 let opening = c(&self.target.url);
                 Box::pin(async move { secure(&target, opening.await?, tls).await }.instrument(span))

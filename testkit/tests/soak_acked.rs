@@ -75,13 +75,15 @@ impl App {
     }
 }
 
+/// The server's answer to each text message it reads.
+type Responder = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+
 /// How the server treats a connection: as `soak.rs`'s kinds, its application
 /// acknowledging while it reads; once `calm`, it serves and acknowledges until the
 /// client closes.
 fn behavior(kind: Kind, rng: &mut fastrand::Rng, app: &Arc<Mutex<App>>, calm: bool) -> Behavior {
     let app = app.clone();
-    let respond: Arc<dyn Fn(&str) -> Vec<String> + Send + Sync> =
-        Arc::new(move |t: &str| app.lock().unwrap().read(t));
+    let respond: Responder = Arc::new(move |t: &str| app.lock().unwrap().read(t));
     if calm {
         return Behavior::Accept(vec![Act::Respond(respond)]);
     }

@@ -396,3 +396,32 @@ fn acts_of_resumed(index: usize) -> Behavior {
         _ => Behavior::Accept(vec![Act::Hold]),
     }
 }
+
+#[async_std::test]
+async fn the_acknowledgement_timer_starts_with_the_write_even_when_nothing_else_wakes_the_driver() {
+    let ws = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+        .await
+        .unwrap();
+    let cert = TestCert::localhost();
+    // No heartbeat: nothing but the written message and its timer can wake the driver.
+    let mut config = fast_default();
+    config.heartbeat.ping_interval = None;
+    let options = AckOptions::json_envelope()
+        .ack_timeout(Duration::from_millis(100))
+        .on_ack_timeout(AckTimeoutAction::Resend);
+    let (client, mut events) = spawn(builder(&ws, &cert, config).acknowledged(options));
+    client.try_send("m1").unwrap();
+    // Three rounds of overdue → resend: each write arms the timer again.
+    let three = async {
+        let mut overdue = 0;
+        while overdue < 3 {
+            if let Some(ClientEvent::AckOverdue { .. }) = events.next().await {
+                overdue += 1;
+            }
+        }
+    };
+    within(Duration::from_secs(3), "three late acknowledgements", three).await;
+    let copies = ledger(ws_texts(&ws).iter().map(String::as_str))[&1].1;
+    assert!(copies >= 3, "written {copies} times");
+    close_in_time(&client).await;
+}

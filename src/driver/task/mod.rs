@@ -277,15 +277,7 @@ impl Driver {
             (None, slot) => *slot = None,
             _ => {}
         }
-        match (self.ack_deadline(), &mut self.io.ack_timer) {
-            (Some(at), Some((armed, timer))) if at != *armed => {
-                timer.set_at(at);
-                *armed = at;
-            }
-            (Some(at), slot @ None) => *slot = Some((at, self.rt.sleep_until(at))),
-            (None, slot) => *slot = None,
-            _ => {}
-        }
+        self.arm_ack_timer();
         let Some(at) = self.core.poll_timeout() else {
             return;
         };
@@ -302,6 +294,20 @@ impl Driver {
             }
             None if due(at) => self.io.timer_due = true,
             slot @ None => *slot = Some((at, self.rt.sleep_until(at))),
+        }
+    }
+
+    /// Arm the timer for the earliest acknowledgement due (acknowledged delivery).
+    /// Also after each write: a message written in `poll_wake` starts its wait there.
+    fn arm_ack_timer(&mut self) {
+        match (self.ack_deadline(), &mut self.io.ack_timer) {
+            (Some(at), Some((armed, timer))) if at != *armed => {
+                timer.set_at(at);
+                *armed = at;
+            }
+            (Some(at), slot @ None) => *slot = Some((at, self.rt.sleep_until(at))),
+            (None, slot) => *slot = None,
+            _ => {}
         }
     }
 
@@ -416,7 +422,10 @@ impl Driver {
             );
             self.io.writer.poll(cx, &mut conn.0, data, budget);
         }
-        self.publish_acked();
+        if self.acked.is_some() {
+            self.publish_acked();
+            self.arm_ack_timer();
+        }
     }
 
     fn on_wake(&mut self, wake: Wake) {

@@ -84,7 +84,11 @@ fn start_peer() -> Option<(u16, u16)> {
         .expect("the envelope server prints its ports");
     let ports: Vec<u16> = line
         .strip_prefix("PORT ")
-        .map(|p| p.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .map(|p| {
+            p.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     match ports[..] {
         [ws, http] => Some((ws, http)),
@@ -267,8 +271,12 @@ async fn the_python_servers_own_messages_reach_the_application_once_resumed_by_t
             None => DialExtras::default(),
         });
     let (client, events, messages) = spawn_with_messages(hooked);
-    let got: Vec<Message> = within(LIMIT, "the server's messages", messages.take(TOTAL).collect())
-        .await;
+    let got: Vec<Message> = within(
+        LIMIT,
+        "the server's messages",
+        messages.take(TOTAL).collect(),
+    )
+    .await;
     close_in_time(&client).await;
     let events = rest(events).await;
     // The test's ledger of what the application received: each once, in order.
@@ -295,6 +303,39 @@ async fn the_python_servers_own_messages_reach_the_application_once_resumed_by_t
 }
 
 #[async_std::test]
+async fn without_a_dial_hook_the_python_server_resumes_from_the_clients_acknowledgement() {
+    let Some((ws, http)) = peer() else { return };
+    const TOTAL: usize = 5;
+    let run = new_run("stream-ack");
+    // No `after=`: the server resumes after the highest `{"ack": n}` the client sent.
+    let url = format!("ws://127.0.0.1:{ws}/ws?run={run}&total={TOTAL}&cut=2");
+    let (client, events, messages) =
+        spawn_with_messages(client_for(url).acknowledged(AckOptions::json_envelope()));
+    let got: Vec<Message> = within(
+        LIMIT,
+        "the server's messages",
+        messages.take(TOTAL).collect(),
+    )
+    .await;
+    close_in_time(&client).await;
+    let events = rest(events).await;
+    let want: Vec<Message> = texts("s", TOTAL).into_iter().map(Message::from).collect();
+    assert_eq!(got, want);
+    let dups = events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::DuplicateDropped { .. }))
+        .count();
+    assert_eq!(dups, 0, "{events:#?}");
+    let theirs = python_ledger(http, &run).await;
+    let dials = theirs.0["dials"].as_array().unwrap();
+    assert_eq!(dials.len(), 2, "{:#}", theirs.0);
+    assert_eq!(dials[1]["after"], Value::Null);
+    assert_eq!(dials[1]["source"], "ack");
+    assert_eq!(dials[1]["resume"], 2, "{:#}", theirs.0);
+    assert_eq!(handed_back(&events), []);
+}
+
+#[async_std::test]
 async fn over_the_fallback_the_sse_response_acknowledges_and_last_event_id_resumes() {
     let Some((ws, http)) = peer() else { return };
     const N: usize = 4;
@@ -312,8 +353,12 @@ async fn over_the_fallback_the_sse_response_acknowledges_and_last_event_id_resum
     send_all(&client, &mine).await;
     until_kind(&mut events, "fell_back").await;
     settled(&client).await;
-    let got: Vec<Message> =
-        within(LIMIT, "the server's messages", messages.take(EMIT).collect()).await;
+    let got: Vec<Message> = within(
+        LIMIT,
+        "the server's messages",
+        messages.take(EMIT).collect(),
+    )
+    .await;
     close_in_time(&client).await;
     let events = rest(events).await;
     assert_eq!(handed_back(&events), []);
@@ -344,7 +389,9 @@ async fn over_the_fallback_the_sse_response_acknowledges_and_last_event_id_resum
     }
     assert_eq!(last, Some(EMIT as u64));
     assert!(
-        posts.iter().any(|p| p["last_event_id"] == EMIT.to_string()),
+        posts
+            .iter()
+            .any(|p| p["last_event_id"].as_str() == Some(EMIT.to_string().as_str())),
         "{:#}",
         theirs.0
     );
@@ -363,8 +410,9 @@ async fn flaky_acknowledgements_free_only_what_the_python_ledger_holds() {
     const N: usize = 6;
     let run = new_run("flaky-fence");
     // The default timeout (10 s): nothing is resent while the test looks.
-    let (client, events, mut messages) =
-        spawn_with_messages(client_for(flaky(ws, &run, N)).acknowledged(AckOptions::json_envelope()));
+    let (client, events, mut messages) = spawn_with_messages(
+        client_for(flaky(ws, &run, N)).acknowledged(AckOptions::json_envelope()),
+    );
     let mine = texts("m", N);
     send_all(&client, &mine).await;
     // The fence comes after every acknowledgement of the first copies, on one socket.
@@ -417,7 +465,9 @@ async fn flaky_acknowledgements_with_resends_end_with_every_message_in_the_pytho
     assert!(overdue >= 1, "{events:#?}");
     let resends = resent(&events);
     assert!(
-        resends.iter().any(|r| r.1.contains("no acknowledgement within")),
+        resends
+            .iter()
+            .any(|r| r.1.contains("no acknowledgement within")),
         "{resends:?}"
     );
     assert_eq!(handed_back(&events), []);

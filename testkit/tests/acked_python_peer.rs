@@ -181,6 +181,17 @@ fn client_for(url: String) -> ClientBuilder {
     Client::builder(url).config(fast_default())
 }
 
+/// As [`client_for`], falling back to `fallback` and staying there for the test (no
+/// probe of the WebSocket: a probe would change the carrier and resend meanwhile).
+fn falling_back(url: String, fallback: String) -> ClientBuilder {
+    let mut config = fast_default();
+    config.fallback.reprobe_after = None;
+    Client::builder(url)
+        .config(config)
+        .fallback_url(fallback)
+        .acknowledged(AckOptions::json_envelope())
+}
+
 async fn send_all(client: &Client, texts: &[String]) {
     for t in texts {
         within(LIMIT, "send", client.send(t.clone()))
@@ -344,11 +355,7 @@ async fn over_the_fallback_the_sse_response_acknowledges_and_last_event_id_resum
     // The WebSocket closes with 1008 at once: the client falls back to the HTTP side.
     let url = format!("ws://127.0.0.1:{ws}/refuse?run={run}");
     let fallback = format!("http://127.0.0.1:{http}/sse?run={run}&emit={EMIT}");
-    let (client, mut events, messages) = spawn_with_messages(
-        client_for(url)
-            .fallback_url(fallback)
-            .acknowledged(AckOptions::json_envelope()),
-    );
+    let (client, mut events, messages) = spawn_with_messages(falling_back(url, fallback));
     let mine = texts("m", N);
     send_all(&client, &mine).await;
     until_kind(&mut events, "fell_back").await;
@@ -470,5 +477,53 @@ async fn flaky_acknowledgements_with_resends_end_with_every_message_in_the_pytho
             .any(|r| r.1.contains("no acknowledgement within")),
         "{resends:?}"
     );
+    assert_eq!(handed_back(&events), []);
+}
+
+#[async_std::test]
+async fn what_the_websocket_read_without_acknowledging_is_resent_over_the_fallback_and_dropped_there(
+) {
+    let Some((ws, http)) = peer() else { return };
+    const N: usize = 4;
+    let run = new_run("fallback-resend");
+    // The WebSocket reads two messages (they reach the application), acknowledges
+    // neither, and closes with 1008: the client falls back.
+    let url = format!("ws://127.0.0.1:{ws}/refuse?run={run}&read=2");
+    let fallback = format!("http://127.0.0.1:{http}/sse?run={run}");
+    let (client, mut events) = spawn(falling_back(url, fallback));
+    let mine = texts("m", N);
+    send_all(&client, &mine).await;
+    until_kind(&mut events, "fell_back").await;
+    settled(&client).await;
+    close_in_time(&client).await;
+    let events = rest(events).await;
+    let theirs = python_ledger(http, &run).await;
+    assert_eq!(theirs.texts(), sent(&mine), "{:#}", theirs.0);
+    let delivered = theirs.delivered();
+    // The two read on the WebSocket reached the application there, once.
+    assert_eq!(delivered[&1].1, "ws", "{:#}", theirs.0);
+    assert_eq!(delivered[&2].1, "ws", "{:#}", theirs.0);
+    // The first was resent over HTTP (a second copy, dropped by the server), and the
+    // SSE response's cumulative acknowledgement ({"ack": 2}: the server's application
+    // has 1 and 2) freed the second before its turn (one POST at a time): not resent.
+    assert_eq!(delivered[&1].2, 2, "{:#}", theirs.0);
+    assert_eq!(delivered[&2].2, 1, "{:#}", theirs.0);
+    let bodies: Vec<&str> = theirs.0["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            r#"{"seq":1,"text":"m1"}"#,
+            r#"{"seq":3,"text":"m3"}"#,
+            r#"{"seq":4,"text":"m4"}"#
+        ],
+        "{:#}",
+        theirs.0
+    );
+    assert!(!resent(&events).is_empty(), "{events:#?}");
     assert_eq!(handed_back(&events), []);
 }

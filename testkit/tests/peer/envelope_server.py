@@ -36,7 +36,9 @@ WebSocket (Python `websockets`), chosen by the URL path:
                  once every seq 1..N has arrived at least once, it sends the numbered
                  message {"seq": 1, "text": "fence"} (after all acknowledgements of
                  those arrivals, on the same connection).
-  /refuse        101, then close 1008 (policy violation): the client falls back.
+  /refuse        101, then close 1008 (policy violation): the client falls back. With
+                 `read=R`, the run's first connection first reads R messages (they
+                 reach the application) without acknowledging them.
 
 HTTP (plain http, the standard library), the fallback's side and the ledger:
 
@@ -233,6 +235,12 @@ async def handler(ws):
     if run.ack_event is None:
         run.ack_event = asyncio.Event()
     if path == "/refuse":
+        # With `read=R`: first deliver R messages without acknowledging them.
+        for _ in range(int(query.get("read", ["0"])[0]) if index == 1 else 0):
+            env = parse(await ws.recv())
+            seq = u64(env.get("seq")) if env else None
+            if seq and isinstance(env.get("text"), str):
+                receive(run, seq, env["text"], "ws")
         await ws.close(1008, "")
         return
     sender = None

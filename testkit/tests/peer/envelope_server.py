@@ -24,6 +24,10 @@ WebSocket (Python `websockets`), chosen by the URL path:
                  acknowledgement of C, and drops the TCP connection abruptly (RST).
                  With `overlap=O`, a resumed stream starts O messages early (an
                  at-least-once server that resends a little): the client must drop them.
+                 With `first=F` (and no `cut`), the numbers start at F (e.g. 0), not 1.
+                 With `ride`, every acknowledgement rides on a numbered message of the
+                 server's, {"seq": k, "text": "r<k>", "ack": m}, one per message
+                 delivered.
   /reset-half    with `n=N`: the run's first connection reads N/2 messages (they reach
                  the application) without acknowledging any, then drops the TCP
                  connection abruptly (RST); later connections behave as /ws.
@@ -95,6 +99,8 @@ class Run:
         self.client_acks = []
         self.posts = []
         self.fence_sent = False
+        # Numbered replies sent in ride mode.
+        self.replies = 0
         # WebSocket side only (the event loop's thread).
         self.ack_event = None
 
@@ -214,8 +220,10 @@ async def stream(ws, run, query, index):
     with LOCK:
         run.dials[-1].update({"resume": start, "source": source})
     last = cut if (cut and index == 1) else total
+    # With `first=F` the numbers start at F instead of 1 (the texts still say 1..K).
+    shift = int(query.get("first", ["1"])[0]) - 1
     for k in range(start + 1, last + 1):
-        await send_json(ws, {"seq": k, "text": f"s{k}"})
+        await send_json(ws, {"seq": k + shift, "text": f"s{k}"})
     if cut and index == 1:
         # Wait until the client acknowledged the cut, then drop the connection.
         while run.client_ack() < cut:
@@ -250,6 +258,7 @@ async def handler(ws):
     if path == "/reset-half" and index == 1:
         half = int(query.get("n", ["10"])[0]) // 2
     flaky = path == "/flaky-ack"
+    ride = path == "/ws" and "ride" in query
     fence = int(query.get("fence", ["0"])[0]) if flaky else 0
     read = 0
     try:
@@ -274,7 +283,15 @@ async def handler(ws):
                     reset(ws)
                     return
                 continue
-            if have:
+            if have and ride:
+                # The acknowledgements ride on a numbered message of the server's.
+                with LOCK:
+                    run.replies += 1
+                    reply = {"seq": run.replies, "text": f"r{run.replies}"}
+                for a in acks_of(run, seq):
+                    reply.update(a)
+                await send_json(ws, reply)
+            elif have:
                 acks = acks_of(run, seq)
                 for a in acks:
                     await send_json(ws, a)

@@ -572,3 +572,57 @@ async fn a_server_that_numbers_from_zero_loses_nothing() {
     let want: Vec<Message> = texts("s", TOTAL).into_iter().map(Message::from).collect();
     assert_eq!(got, want, "{events:#?}");
 }
+
+#[async_std::test]
+async fn across_websocket_fallback_and_websocket_again_both_ways_arrive_once() {
+    let Some((ws, http)) = peer() else { return };
+    let run = new_run("flip");
+    // The first connection reads two messages unacknowledged and closes with 1008; the
+    // fallback releases the server's s1..s3 (one per POST, with `id:`); the quiet
+    // probe comes back to a WebSocket that resumes the server's stream (s4, s5) after
+    // the dial hook's `after=`.
+    let url = format!("ws://127.0.0.1:{ws}/flip?run={run}&read=2&total=5");
+    let fallback = format!("http://127.0.0.1:{http}/sse?run={run}&emit=3");
+    let config = fast_default();
+    assert!(config.fallback.reprobe_after.is_some());
+    let hooked = Client::builder(url)
+        .config(config)
+        .fallback_url(fallback)
+        .acknowledged(AckOptions::json_envelope())
+        .before_dial(|ctx| match ctx.resume_from {
+            Some(id) => DialExtras::default().query("after", id.to_string()),
+            None => DialExtras::default(),
+        });
+    let (client, mut events, mut messages) = spawn_with_messages(hooked);
+    let mine = texts("m", 8);
+    send_all(&client, &mine[..4]).await;
+    until_kind(&mut events, "fell_back").await;
+    settled(&client).await;
+    let mut got: Vec<Message> = Vec::new();
+    for _ in 0..3 {
+        got.extend(within(LIMIT, "s1..s3", messages.next()).await);
+    }
+    until_kind(&mut events, "recovered").await;
+    send_all(&client, &mine[4..]).await;
+    settled(&client).await;
+    for _ in 0..2 {
+        got.extend(within(LIMIT, "s4, s5", messages.next()).await);
+    }
+    close_in_time(&client).await;
+    let events = rest(events).await;
+    assert_eq!(handed_back(&events), []);
+    let want: Vec<Message> = texts("s", 5).into_iter().map(Message::from).collect();
+    assert_eq!(got, want);
+    let theirs = python_ledger(http, &run).await;
+    assert_eq!(theirs.texts(), sent(&mine), "{:#}", theirs.0);
+    let via: Vec<String> = theirs.delivered().values().map(|d| d.1.clone()).collect();
+    assert_eq!(
+        via,
+        ["ws", "ws", "http", "http", "ws", "ws", "ws", "ws"],
+        "{:#}",
+        theirs.0
+    );
+    let dials = theirs.0["dials"].as_array().unwrap();
+    assert_eq!(dials.len(), 2, "{:#}", theirs.0);
+    assert_eq!(dials[1]["after"], "3", "{:#}", theirs.0);
+}

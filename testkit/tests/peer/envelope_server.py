@@ -43,6 +43,8 @@ WebSocket (Python `websockets`), chosen by the URL path:
   /refuse        101, then close 1008 (policy violation): the client falls back. With
                  `read=R`, the run's first connection first reads R messages (they
                  reach the application) without acknowledging them.
+  /flip          the run's first connection as /refuse, the next ones as /ws (with
+                 the same parameters): the client falls back, then comes back.
 
 HTTP (plain http, the standard library), the fallback's side and the ledger:
 
@@ -242,6 +244,8 @@ async def handler(ws):
         run.dials.append({"path": path, "after": query.get("after", [None])[0]})
     if run.ack_event is None:
         run.ack_event = asyncio.Event()
+    if path == "/flip":
+        path = "/refuse" if index == 1 else "/ws"
     if path == "/refuse":
         # With `read=R`: first deliver R messages without acknowledging them.
         for _ in range(int(query.get("read", ["0"])[0]) if index == 1 else 0):

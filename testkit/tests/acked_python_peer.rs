@@ -481,7 +481,7 @@ async fn flaky_acknowledgements_with_resends_end_with_every_message_in_the_pytho
 }
 
 #[async_std::test]
-async fn what_the_websocket_read_without_acknowledging_is_resent_over_the_fallback_and_dropped_there(
+async fn what_the_websocket_read_unacknowledged_is_resent_over_the_fallback_or_freed_by_a_cumulative_ack(
 ) {
     let Some((ws, http)) = peer() else { return };
     const N: usize = 4;

@@ -8,7 +8,8 @@ documented wire format only (not from the Rust code), to show the two interopera
                     {"ack": 7}                  every client message up to 7 (cumulative)
                     {"sack": [9, 10]}           these client messages (selective)
 
-Numbers are unsigned 64-bit and start at 1. The server's "application" is a ledger
+Numbers are unsigned 64-bit; this server takes them to start at 1 (the documented
+format does not say where they start; see `first=` below). The server's "application" is a ledger
 per run (the `run=<id>` query parameter): every client message is delivered to it at
 most once, deduplicated by `seq`, and only what the ledger holds is ever acknowledged.
 

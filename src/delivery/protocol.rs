@@ -51,7 +51,15 @@ pub trait Protocol: Send + Sync + std::fmt::Debug + 'static {
 ///   which may ride on a message (`{"seq": 13, "text": "…", "ack": 7}`).
 ///
 /// An inbound message that is not such an envelope is handed to the application as it
-/// is, with no id. Numbers are unsigned 64-bit; anything else is ignored.
+/// is, with no id. Numbers are unsigned 64-bit and start at 1 on both sides: 0 means
+/// "none" (`{"ack": 0}` acknowledges nothing, and a message numbered 0 is dropped as a
+/// duplicate, and reported). Anything that is not such a number is ignored.
+///
+/// The client writes its acknowledgements on the WebSocket only. Over the HTTPS
+/// fallback it cannot speak without a request, so the server learns where the client
+/// stands from the `Last-Event-ID` header (the last SSE `id:` the client saw) or from
+/// what a dial hook (`ClientBuilder::before_dial`) adds; and the server's
+/// own messages reach the client only in the responses to the client's POSTs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonEnvelope;
 

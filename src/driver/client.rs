@@ -128,7 +128,7 @@ impl Client {
     /// messages held for their acknowledgement, waiting to be written or written and
     /// not yet acknowledged. Without it, 0.
     pub fn unacknowledged(&self) -> usize {
-        lock(&self.inner.shared.queue).acked_held()
+        self.inner.shared.unacknowledged()
     }
 
     /// Wait until every message given to `send` so far has left the queue and, with

@@ -425,3 +425,48 @@ async fn the_acknowledgement_timer_starts_with_the_write_even_when_nothing_else_
     assert!(copies >= 3, "written {copies} times");
     close_in_time(&client).await;
 }
+
+#[async_std::test]
+async fn an_in_task_connection_carries_acknowledged_delivery_too() {
+    use futures_util::SinkExt;
+    let ws = WsServer::start(|c| match c.index {
+        1 => Behavior::Accept(vec![Act::AwaitMessage, Act::Reset]),
+        _ => acknowledging(),
+    })
+    .await
+    .unwrap();
+    let cert = TestCert::localhost();
+    let mut conn = builder(&ws, &cert, fast_default())
+        .acknowledged(AckOptions::json_envelope())
+        .connection()
+        .unwrap();
+    let events = conn.events();
+    for i in 1..=3 {
+        within(
+            Duration::from_secs(10),
+            "send",
+            conn.send(Message::from(format!("m{i}"))),
+        )
+        .await
+        .unwrap();
+    }
+    // Polling the connection (its stream) drives it until every message is acknowledged.
+    let settle = async {
+        while conn.unacknowledged() > 0 {
+            let next = futures_lite::future::or(async { conn.next().await.map(|_| ()) }, async {
+                async_io::Timer::after(Duration::from_millis(20)).await;
+                Some(())
+            });
+            next.await;
+        }
+    };
+    within(Duration::from_secs(10), "acknowledgements", settle).await;
+    let got = ledger(ws_texts(&ws).iter().map(String::as_str));
+    assert_eq!(got.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+    within(Duration::from_secs(10), "close", conn.close())
+        .await
+        .unwrap();
+    let events = rest(events).await;
+    assert_eq!(handed_back(&events), []);
+    assert!(!resent(&events).is_empty());
+}

@@ -30,7 +30,7 @@ impl AckTimeoutAction {
     }
 }
 
-/// Acknowledged delivery, for [`ClientBuilder::acknowledged`](super::ClientBuilder::acknowledged):
+/// Acknowledged delivery, for [`ClientBuilder::acknowledged`](crate::driver::ClientBuilder::acknowledged):
 /// the application protocol that numbers and acknowledges messages, and the bounds of
 /// what waits for an acknowledgement.
 #[derive(Debug, Clone)]

@@ -66,6 +66,8 @@ enum Op {
     AckUpTo(Pick),
     AckOne(Pick),
     Reconnect,
+    /// A write completes after a rewind (the driver's frame in flight, a fallback POST).
+    WriteBehind(Pick),
     Advance(u64),
     Overdue,
     Close,
@@ -89,6 +91,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => pick().prop_map(Op::AckUpTo),
         3 => pick().prop_map(Op::AckOne),
         2 => Just(Op::Reconnect),
+        1 => pick().prop_map(Op::WriteBehind),
         2 => (0u64..150).prop_map(Op::Advance),
         2 => Just(Op::Overdue),
         1 => Just(Op::Close),
@@ -230,6 +233,7 @@ struct Reach {
     overdue: usize,
     handed_back_written: usize,
     pushes_after_close: usize,
+    written_behind: usize,
 }
 
 fn run(limits: OutboxLimits, ops: &[Op], reach: &mut Reach) -> Result<(), String> {
@@ -371,6 +375,38 @@ fn run(limits: OutboxLimits, ops: &[Op], reach: &mut Reach) -> Result<(), String
                 let got = outbox.reconnected();
                 if got != want {
                     return Err(at(&format!("{got} to resend, model {want}")));
+                }
+            }
+            Op::WriteBehind(p) => {
+                // The design: a waiting message whose write completed counts as written
+                // (the peer may have it) and stays waiting; any other number, nothing.
+                // Mostly a waiting message (the case that matters), sometimes any number.
+                let waiting: Vec<u64> = model
+                    .held
+                    .iter()
+                    .filter(|(_, m)| matches!(m.at, Where::Waiting { .. }))
+                    .map(|(s, _)| *s)
+                    .collect();
+                let n = match p {
+                    Pick::Assigned(i) if !waiting.is_empty() && i % 4 != 0 => {
+                        waiting[i % waiting.len()]
+                    }
+                    _ => number(p, &model),
+                };
+                let want = match model.held.get_mut(&n) {
+                    Some(m) if matches!(m.at, Where::Waiting { .. }) => {
+                        m.at = Where::Waiting { ever: true };
+                        true
+                    }
+                    _ => false,
+                };
+                let got = outbox.written_behind(Seq(n));
+                if got != want {
+                    return Err(at(&format!("written behind {n}: {got}, model {want}")));
+                }
+                if got {
+                    reach.written_behind += 1;
+                    log.push(Fate::Written(n));
                 }
             }
             Op::Advance(ms) => now_ms += ms,
@@ -527,6 +563,7 @@ fn the_generator_reaches_every_kind_of_acknowledgement_and_ending() {
         ("overdue reports", reach.overdue),
         ("written messages handed back", reach.handed_back_written),
         ("pushes after close", reach.pushes_after_close),
+        ("writes completed after a rewind", reach.written_behind),
     ];
     for (what, n) in counts {
         assert!(n >= 20, "{what}: reached {n} times in 200 cases: {reach:?}");

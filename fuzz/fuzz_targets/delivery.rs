@@ -1,8 +1,8 @@
 //! `delivery`: the acknowledgement bookkeeping (`redial::delivery`) under hostile
 //! input. Each byte pair is one operation: pushes of any length, writes, cumulative and
 //! selective acknowledgements of any 64-bit number (huge, zero, repeated, out of
-//! order), reconnects, time passing, overdue checks, and inbound ids of any value into
-//! an inbox. After every operation the outbox's counts must match what it holds and stay
+//! order), reconnects, time passing, overdue checks, writes completing after a rewind,
+//! and inbound ids of any value into an inbox. After every operation the outbox's counts must match what it holds and stay
 //! within its bounds, and the inbox within its window; at the end, a close must hand
 //! back every accepted message that no acknowledgement freed, each exactly once.
 
@@ -58,9 +58,19 @@ fuzz_target!(|data: &[u8]| {
                     assert!(due > now, "a reported deadline is still due");
                 }
             }
-            7 | 8 => {
+            7 => {
                 inbox.receive(n);
                 assert!(inbox.held() <= 1 + usize::from(head % 7));
+            }
+            8 => {
+                // A write that completes after a rewind, for any number: counted only
+                // for a message waiting to be written, which then stays waiting.
+                let waiting = outbox.next_to_write().map(|(s, ..)| s);
+                let counted = outbox.written_behind(Seq(n));
+                if counted {
+                    assert!(outbox.writes(Seq(n)).is_some_and(|w| w > 0));
+                    assert_eq!(outbox.next_to_write().map(|(s, ..)| s), waiting);
+                }
             }
             _ => unreachable!(),
         }

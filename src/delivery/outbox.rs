@@ -181,6 +181,22 @@ impl<M> Outbox<M> {
         }
     }
 
+    /// The message `seq`, waiting to be written, was written all the same: its write
+    /// was under way when [`reconnected`](Outbox::reconnected) (or a resend) moved the
+    /// cursor back before it. It stays waiting (it is written again in its turn, as a
+    /// resend), and counts as written: the peer may have it now. False when no waiting
+    /// message has that number.
+    pub fn written_behind(&mut self, seq: Seq) -> bool {
+        let waiting = self.held.iter_mut().skip(self.cursor);
+        match waiting.into_iter().find(|e| e.seq == seq) {
+            Some(e) => {
+                e.writes = e.writes.saturating_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Apply an acknowledgement from the peer.
     pub fn ack(&mut self, ack: Ack) -> AckOutcome {
         let mut out = AckOutcome::default();

@@ -208,11 +208,6 @@ async fn settled(client: &Client) {
     assert_eq!(client.unacknowledged(), 0);
 }
 
-/// Every event until the driver ends (close first).
-async fn rest(events: redial::driver::Events) -> Vec<ClientEvent> {
-    within(LIMIT, "the events' end", events.collect()).await
-}
-
 fn handed_back(events: &[ClientEvent]) -> Vec<(Option<u64>, Message)> {
     events
         .iter()
@@ -250,7 +245,7 @@ async fn a_python_server_that_resets_after_reading_half_gets_every_message_exact
     send_all(&client, &mine).await;
     settled(&client).await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let theirs = python_ledger(http, &run).await;
     // The Python application has every message, under the number it was sent with.
     assert_eq!(theirs.texts(), sent(&mine), "{:#}", theirs.0);
@@ -289,7 +284,7 @@ async fn the_python_servers_own_messages_reach_the_application_once_resumed_by_t
     )
     .await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     // The test's ledger of what the application received: each once, in order.
     let want: Vec<Message> = texts("s", TOTAL).into_iter().map(Message::from).collect();
     assert_eq!(got, want);
@@ -329,7 +324,7 @@ async fn without_a_dial_hook_the_python_server_resumes_from_the_clients_acknowle
     )
     .await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let want: Vec<Message> = texts("s", TOTAL).into_iter().map(Message::from).collect();
     assert_eq!(got, want);
     let dups = events
@@ -367,7 +362,7 @@ async fn over_the_fallback_the_sse_response_acknowledges_and_last_event_id_resum
     )
     .await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     assert_eq!(handed_back(&events), []);
     let theirs = python_ledger(http, &run).await;
     // Every message reached the Python application once, over HTTP, acknowledged in
@@ -436,7 +431,7 @@ async fn flaky_acknowledgements_free_only_what_the_python_ledger_holds() {
     // Held for acknowledgement: exactly what the Python ledger lacks.
     assert_eq!(client.unacknowledged(), lost.len());
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let back: BTreeMap<u64, String> = handed_back(&events)
         .into_iter()
         .map(|(seq, m)| {
@@ -462,7 +457,7 @@ async fn flaky_acknowledgements_with_resends_end_with_every_message_in_the_pytho
     // Settled means acknowledged: the Python ledger has every message, once.
     let theirs = python_ledger(http, &run).await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     assert_eq!(theirs.texts(), sent(&mine), "{:#}", theirs.0);
     assert_eq!(theirs.numbers("lost_once"), [1, 3, 5], "{:#}", theirs.0);
     let overdue = events
@@ -496,7 +491,7 @@ async fn what_the_websocket_read_unacknowledged_is_resent_over_the_fallback_or_f
     until_kind(&mut events, "fell_back").await;
     settled(&client).await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let theirs = python_ledger(http, &run).await;
     assert_eq!(theirs.texts(), sent(&mine), "{:#}", theirs.0);
     let delivered = theirs.delivered();
@@ -541,7 +536,7 @@ async fn acknowledgements_riding_on_the_servers_numbered_messages_free_and_deliv
     settled(&client).await;
     let got: Vec<Message> = within(LIMIT, "the replies", messages.take(N).collect()).await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let theirs = python_ledger(http, &run).await;
     assert_eq!(theirs.texts(), sent(&mine), "{:#}", theirs.0);
     let want: Vec<Message> = texts("r", N).into_iter().map(Message::from).collect();
@@ -570,7 +565,7 @@ async fn a_server_that_numbers_from_zero_has_its_zero_dropped_and_reported() {
         }
     }
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let want: Vec<Message> = texts("s", TOTAL)
         .into_iter()
         .skip(1)
@@ -623,7 +618,7 @@ async fn across_websocket_fallback_and_websocket_again_both_ways_arrive_once() {
         got.extend(within(LIMIT, "s4, s5", messages.next()).await);
     }
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     assert_eq!(handed_back(&events), []);
     let want: Vec<Message> = texts("s", 5).into_iter().map(Message::from).collect();
     assert_eq!(got, want);

@@ -56,11 +56,6 @@ fn ws_texts(ws: &WsServer) -> Vec<String> {
         .collect()
 }
 
-/// Every event until the driver ends (close first).
-async fn rest(events: redial::driver::Events) -> Vec<ClientEvent> {
-    within(Duration::from_secs(10), "the events' end", events.collect()).await
-}
-
 fn handed_back(events: &[ClientEvent]) -> Vec<(&'static str, Message)> {
     events
         .iter()
@@ -114,7 +109,7 @@ async fn a_server_that_resets_after_reading_half_loses_nothing_every_message_arr
     let all = |s: &WsServer| ledger(ws_texts(s).iter().map(String::as_str)).len() == N as usize;
     within(Duration::from_secs(10), "every message", ws.wait_for(all)).await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let got = ledger(ws_texts(&ws).iter().map(String::as_str));
     let want: BTreeMap<u64, String> = (1..=N).map(|i| (i, format!("m{i}"))).collect();
     assert_eq!(
@@ -170,7 +165,7 @@ async fn inbound_duplicates_are_dropped_and_the_client_acknowledges_what_it_rece
     )
     .await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let dups: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -204,7 +199,7 @@ async fn a_connection_that_never_acknowledges_is_recycled_and_the_messages_resen
     };
     within(Duration::from_secs(10), "the resends", ws.wait_for(acked)).await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let overdue: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -242,7 +237,7 @@ async fn resending_on_the_same_connection_writes_the_late_ones_again() {
     within(Duration::from_secs(10), "a resend", ws.wait_for(twice)).await;
     assert_eq!(ws.connections(), 1);
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     // Never acknowledged: handed back as maybe delivered, with its sequence number.
     let back: Vec<_> = events
         .iter()
@@ -269,7 +264,7 @@ async fn unacknowledged_messages_are_handed_back_as_written_and_the_rest_as_unde
     // Two are written; the outbox is full, so the third waits in the queue.
     within(Duration::from_secs(10), "two written", ws.wait_received(2)).await;
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     assert_eq!(
         handed_back(&events),
         [
@@ -317,7 +312,7 @@ async fn messages_unacknowledged_on_the_websocket_are_resent_over_the_fallback()
     );
     assert_eq!(client.unacknowledged(), 0);
     close_in_time(&client).await;
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     let posts: Vec<String> = sse.requests().into_iter().map(|(_, body)| body).collect();
     let over_https = ledger(posts.iter().map(String::as_str));
     // Everything the WebSocket did not get acknowledged went over HTTPS, once each.
@@ -466,7 +461,7 @@ async fn an_in_task_connection_carries_acknowledged_delivery_too() {
     within(Duration::from_secs(10), "close", conn.close())
         .await
         .unwrap();
-    let events = rest(events).await;
+    let events = rest_of(events).await;
     assert_eq!(handed_back(&events), []);
     assert!(!resent(&events).is_empty());
 }

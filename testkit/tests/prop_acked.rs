@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use driver_support::*;
-use futures_lite::StreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError, TestRunner};
 use redial::driver::{AckOptions, AckTimeoutAction, ClientEvent, Message};
@@ -291,8 +290,7 @@ async fn run(case: Case) -> Result<(), TestCaseError> {
     o.settled = within(Duration::from_secs(30), "settled", client.settled()).await;
     o.stopped = client.state() == redial::core::StateName::Stopped;
     close_in_time(&client).await;
-    let events: Vec<ClientEvent> =
-        within(Duration::from_secs(10), "the events' end", events.collect()).await;
+    let events = rest_of(events).await;
     for e in &events {
         match e {
             ClientEvent::Undelivered(Message::Text(t)) => o.undelivered.push(t.clone()),

@@ -34,6 +34,8 @@ pub(crate) struct Acked {
     ack_due: bool,
     /// Messages about to be written again, and why (announced with the first).
     resend: Option<(usize, String)>,
+    /// Why the outbox was last rewound.
+    rewound: String,
     /// Events for the driver to publish.
     events: Vec<ClientEvent>,
 }
@@ -50,6 +52,7 @@ impl Acked {
             options,
             ack_due: false,
             resend: None,
+            rewound: String::new(),
             events: Vec::new(),
         }
     }
@@ -68,6 +71,7 @@ impl Acked {
     /// again, in order, on the next one.
     pub(crate) fn rewind(&mut self, cause: &str) {
         let n = self.outbox.reconnected();
+        self.rewound = cause.to_string();
         if n > 0 {
             self.resend = Some((n, cause.to_string()));
         }
@@ -123,6 +127,14 @@ impl Acked {
     pub(crate) fn written(&mut self, seq: Seq, now: Instant) {
         if self.outbox.next_to_write().map(|(s, ..)| s) == Some(seq) {
             self.outbox.written(now);
+        } else if self.outbox.written_behind(seq) {
+            // Its write was under way when the outbox was rewound: the peer may have
+            // it, and it will be written again in its turn, as one more resend.
+            let (n, cause) = self
+                .resend
+                .take()
+                .unwrap_or_else(|| (0, self.rewound.clone()));
+            self.resend = Some((n + 1, cause));
         }
     }
 
@@ -242,6 +254,34 @@ mod tests {
         );
         a.written(Seq(2), now);
         assert_eq!(a.next_frame(&q).unwrap().0, Some(Seq(3)));
+    }
+
+    #[test]
+    fn a_write_that_completes_after_a_rewind_counts_and_its_next_write_is_announced() {
+        let mut a = Acked::new(AckOptions::json_envelope());
+        let q = queue(&["a", "b"]);
+        let now = Instant::now();
+        let (seq, _) = a.next_frame(&q).unwrap();
+        a.written(seq.unwrap(), now);
+        // "b" is being written (a fallback POST, a frame in flight) when the
+        // acknowledgement timeout rewinds the outbox.
+        let (b, _) = a.next_frame(&q).unwrap();
+        a.rewind("late");
+        a.written(b.unwrap(), now);
+        assert_eq!(a.next_frame(&q).unwrap().0, Some(Seq(1)));
+        assert_eq!(
+            a.take_events(),
+            [ClientEvent::Resent {
+                messages: 2,
+                cause: "late".into()
+            }]
+        );
+        a.written(Seq(1), now);
+        // "b" goes again, as a resend (its earlier write may have reached the peer).
+        assert_eq!(
+            a.outbox.next_to_write().map(|(s, _, resend)| (s, resend)),
+            Some((Seq(2), true))
+        );
     }
 
     #[test]

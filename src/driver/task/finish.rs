@@ -2,7 +2,7 @@
 //! request ends with an error item, and the socket and the channels are let go.
 
 use super::Command;
-use super::{close_quietly, writable, Driver, Io};
+use super::{close_quietly, Driver, Io};
 use crate::driver::event::ClientEvent;
 use crate::driver::lock::lock;
 use crate::driver::request::RequestError;
@@ -30,14 +30,7 @@ impl Driver {
             .last_cause()
             .map(|c| c.to_string())
             .unwrap_or_else(|| "the client was dropped".into());
-        let data = writable(
-            false,
-            &mut self.requests,
-            &self.shared,
-            self.request_idle,
-            self.acked.as_mut(),
-        );
-        self.io.writer.reset(flushed, data);
+        self.reset_writer(flushed);
         self.flush_held();
         self.finish_job(&cause);
         self.io = Io::default();

@@ -565,6 +565,19 @@ impl Driver {
         }
     }
 
+    /// The socket is gone: settle the frame in flight (`flushed`: the socket was
+    /// flushed on the way out) and start afresh for the next connection.
+    fn reset_writer(&mut self, flushed: bool) {
+        let data = writable(
+            false,
+            &mut self.requests,
+            &self.shared,
+            self.request_idle,
+            self.acked.as_mut(),
+        );
+        self.io.writer.reset(flushed, data);
+    }
+
     /// Whether the core still waits for the dial in flight (a dial that completes after
     /// the core moved on is closed at once).
     fn dial_wanted(&self) -> bool {
@@ -580,14 +593,7 @@ impl Driver {
     /// socket was flushed on the way out) and the request in flight.
     fn end_connection(&mut self, flushed: bool, cause: &str) {
         self.io.ws = None;
-        let data = writable(
-            false,
-            &mut self.requests,
-            &self.shared,
-            self.request_idle,
-            self.acked.as_mut(),
-        );
-        self.io.writer.reset(flushed, data);
+        self.reset_writer(flushed);
         if let Some(acked) = self.acked.as_mut() {
             acked.rewind(&format!("the connection ended: {cause}"));
         }

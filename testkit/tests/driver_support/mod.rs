@@ -92,6 +92,11 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>
     futures_lite::future::or(fut, guard).await
 }
 
+/// Every event left until the driver ends (close it first), 10 s at most.
+pub async fn rest_of(events: Events) -> Vec<ClientEvent> {
+    within(Duration::from_secs(10), "the events' end", events.collect()).await
+}
+
 /// Collect core events until one matches `stop` (included).
 pub async fn until(events: &mut Events, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
     let mut seen = Vec::new();

@@ -22,7 +22,7 @@ use std::time::Duration;
 use driver_support::*;
 use futures_lite::StreamExt;
 use redial::driver::{
-    AckOptions, AckTimeoutAction, Client, ClientBuilder, ClientEvent, DialExtras, Message,
+    AckOptions, AckTimeoutAction, Client, ClientBuilder, ClientEvent, DialExtras, Events, Message,
 };
 use serde_json::Value;
 
@@ -236,11 +236,34 @@ fn texts(prefix: &str, n: usize) -> Vec<String> {
 
 #[async_std::test]
 async fn a_python_server_that_resets_after_reading_half_gets_every_message_exactly_once() {
+    reset_after_half("reset-half", spawn).await;
+}
+
+/// The same with the client on tokio's runtime (its sockets and timers, a tokio task),
+/// as a tokio application embeds it: the wire is the same.
+#[test]
+fn on_tokio_a_python_server_that_resets_after_reading_half_gets_every_message_exactly_once() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(reset_after_half("reset-half-tokio", |b| {
+        let (client, driver) = b.build().expect("a valid client");
+        let events = client.events();
+        tokio::spawn(driver.run());
+        (client, events)
+    }));
+}
+
+/// A Python server that reads half of what was sent, unacknowledged, and resets: every
+/// message reaches its application once, the resend announced, nothing handed back.
+async fn reset_after_half(name: &str, start: impl FnOnce(ClientBuilder) -> (Client, Events)) {
     let Some((ws, http)) = peer() else { return };
     const N: usize = 10;
-    let run = new_run("reset-half");
+    let run = new_run(name);
     let url = format!("ws://127.0.0.1:{ws}/reset-half?run={run}&n={N}");
-    let (client, events) = spawn(client_for(url).acknowledged(AckOptions::json_envelope()));
+    let (client, events) = start(client_for(url).acknowledged(AckOptions::json_envelope()));
     let mine = texts("m", N);
     send_all(&client, &mine).await;
     settled(&client).await;

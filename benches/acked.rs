@@ -3,12 +3,14 @@
 //!
 //! - off: `send` each message, then wait until the server has read all of them;
 //! - on (`ClientBuilder::acknowledged` with the JSON envelope): `send` each message,
-//!   then wait until the client has every acknowledgement (`Client::settled`); the
-//!   server's application acknowledges each message with its own `{"sack": [seq]}`
-//!   (the most frames an acknowledging server sends).
+//!   then wait until the client has every acknowledgement (`Client::settled`), with a
+//!   server that acknowledges cumulatively every 64 messages (`{"ack": n}`: the seam's
+//!   own cost, the wire nearly as without), and with one that acknowledges each message
+//!   on its own (`{"sack": [n]}`: twice the frames, the most an acknowledging server
+//!   sends).
 //!
-//! Each round sends 2,000 messages per side, the sides' order rotating round by round;
-//! the figure is the median per-round ratio (time off / time on: 1.00 means free).
+//! Each round sends 2,048 messages per side, the sides' order rotating round by round;
+//! the figures are the median per-round ratios (time off / time on: 1.00 means free).
 
 mod common;
 
@@ -21,7 +23,10 @@ use redial::driver::{AckOptions, Client};
 use redial_testkit::{Act, Behavior, WsServer};
 use serde_json::{json, Value};
 
-const PER_ROUND: usize = 2000;
+const PER_ROUND: usize = 2048;
+
+/// The batched server acknowledges every this many messages (`PER_ROUND` is a multiple).
+const ACK_EVERY: u64 = 64;
 
 fn payload() -> String {
     "x".repeat(1024)
@@ -34,6 +39,15 @@ fn sack(text: &str) -> Vec<String> {
         .as_u64()
         .map(|seq| vec![json!({ "sack": [seq] }).to_string()])
         .unwrap_or_default()
+}
+
+/// The cumulative acknowledgement of every `ACK_EVERY`-th envelope.
+fn every_64(text: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    match v["seq"].as_u64() {
+        Some(seq) if seq % ACK_EVERY == 0 => vec![json!({ "ack": seq }).to_string()],
+        _ => Vec::new(),
+    }
 }
 
 async fn round_off(client: &Client, server: &WsServer) -> f64 {
@@ -58,67 +72,88 @@ async fn round_on(client: &Client, server: &WsServer) -> f64 {
     took
 }
 
-fn main() {
-    let rounds = common::rounds(20, 3);
-    let load_before = common::loadavg();
-    let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    block_on(async {
-        let hold = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
-            .await
-            .unwrap();
-        let acking = WsServer::start(|_| Behavior::Accept(vec![Act::Respond(Arc::new(sack))]))
-            .await
-            .unwrap();
-        let (plain, _) = redial_open(Client::builder(hold.url()).config(quiet())).await;
-        let options = AckOptions::json_envelope()
-            .limits(PER_ROUND, 4 << 20)
-            .ack_timeout(Duration::from_secs(30));
-        let builder = Client::builder(acking.url())
-            .config(quiet())
-            .acknowledged(options);
-        let (acked, _) = redial_open(builder).await;
-        // Warm-up.
-        round_off(&plain, &hold).await;
-        round_on(&acked, &acking).await;
-        for r in 0..rounds {
-            let (a, b) = match r % 2 {
-                0 => {
-                    let a = round_off(&plain, &hold).await;
-                    (a, round_on(&acked, &acking).await)
-                }
-                _ => {
-                    let b = round_on(&acked, &acking).await;
-                    (round_off(&plain, &hold).await, b)
-                }
-            };
-            off.push(a);
-            on.push(b);
-            ratios.push(a / b);
-        }
-        plain.close().await;
-        acked.close().await;
-    });
+/// Median, quartiles of `off / on` over the rounds, and µs per message of each.
+fn figures(off: &[f64], on: &[f64]) -> Value {
+    let mut ratios: Vec<f64> = off.iter().zip(on).map(|(a, b)| a / b).collect();
     let ratio = common::median(&mut ratios);
     let (q1, q3) = (
         common::percentile(&mut ratios, 25.0),
         common::percentile(&mut ratios, 75.0),
     );
-    let per = |xs: &mut Vec<f64>| common::median(xs) / PER_ROUND as f64 * 1e6;
-    let (us_off, us_on) = (per(&mut off), per(&mut on));
-    println!(
-        "acked upload: off {us_off:.2} µs/msg, on {us_on:.2} µs/msg; ratio (time off / time on) median {ratio:.3} [IQR {q1:.3}–{q3:.3}] over {rounds} rounds; load {load_before} -> {}",
-        common::loadavg()
-    );
+    let per = |xs: &[f64]| common::median(&mut xs.to_vec()) / PER_ROUND as f64 * 1e6;
+    json!({
+        "ratio": ratio,
+        "ratio_q1": q1,
+        "ratio_q3": q3,
+        "off_us_per_msg": per(off),
+        "on_us_per_msg": per(on),
+    })
+}
+
+fn main() {
+    let rounds = common::rounds(20, 3);
+    let load_before = common::loadavg();
+    let (mut off, mut batched, mut each) = (Vec::new(), Vec::new(), Vec::new());
+    block_on(async {
+        let hold = WsServer::start(|_| Behavior::Accept(vec![Act::Hold]))
+            .await
+            .unwrap();
+        let start = |f: fn(&str) -> Vec<String>| {
+            WsServer::start(move |_| Behavior::Accept(vec![Act::Respond(Arc::new(f))]))
+        };
+        let (every, single) = (start(every_64).await.unwrap(), start(sack).await.unwrap());
+        let (plain, _) = redial_open(Client::builder(hold.url()).config(quiet())).await;
+        let options = AckOptions::json_envelope()
+            .limits(PER_ROUND, 4 << 20)
+            .ack_timeout(Duration::from_secs(30));
+        let acked = |url: String| {
+            redial_open(
+                Client::builder(url)
+                    .config(quiet())
+                    .acknowledged(options.clone()),
+            )
+        };
+        let (a64, _) = acked(every.url()).await;
+        let (a1, _) = acked(single.url()).await;
+        // Warm-up.
+        round_off(&plain, &hold).await;
+        round_on(&a64, &every).await;
+        round_on(&a1, &single).await;
+        for r in 0..rounds {
+            // The three sides in a rotating order.
+            for k in 0..3 {
+                match (r + k) % 3 {
+                    0 => off.push(round_off(&plain, &hold).await),
+                    1 => batched.push(round_on(&a64, &every).await),
+                    _ => each.push(round_on(&a1, &single).await),
+                }
+            }
+        }
+        plain.close().await;
+        a64.close().await;
+        a1.close().await;
+    });
+    let (b, e) = (figures(&off, &batched), figures(&off, &each));
+    let line = |name: &str, v: &Value| {
+        println!(
+            "acked upload, {name}: off {:.2} µs/msg, on {:.2} µs/msg; ratio (time off / time on) median {:.3} [IQR {:.3}–{:.3}] over {rounds} rounds",
+            v["off_us_per_msg"].as_f64().unwrap_or(0.0),
+            v["on_us_per_msg"].as_f64().unwrap_or(0.0),
+            v["ratio"].as_f64().unwrap_or(0.0),
+            v["ratio_q1"].as_f64().unwrap_or(0.0),
+            v["ratio_q3"].as_f64().unwrap_or(0.0),
+        )
+    };
+    line("acknowledged every 64", &b);
+    line("each acknowledged", &e);
+    println!("acked: load {load_before} -> {}", common::loadavg());
     common::write_result(
         "acked",
         &json!({
             "messages_per_round": PER_ROUND,
             "rounds": rounds,
-            "off_us_per_msg": us_off,
-            "on_us_per_msg": us_on,
-            "ratio": ratio,
-            "ratio_q1": q1,
-            "ratio_q3": q3,
+            "every_64": b,
+            "each": e,
             "load_before": load_before,
         }),
     );

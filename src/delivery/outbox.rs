@@ -252,16 +252,18 @@ impl<M> Outbox<M> {
     }
 
     /// When the earliest written message's acknowledgement is due, if any is awaited
-    /// and not already reported overdue.
+    /// and not already reported overdue. The messages before the cursor were written on
+    /// this connection in order, at times that do not go back (the clock's), so the first
+    /// one not reported has the earliest deadline: found without looking at the rest.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.held
             .iter()
             .take(self.cursor)
-            .filter_map(|e| match e.stage {
-                Stage::Written { at, overdue: false } => at.checked_add(self.limits.ack_timeout),
+            .find_map(|e| match e.stage {
+                Stage::Written { at, overdue: false } => Some(at),
                 _ => None,
             })
-            .min()
+            .and_then(|at| at.checked_add(self.limits.ack_timeout))
     }
 
     /// The written messages whose acknowledgement is overdue at `now` and was not

@@ -173,10 +173,11 @@ impl Queue {
         }
     }
 
-    /// Set how many messages are held for their acknowledgement; a change notifies
-    /// the room listeners (who may wait for everything to be acknowledged).
+    /// Set how many messages are held for their acknowledgement. Reaching 0 notifies
+    /// the room listeners (one may wait for everything to be acknowledged); other
+    /// changes make no room in the queue, and wake no one.
     pub(crate) fn set_acked_held(&mut self, n: usize) {
-        if std::mem::replace(&mut self.acked_held, n) != n {
+        if std::mem::replace(&mut self.acked_held, n) != n && n == 0 {
             self.room.notify(usize::MAX);
         }
     }

@@ -147,7 +147,9 @@ pub fn exit_code(obs: &Observed) -> u8 {
                 ProxyFailure::Status { .. } => exit::PROBE_REJECTED,
                 _ => exit::PROBE_UNREACHABLE,
             },
-            ReachFailure::Status { .. } | ReachFailure::Redirect { .. } => exit::PROBE_REJECTED,
+            ReachFailure::Status { .. }
+            | ReachFailure::Redirect { .. }
+            | ReachFailure::Subprotocol(_) => exit::PROBE_REJECTED,
             ReachFailure::Certificate(_) | ReachFailure::Tls(_) => exit::PROBE_TLS,
             ReachFailure::Dns(_)
             | ReachFailure::Refused
@@ -267,6 +269,9 @@ fn why_words(why: &NoRetryReason, failure: &Failure) -> String {
         }
         NoRetryReason::Class(Class::ProxyAuth) => {
             "the proxy refused its credentials, and no retry can change them".into()
+        }
+        NoRetryReason::Class(Class::SubprotocolMismatch) => {
+            "the next dial would offer the same subprotocols to the same server".into()
         }
         NoRetryReason::Class(c) => format!("class {c}"),
         NoRetryReason::Override(a) => format!("the config's close_codes says {a}"),

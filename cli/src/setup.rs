@@ -27,6 +27,11 @@ pub struct ConnOpts {
     /// read (or the config's [proxy] section).
     #[arg(long, value_name = "URL", value_parser = parse_proxy)]
     pub proxy: Option<ProxySetting>,
+    /// Offer this WebSocket subprotocol (Sec-WebSocket-Protocol; repeatable, in order of
+    /// preference; replaces the config's `protocols`). The server must choose one of
+    /// them, or the dial fails and the client stops.
+    #[arg(long = "protocol", value_name = "NAME")]
+    pub protocols: Vec<String>,
 }
 
 /// `--proxy`'s parser: `none`, `env`, or a usable http:// proxy URL.
@@ -169,6 +174,9 @@ pub fn builder(url: &str, config: Config, conn: &ConnOpts) -> Result<ClientBuild
     let mut b = Client::builder(url).config(with_proxy(config, conn));
     for (name, value) in &conn.headers {
         b = b.header(name.clone(), value.clone());
+    }
+    if !conn.protocols.is_empty() {
+        b = b.protocols(conn.protocols.iter().cloned());
     }
     if let Some(path) = &conn.ca {
         for der in read_ca(path)? {

@@ -10,6 +10,7 @@ use redial::core::{CloseReason, Failure};
 use redial::policy::{
     classify_close, classify_reach_failure, classify_status, close_code_name, decide, fmt_duration,
     status_name, Backoff, Budget, Class, Decision, Phase, ProxyFailure, ReachFailure,
+    SubprotocolMismatch,
 };
 use serde_json::Value;
 
@@ -390,6 +391,14 @@ fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
                 reason: Some("Unable to connect".into()),
             }),
         },
+        F::Subprotocol(Box::new(SubprotocolMismatch {
+            offered: vec!["chat.v2".into(), "chat.v1".into()],
+            answered: Some("chat.v3".into()),
+        })),
+        F::Subprotocol(Box::new(SubprotocolMismatch {
+            offered: vec!["chat.v2".into()],
+            answered: None,
+        })),
     ];
     let name = |f: &F| match f {
         F::Dns(_) => "DNS failure",
@@ -404,6 +413,8 @@ fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
         F::Status { .. } => "HTTP status",
         F::Io(_) => "other I/O error",
         F::Redirect { .. } => "redirect (3xx), not followed",
+        F::Subprotocol(m) if m.answered.is_some() => "subprotocol not offered",
+        F::Subprotocol(_) => "no subprotocol, one required",
         F::Proxy { failure, .. } => match **failure {
             ProxyFailure::Unreachable(_) => "proxy unreachable",
             ProxyFailure::Malformed(_) => "proxy answer not HTTP",

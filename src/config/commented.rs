@@ -56,6 +56,14 @@ const KEYS: &[(&str, &str, &str)] = &[
          draw a fresh seed per client.",
     ),
     (
+        "",
+        "protocols",
+        "WebSocket subprotocols offered on every dial (Sec-WebSocket-Protocol), in order of \
+         preference, e.g. [\"chat.v2\", \"chat.v1\"]. The server must choose one of them: \
+         one not offered, or none, fails the dial and the client stops (class \
+         subprotocol_mismatch). Empty: none offered.",
+    ),
+    (
         "budget",
         "max_attempts",
         "Dials allowed between two stable connections, the first dial included.",

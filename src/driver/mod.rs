@@ -38,6 +38,7 @@ mod secret;
 mod shared;
 mod split;
 mod streams;
+mod subprotocol;
 mod target;
 mod task;
 mod tls;

@@ -14,6 +14,7 @@ mod fallback_decision;
 mod fallback_error;
 mod proxy_failure;
 mod reach_failure;
+mod subprotocol;
 
 pub use backoff::Backoff;
 pub use close_code::{classify_close, close_code_name};
@@ -24,6 +25,7 @@ pub use proxy_failure::{classify_proxy_failure, ProxyFailure};
 pub use reach_failure::{
     classify_reach_failure, classify_status, status_name, Phase, ReachFailure,
 };
+pub use subprotocol::SubprotocolMismatch;
 
 use std::fmt;
 use std::time::Duration;
@@ -63,11 +65,16 @@ pub enum Class {
     /// The HTTP proxy refused the credentials of its URL (407, or 401 as some proxies
     /// answer): stop; retrying or falling back through the same proxy cannot help.
     ProxyAuth,
+    /// The server's 101 did not agree to the WebSocket subprotocols offered (it chose
+    /// one not offered, or none when some were): stop. The next dial offers the same
+    /// list to the same server, and the fallback carries the same application
+    /// protocol, so neither can help; the application's list or the server must change.
+    SubprotocolMismatch,
 }
 
 impl Class {
     /// Every class, in table order.
-    pub const ALL: [Class; 12] = [
+    pub const ALL: [Class; 13] = [
         Class::Done,
         Class::Transient,
         Class::Restart,
@@ -80,6 +87,7 @@ impl Class {
         Class::Rejected,
         Class::Certificate,
         Class::ProxyAuth,
+        Class::SubprotocolMismatch,
     ];
 
     /// The action taken for this class when the config does not override it.
@@ -91,7 +99,7 @@ impl Class {
             Class::Overload => Action::RetrySlow,
             Class::Policy | Class::Protocol | Class::Rejected => Action::FallBack,
             Class::Auth => Action::Reauthenticate,
-            Class::Certificate | Class::ProxyAuth => Action::Stop,
+            Class::Certificate | Class::ProxyAuth | Class::SubprotocolMismatch => Action::Stop,
         }
     }
 
@@ -110,6 +118,7 @@ impl Class {
             Class::Rejected => "rejected",
             Class::Certificate => "certificate",
             Class::ProxyAuth => "proxy_auth",
+            Class::SubprotocolMismatch => "subprotocol_mismatch",
         }
     }
 }

@@ -394,8 +394,9 @@ impl Driver {
                 tracing::debug!(phase = "connected", "redial dial phase");
                 let (target, headers, config) =
                     (self.target.clone(), self.headers.clone(), self.ws_config);
+                let protocols = self.core.policy().config().protocols.clone();
                 let fut = async move {
-                    handshake(&target, stream, &headers, config)
+                    handshake(&target, stream, &headers, &protocols, config)
                         .await
                         .map(Box::new)
                 };
@@ -409,10 +410,11 @@ impl Driver {
             Wake::Upgraded(Ok(ws)) => {
                 tracing::debug!(phase = "upgraded", "redial dial phase");
                 self.io.dialing = None;
+                let upgraded = super::subprotocol::succeeded(&ws.1);
                 // `dial_wanted` held: there is no other socket.
                 self.io.ws = Some(ws);
                 self.io.read.again();
-                self.input(Input::DialSucceeded);
+                self.input(upgraded);
             }
             Wake::Ws(item) => self.on_ws(item),
             Wake::Fallback(item) => self.on_fallback(item),

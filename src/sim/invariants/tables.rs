@@ -45,6 +45,7 @@ pub fn dial_class(failure: &ReachFailure) -> Class {
     match failure {
         ReachFailure::Certificate(_) => Class::Certificate,
         ReachFailure::Redirect { .. } => Class::Rejected,
+        ReachFailure::Subprotocol(_) => Class::SubprotocolMismatch,
         ReachFailure::Proxy { failure, .. } => match **failure {
             ProxyFailure::Status { status, .. } if status == 407 || status == 401 => {
                 Class::ProxyAuth
@@ -90,7 +91,7 @@ pub fn fallback_retried(failure: &FallbackError) -> bool {
             _ => true,
         },
         ReachFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
-        ReachFailure::Redirect { .. } => false,
+        ReachFailure::Redirect { .. } | ReachFailure::Subprotocol(_) => false,
         _ => true,
     }
 }

@@ -87,7 +87,8 @@ mod tests {
         let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                      Sec-WebSocket-Protocol:  chat.v2 \r\nConnection: Upgrade\r\n\r\n";
         assert_eq!(answered(head).as_deref(), Some("chat.v2"));
-        assert_eq!(answered(&head[..70]).as_deref(), Some("chat.v2"));
+        let cut = head.windows(10).position(|w| w == b"Connection").unwrap();
+        assert_eq!(answered(&head[..cut]).as_deref(), Some("chat.v2"));
         assert_eq!(answered(&head[..40]), None);
         assert_eq!(answered(b"HTTP/1.1 101 OK\r\n\r\n"), None);
         assert_eq!(answered(b"\xff\x00garbage"), None);

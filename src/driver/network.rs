@@ -226,10 +226,14 @@ impl Network {
                 tunnel(&mut tcp, proxy, host, port).await.map_err(failed)?;
                 Ok(tcp)
             }
-            ProxyScheme::Socks5h => self
-                .through_socks(proxy, SocksTarget::Name(host, port))
-                .await
-                .map_err(failed),
+            // An IP literal goes as an address under either scheme (as curl sends it).
+            ProxyScheme::Socks5h => {
+                let to = match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SocksTarget::Addr(SocketAddr::new(ip, port)),
+                    Err(_) => SocksTarget::Name(host, port),
+                };
+                self.through_socks(proxy, to).await.map_err(failed)
+            }
             ProxyScheme::Socks5 => {
                 // The client resolves: the name's failure is the dial's, not the proxy's.
                 let addrs = self.resolve(host, port).await.map_err(|e| match e {

@@ -22,7 +22,8 @@ pub struct ConnOpts {
     /// Also trust this CA certificate (a PEM or DER file).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
-    /// Go through this HTTP proxy (http://[user:password@]host:port), or "none" to
+    /// Go through this proxy (http://, socks5:// or socks5h://[user:password@]host:port),
+    /// or "none" to
     /// connect directly; without it, HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are
     /// read (or the config's [proxy] section).
     #[arg(long, value_name = "URL", value_parser = parse_proxy)]
@@ -34,7 +35,7 @@ pub struct ConnOpts {
     pub protocols: Vec<String>,
 }
 
-/// `--proxy`'s parser: `none`, `env`, or a usable http:// proxy URL.
+/// `--proxy`'s parser: `none`, `env`, or a usable http://, socks5:// or socks5h:// proxy URL.
 fn parse_proxy(s: &str) -> Result<ProxySetting, String> {
     let setting = ProxySetting::from(s.to_string());
     if let ProxySetting::Url(url) = &setting {

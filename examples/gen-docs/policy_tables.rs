@@ -416,6 +416,9 @@ fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
         socks(reply(7)),
         socks(reply(8)),
         socks(reply(9)),
+        socks(SocksFailure::Malformed(
+            "not a SOCKS5 answer (version byte 0x48)".into(),
+        )),
         F::Subprotocol(Box::new(SubprotocolMismatch {
             offered: vec!["chat.v2".into(), "chat.v1".into()],
             answered: Some("chat.v3".into()),
@@ -454,6 +457,7 @@ fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
                 "SOCKS5: no acceptable method (none offered)"
             }
             ProxyFailure::Socks(SocksFailure::AuthFailed { .. }) => "SOCKS5: authentication failed",
+            ProxyFailure::Socks(SocksFailure::Malformed(_)) => "SOCKS5: answer not SOCKS5",
             ProxyFailure::Socks(SocksFailure::CredentialsTooLong) => {
                 "SOCKS5: user or password over 255 bytes"
             }

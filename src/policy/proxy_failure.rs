@@ -22,8 +22,7 @@ pub enum ProxyFailure {
         /// phrase of the status, which may not be what the proxy meant.
         reason: Option<String>,
     },
-    /// The proxy's answer to the CONNECT was not an HTTP response, or not SOCKS5
-    /// (described).
+    /// The proxy's answer to the CONNECT was not an HTTP response (described).
     Malformed(String),
     /// A SOCKS5 proxy refused the authentication or the CONNECT request.
     Socks(SocksFailure),
@@ -60,7 +59,7 @@ impl fmt::Display for ProxyFailure {
                 }
             }
             ProxyFailure::Malformed(d) => {
-                write!(f, "did not answer the CONNECT as expected ({d})")
+                write!(f, "did not answer the CONNECT in HTTP ({d})")
             }
             ProxyFailure::Socks(s) => write!(f, "{s}"),
         }

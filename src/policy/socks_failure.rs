@@ -6,8 +6,7 @@ use std::fmt;
 use super::Class;
 
 /// A SOCKS5 proxy's refusal: of the authentication, or of the CONNECT request (its
-/// reply code). A proxy that does not speak SOCKS5, or breaks off, is
-/// [`ProxyFailure::Malformed`](super::ProxyFailure::Malformed) instead.
+/// reply code); or an answer that is not SOCKS5.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocksFailure {
     /// It accepted none of the authentication methods offered (method `0xFF`): no
@@ -31,6 +30,9 @@ pub enum SocksFailure {
         /// name for `socks5h://`).
         target: String,
     },
+    /// Its answer was not SOCKS5 (another version byte, a method not offered, an unknown
+    /// address type), or it broke off (described).
+    Malformed(String),
 }
 
 /// RFC 1928 §6's words for a reply code, `None` for the unassigned ones.
@@ -76,6 +78,7 @@ impl fmt::Display for SocksFailure {
                 f,
                 "cannot take a SOCKS5 user or password longer than 255 bytes{CHECK}"
             ),
+            SocksFailure::Malformed(d) => write!(f, "did not answer in SOCKS5 ({d})"),
             SocksFailure::Reply { reply, target } => {
                 write!(f, "answered the SOCKS5 CONNECT to {target} with ")?;
                 match socks_reply_name(*reply) {
@@ -105,7 +108,7 @@ impl fmt::Display for SocksFailure {
 /// "command not supported" and "address type not supported" are
 /// [`Class::ProxyUnsupported`] (stop: this proxy cannot carry the connection); general
 /// failure, "network unreachable", "host unreachable", "connection refused", "TTL
-/// expired" and unassigned codes are transient.
+/// expired", unassigned codes and an answer that is not SOCKS5 are transient.
 ///
 /// ```
 /// use redial::policy::{classify_socks_failure, Class, SocksFailure};
@@ -119,6 +122,7 @@ pub fn classify_socks_failure(failure: &SocksFailure) -> Class {
         SocksFailure::NoAcceptableMethod { .. }
         | SocksFailure::AuthFailed { .. }
         | SocksFailure::CredentialsTooLong => Class::ProxyAuth,
+        SocksFailure::Malformed(_) => Class::Transient,
         SocksFailure::Reply { reply, .. } => match reply {
             0x02 => Class::Rejected,
             0x07 | 0x08 => Class::ProxyUnsupported,

@@ -167,7 +167,7 @@ fn socks(failure: SocksFailure) -> ProxyFailure {
 }
 
 fn malformed(what: String) -> ProxyFailure {
-    ProxyFailure::Malformed(what)
+    socks(SocksFailure::Malformed(what))
 }
 
 async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> Result<(), ProxyFailure> {
@@ -313,7 +313,7 @@ mod tests {
         // Password authentication asked for but not offered.
         assert!(matches!(
             against(&[5, 2], false, true),
-            Err(ProxyFailure::Malformed(_))
+            Err(ProxyFailure::Socks(SocksFailure::Malformed(_)))
         ));
     }
 
@@ -346,7 +346,7 @@ mod tests {
             assert!(
                 matches!(
                     against(replies, false, true),
-                    Err(ProxyFailure::Malformed(_))
+                    Err(ProxyFailure::Socks(SocksFailure::Malformed(_)))
                 ),
                 "{replies:?}: {:?}",
                 against(replies, false, true)

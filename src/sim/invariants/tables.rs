@@ -59,7 +59,9 @@ pub fn dial_class(failure: &ReachFailure) -> Class {
             ProxyFailure::Socks(SocksFailure::Reply { reply: 7 | 8, .. }) => {
                 Class::ProxyUnsupported
             }
-            ProxyFailure::Socks(SocksFailure::Reply { .. }) => Class::Transient,
+            ProxyFailure::Socks(SocksFailure::Reply { .. } | SocksFailure::Malformed(_)) => {
+                Class::Transient
+            }
             ProxyFailure::Socks(_) => Class::ProxyAuth,
             _ => Class::Transient,
         },
@@ -95,6 +97,7 @@ pub fn fallback_retried(failure: &FallbackError) -> bool {
         ReachFailure::Proxy { failure, .. } => match **failure {
             ProxyFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             ProxyFailure::Socks(SocksFailure::Reply { reply, .. }) => !matches!(reply, 2 | 7 | 8),
+            ProxyFailure::Socks(SocksFailure::Malformed(_)) => true,
             ProxyFailure::Socks(_) => false,
             _ => true,
         },

@@ -1,7 +1,9 @@
 //! `redial connect URL`: standard input's lines go out as text messages (or requests),
 //! received messages go to stdout, events to stderr (or everything as JSON lines on
 //! stdout). Reconnects and falls back per the policy; ends on end of input with a
-//! graceful close.
+//! graceful close. With `--ack`, acknowledged delivery in the JSON envelope
+//! (`redial::delivery::JsonEnvelope`): lines are numbered, kept until acknowledged,
+//! sent again after a reconnect, and waited for at the end.
 
 use std::collections::VecDeque;
 use std::future::pending;
@@ -10,7 +12,9 @@ use std::time::{Duration, Instant};
 use async_std::io::prelude::BufReadExt;
 use async_std::io::BufReader;
 use futures_lite::{FutureExt, StreamExt};
-use redial::driver::{ClientEvent, Incoming, Message, RequestError, RequestStream};
+use redial::driver::{
+    AckOptions, AckTimeoutAction, ClientEvent, Incoming, Message, RequestError, RequestStream,
+};
 use serde_json::{json, Map};
 
 use crate::exit::{self, CliError};
@@ -36,10 +40,52 @@ pub struct ConnectArgs {
     /// connection ended is sent again on the next connection or the fallback.
     #[arg(long)]
     request: bool,
-    /// Without --request: after the end of input, close once nothing has arrived for
-    /// this long.
+    /// Without --request: after the end of input (with --ack, once every line is
+    /// acknowledged), close once nothing has arrived for this long.
     #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_duration)]
     settle: Duration,
+    /// Acknowledged delivery with the JSON envelope: each line goes out as
+    /// {"seq":N,"text":LINE} and is kept until the server acknowledges it ({"ack":N}),
+    /// sent again after a reconnect; inbound envelopes are shown as their text, and
+    /// duplicates dropped. After the end of input, waits for every acknowledgement.
+    #[arg(long, conflicts_with = "request")]
+    ack: bool,
+    /// With --ack: how long a written line may wait for its acknowledgement on one
+    /// connection (default 10s).
+    #[arg(long, value_name = "D", requires = "ack", value_parser = parse_duration)]
+    ack_timeout: Option<Duration>,
+    /// With --ack: what a late acknowledgement does: recycle (close, dial again and
+    /// resend) or resend (on the same connection).
+    #[arg(long, value_name = "ACTION", requires = "ack", value_parser = parse_ack_action)]
+    on_ack_timeout: Option<AckTimeoutAction>,
+    /// With --ack: after the end of input, wait at most this long for the
+    /// acknowledgements; lines still unacknowledged are then handed back (exit 1).
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
+    ack_wait: Duration,
+}
+
+/// `--on-ack-timeout`'s parser.
+fn parse_ack_action(s: &str) -> Result<AckTimeoutAction, String> {
+    match s.trim() {
+        "recycle" => Ok(AckTimeoutAction::Recycle),
+        "resend" => Ok(AckTimeoutAction::Resend),
+        _ => Err("expected recycle or resend".to_string()),
+    }
+}
+
+/// The acknowledged-delivery options `--ack` and its companions ask for, if any.
+fn ack_options(args: &ConnectArgs) -> Option<AckOptions> {
+    if !args.ack {
+        return None;
+    }
+    let mut options = AckOptions::json_envelope();
+    if let Some(timeout) = args.ack_timeout {
+        options = options.ack_timeout(timeout);
+    }
+    if let Some(action) = args.on_ack_timeout {
+        options = options.on_ack_timeout(action);
+    }
+    Some(options)
 }
 
 /// How long a request's stream may take to end once the driver has ended (its error
@@ -52,6 +98,11 @@ enum Wake {
     Response(Option<Result<Message, RequestError>>),
     Line(Option<std::io::Result<String>>),
     Settled,
+    /// `--ack`: everything sent was acknowledged, or the client stopped (its events say
+    /// what was handed back).
+    Acknowledged,
+    /// `--ack`: `--ack-wait` passed with acknowledgements still missing.
+    AckWaitOver,
 }
 
 /// Runs `connect`; returns the exit code.
@@ -62,6 +113,9 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
     if let Some(url) = &args.fallback_url {
         builder = builder.fallback_url(url.clone());
     }
+    if let Some(options) = ack_options(&args) {
+        builder = builder.acknowledged(options);
+    }
     let (client, mut events) = setup::start(builder)?;
     let printer = Printer::new(json, Stream::Stderr)
         .raw_messages()
@@ -71,6 +125,8 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
     let mut lines = Some(BufReader::new(async_std::io::stdin()).lines());
     let mut requests: VecDeque<RequestStream> = VecDeque::new();
     let mut settle_at: Option<Instant> = None;
+    // `--ack`, after the end of input: the acknowledgements are awaited until then.
+    let mut acks_until: Option<Instant> = None;
     let mut failures = 0usize;
     let mut driver_ended = false;
     loop {
@@ -108,7 +164,29 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
                     None => pending().await,
                 }
             };
-            event.or(message).or(response).or(line).or(settled).await
+            let acknowledged = async {
+                match acks_until {
+                    Some(at) => {
+                        async {
+                            client.settled().await;
+                            Wake::Acknowledged
+                        }
+                        .or(async {
+                            async_io::Timer::at(at).await;
+                            Wake::AckWaitOver
+                        })
+                        .await
+                    }
+                    None => pending().await,
+                }
+            };
+            event
+                .or(message)
+                .or(response)
+                .or(line)
+                .or(settled)
+                .or(acknowledged)
+                .await
         };
         match wake {
             Wake::Event(Some(e)) => tracker.take(&printer, &e),
@@ -149,13 +227,25 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
                 printer.failed("stdin_failed", &format!("reading standard input: {e}"));
                 failures += 1;
                 lines = None;
-                settle_at = (!args.request).then(|| Instant::now() + args.settle);
+                (settle_at, acks_until) = end_of_input(&args);
             }
             Wake::Line(None) => {
                 lines = None;
-                settle_at = (!args.request).then(|| Instant::now() + args.settle);
+                (settle_at, acks_until) = end_of_input(&args);
             }
             Wake::Settled => break,
+            Wake::Acknowledged => {
+                acks_until = None;
+                settle_at = Some(Instant::now() + args.settle);
+            }
+            Wake::AckWaitOver => {
+                printer.note(&format!(
+                    "{} line(s) still unacknowledged after --ack-wait {}: closing",
+                    client.unacknowledged(),
+                    redial::policy::fmt_duration(args.ack_wait)
+                ));
+                break;
+            }
         }
     }
     if !driver_ended {
@@ -181,17 +271,37 @@ pub async fn run(args: ConnectArgs, json: bool) -> Result<u8, CliError> {
     fields.insert("transport".into(), json!(tracker.transport.name()));
     fields.insert("failed".into(), json!(failures));
     fields.insert("undelivered".into(), json!(tracker.undelivered));
-    fields.insert("exit_code".into(), json!(code));
-    let readable = format!(
+    let mut readable = format!(
         "ended after {} dial(s), last on {}: {cause}",
         tracker.dials,
         tracker.transport.name()
     );
+    if args.ack {
+        fields.insert("resent".into(), json!(tracker.resent));
+        fields.insert("unacknowledged".into(), json!(tracker.unacknowledged));
+        fields.insert("duplicates_dropped".into(), json!(tracker.duplicates));
+        readable.push_str(&format!(
+            " ({} resent, {} unacknowledged, {} duplicate(s) dropped)",
+            tracker.resent, tracker.unacknowledged, tracker.duplicates
+        ));
+    }
+    fields.insert("exit_code".into(), json!(code));
     printer.diagnosis(fields, &cause, &[readable]);
     if json && driver_ended {
         term::line(Stream::Stderr, &format!("redial: gave up: {cause}"));
     }
     Ok(code)
+}
+
+/// When the end of input (or a read error) ends the run: the idle `--settle` timer,
+/// or with `--ack` first the wait for every acknowledgement (up to `--ack-wait`); with
+/// `--request`, neither (the run ends when the last response has).
+fn end_of_input(args: &ConnectArgs) -> (Option<Instant>, Option<Instant>) {
+    match (args.request, args.ack) {
+        (true, _) => (None, None),
+        (false, true) => (None, Some(Instant::now() + args.ack_wait)),
+        (false, false) => (Some(Instant::now() + args.settle), None),
+    }
 }
 
 /// Reads what is left of a request's stream after the driver ended, and prints it: its

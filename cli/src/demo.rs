@@ -12,8 +12,10 @@ use crate::output::{bad, good, heading};
 use crate::term::{self, Stream};
 
 /// Play the policy close (101, then 1008) under `default` and `codex-compat` side
-/// by side, then a service restart, a 429 with Retry-After and a return from the
-/// fallback, through the real driver against loopback servers; then a summary.
+/// by side, then a service restart, a 429 with Retry-After, a return from the
+/// fallback, both transports behind a proxy, and acknowledged delivery across a reset
+/// ("10 sent, 10 resent, 0 lost"), through the real driver against loopback servers;
+/// then a summary.
 ///
 /// Times (`t_ms` with --json) count from the start of each scenario; with --json every
 /// line also has `scenario` and `preset`, and each scenario ends with a `diagnosis`
@@ -39,7 +41,7 @@ pub async fn run(args: DemoArgs, json: bool) -> Result<u8, CliError> {
     let label = |s: Scenario| format!("{:<LABEL$}", s.name());
     say(&format!(
         "{h}redial demo{h:#}: loopback servers on 127.0.0.1 (WebSocket, and HTTPS+SSE with a \
-         certificate made just now); every scenario sends one request through the real driver.",
+         certificate made just now); every scenario sends through the real driver.",
         h = heading()
     ));
     let mut reports = Vec::new();

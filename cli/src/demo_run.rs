@@ -12,6 +12,7 @@ use redial::driver::{
 use redial_testkit::{echo_responder, ConnectProxy, SseServer, TestCert, WsServer};
 use serde_json::{json, Map};
 
+use crate::demo_acked::{self, Delivery};
 use crate::demo_scenarios::{Outcome, RequestAt, Scenario};
 use crate::exit::CliError;
 use crate::output::Printer;
@@ -42,6 +43,8 @@ pub struct Report {
     pub problems: Vec<String>,
     /// Tunnels the demo's proxy opened, for a scenario behind it.
     pub tunnels: Option<usize>,
+    /// What became of the messages, for the scenario with acknowledged delivery.
+    pub delivery: Option<Delivery>,
 }
 
 impl Report {
@@ -65,6 +68,9 @@ pub async fn play(
     json: bool,
     label: String,
 ) -> Result<Report, CliError> {
+    if scenario == Scenario::Acknowledged {
+        return demo_acked::play(scenario, json, label).await;
+    }
     let server_error = |e: std::io::Error| CliError::runtime(format!("demo server: {e}"));
     let ws = WsServer::start(scenario.script())
         .await
@@ -205,6 +211,7 @@ pub async fn play(
         response,
         problems,
         tunnels: proxy.as_ref().map(ConnectProxy::tunnels),
+        delivery: None,
     };
     diagnosis(&printer, &report);
     Ok(report)
@@ -218,7 +225,7 @@ async fn send(client: &Client) -> Result<RequestStream, CliError> {
 }
 
 /// The scenario's `diagnosis` JSON line (the readable summary is the demo's table).
-fn diagnosis(printer: &Printer, report: &Report) {
+pub fn diagnosis(printer: &Printer, report: &Report) {
     if !printer.is_json() {
         return;
     }
@@ -233,6 +240,14 @@ fn diagnosis(printer: &Printer, report: &Report) {
     }
     if let Some(n) = report.tunnels {
         fields.insert("proxy_tunnels".into(), json!(n));
+    }
+    if let Some(d) = &report.delivery {
+        fields.insert("sent".into(), json!(d.sent));
+        fields.insert("resent".into(), json!(d.resent));
+        fields.insert("server_received".into(), json!(d.received));
+        fields.insert("server_duplicates".into(), json!(d.duplicates));
+        fields.insert("handed_back".into(), json!(d.handed_back));
+        fields.insert("lost".into(), json!(d.lost));
     }
     fields.insert("ok".into(), json!(report.ok()));
     if !report.ok() {

@@ -9,12 +9,27 @@ use redial::core::Event;
 use redial::driver::{FallbackCarrier, TransportKind};
 use redial::policy::Class;
 use redial_testkit::{echo_responder, Act, Behavior, ConnInfo};
+use serde_json::{json, Value};
 
 /// The re-probe cooldown of the `reprobe` scenario (the default is 5 minutes).
 pub const DEMO_REPROBE_AFTER: Duration = Duration::from_secs(2);
 /// The `budget.min_uptime` of the `restart` scenario (the first connection stays up
 /// 300 ms) and of `reprobe` (the probe's trial).
 pub const DEMO_MIN_UPTIME: Duration = Duration::from_millis(250);
+
+/// Messages the `acknowledged` scenario sends; its server's first connection reads
+/// half of them, then resets.
+pub const ACKED_DEMO_MESSAGES: usize = 10;
+
+/// The JSON envelope's acknowledgement of an inbound envelope `{"seq": N, …}`:
+/// `{"ack": N}` (what the `acknowledged` scenario's healthy server answers).
+pub fn acknowledgement(text: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    match v["seq"].as_u64() {
+        Some(seq) => vec![json!({ "ack": seq }).to_string()],
+        None => Vec::new(),
+    }
+}
 
 /// One scenario of `redial demo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,6 +51,9 @@ pub enum Scenario {
     /// Only an HTTP proxy (CONNECT, with a password) reaches the servers: the WebSocket
     /// and the fallback both go through it.
     BehindProxy,
+    /// Acknowledged delivery (the JSON envelope): the server resets the connection
+    /// after reading half of what was sent; the next connection acknowledges.
+    Acknowledged,
 }
 
 /// When the scenario's one request is sent.
@@ -60,13 +78,14 @@ pub struct Outcome {
 
 impl Scenario {
     /// Every scenario, in the order the demo plays them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::PolicyClose,
         Scenario::PolicyCloseOldClient,
         Scenario::Restart,
         Scenario::RetryAfter,
         Scenario::Reprobe,
         Scenario::BehindProxy,
+        Scenario::Acknowledged,
     ];
 
     /// The name `redial demo NAME` takes.
@@ -78,6 +97,7 @@ impl Scenario {
             Scenario::RetryAfter => "retry-after",
             Scenario::Reprobe => "reprobe",
             Scenario::BehindProxy => "behind-proxy",
+            Scenario::Acknowledged => "acknowledged",
         }
     }
 
@@ -106,6 +126,9 @@ impl Scenario {
             }
             Scenario::BehindProxy => {
                 "only an HTTP proxy (CONNECT, Basic auth) reaches the servers, as in a corporate network: the WebSocket goes through it and is closed with 1008, and the HTTPS fallback goes through the same proxy"
+            }
+            Scenario::Acknowledged => {
+                "acknowledged delivery on (the JSON envelope): the client sends 10 messages; the server reads 5, acknowledges none and resets the connection; the next connection acknowledges each, and the client waits until every one is acknowledged"
             }
         }
     }
@@ -150,6 +173,16 @@ impl Scenario {
                     Act::Wait(Duration::from_millis(3)),
                     close(1008, "websockets paused"),
                 ]),
+                // Reads half of what is sent, acknowledges none of it, resets.
+                (Scenario::Acknowledged, 1) => Behavior::Accept(
+                    std::iter::repeat_with(|| Act::AwaitMessage)
+                        .take(ACKED_DEMO_MESSAGES / 2)
+                        .chain([Act::Reset])
+                        .collect(),
+                ),
+                (Scenario::Acknowledged, _) => {
+                    Behavior::Accept(vec![Act::Respond(Arc::new(acknowledgement))])
+                }
                 _ => healthy,
             }
         }
@@ -218,6 +251,8 @@ impl Scenario {
                 }),
                 _ => None,
             }),
+            // Settled by the acknowledgements, not by an event (see `demo_acked`).
+            Scenario::Acknowledged => None,
         }
     }
 
@@ -245,9 +280,10 @@ impl Scenario {
             Scenario::PolicyClose | Scenario::BehindProxy => (1, TransportKind::Https),
             Scenario::PolicyCloseOldClient => (6, TransportKind::Https),
             // One dial that failed or closed, then one that works (the re-probe's).
-            Scenario::Restart | Scenario::RetryAfter | Scenario::Reprobe => {
-                (2, TransportKind::Websocket)
-            }
+            Scenario::Restart
+            | Scenario::RetryAfter
+            | Scenario::Reprobe
+            | Scenario::Acknowledged => (2, TransportKind::Websocket),
         };
         expect(
             dials == want_dials,
@@ -290,6 +326,12 @@ impl Scenario {
                 expect(
                     events().any(|e| matches!(e, Event::Recovered { .. })),
                     "expected a recovery",
+                );
+            }
+            Scenario::Acknowledged => {
+                expect(
+                    retry_class(Class::Transient),
+                    "expected a transient-class retry after the reset",
                 );
             }
         }

@@ -8,6 +8,7 @@
 mod connect;
 mod countdown;
 mod demo;
+mod demo_acked;
 mod demo_run;
 mod demo_scenarios;
 mod echo;
@@ -45,7 +46,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Real servers on loopback, through the real driver: a server that accepts the
-    /// upgrade and at once closes with 1008, a restart, a 429, a return from HTTPS, a proxy.
+    /// upgrade and at once closes with 1008, a restart, a 429, a return from HTTPS, a proxy,
+    /// acknowledged delivery across a reset.
     Demo(demo::DemoArgs),
     /// One dial, no retries: what the server did and what redial would do about it.
     Probe(probe::ProbeArgs),

@@ -1,12 +1,13 @@
 //! The printer: docs/design.md's JSON event lines (`--json`), or a readable timeline
 //! with colours (only on a terminal, none with `NO_COLOR`), plus the CLI-only
-//! `message`, `undelivered`, `request_failed` and `diagnosis` lines.
+//! `message`, `undelivered`, `request_failed` and `diagnosis` lines, and acknowledged
+//! delivery's `resent`, `ack_overdue`, `duplicate_dropped` and `unacknowledged`.
 
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
 use redial::core::Event;
-use redial::driver::{CancelSettled, ClientEvent, Message, TransportKind};
+use redial::driver::{AckTimeoutAction, CancelSettled, ClientEvent, Message, TransportKind};
 use redial::policy::fmt_duration;
 use serde_json::{json, Map, Value};
 
@@ -163,6 +164,55 @@ impl Printer {
             }
             ClientEvent::ReadingResumed => {
                 self.app_event("reading_resumed", Map::new(), "reading again");
+            }
+            ClientEvent::Resent { messages, cause } => {
+                let mut fields = Map::new();
+                fields.insert("messages".into(), json!(messages));
+                fields.insert("cause".into(), json!(cause));
+                let text =
+                    format!("{messages} written, unacknowledged message(s) sent again: {cause}");
+                self.app_event("resent", fields, &text);
+            }
+            ClientEvent::AckOverdue {
+                messages,
+                waited,
+                action,
+            } => {
+                let mut fields = Map::new();
+                fields.insert("messages".into(), json!(messages));
+                fields.insert("waited_ms".into(), json!(waited.as_millis() as u64));
+                fields.insert("action".into(), json!(action.name()));
+                let then = match action {
+                    AckTimeoutAction::Recycle => "recycling the connection",
+                    AckTimeoutAction::Resend => "sending them again",
+                    _ => action.name(),
+                };
+                let text = format!(
+                    "{messages} message(s) not acknowledged within {}: {then}",
+                    fmt_duration(*waited)
+                );
+                self.app_event("ack_overdue", fields, &text);
+            }
+            ClientEvent::DuplicateDropped { id, total } => {
+                let mut fields = Map::new();
+                fields.insert("id".into(), json!(id));
+                fields.insert("total".into(), json!(total));
+                let text = format!("a duplicate of message {id} dropped ({total} so far)");
+                self.app_event("duplicate_dropped", fields, &text);
+            }
+            ClientEvent::Unacknowledged { seq, message } => {
+                if self.json {
+                    let mut fields = Map::new();
+                    fields.insert("seq".into(), json!(seq));
+                    fields.extend(message_fields(message));
+                    self.json_line("unacknowledged", fields);
+                } else {
+                    let text = format!(
+                        "handed back, written and not acknowledged (the server may have it): #{seq} {}",
+                        preview(message)
+                    );
+                    self.timeline("unacknowledged", Some(warn()), &text);
+                }
             }
             ClientEvent::Discarded { total } => {
                 let mut fields = Map::new();

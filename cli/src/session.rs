@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_lite::{FutureExt, StreamExt};
 use redial::core::Event;
-use redial::driver::{ClientEvent, Events, FallbackCarrier, TransportKind};
+use redial::driver::{ClientEvent, Events, FallbackCarrier, Message, TransportKind};
 
 use crate::output::Printer;
 
@@ -25,8 +25,19 @@ pub struct Tracker {
     pub last_cause: Option<String>,
     /// The cause of giving up, if the client gave up.
     pub gave_up: Option<String>,
-    /// Messages handed back undelivered.
+    /// Messages handed back: never written (`undelivered`), written and unanswered
+    /// over the fallback (`unanswered`), or written and never acknowledged
+    /// (`unacknowledged`).
     pub undelivered: usize,
+    /// Of those, the ones handed back written and not acknowledged.
+    pub unacknowledged: usize,
+    /// Every message handed back, in order.
+    pub handed_back: Vec<Message>,
+    /// Messages written again after their carrier ended or an acknowledgement was late
+    /// (the sum of `resent` events).
+    pub resent: usize,
+    /// Inbound duplicates dropped (the last `duplicate_dropped` total).
+    pub duplicates: u64,
     /// Every core event with its time since the start.
     pub log: Vec<(Duration, Event)>,
     /// The connection of each fallback request the server answered, in order.
@@ -41,6 +52,10 @@ impl Default for Tracker {
             last_cause: None,
             gave_up: None,
             undelivered: 0,
+            unacknowledged: 0,
+            handed_back: Vec::new(),
+            resent: 0,
+            duplicates: 0,
             log: Vec::new(),
             fallback_connections: Vec::new(),
         }
@@ -52,8 +67,23 @@ impl Tracker {
     pub fn observe(&mut self, t: Duration, event: &ClientEvent) {
         let event = match event {
             ClientEvent::Core(e) => e,
-            ClientEvent::Undelivered(_) | ClientEvent::Unanswered { .. } => {
+            ClientEvent::Undelivered(message) | ClientEvent::Unanswered { message, .. } => {
                 self.undelivered += 1;
+                self.handed_back.push(message.clone());
+                return;
+            }
+            ClientEvent::Unacknowledged { message, .. } => {
+                self.undelivered += 1;
+                self.unacknowledged += 1;
+                self.handed_back.push(message.clone());
+                return;
+            }
+            ClientEvent::Resent { messages, .. } => {
+                self.resent += messages;
+                return;
+            }
+            ClientEvent::DuplicateDropped { total, .. } => {
+                self.duplicates = *total;
                 return;
             }
             ClientEvent::FallbackCarrier(c) => {

@@ -1,5 +1,6 @@
 //! `redial demo --json`: the mission under both presets ends as expected (exit 0), each
-//! with its fall-back line naming 1008, and every line carries scenario and preset.
+//! with its fall-back line naming 1008, and every line carries scenario and preset; the
+//! `acknowledged` scenario counts what was sent, resent and lost from the server's ledger.
 
 mod cli_support;
 
@@ -113,4 +114,39 @@ fn behind_a_proxy_both_transports_go_through_it() {
     assert_eq!(d["proxy_tunnels"], 2, "the WebSocket's and the fallback's");
     let text: String = lines.iter().map(|l| l.to_string()).collect();
     assert!(!text.contains("demo-proxy-secret"), "{text}");
+}
+
+#[test]
+fn acknowledged_delivery_across_a_reset_loses_nothing() {
+    let lines = demo("acknowledged");
+    let d = diagnosis(&lines);
+    assert_eq!(d["sent"], 10, "{d}");
+    assert_eq!(d["lost"], 0, "{d}");
+    assert_eq!(d["handed_back"], 0, "{d}");
+    assert_eq!(d["server_received"], 10, "{d}");
+    assert_eq!(d["dials"], 2, "{d}");
+    assert_eq!(d["transport"], "websocket", "{d}");
+    // The resends the events announced: at least the half the first connection read.
+    let resent: u64 = of_kind(&lines, "resent")
+        .iter()
+        .map(|r| r["messages"].as_u64().unwrap())
+        .sum();
+    assert!(resent >= 5, "{lines:#?}");
+    assert_eq!(d["resent"], resent, "{d}");
+    assert_eq!(d["cause"], format!("10 sent, {resent} resent, 0 lost"));
+    assert!(d["server_duplicates"].as_u64().unwrap() >= 5, "{d}");
+
+    // The readable summary reads the same.
+    let out = redial().args(["demo", "acknowledged"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("acknowledged "))
+        .unwrap_or_else(|| panic!("a summary row: {text}"));
+    assert!(row.contains("✓"), "{row}");
+    assert!(
+        row.contains("10 sent, ") && row.ends_with(" resent, 0 lost"),
+        "{row}"
+    );
 }

@@ -440,7 +440,10 @@ fn invariants_md(root: &Path) -> Result<String, String> {
          oracle; see `docs/reliability.md`). Invariant 15 (acknowledged delivery): its \
          sans-IO bookkeeping (`redial::delivery`) is checked by `tests/prop_delivery.rs` \
          (a model and a ledger oracle, each ledger rule with a forged violation) and the \
-         `delivery` fuzz target; the driver does not carry it out yet.\n\n",
+         `delivery` and `envelope` fuzz targets; the driver carries it out \
+         (`ClientBuilder::acknowledged`), checked on real sockets by \
+         `testkit/tests/driver_acked.rs`, against an independent Python peer, and by \
+         `testkit/tests/soak_acked.rs` (lost end to end: 0).\n\n",
         list(unnumbered, false, "nothing else"),
         DRIVER_PROP.0
     );

@@ -11,7 +11,7 @@
 //! says how numbers and acknowledgements appear on the wire; [`JsonEnvelope`] is a ready
 //! one for servers that have none.
 //!
-//! The rule (the design's invariant 17): every message accepted by an acknowledged send
+//! The rule (the design's invariant 15): every message accepted by an acknowledged send
 //! is, at any moment, in exactly one place: waiting to be written, written and awaiting
 //! its acknowledgement, freed by an acknowledgement after it was written, or handed back
 //! (saying whether it was ever written). Nothing the peer says frees a message that was

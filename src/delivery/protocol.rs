@@ -2,7 +2,8 @@
 //! acknowledges what it received, and marks its own messages with ids; and a ready
 //! protocol for servers that have none ([`JsonEnvelope`]).
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{Ack, Seq};
 
@@ -50,41 +51,74 @@ pub trait Protocol: Send + Sync + std::fmt::Debug + 'static {
 ///   which may ride on a message (`{"seq": 13, "text": "…", "ack": 7}`).
 ///
 /// An inbound message that is not such an envelope is handed to the application as it
-/// is, with no id. Numbers are unsigned 64-bit; anything else is ignored.
+/// is, with no id. Numbers are unsigned 64-bit and start at 1 on both sides: 0 means
+/// "none" (`{"ack": 0}` acknowledges nothing, and a message numbered 0 is dropped as a
+/// duplicate, and reported). Anything that is not such a number is ignored.
+///
+/// The client writes its acknowledgements on the WebSocket only. Over the HTTPS
+/// fallback it cannot speak without a request, so the server learns where the client
+/// stands from the `Last-Event-ID` header (the last SSE `id:` the client saw) or from
+/// what a dial hook (`ClientBuilder::before_dial`) adds; and the server's
+/// own messages reach the client only in the responses to the client's POSTs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonEnvelope;
 
+/// An outbound envelope, written without building a JSON tree.
+#[derive(Serialize)]
+struct Outbound<'a> {
+    seq: u64,
+    text: &'a str,
+}
+
+/// An inbound envelope's fields, each read leniently: a number of another kind (negative,
+/// fractional, a string) is ignored, not an error; other fields are ignored.
+#[derive(Deserialize)]
+struct Fields {
+    #[serde(default)]
+    seq: Option<Value>,
+    #[serde(default)]
+    text: Option<Value>,
+    #[serde(default)]
+    ack: Option<Value>,
+    #[serde(default)]
+    sack: Option<Value>,
+}
+
 impl Protocol for JsonEnvelope {
     fn wrap(&self, seq: Seq, text: &str) -> String {
-        json!({ "seq": seq.0, "text": text }).to_string()
+        let envelope = Outbound { seq: seq.0, text };
+        serde_json::to_string(&envelope).expect("a string and a number always serialize")
     }
 
     fn read(&self, text: &str) -> Inbound {
-        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
-            return Inbound {
-                payload: Some(text.to_owned()),
-                ..Inbound::default()
-            };
-        };
-        let known = ["seq", "text", "ack", "sack"];
-        if !fields.keys().any(|k| known.contains(&k.as_str())) {
-            return Inbound {
-                payload: Some(text.to_owned()),
-                ..Inbound::default()
-            };
-        }
-        let mut inbound = Inbound {
-            id: fields.get("seq").and_then(Value::as_u64),
-            payload: fields
-                .get("text")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+        let plain = || Inbound {
+            payload: Some(text.to_owned()),
             ..Inbound::default()
         };
-        if let Some(n) = fields.get("ack").and_then(Value::as_u64) {
+        // Not an object (or not JSON): not an envelope. (A struct would also be read
+        // from an array, by position.)
+        if !text.trim_start().starts_with('{') {
+            return plain();
+        }
+        let Ok(fields) = serde_json::from_str::<Fields>(text) else {
+            return plain();
+        };
+        let known = [&fields.seq, &fields.text, &fields.ack, &fields.sack];
+        if known.iter().all(|f| f.is_none()) {
+            return plain();
+        }
+        let mut inbound = Inbound {
+            id: fields.seq.as_ref().and_then(Value::as_u64),
+            payload: match fields.text {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            },
+            ..Inbound::default()
+        };
+        if let Some(n) = fields.ack.as_ref().and_then(Value::as_u64) {
             inbound.acks.push(Ack::UpTo(Seq(n)));
         }
-        if let Some(list) = fields.get("sack").and_then(Value::as_array) {
+        if let Some(Value::Array(list)) = &fields.sack {
             inbound.truncated = list.len() > MAX_ACKS_PER_MESSAGE;
             inbound.acks.extend(
                 list.iter()
@@ -97,13 +131,14 @@ impl Protocol for JsonEnvelope {
     }
 
     fn ack(&self, upto: u64) -> Option<String> {
-        Some(json!({ "ack": upto }).to_string())
+        Some(format!(r#"{{"ack":{upto}}}"#))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_envelope_wraps_text_as_a_json_string_with_its_number() {

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::acked::{AckOptions, Acked};
 use super::client::{Client, Inner};
 use super::connection::Connection;
+use super::dial_hook::{DialContext, DialExtras, DialHook};
 use super::fallback::{Fallback, FallbackLimits, FallbackPoolSettings, HttpsSse};
 use super::message::Message;
 use super::network::Network;
@@ -51,6 +53,9 @@ pub enum BuildError {
     /// are both off, or `tokio` alone outside a tokio runtime).
     #[error("no async runtime: give one with ClientBuilder::runtime, or enable feature `async-io` (or `tokio`, and build inside a tokio runtime)")]
     NoRuntime,
+    /// The acknowledged-delivery options are invalid (the message names the field).
+    #[error("{0}")]
+    Acknowledged(String),
 }
 
 /// tungstenite's read chunk (its default, 128 KiB, stays resident per connection);
@@ -83,6 +88,8 @@ pub struct ClientBuilder {
     replay: Replay,
     request_idle: std::time::Duration,
     cancel: Cancel,
+    acked: Option<AckOptions>,
+    dial_hook: Option<DialHook>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -124,6 +131,8 @@ impl ClientBuilder {
             replay: Replay::default(),
             request_idle: REQUEST_IDLE_TIMEOUT,
             cancel: Cancel::default(),
+            acked: None,
+            dial_hook: None,
         }
     }
 
@@ -320,6 +329,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Acknowledged delivery: every text message given to `send` is numbered by the
+    /// options' protocol, kept after it is written until the peer's application
+    /// acknowledges it, written again (in order) when its carrier ends or changes
+    /// ([`ClientEvent::Resent`](super::ClientEvent::Resent)), and handed back as
+    /// [`ClientEvent::Unacknowledged`](super::ClientEvent::Unacknowledged) if the
+    /// client stops first. Inbound messages with an id already seen are dropped
+    /// ([`ClientEvent::DuplicateDropped`](super::ClientEvent::DuplicateDropped)), and
+    /// the client acknowledges what it received. Across reconnects and the fallback.
+    pub fn acknowledged(mut self, options: AckOptions) -> Self {
+        self.acked = Some(options);
+        self
+    }
+
+    /// Compute headers and WebSocket query parameters before every dial (and headers
+    /// before every fallback request): a token that may have expired since the last
+    /// dial, or where to resume an inbound stream
+    /// ([`DialContext::resume_from`](super::DialContext)). Called on the driver's task;
+    /// it must not block.
+    pub fn before_dial(
+        mut self,
+        hook: impl Fn(&DialContext) -> DialExtras + Send + Sync + 'static,
+    ) -> Self {
+        self.dial_hook = Some(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Check everything and give the handle and the driver future; run the driver on
     /// any executor (`async_std::task::spawn(driver.run())`, `smol::spawn(..)`).
     pub fn build(self) -> Result<(Client, Driver), BuildError> {
@@ -395,6 +430,9 @@ impl ClientBuilder {
                 ));
             }
         }
+        if let Some(options) = &self.acked {
+            options.check().map_err(BuildError::Acknowledged)?;
+        }
         let seed = config.seed.unwrap_or_else(random_seed);
         let policy = config.validate()?;
         // Only `wss://` needs a TLS configuration (≈25 KB each): none for plain `ws://`.
@@ -435,6 +473,8 @@ impl ClientBuilder {
             io: Default::default(),
             deferred: VecDeque::new(),
             inbox: Default::default(),
+            acked: self.acked.map(Acked::new),
+            dial_hook: self.dial_hook,
             step: Default::default(),
             wakes: 0,
         })

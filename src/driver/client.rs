@@ -124,6 +124,32 @@ impl Client {
         self.inner.shared.take_unclaimed()
     }
 
+    /// With acknowledged delivery ([`ClientBuilder::acknowledged`](super::ClientBuilder::acknowledged)):
+    /// messages held for their acknowledgement, waiting to be written or written and
+    /// not yet acknowledged. Without it, 0.
+    pub fn unacknowledged(&self) -> usize {
+        self.inner.shared.unacknowledged()
+    }
+
+    /// Wait until every message given to `send` so far has left the queue and, with
+    /// acknowledged delivery, been acknowledged by the peer: true then; false if the
+    /// client stopped first (what was left is handed back as events).
+    pub async fn settled(&self) -> bool {
+        loop {
+            let change = {
+                let queue = lock(&self.inner.shared.queue);
+                if queue.is_closed() {
+                    return false;
+                }
+                if queue.is_empty() && queue.acked_held() == 0 {
+                    return true;
+                }
+                queue.room()
+            };
+            change.await;
+        }
+    }
+
     /// The core's current state.
     pub fn state(&self) -> StateName {
         self.inner.shared.state()

@@ -178,6 +178,14 @@ impl Connection {
         self.shared().queued()
     }
 
+    /// With acknowledged delivery, messages held for their acknowledgement (see
+    /// [`Client::unacknowledged`](super::Client::unacknowledged)); otherwise 0. The
+    /// sink's flush waits until none waits to be written (or written again); this
+    /// count reaches 0 once the peer acknowledged them all.
+    pub fn unacknowledged(&self) -> usize {
+        self.shared().unacknowledged()
+    }
+
     /// Messages handed back while no [`events`](Connection::events) stream was open,
     /// each once.
     pub fn take_undelivered(&self) -> Vec<Message> {

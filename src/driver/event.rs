@@ -78,6 +78,43 @@ pub enum ClientEvent {
     /// [`Fallback::request_noted`](super::Fallback::request_noted)), such as
     /// [`HttpsSse`](super::HttpsSse).
     FallbackCarrier(FallbackCarrier),
+    /// Acknowledged delivery ([`ClientBuilder::acknowledged`](super::ClientBuilder::acknowledged)):
+    /// written messages that had no acknowledgement when their carrier ended or
+    /// changed are written again, in order, starting now (the peer drops what it
+    /// already had by sequence number).
+    Resent {
+        /// How many are written again.
+        messages: usize,
+        /// Why: how the carrier ended, or that an acknowledgement was late.
+        cause: String,
+    },
+    /// Acknowledged delivery: written messages waited their whole `ack_timeout` on one
+    /// carrier without an acknowledgement.
+    AckOverdue {
+        /// How many.
+        messages: usize,
+        /// The timeout.
+        waited: std::time::Duration,
+        /// What the client does about it.
+        action: super::AckTimeoutAction,
+    },
+    /// Acknowledged delivery: an inbound message whose id was seen before (a resend
+    /// after a reconnect, a replayed stream) was dropped.
+    DuplicateDropped {
+        /// Its id.
+        id: u64,
+        /// Duplicates dropped so far.
+        total: u64,
+    },
+    /// Acknowledged delivery: a message written at least once and never acknowledged,
+    /// handed back when the client stopped. *Maybe delivered*: the peer may have it.
+    /// Never skipped, like `Undelivered` (which hands back what was never written).
+    Unacknowledged {
+        /// Its sequence number.
+        seq: u64,
+        /// The message, as the application gave it.
+        message: Message,
+    },
 }
 
 /// Which transport carried a message.
@@ -160,7 +197,9 @@ impl Subscriber {
     pub(crate) fn offer(&mut self, event: &ClientEvent) {
         let undelivered = matches!(
             event,
-            ClientEvent::Undelivered(_) | ClientEvent::Unanswered { .. }
+            ClientEvent::Undelivered(_)
+                | ClientEvent::Unanswered { .. }
+                | ClientEvent::Unacknowledged { .. }
         );
         if !undelivered && self.tx.len() >= EVENTS_CAPACITY {
             self.missed += 1;

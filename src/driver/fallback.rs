@@ -149,6 +149,10 @@ pub struct HttpsSse {
     network: Network,
     /// Shared by the clones: one pool per fallback (one origin, one route to it).
     pool: Arc<Pool>,
+    /// The last event id the server gave (an SSE `id:` field), sent back as
+    /// `Last-Event-ID` with every later request, as the EventSource standard does when
+    /// it reconnects: the server may resume its stream after it.
+    last_event_id: Arc<Mutex<Option<String>>>,
 }
 
 impl fmt::Debug for HttpsSse {
@@ -174,6 +178,7 @@ impl HttpsSse {
             limits: FallbackLimits::default(),
             network: Network::new(),
             pool: Arc::new(Pool::new(FallbackPoolSettings::default())),
+            last_event_id: Arc::default(),
         }
         .with_pool(FallbackPoolSettings::default()))
     }
@@ -208,6 +213,12 @@ impl HttpsSse {
     pub fn with_limits(mut self, limits: FallbackLimits) -> HttpsSse {
         self.limits = limits;
         self
+    }
+
+    /// The last event id the server gave (an SSE `id:` field), if any: sent as
+    /// `Last-Event-ID` with each request after it.
+    pub fn last_event_id(&self) -> Option<String> {
+        lock(&self.last_event_id).clone()
     }
 
     /// The runtime this fallback's connections and timers run on.
@@ -310,6 +321,10 @@ impl HttpsSse {
         request = request
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::ACCEPT, "text/event-stream");
+        let given = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if let Some(id) = self.last_event_id().filter(|_| !given("last-event-id")) {
+            request = request.header("Last-Event-ID", id);
+        }
         for (name, value) in headers.iter() {
             // HTTP/2 has no `Host` (the URI's authority) nor connection headers.
             if h2 && name.eq_ignore_ascii_case("host") {
@@ -386,10 +401,19 @@ impl HttpsSse {
             body: response.into_body(),
             lease: Some(lease),
         };
+        let last_event_id = self.last_event_id.clone();
         let events = bounded_events(bytes, limits.max_event_bytes)
             .eventsource()
             .map(move |r| {
-                r.map(|e| e.data).map_err(|e| match e {
+                let keep = |e: eventsource_stream::Event| {
+                    // The standard's last event id: set by an `id:` field (one that
+                    // names no id leaves it), kept across responses.
+                    if !e.id.is_empty() {
+                        *lock(&last_event_id) = Some(e.id);
+                    }
+                    e.data
+                };
+                r.map(keep).map_err(|e| match e {
                     eventsource_stream::EventStreamError::Transport(limits::Error::TooLarge) => {
                         FallbackError::TooLarge {
                             limit: limits.max_event_bytes,

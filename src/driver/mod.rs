@@ -14,11 +14,13 @@
 //! dial in progress, the fallback and re-authentication, feeds exactly one input to the
 //! core per wake-up, and carries out the outputs.
 
+mod acked;
 mod answer;
 mod builder;
 mod client;
 mod connection;
 mod dial;
+mod dial_hook;
 mod event;
 mod eyeballs;
 mod fallback;
@@ -44,10 +46,12 @@ mod task;
 mod tls;
 mod writer;
 
+pub use acked::{AckOptions, AckTimeoutAction};
 pub use answer::parse_retry_after;
 pub use builder::{BuildError, ClientBuilder};
 pub use client::Client;
 pub use connection::{Connection, ConnectionError};
+pub use dial_hook::{DialContext, DialExtras};
 pub use event::{CancelSettled, ClientEvent, Events, Incoming, TransportKind, EVENTS_CAPACITY};
 pub use fallback::{
     CarrierNote, Fallback, FallbackCarrier, FallbackLimits, FallbackPoolSettings, FallbackStream,

@@ -62,6 +62,9 @@ pub(crate) struct Queue {
     max_bytes: usize,
     closed: bool,
     room: event_listener::Event,
+    /// Acknowledged delivery: messages taken from the queue and held for their
+    /// acknowledgement (as the driver last set it).
+    acked_held: usize,
 }
 
 impl Queue {
@@ -74,6 +77,7 @@ impl Queue {
             max_bytes,
             closed: false,
             room: event_listener::Event::new(),
+            acked_held: 0,
         }
     }
 
@@ -159,6 +163,32 @@ impl Queue {
         self.bytes -= m.len();
         self.room.notify(usize::MAX);
         Some(m)
+    }
+
+    /// The front message, taken only if `take` says so.
+    pub(crate) fn pop_if(&mut self, take: impl FnOnce(&Message) -> bool) -> Option<Message> {
+        match self.items.front() {
+            Some(m) if take(m) => self.pop(),
+            _ => None,
+        }
+    }
+
+    /// Set how many messages are held for their acknowledgement; a change notifies
+    /// the room listeners (who may wait for everything to be acknowledged).
+    pub(crate) fn set_acked_held(&mut self, n: usize) {
+        if std::mem::replace(&mut self.acked_held, n) != n {
+            self.room.notify(usize::MAX);
+        }
+    }
+
+    /// Messages held for their acknowledgement.
+    pub(crate) fn acked_held(&self) -> usize {
+        self.acked_held
+    }
+
+    /// Whether the queue was closed (the client stopped).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     pub(crate) fn len(&self) -> usize {

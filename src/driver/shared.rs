@@ -41,6 +41,11 @@ impl Shared {
         lock(&self.queue).has_room()
     }
 
+    /// Messages held for their acknowledgement (acknowledged delivery).
+    pub(crate) fn unacknowledged(&self) -> usize {
+        lock(&self.queue).acked_held()
+    }
+
     /// Messages queued and not yet written.
     pub(crate) fn queued(&self) -> usize {
         lock(&self.queue).len()

@@ -20,10 +20,12 @@ use std::time::{Duration, Instant};
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures_util::Sink;
 
+use super::acked::Acked;
 use super::dial::Ws;
 use super::message::Message;
 use super::queue::Queue;
 use super::request::PendingRequest;
+use crate::delivery::Seq;
 
 /// Frames written in one poll before the driver looks at its other sources again.
 pub(crate) const FRAMES_PER_POLL: usize = 64;
@@ -41,6 +43,8 @@ enum Kind {
     Request,
     /// A message taken from the send queue.
     Queued,
+    /// A numbered message of acknowledged delivery (it stays in the outbox).
+    Acked(Seq),
 }
 
 /// A frame being written.
@@ -70,6 +74,8 @@ pub(crate) struct Data<'a> {
     pub queue: &'a Mutex<Queue>,
     /// A written request's idle timeout.
     pub idle: Duration,
+    /// Acknowledged delivery, when on: messages come through its outbox.
+    pub acked: Option<&'a mut Acked>,
 }
 
 impl Writer {
@@ -128,12 +134,7 @@ impl Writer {
                 Poll::Ready(Err(e)) => return self.fail(&e, data.queue),
                 Poll::Ready(Ok(())) => {}
             }
-            if f.kind == Kind::Request {
-                // Sent: the request is no longer the one to write.
-                if let Some(r) = data.request.take() {
-                    r.mark_sent(data.queue, Instant::now(), data.idle);
-                }
-            }
+            written(f.kind, &mut data);
             self.in_flight = None;
             budget -= 1;
         }
@@ -146,14 +147,9 @@ impl Writer {
     /// dropped.
     pub(super) fn reset(&mut self, flushed: bool, mut data: Data<'_>) {
         if let Some(f) = self.in_flight.take() {
-            match (flushed && f.started, f.kind) {
-                (true, Kind::Request) => {
-                    if let Some(r) = data.request.take() {
-                        r.mark_sent(data.queue, Instant::now(), data.idle);
-                    }
-                }
-                (true, _) => {}
-                (false, _) => requeue(f, data.queue),
+            match flushed && f.started {
+                true => written(f.kind, &mut data),
+                false => requeue(f, data.queue),
             }
         }
         *self = Writer::default();
@@ -164,9 +160,13 @@ impl Writer {
         let (kind, frame) = match self.control.pop_front() {
             Some(frame) => (Kind::Control, frame),
             None if !data.open => return None,
-            None => match data.request.as_deref() {
-                Some(r) => (Kind::Request, to_ws(r.body.clone())),
-                None => (Kind::Queued, to_ws(lock(data.queue).pop()?)),
+            None => match (data.request.as_deref(), data.acked.as_deref_mut()) {
+                (Some(r), _) => (Kind::Request, to_ws(r.body.clone())),
+                (None, Some(acked)) => match acked.next_frame(data.queue)? {
+                    (Some(seq), m) => (Kind::Acked(seq), to_ws(m)),
+                    (None, m) => (Kind::Queued, to_ws(m)),
+                },
+                (None, None) => (Kind::Queued, to_ws(lock(data.queue).pop()?)),
             },
         };
         Some(InFlight {
@@ -185,6 +185,26 @@ impl Writer {
     }
 }
 
+/// The frame of this kind was written in full.
+fn written(kind: Kind, data: &mut Data<'_>) {
+    match kind {
+        // Sent: the request is no longer the one to write.
+        Kind::Request => {
+            if let Some(r) = data.request.take() {
+                r.mark_sent(data.queue, Instant::now(), data.idle);
+            }
+        }
+        Kind::Acked(seq) => {
+            if let Some(acked) = data.acked.as_deref_mut() {
+                acked.written(seq, Instant::now());
+            }
+        }
+        Kind::Control | Kind::Queued => {}
+    }
+}
+
+/// A queued message whose write did not complete goes back to the front of the queue
+/// (a numbered one is still first in the outbox; a request is still unsent).
 fn requeue(f: InFlight, queue: &Mutex<Queue>) {
     if f.kind != Kind::Queued {
         return;

@@ -151,6 +151,24 @@ impl Conn {
                     };
                     future::or(reading, timer).await
                 }
+                Act::RespondFor(duration, respond) => {
+                    let reading = async {
+                        self.read_loop(&mut ws, |m| match m {
+                            Message::Text(text) => respond(text.as_str())
+                                .into_iter()
+                                .map(Message::text)
+                                .collect(),
+                            _ => Vec::new(),
+                        })
+                        .await;
+                        false
+                    };
+                    let timer = async {
+                        async_io::Timer::after(duration).await;
+                        true
+                    };
+                    future::or(reading, timer).await
+                }
                 Act::AwaitMessage => loop {
                     match ws.next().await {
                         Some(Ok(message)) if self.record(&message) => break true,

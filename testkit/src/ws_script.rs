@@ -107,6 +107,11 @@ pub enum Act {
     /// closes. Binary messages are recorded and not answered. Ends the script.
     #[allow(clippy::type_complexity)]
     Respond(Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>),
+    /// As `Respond`, for this long, then go on with the next act (an answer being
+    /// written when the time is up may be cut). Ends the connection if the client
+    /// closes first.
+    #[allow(clippy::type_complexity)]
+    RespondFor(Duration, Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>),
     /// Keep reading (so pings are answered and messages recorded), send nothing, until
     /// the client closes. Ends the script.
     Hold,
@@ -131,6 +136,7 @@ impl fmt::Debug for Act {
             Act::Reset => f.write_str("Reset"),
             Act::Echo => f.write_str("Echo"),
             Act::Respond(_) => f.write_str("Respond(..)"),
+            Act::RespondFor(d, _) => f.debug_tuple("RespondFor").field(d).finish(),
             Act::Hold => f.write_str("Hold"),
             Act::Mute => f.write_str("Mute"),
         }

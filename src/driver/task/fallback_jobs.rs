@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use super::Driver;
 use crate::core::{Input, StateName};
+use crate::delivery::Seq;
+use crate::driver::event::TransportKind as Carrier;
 use crate::driver::event::{ClientEvent, TransportKind};
 use crate::driver::fallback::{CarrierNote, FallbackStream};
 use crate::driver::message::Message;
@@ -25,6 +27,9 @@ pub(super) struct FallbackJob {
     pub(super) request: Option<PendingRequest>,
     /// The plain message carried, kept until the server answers.
     pub(super) message: Option<Message>,
+    /// The numbered message carried (acknowledged delivery): it stays first in the
+    /// outbox until the server answers, then counts as written.
+    pub(super) acked: Option<Seq>,
     /// The server answered (a response item arrived, or the response ended cleanly).
     pub(super) answered: bool,
     /// Which connection carries it, as the transport notes it.
@@ -44,6 +49,13 @@ impl Driver {
         if matches!(item, Some(Ok(_))) {
             job.message = None;
         }
+        // Answered: the numbered message it carried was delivered to the server (its
+        // acknowledgement may come in this response or later).
+        if let (true, Some(seq)) = (answer, job.acked.take()) {
+            if let Some(acked) = self.acked.as_mut() {
+                acked.written(seq, Instant::now());
+            }
+        }
         if let Some(connection) = job.note.get().filter(|_| first && answer) {
             self.broadcast(ClientEvent::FallbackCarrier(connection));
         }
@@ -52,7 +64,9 @@ impl Driver {
                 if first {
                     self.input(Input::FallbackReady);
                 }
-                self.route(Message::Text(data), TransportKind::Https);
+                if let Some(message) = self.unwrap_acked(Message::Text(data)) {
+                    self.route(message, TransportKind::Https);
+                }
             }
             None => {
                 if first {
@@ -83,6 +97,14 @@ impl Driver {
             return;
         };
         let answered = job.answered || e.after_answer();
+        // A numbered message stays in the outbox: not written, it goes again as it is;
+        // written but unanswered (maybe delivered), it is resent, announced.
+        if let (Some(seq), Some(acked)) = (job.acked.take(), self.acked.as_mut()) {
+            if !answered && e.written() {
+                acked.written(seq, Instant::now());
+                acked.rewind(&format!("a fallback request was not answered: {e}"));
+            }
+        }
         match (job.request.take(), job.message.take()) {
             // Written (the server had the body) but not answered: sent again only as
             // the replay policy allows, and reported.
@@ -154,8 +176,13 @@ impl Driver {
         !matches!(self.terminal, crate::driver::Terminal::EndOfStream)
     }
 
-    fn pop_queued(&self) -> Option<Message> {
-        lock(&self.shared.queue).pop()
+    /// The next message for the fallback: from the outbox with acknowledged delivery
+    /// (numbered, wrapped), otherwise from the queue.
+    fn next_for_fallback(&mut self) -> Option<(Option<Seq>, Message)> {
+        match self.acked.as_mut() {
+            Some(acked) => acked.next_frame(&self.shared.queue),
+            None => lock(&self.shared.queue).pop().map(|m| (None, m)),
+        }
     }
 
     /// Write what waits: the next request, then queued messages (over the open socket,
@@ -184,23 +211,32 @@ impl Driver {
             let body = match &mut request {
                 Some(r) => {
                     r.mark_sent(&self.shared.queue, Instant::now(), self.request_idle);
-                    Some(r.body.clone())
+                    Some((None, r.body.clone()))
                 }
-                None => self.pop_queued(),
+                None => self.next_for_fallback(),
+            };
+            let (acked, body) = match body {
+                Some((seq, body)) => (seq, Some(body)),
+                None => (None, None),
             };
             match body {
                 Some(Message::Text(text)) => {
                     let note = CarrierNote::default();
-                    let stream = fallback.request_noted(text.clone(), &self.headers, &note);
+                    let (_, headers) = self.dial_with(Carrier::Https);
+                    let stream = fallback.request_noted(text.clone(), &headers, &note);
                     let stream = self.fallback_limits.guard(&*self.rt, stream);
-                    let message = request.is_none().then_some(Message::Text(text));
+                    // A numbered message stays in the outbox meanwhile.
+                    let message =
+                        (request.is_none() && acked.is_none()).then_some(Message::Text(text));
                     self.io.job = Some(FallbackJob {
                         stream,
                         request,
                         message,
+                        acked,
                         answered: false,
                         note,
                     });
+                    self.publish_acked();
                 }
                 Some(binary) => match request {
                     Some(mut r) => {

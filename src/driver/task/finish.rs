@@ -30,12 +30,22 @@ impl Driver {
             .last_cause()
             .map(|c| c.to_string())
             .unwrap_or_else(|| "the client was dropped".into());
-        let data = writable(false, &mut self.requests, &self.shared, self.request_idle);
+        let data = writable(
+            false,
+            &mut self.requests,
+            &self.shared,
+            self.request_idle,
+            self.acked.as_mut(),
+        );
         self.io.writer.reset(flushed, data);
         self.flush_held();
         self.finish_job(&cause);
         self.io = Io::default();
+        // Closed first, so that no `settled` waiter takes the outbox's hand-back for
+        // an acknowledgement; the outbox's messages left the queue before the queue's
+        // did, so they are handed back first.
         let leftovers = lock(&self.shared.queue).close();
+        self.hand_back_acked();
         for m in leftovers {
             self.broadcast(ClientEvent::Undelivered(m));
         }

@@ -16,6 +16,7 @@ use futures_lite::Stream;
 use futures_rustls::rustls::ClientConfig;
 use std::task::ready;
 
+use super::acked::Acked;
 use super::dial::{handshake, Ws};
 use super::event::{ClientEvent, TransportKind};
 use super::fallback::Fallback;
@@ -28,9 +29,11 @@ use super::secret::Headers;
 use super::secret::ReauthFn;
 use super::shared::Shared;
 use super::target::Target;
-use super::writer::{Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
+use super::writer::{to_ws, Data, Writer, FRAMES_BEFORE_CLOSE, FRAMES_PER_POLL};
 
+mod acked_steps;
 mod deliver;
+mod dial_hook;
 mod fallback_jobs;
 mod finish;
 mod finishing;
@@ -73,6 +76,10 @@ pub(crate) struct Io {
     timer_due: bool,
     /// The idle deadline of the request in flight.
     request_timer: Option<(Instant, Sleep)>,
+    /// When the earliest acknowledgement is due (acknowledged delivery).
+    ack_timer: Option<(Instant, Sleep)>,
+    /// The URL and headers of the dial in flight, as the dial hook made them.
+    dial_with: Option<(Target, Headers)>,
     reauth: Option<BoxFuture<Option<Headers>>>,
     fallback_on: bool,
     job: Option<FallbackJob>,
@@ -103,6 +110,7 @@ enum Wake {
     Reauth(Option<Headers>),
     Timer,
     RequestIdle,
+    AckDue,
 }
 
 /// The future that runs a client: spawn [`Driver::run`] on any executor.
@@ -130,6 +138,10 @@ pub struct Driver {
     pub(crate) io: Io,
     pub(crate) deferred: VecDeque<Input>,
     pub(crate) inbox: Delivery,
+    /// Acknowledged delivery, when on.
+    pub(crate) acked: Option<Acked>,
+    /// Computes headers and query before every dial.
+    pub(crate) dial_hook: Option<super::dial_hook::DialHook>,
     pub(crate) step: Step,
     /// Wake-ups handled since the start (the driver yields every `WAKES_PER_YIELD`).
     pub(crate) wakes: u32,
@@ -235,8 +247,13 @@ impl Driver {
     /// Whether every message given to `send` has left: none queued, none half-written,
     /// none carried by a fallback request that the server has not answered yet.
     pub(crate) fn all_written(&self) -> bool {
-        let carried = self.io.job.as_ref().is_some_and(|j| j.message.is_some());
-        self.shared.queued() == 0 && !self.io.writer.carrying() && !carried
+        let carried = self
+            .io
+            .job
+            .as_ref()
+            .is_some_and(|j| j.message.is_some() || j.acked.is_some());
+        let resending = self.acked.as_ref().is_some_and(Acked::waiting);
+        self.shared.queued() == 0 && !self.io.writer.carrying() && !carried && !resending
     }
 
     fn input(&mut self, input: Input) {
@@ -260,6 +277,7 @@ impl Driver {
             (None, slot) => *slot = None,
             _ => {}
         }
+        self.arm_ack_timer();
         let Some(at) = self.core.poll_timeout() else {
             return;
         };
@@ -276,6 +294,20 @@ impl Driver {
             }
             None if due(at) => self.io.timer_due = true,
             slot @ None => *slot = Some((at, self.rt.sleep_until(at))),
+        }
+    }
+
+    /// Arm the timer for the earliest acknowledgement due (acknowledged delivery).
+    /// Also after each write: a message written in `poll_wake` starts its wait there.
+    fn arm_ack_timer(&mut self) {
+        match (self.ack_deadline(), &mut self.io.ack_timer) {
+            (Some(at), Some((armed, timer))) if at != *armed => {
+                timer.set_at(at);
+                *armed = at;
+            }
+            (Some(at), slot @ None) => *slot = Some((at, self.rt.sleep_until(at))),
+            (None, slot) => *slot = None,
+            _ => {}
         }
     }
 
@@ -361,6 +393,12 @@ impl Driver {
                 return Poll::Ready(Wake::RequestIdle);
             }
         }
+        if let Some((_, timer)) = io.ack_timer.as_mut() {
+            if Pin::new(timer).poll(cx).is_ready() {
+                io.ack_timer = None;
+                return Poll::Ready(Wake::AckDue);
+            }
+        }
         if self.front.poll_wake(cx) {
             return Poll::Ready(Wake::Queued);
         }
@@ -369,10 +407,24 @@ impl Driver {
 
     fn poll_write(&mut self, cx: &mut Context<'_>, budget: usize) {
         if let Some(conn) = self.io.ws.as_mut() {
+            // An acknowledgement owed to the peer goes before any data.
+            if let Some(ack) = self.acked.as_mut().and_then(Acked::ack_frame) {
+                self.io.writer.control(to_ws(ack));
+            }
             // A fallback job still streaming goes first: nothing overtakes it.
             let open = self.core.state() == StateName::Open && self.io.job.is_none();
-            let data = writable(open, &mut self.requests, &self.shared, self.request_idle);
+            let data = writable(
+                open,
+                &mut self.requests,
+                &self.shared,
+                self.request_idle,
+                self.acked.as_mut(),
+            );
             self.io.writer.poll(cx, &mut conn.0, data, budget);
+        }
+        if self.acked.is_some() {
+            self.publish_acked();
+            self.arm_ack_timer();
         }
     }
 
@@ -392,8 +444,12 @@ impl Driver {
             }
             Wake::Connected(Ok(stream)) => {
                 tracing::debug!(phase = "connected", "redial dial phase");
-                let (target, headers, config) =
-                    (self.target.clone(), self.headers.clone(), self.ws_config);
+                let (target, headers) = self
+                    .io
+                    .dial_with
+                    .take()
+                    .unwrap_or_else(|| (self.target.clone(), self.headers.clone()));
+                let config = self.ws_config;
                 let protocols = self.core.policy().config().protocols.clone();
                 let fut = async move {
                     handshake(&target, stream, &headers, &protocols, config)
@@ -414,6 +470,12 @@ impl Driver {
                 // `dial_wanted` held: there is no other socket.
                 self.io.ws = Some(ws);
                 self.io.read.again();
+                if let Some(acked) = self.acked.as_mut() {
+                    // What the fallback carried and no one acknowledged goes again on
+                    // the new connection, and the peer hears where the client stands.
+                    acked.rewind("the carrier changed: a WebSocket opened");
+                    acked.owe_ack();
+                }
                 self.input(upgraded);
             }
             Wake::Ws(item) => self.on_ws(item),
@@ -427,6 +489,7 @@ impl Driver {
             }
             Wake::Timer => self.on_timer(),
             Wake::RequestIdle => self.on_request_idle(),
+            Wake::AckDue => self.on_ack_due(),
         }
     }
 
@@ -499,7 +562,9 @@ impl Driver {
         // Observers hear of what the message caused (a stable connection) before the
         // message itself is handed on.
         self.carry_out();
-        self.route(message, TransportKind::Websocket);
+        if let Some(message) = self.unwrap_acked(message) {
+            self.route(message, TransportKind::Websocket);
+        }
     }
 
     /// Whether the core still waits for the dial in flight (a dial that completes after
@@ -517,8 +582,17 @@ impl Driver {
     /// socket was flushed on the way out) and the request in flight.
     fn end_connection(&mut self, flushed: bool, cause: &str) {
         self.io.ws = None;
-        let data = writable(false, &mut self.requests, &self.shared, self.request_idle);
+        let data = writable(
+            false,
+            &mut self.requests,
+            &self.shared,
+            self.request_idle,
+            self.acked.as_mut(),
+        );
         self.io.writer.reset(flushed, data);
+        if let Some(acked) = self.acked.as_mut() {
+            acked.rewind(&format!("the connection ended: {cause}"));
+        }
         self.flush_held_request(false);
         let Some(r) = self.requests.front_mut().filter(|r| r.sent) else {
             return;
@@ -576,11 +650,13 @@ fn writable<'a>(
     requests: &'a mut VecDeque<PendingRequest>,
     shared: &'a Shared,
     idle: Duration,
+    acked: Option<&'a mut Acked>,
 ) -> Data<'a> {
     Data {
         open,
         request: requests.front_mut().filter(|r| !r.sent),
         queue: &shared.queue,
         idle,
+        acked,
     }
 }

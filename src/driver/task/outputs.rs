@@ -64,10 +64,12 @@ impl Driver {
         }
         let span =
             tracing::info_span!("redial.dial", attempt, probe, url = %Redacted(&self.target.url));
-        let (tls, target) = (self.tls.clone(), self.target.clone());
+        let (target, headers) = self.dial_with(crate::driver::event::TransportKind::Websocket);
+        self.io.dial_with = Some((target.clone(), headers));
+        let tls = self.tls.clone();
         let fut: BoxFuture<Result<MaybeTls, ReachFailure>> = match &self.connector {
             Some(c) => {
-                let opening = c(&self.target.url);
+                let opening = c(&target.url);
                 Box::pin(async move { secure(&target, opening.await?, tls).await }.instrument(span))
             }
             None => {
@@ -97,7 +99,9 @@ impl Driver {
                 s.offer(&event);
             }
             let handed_back = match event {
-                ClientEvent::Undelivered(m) | ClientEvent::Unanswered { message: m, .. } => Some(m),
+                ClientEvent::Undelivered(m)
+                | ClientEvent::Unanswered { message: m, .. }
+                | ClientEvent::Unacknowledged { message: m, .. } => Some(m),
                 _ => None,
             };
             if let (true, Some(m)) = (subs.is_empty(), handed_back) {

@@ -84,7 +84,7 @@ impl FrameScanner {
         self.first_close.as_ref()
     }
 
-    /// The HTTP response head read so far (at most [`MAX_HEAD`] bytes, its blank line
+    /// The HTTP response head read so far (at most 16 KiB, its blank line
     /// included once complete), until [`forget_head`](FrameScanner::forget_head).
     pub fn response_head(&self) -> &[u8] {
         &self.head

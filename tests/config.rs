@@ -306,9 +306,9 @@ const RULES: &[&str] = &[
     r#"timeouts.connection_attempt_delay = "9ms" => at least 10ms (RFC 8305), got 9ms"#,
     r#"timeouts.connection_attempt_delay = "0s" => at least 10ms"#,
     r#"timeouts.connection_attempt_delay = "25h" => must be at most 1day"#,
-    // The proxy is an http:// URL with a host and a port within 1-65535.
-    r#"proxy.url = "https://p:1" => http:// proxy (TLS to the proxy is not supported)"#,
-    r#"proxy.url = "socks5h://p:1" => SOCKS, socks5h://"#,
+    // The proxy is an http://, socks5:// or socks5h:// URL with a host and a port within 1-65535.
+    r#"proxy.url = "https://p:1" => socks5h:// proxy (TLS to the proxy is not supported)"#,
+    r#"proxy.url = "socks4://p:1" => must be a socks5:// or socks5h:// proxy (socks4:// is not supported)"#,
     r#"proxy.url = "ftp://p:1" => got scheme `ftp`"#,
     r#"proxy.url = "http://:3128" => must name the proxy's host"#,
     r#"proxy.url = "http://u:pw@" => must name the proxy's host"#,
@@ -410,7 +410,7 @@ fn errors_about_a_proxy_line_never_quote_its_password() {
         "{e}"
     );
     for url in [
-        "socks5://alice:s3cret@p:1080",
+        "socks4://alice:s3cret@p:1080",
         "http://alice:s3cret@p:99999",
     ] {
         let text = format!("[proxy]\nurl = \"{url}\"\n");

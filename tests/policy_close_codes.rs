@@ -92,6 +92,8 @@ fn the_table_names_every_class_a_close_code_can_have() {
         Class::Rejected,
         Class::Certificate,
         Class::ProxyAuth,
+        Class::SubprotocolMismatch,
+        Class::ProxyUnsupported,
     ];
     for class in Class::ALL {
         let in_table = TABLE.iter().any(|r| r.class == class);

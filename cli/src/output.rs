@@ -402,7 +402,8 @@ fn style_of(event: &Event) -> Style {
         Event::Closed { .. }
         | Event::HandshakeFailed { .. }
         | Event::ProbeFailed { .. }
-        | Event::FallbackFailed { .. } => warn(),
+        | Event::FallbackFailed { .. }
+        | Event::SubprotocolChanged { .. } => warn(),
         Event::RetryScheduled { .. } => fg(AnsiColor::Blue),
         Event::FellBack { .. } => fg(AnsiColor::Magenta).bold(),
         Event::GaveUp { .. } => bad(),

@@ -58,6 +58,7 @@ pub async fn run(args: ProbeArgs, json: bool) -> Result<u8, CliError> {
     let proxy = setup::proxy_shown(&args.url, &setup::with_proxy(config.clone(), &args.conn))?;
     let (client, mut events) = setup::start(setup::builder(&args.url, config, &args.conn)?)?;
     let mut tracker = Tracker::default();
+    let mut chosen: Option<String> = None;
     let mut obs = Observed {
         wait: args.wait,
         ..Observed::default()
@@ -77,8 +78,9 @@ pub async fn run(args: ProbeArgs, json: bool) -> Result<u8, CliError> {
             continue;
         };
         match event {
-            Event::Connected { took, .. } => {
+            Event::Connected { took, protocol, .. } => {
                 obs.took = Some(took);
+                chosen = protocol;
                 until = Instant::now() + args.wait;
             }
             Event::Closed { failure } | Event::HandshakeFailed { failure } => {
@@ -96,6 +98,12 @@ pub async fn run(args: ProbeArgs, json: bool) -> Result<u8, CliError> {
         .fields
         .insert("proxy".into(), serde_json::json!(proxy));
     verdict.lines.insert(1, format!("  proxy      {proxy}"));
+    if let Some(p) = &chosen {
+        verdict
+            .fields
+            .insert("protocol".into(), serde_json::json!(p));
+        verdict.lines.insert(2, format!("  protocol   {p:?}"));
+    }
     if !json {
         printer.note("");
     }

@@ -6,8 +6,8 @@ use redial::config::BudgetSpent;
 use redial::config::Preset;
 use redial::core::Failure;
 use redial::policy::{
-    decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis, NoRetryReason,
-    ProxyFailure, ReachFailure,
+    classify_proxy_failure, decide, fmt_duration, Backoff, Budget, Class, Decision, DelayBasis,
+    NoRetryReason, ProxyFailure, ReachFailure,
 };
 use serde_json::{json, Map, Value};
 
@@ -143,11 +143,18 @@ pub fn exit_code(obs: &Observed) -> u8 {
         None if obs.took.is_some() => exit::OK,
         None => exit::PROBE_UNREACHABLE,
         Some(Failure::Dial { failure, .. }) => match failure {
-            ReachFailure::Proxy { failure, .. } => match **failure {
+            ReachFailure::Proxy { failure, .. } => match &**failure {
                 ProxyFailure::Status { .. } => exit::PROBE_REJECTED,
+                // A SOCKS5 refusal that a retry cannot change (credentials, ruleset,
+                // command or address type); its unreachable targets are unreachable.
+                ProxyFailure::Socks(_) if classify_proxy_failure(failure) != Class::Transient => {
+                    exit::PROBE_REJECTED
+                }
                 _ => exit::PROBE_UNREACHABLE,
             },
-            ReachFailure::Status { .. } | ReachFailure::Redirect { .. } => exit::PROBE_REJECTED,
+            ReachFailure::Status { .. }
+            | ReachFailure::Redirect { .. }
+            | ReachFailure::Subprotocol(_) => exit::PROBE_REJECTED,
             ReachFailure::Certificate(_) | ReachFailure::Tls(_) => exit::PROBE_TLS,
             ReachFailure::Dns(_)
             | ReachFailure::Refused
@@ -267,6 +274,12 @@ fn why_words(why: &NoRetryReason, failure: &Failure) -> String {
         }
         NoRetryReason::Class(Class::ProxyAuth) => {
             "the proxy refused its credentials, and no retry can change them".into()
+        }
+        NoRetryReason::Class(Class::ProxyUnsupported) => {
+            "the proxy cannot carry this connection, and no retry can change that".into()
+        }
+        NoRetryReason::Class(Class::SubprotocolMismatch) => {
+            "the next dial would offer the same subprotocols to the same server".into()
         }
         NoRetryReason::Class(c) => format!("class {c}"),
         NoRetryReason::Override(a) => format!("the config's close_codes says {a}"),

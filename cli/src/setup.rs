@@ -22,14 +22,20 @@ pub struct ConnOpts {
     /// Also trust this CA certificate (a PEM or DER file).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
-    /// Go through this HTTP proxy (http://[user:password@]host:port), or "none" to
+    /// Go through this proxy (http://, socks5:// or socks5h://[user:password@]host:port),
+    /// or "none" to
     /// connect directly; without it, HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are
     /// read (or the config's [proxy] section).
     #[arg(long, value_name = "URL", value_parser = parse_proxy)]
     pub proxy: Option<ProxySetting>,
+    /// Offer this WebSocket subprotocol (Sec-WebSocket-Protocol; repeatable, in order of
+    /// preference; replaces the config's `protocols`). The server must choose one of
+    /// them, or the dial fails and the client stops.
+    #[arg(long = "protocol", value_name = "NAME")]
+    pub protocols: Vec<String>,
 }
 
-/// `--proxy`'s parser: `none`, `env`, or a usable http:// proxy URL.
+/// `--proxy`'s parser: `none`, `env`, or a usable http://, socks5:// or socks5h:// proxy URL.
 fn parse_proxy(s: &str) -> Result<ProxySetting, String> {
     let setting = ProxySetting::from(s.to_string());
     if let ProxySetting::Url(url) = &setting {
@@ -169,6 +175,9 @@ pub fn builder(url: &str, config: Config, conn: &ConnOpts) -> Result<ClientBuild
     let mut b = Client::builder(url).config(with_proxy(config, conn));
     for (name, value) in &conn.headers {
         b = b.header(name.clone(), value.clone());
+    }
+    if !conn.protocols.is_empty() {
+        b = b.protocols(conn.protocols.iter().cloned());
     }
     if let Some(path) = &conn.ca {
         for der in read_ca(path)? {

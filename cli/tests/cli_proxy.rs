@@ -8,7 +8,9 @@ mod cli_support;
 use std::sync::Arc;
 
 use cli_support::*;
-use redial_testkit::{echo_responder, Act, Behavior, ConnectProxy, TestCert, WsServer};
+use redial_testkit::{
+    echo_responder, Act, Behavior, ConnectProxy, SocksProxy, SocksTarget, TestCert, WsServer,
+};
 
 #[async_std::test]
 async fn probe_goes_through_the_proxy_of_https_proxy_and_names_it_redacted() {
@@ -126,11 +128,11 @@ async fn proxy_none_wins_over_the_environment() {
 async fn unusable_proxies_are_usage_errors_naming_where_they_came_from() {
     let mut cmd = redial();
     cmd.args(["probe", "wss://example.test/"])
-        .env("HTTPS_PROXY", "socks5://127.0.0.1:1080");
+        .env("HTTPS_PROXY", "socks4://127.0.0.1:1080");
     let out = run(cmd).await;
     assert_eq!(code(&out), 64, "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("HTTPS_PROXY: SOCKS proxies"), "{err}");
+    assert!(err.contains("HTTPS_PROXY: socks4:// proxies"), "{err}");
 
     let mut cmd = redial();
     cmd.args([
@@ -152,9 +154,9 @@ async fn unusable_proxies_are_usage_errors_naming_where_they_came_from() {
 async fn rejected_proxy_values_never_print_their_password() {
     let cases = [
         (
-            "socks5://alice:s3cret@p.test:1080",
-            "SOCKS proxies",
-            "socks5://<redacted>@p.test:1080",
+            "socks4://alice:s3cret@p.test:1080",
+            "socks4:// proxies",
+            "socks4://<redacted>@p.test:1080",
         ),
         (
             "https://alice:s3cret@p.test:3128",
@@ -200,11 +202,11 @@ async fn rejected_proxy_values_never_print_their_password() {
     // From the environment.
     let mut cmd = redial();
     cmd.args(["probe", "wss://example.test/"])
-        .env("HTTPS_PROXY", "socks5://alice:s3cret@p.test:1080");
+        .env("HTTPS_PROXY", "socks4://alice:s3cret@p.test:1080");
     let out = run(cmd).await;
     assert_eq!(code(&out), 64, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("HTTPS_PROXY: SOCKS"),
+        stderr(&out).contains("HTTPS_PROXY: socks4://"),
         "{}",
         stderr(&out)
     );
@@ -302,4 +304,52 @@ async fn probe_never_reads_a_proxys_refusal_as_the_server_not_offering_websocket
         );
         assert_eq!(ws.connections(), 0);
     }
+}
+
+/// Issue 27: a SOCKS5 proxy from `ALL_PROXY` (`socks5h://`, RFC 1929 credentials), and
+/// `probe` names it without its password, with the subprotocol the server chose.
+#[async_std::test]
+async fn probe_goes_through_a_socks5h_proxy_of_all_proxy_and_names_it_redacted() {
+    let cert = TestCert::localhost();
+    let ws = WsServer::start_tls(&cert, |c| {
+        let chosen = c.header("sec-websocket-protocol").unwrap_or_default();
+        Behavior::AcceptWith {
+            headers: vec![(
+                "Sec-WebSocket-Protocol".into(),
+                chosen.split(',').next().unwrap_or_default().trim().into(),
+            )],
+            acts: vec![Act::Hold],
+        }
+    })
+    .await
+    .unwrap();
+    let proxy = SocksProxy::with_credentials("alice", "s0cks-PASS")
+        .await
+        .unwrap();
+    let (_ca_dir, ca) = write_file("ca.pem", &cert.cert_pem);
+    let mut cmd = redial();
+    cmd.args(["probe", "--json", "--wait", "100ms", &ws.url()])
+        .args(["--protocol", "chat.v2", "--protocol", "chat.v1"])
+        .arg("--ca")
+        .arg(&ca)
+        .env(
+            "ALL_PROXY",
+            proxy.url_with("socks5h", "alice", "s0cks-PASS"),
+        );
+    let out = run(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("s0cks-PASS"), "{text}");
+    let lines = json_lines(&out);
+    let d = of_kind(&lines, "diagnosis")[0];
+    assert_eq!(
+        d["proxy"],
+        format!("socks5h://<redacted>@{} (from ALL_PROXY)", proxy.addr())
+    );
+    assert_eq!(d["protocol"], "chat.v2", "{d}");
+    assert_eq!(of_kind(&lines, "connected")[0]["protocol"], "chat.v2");
+    assert_eq!(
+        proxy.requests()[0].target,
+        SocksTarget::Name("localhost".into(), ws.addr().port())
+    );
 }

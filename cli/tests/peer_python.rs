@@ -39,15 +39,21 @@ pong_timeout = "300ms"
 
 /// The peer's process; its standard input stays open until this test binary exits,
 /// and the server exits when it closes.
-static PEER: OnceLock<Option<u16>> = OnceLock::new();
+static PEER: OnceLock<Option<(u16, u16)>> = OnceLock::new();
 static CHILD: Mutex<Option<Child>> = Mutex::new(None);
 
 /// The peer's port, or `None` (after saying why) when it cannot run here.
 fn peer() -> Option<u16> {
-    *PEER.get_or_init(start_peer)
+    PEER.get_or_init(start_peer).map(|(port, _)| port)
 }
 
-fn unavailable(why: &str) -> Option<u16> {
+/// The port of the peer's second server, websockets' own subprotocol negotiation
+/// (`subprotocols=["chat.v2", "chat.v1"]`).
+fn negotiating_peer() -> Option<u16> {
+    PEER.get_or_init(start_peer).map(|(_, port)| port)
+}
+
+fn unavailable(why: &str) -> Option<(u16, u16)> {
     let hint = "install it with: pip install -r cli/tests/peer/requirements.txt";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("the Python peer is required in CI: {why}; {hint}");
@@ -60,7 +66,7 @@ fn unavailable(why: &str) -> Option<u16> {
     None
 }
 
-fn start_peer() -> Option<u16> {
+fn start_peer() -> Option<(u16, u16)> {
     let check = Command::new("python3")
         .args(["-c", "import websockets"])
         .output();
@@ -80,20 +86,27 @@ fn start_peer() -> Option<u16> {
         .expect("python3 starts");
     let stdout = child.stdout.take().unwrap();
     *CHILD.lock().unwrap() = Some(child);
-    // The first line is "PORT <n>"; read it off-thread so a broken peer cannot hang us.
+    // The first lines are "PORT <n>" and "SUBPROTOCOLS_PORT <m>"; read them off-thread
+    // so a broken peer cannot hang us.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = stdout.read_line(&mut line);
+        let _ = stdout.read_line(&mut line);
         let _ = tx.send(line);
     });
-    let line = rx
+    let lines = rx
         .recv_timeout(Duration::from_secs(20))
-        .expect("the peer prints its port");
-    let port = line
-        .strip_prefix("PORT ")
-        .and_then(|p| p.trim().parse().ok());
-    Some(port.unwrap_or_else(|| panic!("the peer said {line:?}, not its port")))
+        .expect("the peer prints its ports");
+    let port = |prefix: &str| {
+        lines
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the peer said {lines:?}, not its {prefix}"))
+    };
+    Some((port("PORT "), port("SUBPROTOCOLS_PORT ")))
 }
 
 /// `redial connect --json` against `path`, sending one line; runs until the client
@@ -464,5 +477,114 @@ fn a_close_the_client_starts_reaches_the_peer() {
         ),
         (Some(true), Some(1000)),
         "{records:#?}"
+    );
+}
+
+/// `redial connect --json` against `path` on `port`, offering `protocols`.
+fn connect_offering(port: u16, path: &str, protocols: &[&str]) -> Vec<Value> {
+    let (mut cmd, _dir) = connect_cmd(port, path, "300ms");
+    for p in protocols {
+        cmd.arg("--protocol").arg(p);
+    }
+    json_lines(&cmd.output().expect("the binary runs"))
+}
+
+#[test]
+fn websockets_own_negotiation_answers_the_offer_and_the_choice_is_in_the_json() {
+    let Some(port) = negotiating_peer() else {
+        return;
+    };
+    for (offer, chosen) in [
+        (&["chat.v1"][..], "chat.v1"),
+        (&["chat.v2", "chat.v1"][..], "chat.v2"),
+        (&["chat.v9", "chat.v1"][..], "chat.v1"),
+    ] {
+        let lines = connect_offering(port, "/", offer);
+        let connected = of_kind(&lines, "connected");
+        assert_eq!(connected.len(), 1, "{offer:?}: {lines:#?}");
+        assert_eq!(connected[0]["protocol"], chosen, "{offer:?}");
+        assert_eq!(of_kind(&lines, "message").len(), 1, "echoed: {lines:#?}");
+    }
+}
+
+/// websockets answers an offer it shares nothing with (or none) with HTTP 400, not a
+/// 101 without the header: the dial fails as a rejected upgrade, not a mismatch.
+#[test]
+fn websockets_answers_an_offer_it_does_not_share_with_400() {
+    let Some(port) = negotiating_peer() else {
+        return;
+    };
+    for offer in [&["chat.v9"][..], &[][..]] {
+        let lines = connect_offering(port, "/", offer);
+        let failed = of_kind(&lines, "handshake_failed");
+        assert_eq!(failed.len(), 1, "{offer:?}: {lines:#?}");
+        assert_eq!(
+            (failed[0]["status"].as_u64(), failed[0]["class"].as_str()),
+            (Some(400), Some("rejected")),
+            "{offer:?}"
+        );
+        gave_up_after(&lines, 1, "does not offer WebSockets");
+    }
+}
+
+/// One dial whose `handshake_failed` is a subprotocol mismatch naming `needles`, then
+/// the client stops.
+fn stops_on_mismatch(lines: &[Value], needles: &[&str]) {
+    let failed = of_kind(lines, "handshake_failed");
+    assert_eq!(failed.len(), 1, "{lines:#?}");
+    assert_eq!(failed[0]["class"], "subprotocol_mismatch", "{}", failed[0]);
+    for needle in needles {
+        assert!(
+            cause(failed[0]).contains(needle),
+            "{needle:?}: {}",
+            failed[0]
+        );
+    }
+    gave_up_after(lines, 1, "the next dial would offer the same subprotocols");
+    assert!(of_kind(lines, "retry").is_empty());
+}
+
+#[test]
+fn a_peer_that_chooses_no_subprotocol_when_one_is_offered_stops_the_client() {
+    let Some(port) = peer() else { return };
+    let lines = connect_offering(port, "/subprotocol/none", &["chat.v2", "chat.v1"]);
+    stops_on_mismatch(
+        &lines,
+        &[
+            r#"the server chose no subprotocol, but the client requires one of "chat.v2", "chat.v1""#,
+        ],
+    );
+}
+
+#[test]
+fn a_peer_that_chooses_a_subprotocol_not_offered_stops_the_client() {
+    let Some(port) = peer() else { return };
+    let lines = connect_offering(port, "/subprotocol/bogus", &["chat.v2"]);
+    stops_on_mismatch(
+        &lines,
+        &[r#"the server chose subprotocol "chat.v3", which was not offered (offered: "chat.v2")"#],
+    );
+}
+
+#[test]
+fn a_peer_that_switches_subprotocol_between_connections_is_reported() {
+    let Some(port) = peer() else { return };
+    let lines = connect_offering(port, "/subprotocol/switch", &["chat.v2", "chat.v1"]);
+    let connected = of_kind(&lines, "connected");
+    assert_eq!(connected.len(), 2, "{lines:#?}");
+    assert_eq!(
+        (&connected[0]["protocol"], &connected[1]["protocol"]),
+        (&Value::from("chat.v2"), &Value::from("chat.v1"))
+    );
+    let switched = of_kind(&lines, "subprotocol_changed");
+    assert_eq!(switched.len(), 1, "{lines:#?}");
+    assert_eq!(
+        (&switched[0]["from"], &switched[0]["to"]),
+        (&Value::from("chat.v2"), &Value::from("chat.v1"))
+    );
+    assert!(
+        cause(switched[0]).contains("switched subprotocol"),
+        "{}",
+        switched[0]
     );
 }

@@ -9,7 +9,8 @@ use redial::config::{Policy, Preset};
 use redial::core::{CloseReason, Failure};
 use redial::policy::{
     classify_close, classify_reach_failure, classify_status, close_code_name, decide, fmt_duration,
-    status_name, Backoff, Budget, Class, Decision, Phase, ProxyFailure, ReachFailure,
+    status_name, Backoff, Budget, Class, Decision, Phase, ProxyFailure, ReachFailure, SocksFailure,
+    SubprotocolMismatch,
 };
 use serde_json::Value;
 
@@ -340,6 +341,14 @@ pub fn handshake_md() -> String {
 /// named here.
 fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
     use ReachFailure as F;
+    let socks = |failure| F::Proxy {
+        proxy: "socks.example:1080".into(),
+        failure: Box::new(ProxyFailure::Socks(failure)),
+    };
+    let reply = |reply| SocksFailure::Reply {
+        reply,
+        target: "server.example:443".into(),
+    };
     let all = [
         F::Dns("example.invalid".into()),
         F::Refused,
@@ -390,6 +399,34 @@ fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
                 reason: Some("Unable to connect".into()),
             }),
         },
+        socks(SocksFailure::NoAcceptableMethod {
+            offered_password: true,
+        }),
+        socks(SocksFailure::NoAcceptableMethod {
+            offered_password: false,
+        }),
+        socks(SocksFailure::AuthFailed { status: 1 }),
+        socks(SocksFailure::CredentialsTooLong),
+        socks(reply(1)),
+        socks(reply(2)),
+        socks(reply(3)),
+        socks(reply(4)),
+        socks(reply(5)),
+        socks(reply(6)),
+        socks(reply(7)),
+        socks(reply(8)),
+        socks(reply(9)),
+        socks(SocksFailure::Malformed(
+            "not a SOCKS5 answer (version byte 0x48)".into(),
+        )),
+        F::Subprotocol(Box::new(SubprotocolMismatch {
+            offered: vec!["chat.v2".into(), "chat.v1".into()],
+            answered: Some("chat.v3".into()),
+        })),
+        F::Subprotocol(Box::new(SubprotocolMismatch {
+            offered: vec!["chat.v2".into()],
+            answered: None,
+        })),
     ];
     let name = |f: &F| match f {
         F::Dns(_) => "DNS failure",
@@ -404,6 +441,8 @@ fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
         F::Status { .. } => "HTTP status",
         F::Io(_) => "other I/O error",
         F::Redirect { .. } => "redirect (3xx), not followed",
+        F::Subprotocol(m) if m.answered.is_some() => "subprotocol not offered",
+        F::Subprotocol(_) => "no subprotocol, one required",
         F::Proxy { failure, .. } => match **failure {
             ProxyFailure::Unreachable(_) => "proxy unreachable",
             ProxyFailure::Malformed(_) => "proxy answer not HTTP",
@@ -411,6 +450,28 @@ fn dial_failures() -> Vec<(&'static str, ReachFailure)> {
             ProxyFailure::Status { status: 401, .. } => "proxy answered 401",
             ProxyFailure::Status { status: 403, .. } => "proxy answered 403",
             ProxyFailure::Status { .. } => "proxy answered 5xx",
+            ProxyFailure::Socks(SocksFailure::NoAcceptableMethod {
+                offered_password: true,
+            }) => "SOCKS5: no acceptable method (user and password offered)",
+            ProxyFailure::Socks(SocksFailure::NoAcceptableMethod { .. }) => {
+                "SOCKS5: no acceptable method (none offered)"
+            }
+            ProxyFailure::Socks(SocksFailure::AuthFailed { .. }) => "SOCKS5: authentication failed",
+            ProxyFailure::Socks(SocksFailure::Malformed(_)) => "SOCKS5: answer not SOCKS5",
+            ProxyFailure::Socks(SocksFailure::CredentialsTooLong) => {
+                "SOCKS5: user or password over 255 bytes"
+            }
+            ProxyFailure::Socks(SocksFailure::Reply { reply, .. }) => match reply {
+                1 => "SOCKS5 reply 1",
+                2 => "SOCKS5 reply 2",
+                3 => "SOCKS5 reply 3",
+                4 => "SOCKS5 reply 4",
+                5 => "SOCKS5 reply 5",
+                6 => "SOCKS5 reply 6",
+                7 => "SOCKS5 reply 7",
+                8 => "SOCKS5 reply 8",
+                _ => "SOCKS5 unassigned reply",
+            },
         },
     };
     all.into_iter().map(|f| (name(&f), f)).collect()

@@ -203,6 +203,34 @@ fn hostile_server() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// `socks5_reply`: a case byte (bit 0: credentials, bit 1: by name), then the proxy's
+/// bytes.
+fn socks5_reply() -> Vec<(&'static str, Vec<u8>)> {
+    let reply = |code: u8| vec![5, code, 0, 1, 0, 0, 0, 0, 0, 0];
+    let with = |case: u8, parts: &[&[u8]]| [&[case][..], &parts.concat()].concat();
+    vec![
+        ("ok-no-auth", with(2, &[&[5, 0], &reply(0)])),
+        ("ok-password", with(3, &[&[5, 2], &[1, 0], &reply(0)])),
+        (
+            "ok-bound-name",
+            with(2, &[&[5, 0], &[5, 0, 0, 3, 3, b'a', b'b', b'c', 0, 80]]),
+        ),
+        (
+            "ok-bound-ipv6",
+            with(0, &[&[5, 0], &[5, 0, 0, 4], &[0; 18]]),
+        ),
+        ("auth-failed", with(3, &[&[5, 2], &[1, 2]])),
+        ("no-acceptable", with(1, &[&[5, 0xff]])),
+        ("refused", with(2, &[&[5, 0], &reply(5)])),
+        ("command-not-supported", with(2, &[&[5, 0], &reply(7)])),
+        (
+            "http-answer",
+            with(2, &[b"HTTP/1.1 400 Bad Request\r\n\r\n"]),
+        ),
+        ("eof", vec![2]),
+    ]
+}
+
 fn write<N: AsRef<str>>(target: &str, seeds: Vec<(N, Vec<u8>)>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("seeds")
@@ -219,4 +247,5 @@ fn main() {
     write("close_frame", close_frame());
     write("config", config());
     write("hostile_server", hostile_server());
+    write("socks5_reply", socks5_reply());
 }

@@ -16,6 +16,7 @@ use redial::core::{Core, Input};
 /// Every field a validation error may name (besides `close_codes."<key>"`).
 const FIELDS: &[&str] = &[
     "transport",
+    "protocols",
     "budget.max_attempts",
     "budget.max_elapsed",
     "budget.min_uptime",

@@ -24,8 +24,8 @@ const SECTIONS: &[(&str, &str)] = &[
     ),
     (
         "proxy",
-        "The HTTP proxy both transports go through (a CONNECT tunnel; TLS to the server runs \
-         inside it).",
+        "The proxy both transports go through (an HTTP CONNECT tunnel, or SOCKS5; TLS to the \
+         server runs inside it).",
     ),
     (
         "queue",
@@ -54,6 +54,14 @@ const KEYS: &[(&str, &str, &str)] = &[
         "seed",
         "Seed of the jitter RNG (an integer), for runs that repeat exactly; leave it out to \
          draw a fresh seed per client.",
+    ),
+    (
+        "",
+        "protocols",
+        "WebSocket subprotocols offered on every dial (Sec-WebSocket-Protocol), in order of \
+         preference, e.g. [\"chat.v2\", \"chat.v1\"]. The server must choose one of them: \
+         one not offered, or none, fails the dial and the client stops (class \
+         subprotocol_mismatch). Empty: none offered.",
     ),
     (
         "budget",
@@ -231,9 +239,10 @@ const KEYS: &[(&str, &str, &str)] = &[
         "proxy",
         "url",
         "\"env\": HTTPS_PROXY (wss, https), HTTP_PROXY (ws, http), ALL_PROXY and NO_PROXY, \
-         upper or lower case, as curl reads them; \"none\": connect directly; or an http:// \
-         proxy URL, with user:password@ for Basic authentication, used whatever the \
-         environment says.",
+         upper or lower case, as curl reads them; \"none\": connect directly; or a proxy URL, \
+         used whatever the environment says: http:// (user:password@ for Basic \
+         authentication), socks5:// (the client resolves names) or socks5h:// (the proxy \
+         does; user:password@ for RFC 1929).",
     ),
     (
         "proxy",

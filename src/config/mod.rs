@@ -70,6 +70,11 @@ pub struct Config {
     /// Seed of the jitter RNG; when absent the driver draws one per client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The WebSocket subprotocols offered on every dial (`Sec-WebSocket-Protocol`), in
+    /// order of preference. Empty: none offered, and a server that chooses one fails
+    /// the dial. Not empty: the server must choose one of them; one it did not offer,
+    /// or none, fails the dial (class `subprotocol_mismatch`: the client stops).
+    pub protocols: Vec<String>,
     /// The retry budget.
     pub budget: BudgetConfig,
     /// The backoff between dials.

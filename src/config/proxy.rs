@@ -1,4 +1,4 @@
-//! The `[proxy]` section: which HTTP proxy both transports go through.
+//! The `[proxy]` section: which proxy (HTTP or SOCKS5) both transports go through.
 
 use std::fmt;
 
@@ -8,8 +8,8 @@ use crate::redact::redact_url;
 
 /// Where the proxy comes from: the environment, nowhere, or this URL.
 ///
-/// Written as a string: `"env"`, `"none"`, or an `http://[user:password@]host[:port]`
-/// URL. `Debug` hides the URL's credentials.
+/// Written as a string: `"env"`, `"none"`, or an `http://[user:password@]host[:port]`,
+/// `socks5://…` or `socks5h://…` URL. `Debug` hides the URL's credentials.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum ProxySetting {
@@ -54,11 +54,12 @@ impl fmt::Debug for ProxySetting {
     }
 }
 
-/// The HTTP proxy of both transports.
+/// The proxy of both transports.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
-    /// `"env"` (the default), `"none"`, or an `http://` proxy URL.
+    /// `"env"` (the default), `"none"`, or an `http://`, `socks5://` or `socks5h://`
+    /// proxy URL.
     pub url: ProxySetting,
     /// With an explicit `url`: hosts reached directly, in curl's `NO_PROXY` syntax
     /// (names with their subdomains, IP addresses, CIDR ranges, `*`). With `"env"`, the
@@ -67,23 +68,28 @@ pub struct ProxyConfig {
 }
 
 /// Why a proxy URL is unusable, or `None` for one the driver can speak to: `http://`
-/// (or no scheme), a host, a port of digits within 1–65535.
+/// (or no scheme), `socks5://` or `socks5h://`, a host, a port of digits within 1–65535.
 pub(crate) fn proxy_url_problem(url: &str) -> Option<String> {
     let url = url.trim();
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     match scheme.to_ascii_lowercase().as_str() {
-        "http" => {}
+        "http" | "socks5" | "socks5h" => {}
         "https" => {
-            return Some("must be an http:// proxy (TLS to the proxy is not supported)".into())
+            return Some(
+                "must be an http://, socks5:// or socks5h:// proxy (TLS to the proxy is not \
+                 supported)"
+                    .into(),
+            )
         }
         s if s.starts_with("socks") => {
             return Some(format!(
-                "must be an http:// proxy (SOCKS, {s}://, is not supported)"
+                "must be a socks5:// or socks5h:// proxy ({s}:// is not supported)"
             ))
         }
         s => {
             return Some(format!(
-                "must be an http:// proxy URL, \"env\" or \"none\", got scheme `{s}`"
+                "must be an http://, socks5:// or socks5h:// proxy URL, \"env\" or \"none\", \
+                 got scheme `{s}`"
             ))
         }
     }

@@ -83,6 +83,7 @@ impl Policy {
         durations(c)?;
         timeouts(c)?;
         proxy(c)?;
+        protocols(c)?;
         budget(c)?;
         backoff(c)?;
         delays(c)?;
@@ -135,6 +136,33 @@ impl Policy {
             _ => None,
         }
     }
+}
+
+/// Every subprotocol a token (RFC 6455 §4.1: RFC 2616's `token`, visible ASCII without
+/// separators), each once.
+fn protocols(c: &Config) -> Result<(), ConfigError> {
+    const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={}";
+    for (i, p) in c.protocols.iter().enumerate() {
+        let bad = p
+            .bytes()
+            .find(|b| !(0x21..=0x7e).contains(b) || SEPARATORS.contains(b));
+        if p.is_empty() {
+            return Err(invalid("protocols", "must not hold an empty name"));
+        }
+        if let Some(b) = bad {
+            return Err(invalid(
+                "protocols",
+                format!(
+                    "must hold tokens (visible ASCII, no separators): {p:?} has {:?}",
+                    b as char
+                ),
+            ));
+        }
+        if c.protocols[..i].contains(p) {
+            return Err(invalid("protocols", format!("names {p:?} twice")));
+        }
+    }
+    Ok(())
 }
 
 /// Every duration at most a day ([`MAX_DELAY`]), and those that time something longer

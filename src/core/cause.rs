@@ -27,6 +27,12 @@ fn why_phrase(why: &NoRetryReason, failure: &Failure, f: &mut fmt::Formatter<'_>
         NoRetryReason::Class(Class::ProxyAuth) => {
             f.write_str("the proxy refused its credentials, and no retry can change them")
         }
+        NoRetryReason::Class(Class::ProxyUnsupported) => {
+            f.write_str("the proxy cannot carry this connection, and no retry can change that")
+        }
+        NoRetryReason::Class(Class::SubprotocolMismatch) => {
+            f.write_str("the next dial would offer the same subprotocols to the same server")
+        }
         NoRetryReason::Class(c) => write!(f, "class {c} says {}", c.default_action()),
         NoRetryReason::Override(a) => write!(f, "the config's close_codes says {a}"),
         NoRetryReason::Spent(BudgetSpent::Attempts { dials, max }) => write!(

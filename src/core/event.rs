@@ -39,6 +39,18 @@ pub enum Event {
         probe: bool,
         /// How long the dial took.
         took: Duration,
+        /// The subprotocol the server chose (`Sec-WebSocket-Protocol`), if any.
+        protocol: Option<String>,
+    },
+    /// The server chose another subprotocol than on the previous upgrade (both were
+    /// among those offered, or the upgrade would have failed): reported right after
+    /// the upgrade's [`Event::Connected`], since the application may speak to the two
+    /// differently.
+    SubprotocolChanged {
+        /// The previous upgrade's subprotocol (`None`: it had none).
+        from: Option<String>,
+        /// This upgrade's.
+        to: Option<String>,
     },
     /// The connection became stable: the retry budget is reset.
     Stable {
@@ -120,6 +132,7 @@ impl Event {
             Event::StateChanged { .. } => "state",
             Event::Dial { .. } => "dial",
             Event::Connected { .. } => "connected",
+            Event::SubprotocolChanged { .. } => "subprotocol_changed",
             Event::Stable { .. } => "stable",
             Event::Closed { .. } => "closed",
             Event::HandshakeFailed { .. } => "handshake_failed",
@@ -167,13 +180,23 @@ impl Event {
                 attempt,
                 probe,
                 took,
+                protocol,
             } => {
                 m.insert("attempt".into(), json!(attempt));
                 m.insert("took_ms".into(), json!(took.as_millis() as u64));
                 m.insert("transport".into(), json!("websocket"));
+                if let Some(p) = protocol {
+                    m.insert("protocol".into(), json!(p));
+                }
                 if *probe {
                     m.insert("probe".into(), json!(true));
                 }
+            }
+            Event::SubprotocolChanged { from, to } => {
+                m.insert("from".into(), json!(from));
+                m.insert("to".into(), json!(to));
+                m.insert("transport".into(), json!("websocket"));
+                m.insert("cause".into(), json!(self.to_string()));
             }
             Event::Stable { after_upgrade, by } => {
                 m.insert("uptime_ms".into(), json!(after_upgrade.as_millis() as u64));
@@ -282,7 +305,28 @@ impl std::fmt::Display for Event {
                  traffic moves back",
                 d(*took)
             ),
+            Event::Connected {
+                took,
+                protocol: Some(p),
+                ..
+            } => write!(
+                f,
+                "upgrade answered 101 after {}, subprotocol {p:?}",
+                d(*took)
+            ),
             Event::Connected { took, .. } => write!(f, "upgrade answered 101 after {}", d(*took)),
+            Event::SubprotocolChanged { from, to } => {
+                let name = |p: &Option<String>| match p {
+                    Some(p) => format!("{p:?}"),
+                    None => "none".into(),
+                };
+                write!(
+                    f,
+                    "the server switched subprotocol from {} to {} since the previous connection",
+                    name(from),
+                    name(to)
+                )
+            }
             Event::Stable { after_upgrade, by } => write!(
                 f,
                 "connection stable after {} ({by}): retry budget, backoff and \

@@ -271,14 +271,17 @@ impl Failure {
         }
     }
 
-    /// Whether this is a dial that an HTTP proxy answered with a refusal (a status
-    /// other than 2xx to its CONNECT), not the server.
+    /// Whether this is a dial that a proxy answered with a refusal (an HTTP proxy's
+    /// status other than 2xx to its CONNECT, a SOCKS5 proxy's refusal), not the server.
     pub fn is_proxy_answer(&self) -> bool {
         match self {
             Failure::Dial {
                 failure: ReachFailure::Proxy { failure, .. },
                 ..
-            } => matches!(**failure, ProxyFailure::Status { .. }),
+            } => matches!(
+                **failure,
+                ProxyFailure::Status { .. } | ProxyFailure::Socks(_)
+            ),
             _ => false,
         }
     }

@@ -11,8 +11,17 @@ pub enum Input {
     /// The dial reached a new phase: [`Phase::Handshake`] once TCP and TLS are up and
     /// the upgrade starts (the other phases are not a dial's, and change nothing).
     DialProgress(Phase),
-    /// The upgrade was answered with 101: the WebSocket is open.
+    /// The upgrade was answered with 101: the WebSocket is open, without a subprotocol.
     DialSucceeded,
+    /// The upgrade was answered with 101 and the server chose `protocol` among the
+    /// subprotocols offered (`Sec-WebSocket-Protocol`): as [`Input::DialSucceeded`]
+    /// otherwise. The core reports the choice ([`Event::Connected`](super::Event::Connected),
+    /// [`Core::protocol`](super::Core::protocol)) and a server that chooses differently
+    /// than on the previous connection ([`Event::SubprotocolChanged`](super::Event::SubprotocolChanged)).
+    DialSucceededWith {
+        /// The subprotocol the server chose.
+        protocol: String,
+    },
     /// The dial failed.
     DialFailed(ReachFailure),
     /// The server sent a close frame.

@@ -66,7 +66,7 @@ use machine::{Ctx, Machine};
 /// - **Taking out what to do:** [`Core::poll_output`] (drain until `None` after every
 ///   input), [`Core::poll_timeout`] (the next deadline).
 /// - **Looking:** [`Core::state`], [`Core::attempt`], [`Core::last_cause`],
-///   [`Core::policy`].
+///   [`Core::protocol`], [`Core::policy`].
 pub struct Core {
     /// Behind a pointer, so that moving a core (into a task, a pool, a vector) copies a
     /// pointer, not its state (close to 900 bytes, much of it written by every step).
@@ -132,6 +132,12 @@ impl Core {
     /// The cause of the last transition.
     pub fn last_cause(&self) -> Option<&Cause> {
         self.inner.machine.inner().last_cause.as_ref()
+    }
+
+    /// The subprotocol the server chose on the latest upgrade (`Sec-WebSocket-Protocol`);
+    /// `None` before the first, or when it chose none.
+    pub fn protocol(&self) -> Option<&str> {
+        self.inner.machine.inner().protocol.as_ref()?.as_deref()
     }
 
     /// The validated policy the core runs.

@@ -79,6 +79,7 @@ pub struct ClientBuilder {
     fallback_url: Option<String>,
     connector: Option<Connector>,
     proxy: Option<ProxyRules>,
+    protocols: Option<Vec<String>>,
     network: Network,
     runtime: Option<Arc<dyn Runtime>>,
     reauth: Option<ReauthFn>,
@@ -121,6 +122,7 @@ impl ClientBuilder {
             fallback_url: None,
             connector: None,
             proxy: None,
+            protocols: None,
             network: Network::new(),
             runtime: None,
             reauth: None,
@@ -143,6 +145,26 @@ impl ClientBuilder {
     /// A request header sent with every upgrade (and fallback request).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push(name, value);
+        self
+    }
+
+    /// Offer these WebSocket subprotocols on every dial (`Sec-WebSocket-Protocol`), in
+    /// order of preference, as a browser's `new WebSocket(url, protocols)` does; wins over
+    /// the config's `protocols` and over a raw `Sec-WebSocket-Protocol` header.
+    ///
+    /// The server must choose one of them: one it did not offer, or none, fails the dial
+    /// with a cause naming both sides, class
+    /// [`SubprotocolMismatch`](crate::policy::Class::SubprotocolMismatch) (the client
+    /// stops). Its choice is in [`Event::Connected`](crate::core::Event::Connected)
+    /// and [`Client::protocol`]; a server that chooses another one on a later
+    /// connection is reported ([`Event::SubprotocolChanged`](crate::core::Event::SubprotocolChanged)).
+    /// Each name must be a token (visible ASCII without separators), each once.
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = Some(protocols.into_iter().map(Into::into).collect());
         self
     }
 
@@ -373,6 +395,9 @@ impl ClientBuilder {
     fn driver(self, front: Front) -> Result<Driver, BuildError> {
         let target = Target::parse(&self.url).map_err(BuildError::Url)?;
         let mut config = self.config;
+        if let Some(protocols) = self.protocols {
+            config.protocols = protocols;
+        }
         let proxy = match self.proxy {
             Some(rules) => rules,
             None => ProxyRules::from_config(&config.proxy).map_err(BuildError::Proxy)?,
@@ -420,6 +445,7 @@ impl ClientBuilder {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::new(q.max_messages, q.max_bytes)),
             state: Mutex::new(StateName::Idle),
+            protocol: Mutex::new(None),
             subscribers: Mutex::new(Vec::new()),
             unclaimed: Mutex::new(Vec::new()),
             holding: AtomicBool::new(false),

@@ -155,6 +155,13 @@ impl Client {
         self.inner.shared.state()
     }
 
+    /// The WebSocket subprotocol the server chose on the latest upgrade (see
+    /// [`ClientBuilder::protocols`](super::ClientBuilder::protocols)); `None` before
+    /// the first, or when it chose none.
+    pub fn protocol(&self) -> Option<String> {
+        lock(&self.inner.shared.protocol).clone()
+    }
+
     /// Close gracefully (close frame, or stop the fallback) and wait until the driver
     /// has ended. Unsent messages are handed back as [`ClientEvent::Undelivered`].
     pub async fn close(&self) {

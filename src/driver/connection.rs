@@ -149,6 +149,13 @@ impl Connection {
         self.driver.core.state()
     }
 
+    /// The WebSocket subprotocol the server chose on the latest upgrade (see
+    /// [`ClientBuilder::protocols`](super::ClientBuilder::protocols)); `None` before
+    /// the first, or when it chose none.
+    pub fn protocol(&self) -> Option<&str> {
+        self.driver.core.protocol()
+    }
+
     /// The cause of the latest transition, as a sentence.
     pub fn cause(&self) -> Option<String> {
         self.driver.core.last_cause().map(|c| c.to_string())

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::error::ProtocolError;
 use async_tungstenite::tungstenite::handshake::client::Response;
 use async_tungstenite::tungstenite::http::HeaderValue;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -16,6 +17,7 @@ use super::network::io_failure;
 use super::raw_close::{CloseSniffer, FrameScanner};
 use super::reach::MaybeTls;
 use super::secret::Headers;
+use super::subprotocol;
 use super::target::Target;
 use crate::policy::ReachFailure;
 
@@ -24,11 +26,13 @@ pub(super) type Io = CloseSniffer<MaybeTls>;
 /// An open WebSocket.
 pub(super) type Ws = WebSocketStream<Io>;
 
-/// Run the WebSocket upgrade over a connected stream.
+/// Run the WebSocket upgrade over a connected stream, offering `protocols` (none: the
+/// application's own `Sec-WebSocket-Protocol`, if it set one).
 pub(super) async fn handshake(
     target: &Target,
     stream: MaybeTls,
     headers: &Headers,
+    protocols: &[String],
     config: WebSocketConfig,
 ) -> Result<(Ws, Arc<Mutex<FrameScanner>>), ReachFailure> {
     let mut request = target
@@ -47,10 +51,15 @@ pub(super) async fn handshake(
             request.headers_mut().append(name, value);
         }
     }
+    subprotocol::offer(request.headers_mut(), protocols)?;
+    let offered = subprotocol::offered(request.headers());
     let (io, scanner) = CloseSniffer::new(stream);
     match async_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Ok((ws, _response)) => Ok((ws, scanner)),
         Err(WsError::Http(response)) => Err(status_failure(target, &response)),
+        Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_))) => {
+            Err(subprotocol::mismatch(offered, &scanner))
+        }
         Err(WsError::Io(e)) => Err(io_failure(&e)),
         Err(e) => Err(ReachFailure::Io(e.to_string())),
     }

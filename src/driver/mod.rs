@@ -29,7 +29,7 @@ mod lock;
 pub(crate) mod memory_peer;
 mod message;
 mod network;
-mod proxy;
+pub(crate) mod proxy;
 mod queue;
 #[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod raw_close;
@@ -40,6 +40,7 @@ mod secret;
 mod shared;
 mod split;
 mod streams;
+mod subprotocol;
 mod target;
 mod task;
 mod tls;
@@ -58,7 +59,7 @@ pub use fallback::{
 };
 pub use message::Message;
 pub use network::{Network, Resolver, TcpConnector, DEFAULT_ATTEMPT_DELAY};
-pub use proxy::{NoProxy, ProxyRules, ProxyUrl};
+pub use proxy::{NoProxy, ProxyRules, ProxyScheme, ProxyUrl};
 pub use queue::SendError;
 pub use reach::Connector;
 pub use request::{

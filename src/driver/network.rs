@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::eyeballs;
-use super::proxy::{tunnel, ProxyRules, ProxyUrl};
+use super::proxy::socks5::{self, SocksTarget};
+use super::proxy::{tunnel, ProxyRules, ProxyScheme, ProxyUrl};
 use super::runtime::{default_runtime, BoxFuture, Duplex, Runtime};
 use super::target::Target;
 use crate::policy::{ProxyFailure, ReachFailure};
@@ -218,16 +219,111 @@ impl Network {
             failure: Box::new(failure),
         };
         tracing::debug!(proxy = %proxy, "redial connects through a proxy");
-        let mut tcp = self
-            .tcp(proxy.host(), proxy.port())
+        let (host, port) = (target.host.as_str(), target.port);
+        match proxy.scheme() {
+            ProxyScheme::Http => {
+                let mut tcp = self.to_proxy(proxy).await.map_err(failed)?;
+                tunnel(&mut tcp, proxy, host, port).await.map_err(failed)?;
+                Ok(tcp)
+            }
+            // An IP literal goes as an address under either scheme (as curl sends it).
+            ProxyScheme::Socks5h => {
+                let to = match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SocksTarget::Addr(SocketAddr::new(ip, port)),
+                    Err(_) => SocksTarget::Name(host, port),
+                };
+                self.through_socks(proxy, to).await.map_err(failed)
+            }
+            ProxyScheme::Socks5 => {
+                // The client resolves: the name's failure is the dial's, not the proxy's.
+                let addrs = self.resolve(host, port).await.map_err(|e| match e {
+                    TcpError::Dns(d) => ReachFailure::Dns(d),
+                    TcpError::Failed(all) => ReachFailure::Io(every_failure(&all)),
+                })?;
+                self.socks_by_address(proxy, addrs).await.map_err(failed)
+            }
+        }
+    }
+
+    /// TCP to the proxy itself (Happy Eyeballs over its addresses).
+    async fn to_proxy(&self, proxy: &ProxyUrl) -> Result<Box<dyn Duplex>, ProxyFailure> {
+        self.tcp(proxy.host(), proxy.port())
             .await
-            .map_err(|e| failed(ProxyFailure::Unreachable(e.describe())))?;
-        tunnel(&mut tcp, proxy, &target.host, target.port)
-            .await
-            .map_err(failed)?;
+            .map_err(|e| ProxyFailure::Unreachable(e.describe()))
+    }
+
+    /// A new connection to the SOCKS5 proxy, asked to connect to `target`.
+    async fn through_socks(
+        &self,
+        proxy: &ProxyUrl,
+        target: SocksTarget<'_>,
+    ) -> Result<Box<dyn Duplex>, ProxyFailure> {
+        let mut tcp = self.to_proxy(proxy).await?;
+        socks5::connect(&mut tcp, proxy, target).await?;
         Ok(tcp)
     }
+
+    /// `socks5://`: the client has resolved the target's name to `addrs`, and races
+    /// them (Happy Eyeballs), each through a connection of its own to the proxy. When
+    /// every one fails, the failure that says most is reported: a refusal that stops
+    /// (credentials, an unsupported command) before one that is retried.
+    async fn socks_by_address(
+        &self,
+        proxy: &ProxyUrl,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Box<dyn Duplex>, ProxyFailure> {
+        let addrs = eyeballs::interleave(addrs);
+        if let [addr] = addrs.as_slice() {
+            return self.through_socks(proxy, SocksTarget::Addr(*addr)).await;
+        }
+        let attempt = |addr: SocketAddr| {
+            let (network, proxy) = (self.clone(), proxy.clone());
+            async move {
+                network
+                    .through_socks(&proxy, SocksTarget::Addr(addr))
+                    .await
+                    .map_err(|f| io::Error::other(SocksAttemptFailed(f)))
+            }
+        };
+        let failures =
+            match eyeballs::race(self.runtime.as_deref(), addrs, self.attempt_delay, attempt).await
+            {
+                Ok(stream) => return Ok(stream),
+                Err(failures) => failures,
+            };
+        let mut failures: Vec<ProxyFailure> = failures
+            .into_iter()
+            .map(|(_, e)| {
+                match e
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<SocksAttemptFailed>())
+                {
+                    Some(SocksAttemptFailed(f)) => f.clone(),
+                    None => ProxyFailure::Unreachable(e.to_string()),
+                }
+            })
+            .collect();
+        // Those that stop first (a retry cannot change them), then the first.
+        let stops = |f: &ProxyFailure| {
+            crate::policy::classify_proxy_failure(f).default_action() == crate::config::Action::Stop
+        };
+        let pick = failures.iter().position(stops).unwrap_or(0);
+        Err(failures.swap_remove(pick))
+    }
 }
+
+/// One SOCKS5 attempt's failure, carried through the Happy Eyeballs race as an I/O
+/// error's payload.
+#[derive(Debug)]
+struct SocksAttemptFailed(ProxyFailure);
+
+impl fmt::Display for SocksAttemptFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for SocksAttemptFailed {}
 
 /// An I/O error of a dial as the core's failure.
 pub(crate) fn io_failure(e: &io::Error) -> ReachFailure {

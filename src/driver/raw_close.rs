@@ -49,7 +49,14 @@ pub struct FrameScanner {
     have: usize,
     close: Vec<u8>,
     first_close: Option<RawClose>,
+    /// The HTTP response's head, kept (at most [`MAX_HEAD`] bytes) until the upgrade's
+    /// outcome is known: the dial reads the server's `Sec-WebSocket-Protocol` from it
+    /// even when tungstenite refused the answer.
+    head: Vec<u8>,
 }
+
+/// The most of an HTTP response head a [`FrameScanner`] keeps.
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 impl Default for FrameScanner {
     fn default() -> Self {
@@ -59,6 +66,7 @@ impl Default for FrameScanner {
             have: 0,
             close: Vec::new(),
             first_close: None,
+            head: Vec::new(),
         }
     }
 }
@@ -74,6 +82,17 @@ impl FrameScanner {
     /// nothing follows a close), so a later one must not replace its code.
     pub fn close_frame(&self) -> Option<&RawClose> {
         self.first_close.as_ref()
+    }
+
+    /// The HTTP response head read so far (at most 16 KiB, its blank line
+    /// included once complete), until [`forget_head`](FrameScanner::forget_head).
+    pub fn response_head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// Drop the kept response head (the upgrade's outcome is known).
+    pub fn forget_head(&mut self) {
+        self.head = Vec::new();
     }
 
     /// Feed bytes as they arrived.
@@ -95,6 +114,8 @@ impl FrameScanner {
                             break;
                         }
                     }
+                    let keep = used.min(MAX_HEAD - self.head.len().min(MAX_HEAD));
+                    self.head.extend_from_slice(&bytes[..keep]);
                     bytes = &bytes[used..];
                     self.phase = if m == 4 {
                         self.have = 0;

@@ -19,6 +19,8 @@ pub(crate) const INBOUND_CAPACITY: usize = 256;
 pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     pub state: Mutex<StateName>,
+    /// The subprotocol the server chose on the latest upgrade, as last published.
+    pub protocol: Mutex<Option<String>>,
     pub subscribers: Mutex<Vec<Subscriber>>,
     /// Messages handed back while no event stream was open, for
     /// [`Client::take_undelivered`].

@@ -183,6 +183,8 @@ impl fmt::Display for AsCause<'_> {
             ReachFailure::Proxy { proxy, failure } => {
                 write!(f, "went through the proxy {proxy}, which {failure}")
             }
+            // Not a fallback's failure (no subprotocols over HTTPS), worded all the same.
+            ReachFailure::Subprotocol(m) => write!(f, "request failed ({m})"),
             ReachFailure::Io(d) => write!(f, "request failed ({d})"),
         }
     }

@@ -14,6 +14,8 @@ mod fallback_decision;
 mod fallback_error;
 mod proxy_failure;
 mod reach_failure;
+mod socks_failure;
+mod subprotocol;
 
 pub use backoff::Backoff;
 pub use close_code::{classify_close, close_code_name};
@@ -24,6 +26,8 @@ pub use proxy_failure::{classify_proxy_failure, ProxyFailure};
 pub use reach_failure::{
     classify_reach_failure, classify_status, status_name, Phase, ReachFailure,
 };
+pub use socks_failure::{classify_socks_failure, socks_reply_name, SocksFailure};
+pub use subprotocol::SubprotocolMismatch;
 
 use std::fmt;
 use std::time::Duration;
@@ -60,14 +64,24 @@ pub enum Class {
     Rejected,
     /// The TLS certificate was rejected: stop, never fall back around it.
     Certificate,
-    /// The HTTP proxy refused the credentials of its URL (407, or 401 as some proxies
-    /// answer): stop; retrying or falling back through the same proxy cannot help.
+    /// The proxy refused the credentials of its URL (an HTTP proxy's 407, or 401 as
+    /// some answer; a SOCKS5 proxy's refused or impossible authentication): stop;
+    /// retrying or falling back through the same proxy cannot help.
     ProxyAuth,
+    /// The server's 101 did not agree to the WebSocket subprotocols offered (it chose
+    /// one not offered, or none when some were): stop. The next dial offers the same
+    /// list to the same server, and the fallback carries the same application
+    /// protocol, so neither can help; the application's list or the server must change.
+    SubprotocolMismatch,
+    /// The proxy cannot carry this connection at all (a SOCKS5 proxy's "command not
+    /// supported" or "address type not supported"): stop; retrying or falling back
+    /// through the same proxy cannot help.
+    ProxyUnsupported,
 }
 
 impl Class {
     /// Every class, in table order.
-    pub const ALL: [Class; 12] = [
+    pub const ALL: [Class; 14] = [
         Class::Done,
         Class::Transient,
         Class::Restart,
@@ -80,6 +94,8 @@ impl Class {
         Class::Rejected,
         Class::Certificate,
         Class::ProxyAuth,
+        Class::SubprotocolMismatch,
+        Class::ProxyUnsupported,
     ];
 
     /// The action taken for this class when the config does not override it.
@@ -91,7 +107,10 @@ impl Class {
             Class::Overload => Action::RetrySlow,
             Class::Policy | Class::Protocol | Class::Rejected => Action::FallBack,
             Class::Auth => Action::Reauthenticate,
-            Class::Certificate | Class::ProxyAuth => Action::Stop,
+            Class::Certificate
+            | Class::ProxyAuth
+            | Class::SubprotocolMismatch
+            | Class::ProxyUnsupported => Action::Stop,
         }
     }
 
@@ -110,6 +129,8 @@ impl Class {
             Class::Rejected => "rejected",
             Class::Certificate => "certificate",
             Class::ProxyAuth => "proxy_auth",
+            Class::SubprotocolMismatch => "subprotocol_mismatch",
+            Class::ProxyUnsupported => "proxy_unsupported",
         }
     }
 }

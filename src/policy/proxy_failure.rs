@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use super::{status_name, Class};
+use super::{classify_socks_failure, status_name, Class, SocksFailure};
 
-/// Why an HTTP proxy did not open a tunnel (`CONNECT host:port`) to the target.
+/// Why a proxy did not open a tunnel to the target: an HTTP proxy's `CONNECT
+/// host:port`, or a SOCKS5 proxy's CONNECT request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxyFailure {
     /// The proxy could not be reached, or the connection to it broke before it answered
@@ -23,6 +24,8 @@ pub enum ProxyFailure {
     },
     /// The proxy's answer to the CONNECT was not an HTTP response (described).
     Malformed(String),
+    /// A SOCKS5 proxy refused the authentication or the CONNECT request.
+    Socks(SocksFailure),
 }
 
 impl ProxyFailure {
@@ -58,6 +61,7 @@ impl fmt::Display for ProxyFailure {
             ProxyFailure::Malformed(d) => {
                 write!(f, "did not answer the CONNECT in HTTP ({d})")
             }
+            ProxyFailure::Socks(s) => write!(f, "{s}"),
         }
     }
 }
@@ -67,7 +71,8 @@ impl fmt::Display for ProxyFailure {
 /// proxy refused the credentials) and 401 (how some proxies, tinyproxy among them,
 /// refuse them) are [`Class::ProxyAuth`], which stops: retrying or falling back through
 /// the same proxy cannot help; any other status (403: the proxy does not allow the
-/// destination) is rejected.
+/// destination) is rejected. A SOCKS5 proxy's refusal is classified by
+/// [`classify_socks_failure`].
 ///
 /// ```
 /// use redial::policy::{classify_proxy_failure, Class, ProxyFailure};
@@ -88,5 +93,6 @@ pub fn classify_proxy_failure(failure: &ProxyFailure) -> Class {
             ..
         } => Class::Transient,
         ProxyFailure::Status { .. } => Class::Rejected,
+        ProxyFailure::Socks(s) => classify_socks_failure(s),
     }
 }

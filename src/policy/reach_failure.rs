@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{classify_proxy_failure, Class, ProxyFailure};
+use super::{classify_proxy_failure, Class, ProxyFailure, SubprotocolMismatch};
 
 /// Which part of reaching a host, or of an exchange with it, a timeout happened in. A
 /// dial goes through [`Connect`](Phase::Connect) and [`Handshake`](Phase::Handshake); a
@@ -80,6 +80,8 @@ pub enum ReachFailure {
         /// What went wrong (boxed: failures travel in every input, and stay small).
         failure: Box<ProxyFailure>,
     },
+    /// The server's 101 did not agree to the subprotocols offered (boxed, as `Proxy`).
+    Subprotocol(Box<SubprotocolMismatch>),
     /// Any other I/O error, described.
     Io(String),
 }
@@ -129,6 +131,7 @@ impl fmt::Display for ReachFailure {
                 write_redirect(f, *status, location.as_deref())
             }
             ReachFailure::Proxy { proxy, failure } => write!(f, "the proxy {proxy} {failure}"),
+            ReachFailure::Subprotocol(m) => write!(f, "{m}"),
             ReachFailure::Io(d) => write!(f, "the dial failed ({d})"),
         }
     }
@@ -137,7 +140,8 @@ impl fmt::Display for ReachFailure {
 /// The class of a failure to reach a host, as in docs/design.md's upgrade-failure
 /// table: network failures, timeouts and TLS failures other than the certificate are
 /// transient; a rejected certificate is certificate; a redirect (not followed) is
-/// rejected; a status is classified by [`classify_status`], a proxy's failure by
+/// rejected; a subprotocol the server did not agree to is a subprotocol mismatch
+/// (the client stops); a status is classified by [`classify_status`], a proxy's failure by
 /// [`classify_proxy_failure`]. The fallback adds its own few rules on top
 /// ([`FallbackError::class`](super::FallbackError::class)).
 ///
@@ -162,6 +166,7 @@ pub fn classify_reach_failure(failure: &ReachFailure) -> Class {
         ReachFailure::Certificate(_) => Class::Certificate,
         ReachFailure::Redirect { .. } => Class::Rejected,
         ReachFailure::Proxy { failure, .. } => classify_proxy_failure(failure),
+        ReachFailure::Subprotocol(_) => Class::SubprotocolMismatch,
         ReachFailure::Status {
             status,
             retry_after,

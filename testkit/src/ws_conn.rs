@@ -74,9 +74,23 @@ impl Conn {
                 self.index,
                 self.peer,
             );
-            move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+            move |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
                 let info = conn_info(index, peer, request);
-                match script(&info) {
+                let behavior = match script(&info) {
+                    Behavior::AcceptWith { headers, acts } => {
+                        for (name, value) in headers {
+                            if let (Ok(name), Ok(value)) = (
+                                header::HeaderName::from_bytes(name.as_bytes()),
+                                header::HeaderValue::from_str(&value),
+                            ) {
+                                response.headers_mut().append(name, value);
+                            }
+                        }
+                        Behavior::Accept(acts)
+                    }
+                    other => other,
+                };
+                match behavior {
                     Behavior::Accept(script_acts) => {
                         *lock(&acts) = Some(script_acts);
                         record.upgrades.fetch_add(1, Ordering::SeqCst);

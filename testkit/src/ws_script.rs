@@ -46,6 +46,15 @@ pub enum Behavior {
     /// client has answered the close (or gone); otherwise at once, with a TCP FIN and
     /// no close frame (an abnormal closure, 1006, for the client).
     Accept(Vec<Act>),
+    /// As [`Behavior::Accept`], with these extra headers on the `101` answer (for
+    /// example `("Sec-WebSocket-Protocol", "chat.v2")`: the server's choice of
+    /// subprotocol, whatever the client offered).
+    AcceptWith {
+        /// Extra response headers.
+        headers: Vec<(String, String)>,
+        /// The acts, as for [`Behavior::Accept`].
+        acts: Vec<Act>,
+    },
     /// Answer the upgrade with this HTTP status and headers, then close the TCP
     /// connection. A `Content-Length: 0` header is added unless one is given.
     ///

@@ -233,3 +233,39 @@ fn a_small_read_buffer_still_receives_a_large_message_whole() {
         close_in_time(&client).await;
     });
 }
+
+/// Issue 27 on tokio's runtime: through a SOCKS5 proxy (`socks5h://` with credentials,
+/// and `socks5://`), offering subprotocols; the server's choice reaches the connection.
+#[test]
+fn socks5_and_subprotocols_work_on_tokio_too() {
+    use redial::driver::ProxyRules;
+    use redial_testkit::{SocksAct, SocksProxy};
+    on_both(|| async {
+        let ws = WsServer::start(|_| Behavior::AcceptWith {
+            headers: vec![("Sec-WebSocket-Protocol".into(), "chat.v1".into())],
+            acts: vec![Act::Echo],
+        })
+        .await
+        .unwrap();
+        let with_password = SocksProxy::with_credentials("alice", "pw").await.unwrap();
+        let plain = SocksProxy::start(|_| SocksAct::Relay).await.unwrap();
+        for url in [
+            with_password.url_with("socks5h", "alice", "pw"),
+            plain.url("socks5"),
+        ] {
+            let mut conn = fast(&ws)
+                .proxy(ProxyRules::explicit(&url).unwrap())
+                .protocols(["chat.v2", "chat.v1"])
+                .connection()
+                .expect("a valid client");
+            within(LIMIT, "send", conn.send("through socks".into()))
+                .await
+                .expect("sent");
+            let echoed = within(LIMIT, "the echo", conn.next()).await.expect("open");
+            assert_eq!(text(echoed.message), "through socks");
+            assert_eq!(conn.protocol(), Some("chat.v1"), "{url}");
+        }
+        assert_eq!(with_password.requests().len(), 1);
+        assert_eq!(plain.requests().len(), 1);
+    });
+}

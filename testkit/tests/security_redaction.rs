@@ -291,3 +291,75 @@ fn proxy_credentials_stay_out_of_debug_events_and_logs() {
     assert!(logs.contains("through a proxy"), "no proxy log: {logs}");
     clean("the logs", &logs);
 }
+
+/// Issue 27: a SOCKS5 proxy's user and password (RFC 1929) stay out of `Debug`, events,
+/// event lines, causes and TRACE logs, on both transports and after a refusal.
+#[test]
+fn socks_credentials_stay_out_of_debug_events_and_logs() {
+    use redial::driver::ProxyRules;
+    use redial_testkit::{echo_responder, SocksProxy, SseServer};
+
+    let secret = "s0cks-PASS";
+    let clean = |what: &str, text: &str| {
+        assert!(!text.contains(secret), "{what} shows the password: {text}");
+    };
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    async_io::block_on(async {
+        let cert = TestCert::localhost();
+        let proxy = SocksProxy::with_credentials("alice", secret).await.unwrap();
+        let ws = WsServer::start(|_| {
+            Behavior::Accept(vec![Act::Close {
+                code: Some(1008),
+                reason: String::new(),
+            }])
+        })
+        .await
+        .unwrap();
+        let sse = SseServer::start(&cert, echo_responder).await.unwrap();
+        let mut config = fast_default();
+        config.proxy.url =
+            redial::config::ProxySetting::Url(proxy.url_with("socks5h", "alice", secret));
+        clean("Config Debug", &format!("{config:?}"));
+        let builder = Client::builder(ws.url())
+            .config(config)
+            .root_certificate(cert.cert_der.clone())
+            .fallback_url(sse.url());
+        clean("ClientBuilder Debug", &format!("{builder:?}"));
+        let (client, driver) = builder.build().unwrap();
+        let mut events = client.events();
+        async_std::task::spawn(driver.run());
+        let stream = client.request("through socks").await.unwrap();
+        let items: Vec<_> = within(Duration::from_secs(10), "the answer", stream.collect()).await;
+        assert!(items.iter().all(|i| i.is_ok()), "{items:?}");
+        assert_eq!(proxy.requests().len(), 2, "the dial and the fallback");
+        client.close().await;
+        while let Some(ClientEvent::Core(e)) = events.next().await {
+            clean("an event's Debug", &format!("{e:?}"));
+            clean("an event line", &e.to_json(Duration::ZERO).to_string());
+        }
+        let wrong = proxy.url_with("socks5h", "alice", "s0cks-PASS-wrong");
+        let (_client, driver) = Client::builder(ws.url())
+            .config(fast_default())
+            .proxy(ProxyRules::explicit(&wrong).unwrap())
+            .build()
+            .unwrap();
+        let cause = within(Duration::from_secs(10), "the run", driver.run())
+            .await
+            .unwrap();
+        assert!(cause.contains("check the user and password"), "{cause}");
+        clean("the refusal's cause", &cause);
+    });
+    let logs = capture.text();
+    assert!(
+        logs.contains("socks5h://<redacted>@"),
+        "no proxy log: {logs}"
+    );
+    clean("the logs", &logs);
+}

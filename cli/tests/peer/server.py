@@ -13,7 +13,15 @@ async-tungstenite. It serves fault scenarios chosen by the URL path:
   /no-pong     101, then stop reading (pings go unanswered), send nothing
   /reason-123  101, then close 4000 with a reason of exactly 123 bytes (UTF-8)
   /no-status   101, then a close frame without status code (empty payload)
-  anything else: echo
+  /subprotocol/none    101 without Sec-WebSocket-Protocol, whatever was offered; echo
+  /subprotocol/bogus   101 with Sec-WebSocket-Protocol: chat.v3 (never offered); echo
+  /subprotocol/switch  101 with the first subprotocol offered, then close 1001; on the
+                       next connection the second one, then echo
+  anything else: echo (subprotocols offered are ignored: none is chosen)
+
+A second server, on the port of the second line, is websockets' own negotiation:
+`serve(..., subprotocols=["chat.v2", "chat.v1"])` (the client's first offer it
+supports; 400 when it offers none of them, or nothing), then echo.
 
 Every WebSocket connection whose URL has a `run=<id>` query parameter is recorded
 when it ends: the path, whether the client's close frame arrived (RFC 6455 §5.5.1:
@@ -22,7 +30,7 @@ a client that receives a close frame must answer it) and its code. `GET
 (or after 5 s with what there is).
 
 Usage: server.py [--port N]  (default 0: any free port). Listens on 127.0.0.1 only,
-prints "PORT <n>" on stdout, and exits when its standard input ends (the test that
+prints "PORT <n>" then "SUBPROTOCOLS_PORT <m>" on stdout, and exits when its standard input ends (the test that
 started it is gone) or after 10 minutes, whichever comes first.
 """
 
@@ -35,6 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosedError
 from websockets.http11 import Response
 
 # 61 two-byte characters and one ASCII byte: 123 bytes, the most a close frame holds.
@@ -120,9 +129,28 @@ async def process_request(connection, request):
     return None
 
 
+# Connections of /subprotocol/switch so far.
+SWITCHES = [0]
+
+
+def select_subprotocol(connection, offered):
+    path = connection.request.path.split("?", 1)[0]
+    if path == "/subprotocol/bogus":
+        return "chat.v3"
+    if path == "/subprotocol/switch" and offered:
+        SWITCHES[0] += 1
+        return offered[min(SWITCHES[0] - 1, len(offered) - 1)]
+    return None
+
+
 async def handler(ws):
     try:
         await play(ws)
+    except ConnectionClosedError:
+        # A client refusing the 101's subprotocol fails the connection (RFC 6455 §4.1)
+        # without a close frame; anything else is worth the log.
+        if not ws.request.path.startswith("/subprotocol/"):
+            raise
     finally:
         await record(ws)
 
@@ -135,6 +163,8 @@ async def play(ws):
     elif path == "/no-status":
         # `code=None`: the close frame carries no status code (RFC 6455 §5.5.1).
         await ws.close(code=None)
+    elif path == "/subprotocol/switch" and SWITCHES[0] == 1:
+        await ws.close(1001, "")
     elif path == "/no-pong":
         # Stop reading: the client's pings are never seen, so never answered.
         ws.transport.pause_reading()
@@ -142,6 +172,11 @@ async def play(ws):
     else:
         async for message in ws:
             await ws.send(message)
+
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
 
 
 async def stdin_closed():
@@ -158,14 +193,24 @@ async def main():
         "127.0.0.1",
         args.port,
         process_request=process_request,
+        select_subprotocol=select_subprotocol,
         # The server sends no pings of its own (they would count as traffic for the
         # client's liveness check) and never times a handshake out (for /stall).
         ping_interval=None,
         open_timeout=None,
         close_timeout=2,
-    ) as server:
+    ) as server, serve(
+        echo,
+        "127.0.0.1",
+        0,
+        subprotocols=["chat.v2", "chat.v1"],
+        ping_interval=None,
+        close_timeout=2,
+    ) as negotiating:
         port = server.sockets[0].getsockname()[1]
         print(f"PORT {port}", flush=True)
+        port = negotiating.sockets[0].getsockname()[1]
+        print(f"SUBPROTOCOLS_PORT {port}", flush=True)
         done = asyncio.ensure_future(stdin_closed())
         try:
             await asyncio.wait_for(done, MAX_LIFETIME)

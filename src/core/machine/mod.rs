@@ -51,6 +51,9 @@ pub(crate) struct Machine {
     /// and the WebSocket's do not stretch each other's delays).
     pub(super) fallback_backoff: Backoff,
     pub last_cause: Option<Cause>,
+    /// The subprotocol of the latest upgrade (`Some(None)`: it had none); `None` before
+    /// the first.
+    pub protocol: Option<Option<String>>,
 }
 
 impl Machine {
@@ -70,6 +73,7 @@ impl Machine {
             fell_back_since_stable: false,
             fallback_backoff,
             last_cause: None,
+            protocol: None,
         }
     }
 }
@@ -151,12 +155,13 @@ impl Machine {
                 self.advance(now, dial);
                 Handled
             }
-            Input::DialSucceeded => {
+            Input::DialSucceeded | Input::DialSucceededWith { .. } => {
                 let took = now.saturating_duration_since(dial.started);
-                ctx.event(Event::Connected {
+                self.note_protocol(ctx, input, |protocol| Event::Connected {
                     attempt: dial.attempt,
                     probe: false,
                     took,
+                    protocol,
                 });
                 let link = self.new_link(now, dial.attempt);
                 let cause = Cause::Connected {
@@ -451,13 +456,14 @@ impl Machine {
                 }
                 Handled
             }
-            Input::DialSucceeded => {
+            Input::DialSucceeded | Input::DialSucceededWith { .. } => {
                 if let Some(dial) = fallback.probe.take() {
                     let took = now.saturating_duration_since(dial.started);
-                    ctx.event(Event::Connected {
+                    self.note_protocol(ctx, input, |protocol| Event::Connected {
                         attempt: 0,
                         probe: true,
                         took,
+                        protocol,
                     });
                     // On trial: the traffic stays on the fallback meanwhile.
                     fallback.trial = Some(Trial {

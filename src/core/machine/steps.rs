@@ -208,6 +208,30 @@ impl Machine {
         Failure::new(ending, now.saturating_duration_since(dial.started))
     }
 
+    /// An upgrade succeeded (`input`: `DialSucceeded` or `DialSucceededWith`): emit
+    /// `connected(protocol)`, then `SubprotocolChanged` when the server chose another
+    /// subprotocol than on the previous upgrade, and remember this one.
+    pub(super) fn note_protocol(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        input: &Input,
+        connected: impl FnOnce(Option<String>) -> Event,
+    ) {
+        let now = match input {
+            Input::DialSucceededWith { protocol } => Some(protocol.clone()),
+            _ => None,
+        };
+        ctx.event(connected(now.clone()));
+        if let Some(before) = self.protocol.replace(now.clone()) {
+            if before != now {
+                ctx.event(Event::SubprotocolChanged {
+                    from: before,
+                    to: now,
+                });
+            }
+        }
+    }
+
     pub(super) fn new_link(&self, now: Instant, attempt: u32) -> Link {
         Link {
             attempt,

@@ -1,8 +1,9 @@
-//! HTTP proxies: which proxy a target goes through (set explicitly, or read from
+//! Proxies: which proxy a target goes through (set explicitly, or read from
 //! `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` as curl reads them), and the
-//! `CONNECT` tunnel through it.
+//! tunnel through it: an HTTP proxy's `CONNECT`, or a SOCKS5 proxy's (`socks5`).
 
 mod no_proxy;
+pub(crate) mod socks5;
 mod tunnel;
 
 use std::fmt;
@@ -15,10 +16,35 @@ pub(crate) use tunnel::tunnel;
 /// curl's default proxy port.
 pub(super) const DEFAULT_PROXY_PORT: u16 = 1080;
 
-/// An HTTP proxy: where it is and its Basic credentials, if any. `Debug` and `Display`
-/// never show the credentials.
+/// Which protocol a proxy speaks, from its URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyScheme {
+    /// `http://`: an HTTP `CONNECT` tunnel, Basic authentication from the user info.
+    Http,
+    /// `socks5://`: SOCKS5 (RFC 1928), the client resolves the target's name and asks
+    /// for an address (Happy Eyeballs over the addresses, one proxy connection each).
+    Socks5,
+    /// `socks5h://`: SOCKS5, the proxy resolves the target's name.
+    Socks5h,
+}
+
+impl ProxyScheme {
+    /// `http`, `socks5` or `socks5h`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyScheme::Http => "http",
+            ProxyScheme::Socks5 => "socks5",
+            ProxyScheme::Socks5h => "socks5h",
+        }
+    }
+}
+
+/// A proxy: its protocol, where it is and its credentials, if any (Basic for HTTP,
+/// RFC 1929's user and password for SOCKS5). `Debug` and `Display` never show the
+/// credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
+    scheme: ProxyScheme,
     host: String,
     port: u16,
     credentials: Option<(String, String)>,
@@ -26,8 +52,9 @@ pub struct ProxyUrl {
 }
 
 impl ProxyUrl {
-    /// Parse `http://[user[:password]@]host[:port][/]` (the scheme may be left out).
-    /// HTTPS and SOCKS proxies are refused with an error that says so.
+    /// Parse `http://[user[:password]@]host[:port][/]` (the scheme may be left out),
+    /// `socks5://…` or `socks5h://…`. HTTPS and SOCKS4 proxies are refused with an
+    /// error that says so.
     pub fn parse(text: &str) -> Result<ProxyUrl, String> {
         let text = text.trim();
         if text.is_empty() {
@@ -38,25 +65,27 @@ impl ProxyUrl {
             false => format!("http://{text}"),
         };
         let url = url::Url::parse(&full).map_err(|e| format!("invalid proxy URL: {e}"))?;
-        match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(
+        let scheme =
+            match url.scheme() {
+                "http" => ProxyScheme::Http,
+                "socks5" => ProxyScheme::Socks5,
+                "socks5h" => ProxyScheme::Socks5h,
+                "https" => return Err(
                     "HTTPS proxies (TLS to the proxy) are not supported: use an http:// proxy URL"
                         .into(),
-                )
-            }
-            s if s.starts_with("socks") => {
-                return Err(format!(
-                    "SOCKS proxies ({s}://) are not supported: use an http:// proxy URL"
-                ))
-            }
-            s => {
-                return Err(format!(
-                    "unsupported proxy scheme `{s}` (use an http:// proxy URL)"
-                ))
-            }
-        }
+                ),
+                s if s.starts_with("socks") => {
+                    return Err(format!(
+                        "{s}:// proxies are not supported: use socks5:// (the client resolves \
+                     names) or socks5h:// (the proxy does)"
+                    ))
+                }
+                s => {
+                    return Err(format!(
+                        "unsupported proxy scheme `{s}` (use http://, socks5:// or socks5h://)"
+                    ))
+                }
+            };
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
@@ -80,11 +109,17 @@ impl ProxyUrl {
             )
         });
         Ok(ProxyUrl {
+            scheme,
             host,
             port,
             credentials,
             source: "explicit".into(),
         })
+    }
+
+    /// The protocol it speaks.
+    pub fn scheme(&self) -> ProxyScheme {
+        self.scheme
     }
 
     /// The proxy's host name or IP address (without brackets).
@@ -105,7 +140,8 @@ impl ProxyUrl {
         }
     }
 
-    /// Whether the URL carries credentials (sent as Basic authentication).
+    /// Whether the URL carries credentials (sent as Basic authentication to an HTTP
+    /// proxy, as RFC 1929's user and password to a SOCKS5 one).
     pub fn has_credentials(&self) -> bool {
         self.credentials.is_some()
     }
@@ -114,6 +150,12 @@ impl ProxyUrl {
     /// `explicit`.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The user and password (percent-decoded), when the URL has them.
+    pub(crate) fn credentials(&self) -> Option<(&str, &str)> {
+        let (user, password) = self.credentials.as_ref()?;
+        Some((user, password))
     }
 
     /// The `Proxy-Authorization` value, when the URL has credentials.
@@ -148,15 +190,17 @@ fn explicit_port(url: &str) -> bool {
 }
 
 impl fmt::Display for ProxyUrl {
-    /// `http://host:port`, with `<redacted>@` in front of the host when the URL has
-    /// credentials ([`redact_url`]; the credentials themselves never enter the text).
+    /// `http://host:port` (`socks5://`, `socks5h://`), with `<redacted>@` in front of
+    /// the host when the URL has credentials ([`redact_url`]; the credentials
+    /// themselves never enter the text).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let user_info = match self.credentials {
             Some(_) => "credentials@",
             None => "",
         };
         f.write_str(&redact_url(&format!(
-            "http://{user_info}{}",
+            "{}://{user_info}{}",
+            self.scheme.name(),
             self.address()
         )))
     }
@@ -182,10 +226,13 @@ impl fmt::Debug for ProxyUrl {
 /// - empty variables count as unset; a proxy URL without a scheme is `http://`, without
 ///   a port uses 1080 (curl's default).
 ///
-/// Only HTTP proxies are spoken to (`http://`): a `CONNECT host:port` tunnel, with Basic
-/// authentication from the URL's user info. The target's name goes into the CONNECT
-/// line and the proxy resolves it; the client never does. TLS to the target runs
-/// inside the tunnel with the client's usual roots, verifier and server name.
+/// HTTP proxies (`http://`) get a `CONNECT host:port` tunnel, with Basic authentication
+/// from the URL's user info; the target's name goes into the CONNECT line and the proxy
+/// resolves it. SOCKS5 proxies get RFC 1928's CONNECT, with RFC 1929's user and
+/// password from the user info: `socks5h://` sends the name (the proxy resolves it),
+/// `socks5://` resolves it in the client and races the addresses (Happy Eyeballs, one
+/// proxy connection each). TLS to the target runs inside the tunnel with the client's
+/// usual roots, verifier and server name.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProxyRules {
     http: Option<ProxyUrl>,
@@ -334,9 +381,21 @@ mod tests {
         assert!(ProxyUrl::parse("https://p:1")
             .unwrap_err()
             .contains("HTTPS proxies"));
-        assert!(ProxyUrl::parse("socks5h://p:1")
+        let socks = ProxyUrl::parse("socks5h://u:s%40cret@p").unwrap();
+        assert_eq!(socks.scheme(), ProxyScheme::Socks5h);
+        assert_eq!(
+            (socks.port(), socks.credentials()),
+            (1080, Some(("u", "s@cret")))
+        );
+        assert_eq!(socks.to_string(), "socks5h://<redacted>@p:1080");
+        assert!(!format!("{socks:?}").contains("cret"));
+        assert_eq!(
+            ProxyUrl::parse("socks5://[::1]:9050").unwrap().to_string(),
+            "socks5://[::1]:9050"
+        );
+        assert!(ProxyUrl::parse("socks4://p:1")
             .unwrap_err()
-            .contains("SOCKS"));
+            .contains("socks4:// proxies are not supported: use socks5://"));
         assert!(ProxyUrl::parse("ftp://p:1").unwrap_err().contains("ftp"));
         assert!(ProxyUrl::parse(" ").unwrap_err().contains("empty"));
         assert!(ProxyUrl::parse("http://:8080").is_err());
@@ -389,8 +448,10 @@ mod tests {
         ])
         .unwrap();
         assert!(via(&lower_wins, "wss://b.test/").is_some());
-        let e = rules(&[("ALL_PROXY", "socks5://s:1080")]).unwrap_err();
-        assert!(e.starts_with("ALL_PROXY: SOCKS"), "{e}");
+        let e = rules(&[("ALL_PROXY", "socks4a://s:1080")]).unwrap_err();
+        assert!(e.starts_with("ALL_PROXY: socks4a://"), "{e}");
+        let r = rules(&[("ALL_PROXY", "socks5h://s:1080")]).unwrap();
+        assert_eq!(via(&r, "wss://x.test/").unwrap(), "s:1080 ALL_PROXY");
         let explicit = ProxyRules::explicit("http://p:9")
             .unwrap()
             .no_proxy("skip.test");

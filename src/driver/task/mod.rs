@@ -450,8 +450,9 @@ impl Driver {
                     .take()
                     .unwrap_or_else(|| (self.target.clone(), self.headers.clone()));
                 let config = self.ws_config;
+                let protocols = self.core.policy().config().protocols.clone();
                 let fut = async move {
-                    handshake(&target, stream, &headers, config)
+                    handshake(&target, stream, &headers, &protocols, config)
                         .await
                         .map(Box::new)
                 };
@@ -465,6 +466,7 @@ impl Driver {
             Wake::Upgraded(Ok(ws)) => {
                 tracing::debug!(phase = "upgraded", "redial dial phase");
                 self.io.dialing = None;
+                let upgraded = super::subprotocol::succeeded(&ws.1);
                 // `dial_wanted` held: there is no other socket.
                 self.io.ws = Some(ws);
                 self.io.read.again();
@@ -474,7 +476,7 @@ impl Driver {
                     acked.rewind("the carrier changed: a WebSocket opened");
                     acked.owe_ack();
                 }
-                self.input(Input::DialSucceeded);
+                self.input(upgraded);
             }
             Wake::Ws(item) => self.on_ws(item),
             Wake::Fallback(item) => self.on_fallback(item),

@@ -85,6 +85,9 @@ impl Driver {
             tracing::info!(state = %to, cause = %cause, "redial state");
             *lock(&self.shared.state) = *to;
         }
+        if let Event::Connected { protocol, .. } = &event {
+            lock(&self.shared.protocol).clone_from(protocol);
+        }
         self.broadcast(ClientEvent::Core(event));
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::MAX_DELAY;
 use crate::config::{Action, Config};
-use crate::policy::{Class, FallbackError, ProxyFailure, ReachFailure};
+use crate::policy::{Class, FallbackError, ProxyFailure, ReachFailure, SocksFailure};
 
 /// Slack for float rounding in backoff-envelope arithmetic: bounds are compared with
 /// this much room on either side.
@@ -45,6 +45,7 @@ pub fn dial_class(failure: &ReachFailure) -> Class {
     match failure {
         ReachFailure::Certificate(_) => Class::Certificate,
         ReachFailure::Redirect { .. } => Class::Rejected,
+        ReachFailure::Subprotocol(_) => Class::SubprotocolMismatch,
         ReachFailure::Proxy { failure, .. } => match **failure {
             ProxyFailure::Status { status, .. } if status == 407 || status == 401 => {
                 Class::ProxyAuth
@@ -54,6 +55,14 @@ pub fn dial_class(failure: &ReachFailure) -> Class {
             }
             ProxyFailure::Status { status, .. } if (500..600).contains(&status) => Class::Transient,
             ProxyFailure::Status { .. } => Class::Rejected,
+            ProxyFailure::Socks(SocksFailure::Reply { reply: 2, .. }) => Class::Rejected,
+            ProxyFailure::Socks(SocksFailure::Reply { reply: 7 | 8, .. }) => {
+                Class::ProxyUnsupported
+            }
+            ProxyFailure::Socks(SocksFailure::Reply { .. } | SocksFailure::Malformed(_)) => {
+                Class::Transient
+            }
+            ProxyFailure::Socks(_) => Class::ProxyAuth,
             _ => Class::Transient,
         },
         ReachFailure::Status { status: 401, .. } => Class::Auth,
@@ -87,10 +96,13 @@ pub fn fallback_retried(failure: &FallbackError) -> bool {
         ReachFailure::Certificate(_) => false,
         ReachFailure::Proxy { failure, .. } => match **failure {
             ProxyFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            ProxyFailure::Socks(SocksFailure::Reply { reply, .. }) => !matches!(reply, 2 | 7 | 8),
+            ProxyFailure::Socks(SocksFailure::Malformed(_)) => true,
+            ProxyFailure::Socks(_) => false,
             _ => true,
         },
         ReachFailure::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
-        ReachFailure::Redirect { .. } => false,
+        ReachFailure::Redirect { .. } | ReachFailure::Subprotocol(_) => false,
         _ => true,
     }
 }

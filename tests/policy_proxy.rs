@@ -11,7 +11,7 @@ use std::time::Duration;
 use redial::config::{Config, Policy};
 use redial::policy::{
     classify_proxy_failure, classify_reach_failure, decide_fallback, Backoff, Class,
-    FallbackDecision, FallbackError, FallbackStop, ProxyFailure, ReachFailure,
+    FallbackDecision, FallbackError, FallbackStop, ProxyFailure, ReachFailure, SocksFailure,
 };
 use redial::sim::invariants::tables::{dial_class, fallback_retried};
 
@@ -53,6 +53,52 @@ fn table() -> Vec<(ProxyFailure, Class, bool)> {
         (status(504), Transient, true),
         (status(599), Transient, true),
     ]
+    .into_iter()
+    .chain(socks_table())
+    .collect()
+}
+
+/// A SOCKS5 proxy's failures (RFC 1928 replies, RFC 1929 authentication): (failure,
+/// class, whether the fallback retries it).
+fn socks_table() -> Vec<(ProxyFailure, Class, bool)> {
+    use Class::{ProxyAuth, ProxyUnsupported, Rejected, Transient};
+    let reply = |reply: u8| {
+        ProxyFailure::Socks(SocksFailure::Reply {
+            reply,
+            target: "example.test:443".into(),
+        })
+    };
+    let mut rows = vec![
+        (reply(2), Rejected, false),
+        (reply(7), ProxyUnsupported, false),
+        (reply(8), ProxyUnsupported, false),
+        (
+            ProxyFailure::Socks(SocksFailure::Malformed("version 4".into())),
+            Transient,
+            true,
+        ),
+        (
+            ProxyFailure::Socks(SocksFailure::AuthFailed { status: 1 }),
+            ProxyAuth,
+            false,
+        ),
+        (
+            ProxyFailure::Socks(SocksFailure::NoAcceptableMethod {
+                offered_password: true,
+            }),
+            ProxyAuth,
+            false,
+        ),
+        (
+            ProxyFailure::Socks(SocksFailure::CredentialsTooLong),
+            ProxyAuth,
+            false,
+        ),
+    ];
+    // General failure, network and host unreachable, refused, TTL expired, and codes
+    // RFC 1928 does not assign: transient.
+    rows.extend([1, 3, 4, 5, 6, 9, 0x80, 0xff].map(|r| (reply(r), Transient, true)));
+    rows
 }
 
 fn dial(failure: &ProxyFailure) -> ReachFailure {

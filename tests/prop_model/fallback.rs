@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use redial::core::Event;
 use redial::core::{Cause, Input, Output, StateName as S, Trigger as T};
-use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure};
+use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure, SocksFailure};
 
 use super::model::{after, Cx, Dial, FbSide, Model, St, Trial};
 use super::tables::{backoff_bounds, TOL};
@@ -38,6 +38,19 @@ fn retried(failure: &FallbackError) -> bool {
             ProxyFailure::Status { status: s, .. } => {
                 s == 408 || s == 429 || (500..600).contains(&s)
             }
+            // A SOCKS5 proxy (issue 27): a refused or failed authentication stops, and
+            // so does "command not supported" (and its sibling, "address type not
+            // supported"), and "not allowed by ruleset" (a refusal, as an HTTP proxy's
+            // 403); refused, unreachable, TTL expired, a general failure, a code RFC 1928
+            // does not assign, or an answer that is not SOCKS5 at all: transient.
+            ProxyFailure::Socks(ref socks) => match socks {
+                SocksFailure::Reply { reply, .. } => !matches!(reply, 2 | 7 | 8),
+                SocksFailure::Malformed(_) => true,
+                SocksFailure::AuthFailed { .. }
+                | SocksFailure::NoAcceptableMethod { .. }
+                | SocksFailure::CredentialsTooLong => false,
+                _ => false,
+            },
             _ => true,
         },
         ReachFailure::Status { status, .. } => {

@@ -13,7 +13,7 @@ use proptest::sample::select;
 
 use redial::config::{Action, Config, Preset, Strategy as Jitter, Transport};
 use redial::core::{Input, StateName};
-use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure};
+use redial::policy::{FallbackError, Phase, ProxyFailure, ReachFailure, SocksFailure};
 
 /// Close codes worth hitting often: every registered code, range boundaries, oddities.
 pub const MEANINGFUL_CODES: &[u16] = &[
@@ -237,7 +237,7 @@ pub fn dial_failure() -> impl Strategy<Value = ReachFailure> {
         6 => (status, retry_after())
             .prop_map(|(status, retry_after)| ReachFailure::Status { status, retry_after }),
         // Auth and overload twice in a streak (a second 401, the overload minimum).
-        3 => (select(&[401u16, 429][..]), option::weighted(0.2, (0u64..600).prop_map(Duration::from_secs)))
+        6 => (select(&[401u16, 429][..]), option::weighted(0.2, (0u64..600).prop_map(Duration::from_secs)))
             .prop_map(|(status, retry_after)| ReachFailure::Status { status, retry_after }),
         1 => (300u16..400, option::of(text(0, 12)))
             .prop_map(|(status, location)| ReachFailure::Redirect { status, location }),
@@ -256,6 +256,24 @@ pub fn proxy_failure() -> impl Strategy<Value = ProxyFailure> {
         2 => (select(&[407u16, 401, 403, 502, 503, 400][..]), option::of(text(0, 12)))
             .prop_map(|(status, reason)| ProxyFailure::Status { status, reason }),
         1 => any::<u16>().prop_map(ProxyFailure::status),
+        1 => socks_failure().prop_map(ProxyFailure::Socks),
+    ]
+}
+
+/// What a SOCKS5 proxy may answer: any reply code, a refused or impossible
+/// authentication, or bytes that are not SOCKS5.
+fn socks_failure() -> impl Strategy<Value = SocksFailure> {
+    prop_oneof![
+        3 => any::<u8>().prop_map(|reply| SocksFailure::Reply {
+            reply,
+            target: "example.test:443".into(),
+        }),
+        1 => any::<u8>().prop_map(|status| SocksFailure::AuthFailed { status }),
+        1 => any::<bool>().prop_map(|offered_password| SocksFailure::NoAcceptableMethod {
+            offered_password
+        }),
+        1 => Just(SocksFailure::CredentialsTooLong),
+        1 => text(0, 12).prop_map(SocksFailure::Malformed),
     ]
 }
 

@@ -49,7 +49,6 @@ fn retried(failure: &FallbackError) -> bool {
                 SocksFailure::AuthFailed { .. }
                 | SocksFailure::NoAcceptableMethod { .. }
                 | SocksFailure::CredentialsTooLong => false,
-                _ => false,
             },
             _ => true,
         },

@@ -1,8 +1,9 @@
 //! The driver's end: once the core has stopped, what is left is handed back, every
 //! request ends with an error item, and the socket and the channels are let go.
 
+use super::socket::close_quietly;
 use super::Command;
-use super::{close_quietly, Driver, Io};
+use super::{Driver, Io};
 use crate::driver::event::ClientEvent;
 use crate::driver::lock::lock;
 use crate::driver::request::RequestError;
